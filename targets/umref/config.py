@@ -1,0 +1,188 @@
+"""Configuration of a umref topology: plain frozen values, serialised to one JSON file per service.
+
+Every address a service calls is configuration (``peers``), so that the harness can route any
+link through a proxy without the service knowing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BUG_SWITCHES",
+    "SERVICES",
+    "REGION_OF",
+    "LINKS",
+    "RiskBudget",
+    "Account",
+    "ServiceConfig",
+    "TopologyConfig",
+]
+
+BUG_SWITCHES: tuple[str, ...] = (
+    "no_halt",
+    "halt_cancels_orders",
+    "stale_margin_call",
+    "margin_call_during_halt",
+    "non_atomic_transfer",
+    "commingle_fees",
+    "async_replication",
+    "no_fencing",
+    "fail_open_auth",
+    "halt_spot_too",
+)
+
+# Start order matters: a service starts after the services it calls.
+SERVICES: tuple[str, ...] = (
+    "pricefeed",
+    "auth",
+    "ledger-b",
+    "ledger-a",
+    "coordinator",
+    "margin",
+    "matching",
+    "liquidation",
+    "gateway",
+)
+
+REGION_OF: dict[str, str] = {
+    "pricefeed": "A",
+    "auth": "A",
+    "ledger-a": "A",
+    "ledger-b": "B",
+    "coordinator": "B",
+    "margin": "A",
+    "matching": "A",
+    "liquidation": "A",
+    "gateway": "A",
+}
+
+# Every caller->callee link; each can be routed through a proxy by the harness.
+LINKS: tuple[str, ...] = (
+    "gateway->auth",
+    "gateway->matching",
+    "gateway->ledger-a",
+    "gateway->ledger-b",
+    "matching->margin",
+    "matching->ledger-a",
+    "matching->ledger-b",
+    "margin->pricefeed",
+    "liquidation->margin",
+    "liquidation->matching",
+    "liquidation->ledger-a",
+    "liquidation->ledger-b",
+    "ledger-a->ledger-b",
+    "ledger-b->ledger-a",
+    "ledger-a->coordinator",
+    "ledger-b->coordinator",
+    "coordinator->ledger-a",
+    "coordinator->ledger-b",
+)
+
+
+@dataclass(frozen=True)
+class RiskBudget:
+    """The risk guard's budget: when margin latency breaches it, UM halts."""
+
+    window_ms: int = 1000  # sliding window of margin-call latencies
+    p99_ms: int = 200  # halt when p99 over the window exceeds this
+    max_call_ms: int = 1000  # halt when any single call exceeds this (or margin is unreachable)
+    halt_within_ms: int = 250  # promise: halted within this long after the breach
+    heartbeat_ms: int = 100  # matching probes margin this often, so an idle book still detects
+    resume_p99_ms: int = 100  # hysteresis: resume only when p99 is below this ...
+    healthy_for_ms: int = 3000  # ... continuously for this long
+    staleness_ms: int = 1000  # a price older than this is not used for margin decisions
+    max_deviation_pct: str = "1.0"  # a source deviating more than this from the median is dropped
+
+
+@dataclass(frozen=True)
+class Account:
+    """A customer account the launcher creates, with its API key and opening deposits."""
+
+    account: str
+    api_key: str
+    deposits: dict[str, dict[str, str]]  # wallet -> asset -> amount (decimal string)
+    role: str = "trader"  # trader | maker | leveraged
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What one service process needs: its name, port, the base URLs of its peers, switches."""
+
+    name: str
+    host: str
+    port: int
+    peers: dict[str, str]  # callee name -> base URL (may be a proxy)
+    bugs: tuple[str, ...]
+    risk: RiskBudget
+    price_seed: int
+    data_dir: str
+    accounts: tuple[Account, ...]
+    region: str
+    clock_offset_ms: int = 0
+
+    def has_bug(self, bug: str) -> bool:
+        return bug in self.bugs
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @staticmethod
+    def read(path: Path) -> ServiceConfig:
+        raw: dict[str, Any] = json.loads(path.read_text())
+        raw["risk"] = RiskBudget(**raw["risk"])
+        raw["accounts"] = tuple(Account(**a) for a in raw["accounts"])
+        raw["bugs"] = tuple(raw["bugs"])
+        return ServiceConfig(**raw)
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """The whole exchange: which ports, which bugs, which budgets, which seed."""
+
+    data_dir: str
+    bugs: tuple[str, ...] = ()
+    risk: RiskBudget = field(default_factory=RiskBudget)
+    price_seed: int = 1
+    host: str = "127.0.0.1"
+    accounts: tuple[Account, ...] = ()
+    ports: dict[str, int] = field(default_factory=dict)  # service -> port (filled by launcher)
+    links: dict[str, str] = field(default_factory=dict)  # "a->b" -> base URL override (proxy)
+    clock_offsets_ms: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.bugs) - set(BUG_SWITCHES))
+        if unknown:
+            raise ValueError(f"unknown bug switch(es): {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
+        bad_links = sorted(set(self.links) - set(LINKS))
+        if bad_links:
+            raise ValueError(f"unknown link(s): {', '.join(bad_links)}")
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.ports[service]}"
+
+    def peer_url(self, caller: str, callee: str) -> str:
+        """Where ``caller`` reaches ``callee``: a proxy if the harness routed the link, else direct."""
+        return self.links.get(f"{caller}->{callee}", self.url(callee))
+
+    def service_config(self, name: str) -> ServiceConfig:
+        callees = [link.split("->")[1] for link in LINKS if link.split("->")[0] == name]
+        return ServiceConfig(
+            name=name,
+            host=self.host,
+            port=self.ports[name],
+            peers={callee: self.peer_url(name, callee) for callee in callees},
+            bugs=self.bugs,
+            risk=self.risk,
+            price_seed=self.price_seed,
+            data_dir=self.data_dir,
+            accounts=self.accounts,
+            region=REGION_OF[name],
+            clock_offset_ms=self.clock_offsets_ms.get(name, 0),
+        )
+
+    def with_(self, **changes: Any) -> TopologyConfig:
+        return replace(self, **changes)
