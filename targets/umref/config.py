@@ -66,6 +66,8 @@ LINKS: tuple[str, ...] = (
     "gateway->matching",
     "gateway->ledger-a",
     "gateway->ledger-b",
+    "gateway->pricefeed",
+    "gateway->coordinator",
     "matching->margin",
     "matching->ledger-a",
     "matching->ledger-b",

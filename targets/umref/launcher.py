@@ -1,0 +1,234 @@
+"""Start, control and stop a whole umref topology: one OS process per service on loopback.
+
+Each service runs in its own process group so that it can be killed, paused and resumed
+independently (the harness's process faults), and so that stopping the topology stops
+everything it started. Pids are written to ``<data_dir>/pids.json`` so that a later cleanup
+can find what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from targets.umref.config import SERVICES, Account, RiskBudget, TopologyConfig
+
+__all__ = ["free_port", "default_accounts", "plan", "Topology", "TopologyError"]
+
+log = logging.getLogger("umref.launcher")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TopologyError(RuntimeError):
+    """The topology could not be started or controlled; the message says which service and why."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def default_accounts(seed: int, traders: int = 20, leveraged: int = 6) -> tuple[Account, ...]:
+    """Traders with deep pockets, one market maker, and leveraged longs near a margin call.
+
+    A leveraged account holds 1 BTC long at 20x with a UM wallet of 3,650..3,900 USDT: healthy at
+    50,000, but a 7 % drop leaves it at or below a margin call or a liquidation.
+    """
+    rng = random.Random(f"umref-keys-{seed}")
+
+    def key(account: str) -> str:
+        return f"ak-{account}-{rng.getrandbits(96):024x}"
+
+    big = {"spot": {"USDT": "1000000", "BTC": "20"}, "um": {"USDT": "1000000", "USDC": "1000000"}}
+    accounts = [Account(f"acct{i:03d}", key(f"acct{i:03d}"), big, "trader") for i in range(traders)]
+    accounts.append(Account("mm0", key("mm0"), {"spot": {"USDT": "10000000", "BTC": "200"},
+                                                  "um": {"USDT": "10000000", "USDC": "10000000"}}, "maker"))
+    accounts += [
+        Account(f"lev{i}", key(f"lev{i}"), {"um": {"USDT": str(3650 + 50 * i)}}, "leveraged")
+        for i in range(leveraged)
+    ]
+    return tuple(accounts)
+
+
+def plan(data_dir: Path, *, bugs: tuple[str, ...] = (), risk: RiskBudget | None = None, price_seed: int = 1,
+         host: str = "127.0.0.1", accounts: tuple[Account, ...] | None = None) -> TopologyConfig:
+    """A topology on free loopback ports; the caller may still route links through proxies."""
+    return TopologyConfig(
+        data_dir=str(data_dir), bugs=tuple(bugs), risk=risk or RiskBudget(), price_seed=price_seed, host=host,
+        accounts=accounts if accounts is not None else default_accounts(price_seed),
+        ports={name: free_port(host) for name in SERVICES},
+    )
+
+
+class Topology:
+    """The running exchange. Use as a context manager, or call ``stop()`` in a ``finally``."""
+
+    def __init__(self, config: TopologyConfig) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.paused: set[str] = set()
+
+    def __enter__(self) -> Topology:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ---- start / stop -------------------------------------------------------------------
+    def start(self, *, ready_within_s: float = 15.0, bootstrap: bool = True) -> float:
+        """Start every service, wait until all are healthy; returns the seconds it took."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        started = time.monotonic()
+        try:
+            for name in SERVICES:
+                self.spawn(name)
+            self.wait_healthy(SERVICES, deadline=started + ready_within_s)
+            if bootstrap:
+                self.bootstrap_positions()
+        except BaseException:
+            self.stop()
+            raise
+        return time.monotonic() - started
+
+    def spawn(self, name: str) -> None:
+        cfg_path = self.data_dir / f"{name}.json"
+        self.config.service_config(name).write(cfg_path)
+        logfile = (self.data_dir / "logs" / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "targets.umref.service", name, str(cfg_path)],
+            cwd=REPO_ROOT, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", "UMREF_DATA_DIR": str(self.data_dir)},
+        )
+        logfile.close()
+        self.paused.discard(name)
+        self._write_pids()
+
+    def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
+        waiting = list(names)
+        session = requests.Session()
+        while waiting:
+            for name in list(waiting):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    raise TopologyError(f"{name} exited with code {proc.returncode} during start; see {self.data_dir}/logs/{name}.log: {self.log_tail(name)}")
+                try:
+                    if session.get(self.config.url(name) + "/health", timeout=0.5).status_code == 200:
+                        waiting.remove(name)
+                except requests.RequestException:
+                    pass
+            if waiting and time.monotonic() > deadline:
+                raise TopologyError(f"not healthy in time: {', '.join(waiting)}; see {self.data_dir}/logs/")
+            if waiting:
+                time.sleep(0.05)
+        session.close()
+
+    def log_tail(self, name: str) -> str:
+        path = self.data_dir / "logs" / f"{name}.log"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return lines[-1] if lines else "(no output)"
+
+    def stop(self) -> None:
+        """Stop everything this topology started (paused services are resumed so they can die)."""
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                self._signal(name, signal.SIGCONT)
+                self._signal(name, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._signal(name, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.paused.clear()
+        (self.data_dir / "pids.json").unlink(missing_ok=True)
+
+    # ---- process faults -----------------------------------------------------------------
+    def kill(self, name: str) -> None:
+        """SIGKILL the service's whole process group (a power loss of that host)."""
+        self._signal(name, signal.SIGKILL)
+        self.procs[name].wait(timeout=5)
+
+    def pause(self, name: str) -> None:
+        self._signal(name, signal.SIGSTOP)
+        self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        self._signal(name, signal.SIGCONT)
+        self.paused.discard(name)
+
+    def restart(self, name: str, *, ready_within_s: float = 10.0) -> None:
+        if self.alive(name):
+            self.kill(name)
+        self.spawn(name)
+        self.wait_healthy([name], deadline=time.monotonic() + ready_within_s)
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _write_pids(self) -> None:
+        pids = {name: proc.pid for name, proc in self.procs.items() if proc.poll() is None}
+        (self.data_dir / "pids.json").write_text(json.dumps(pids))
+
+    # ---- what the harness needs ---------------------------------------------------------
+    def addresses(self) -> dict[str, Any]:
+        return {
+            "gateway": self.config.url("gateway"),
+            "services": {name: self.config.url(name) for name in SERVICES},
+            "accounts": [{"account": a.account, "api_key": a.api_key, "role": a.role} for a in self.config.accounts],
+        }
+
+    def bootstrap_positions(self) -> None:
+        """Open each leveraged account's 1 BTC long at 20x against the market maker."""
+        leveraged = [a for a in self.config.accounts if a.role == "leveraged"]
+        makers = [a for a in self.config.accounts if a.role == "maker"]
+        if not leveraged or not makers:
+            return
+        gw = self.config.url("gateway")
+        prices = requests.get(self.config.url("pricefeed") + "/prices", timeout=5).json()
+        btc = sorted(float(s["price"]) for s in prices["assets"]["BTC"]["sources"])[1]
+        price = f"{btc:.2f}"
+        session = requests.Session()
+
+        def post(account: Account, path: str, body: dict[str, Any]) -> None:
+            for _ in range(50):  # margin may not have its first prices yet: bounded retry
+                resp = session.post(gw + path, json=body, headers={"X-API-Key": account.api_key}, timeout=5)
+                if resp.status_code == 200:
+                    return
+                if resp.status_code != 503:
+                    break
+                time.sleep(0.1)
+            raise TopologyError(f"bootstrap {path} for {account.account} failed: {resp.status_code} {resp.text}")
+
+        for acct in leveraged:
+            post(acct, "/um/leverage", {"client_id": f"boot-lev-{acct.account}", "symbol": "BTCUSDT", "leverage": 20})
+            post(makers[0], "/um/order", {"client_id": f"boot-mm-{acct.account}", "symbol": "BTCUSDT", "side": "SELL",
+                                          "type": "LIMIT", "qty": "1.000", "price": price})
+            post(acct, "/um/order", {"client_id": f"boot-buy-{acct.account}", "symbol": "BTCUSDT", "side": "BUY",
+                                     "type": "LIMIT", "qty": "1.000", "price": price})
+        session.close()

@@ -1,0 +1,434 @@
+"""Matching: order books, positions, the pre-trade margin check and the UM risk guard.
+
+Every write is decided against the in-memory state, applied, journaled to the ledger, and only
+then answered. If the journal write fails the state may hold something the ledger does not, so
+matching refuses writes and rebuilds itself from the journal (the ledger is the truth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from targets.umref import money
+from targets.umref.book import Exchange, cancel_event, exchange_income_legs, transfer_legs, apply_fill, cust
+from targets.umref.config import ServiceConfig
+from targets.umref.ledger_client import LedgerClient
+from targets.umref.riskguard import RiskGuard
+from targets.umref.service import ApiError, Clock, Peer, PeerTimeout, PeerUnavailable, json_response, make_app, read_json
+
+__all__ = ["build"]
+
+log = logging.getLogger("umref.matching")
+SIDES = ("BUY", "SELL")
+ORDER_TYPES = ("LIMIT", "MARKET")
+WALLETS = ("spot", "um")
+
+
+class Matching:
+    def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.ex = Exchange()
+        self.guard = RiskGuard(cfg.risk, never_halt=cfg.has_bug("no_halt"))
+        self.halt_scope = ["um", "spot"] if cfg.has_bug("halt_spot_too") else ["um"]
+        self.halt_log: list[dict[str, Any]] = []
+        self.margin = Peer(cfg.peers["margin"], timeout_s=2 * cfg.risk.max_call_ms / 1000)
+        self.ledger = LedgerClient({n: cfg.peers[n] for n in ("ledger-a", "ledger-b")})
+        self.lock = asyncio.Lock()
+        self.broken: str | None = None  # why writes are refused until the state is rebuilt
+        self.pending: dict[str, asyncio.Future[tuple[int, dict[str, Any]]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: set[asyncio.Task[None]] = set()
+        self._counter = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self, _: web.Application) -> None:
+        await self.rebuild(deadline_s=15)
+        self._tasks = [asyncio.create_task(self._guard_loop()), asyncio.create_task(self._heartbeat_loop())]
+
+    async def stop(self, _: web.Application) -> None:
+        for task in [*self._tasks, *self._heartbeats]:
+            task.cancel()
+        await self.margin.close()
+        await self.ledger.close()
+
+    async def rebuild(self, deadline_s: float = 5.0) -> None:
+        """Replace the state with a replay of the ledger's journal."""
+        until = time.monotonic() + deadline_s
+        while True:
+            try:
+                records = await self.ledger.records(after=0)
+                break
+            except (PeerUnavailable, PeerTimeout) as exc:
+                if time.monotonic() > until:
+                    raise RuntimeError(f"ledger unreachable while rebuilding: {exc}") from None
+                await asyncio.sleep(0.2)
+        fresh = Exchange()
+        for record in records:
+            fresh.apply(record)
+        self.ex = fresh
+        if not self.halt_log:
+            self.halt_log = list(fresh.halts)
+        self.broken = None
+        log.info("state rebuilt from %d journal records", len(records))
+
+    # ---- risk guard ------------------------------------------------------------------------
+    async def timed_margin(self, body: dict[str, Any]) -> tuple[int, Any]:
+        token = self.guard.call_started(self.clock.now())
+        try:
+            status, answer = await self.margin.post("/check", body)
+        except (PeerUnavailable, PeerTimeout):
+            self.guard.call_finished(token, self.clock.now(), ok=False)
+            raise ApiError(503, "MARGIN_UNAVAILABLE", "margin service unreachable") from None
+        self.guard.call_finished(token, self.clock.now(), ok=status < 500 or status == 503)
+        return status, answer
+
+    async def _heartbeat_loop(self) -> None:
+        async def beat() -> None:
+            with contextlib.suppress(ApiError):
+                await self.timed_margin({"ping": True})
+
+        while True:
+            if len(self._heartbeats) < 50:  # bounded even when margin black-holes every call
+                task = asyncio.create_task(beat())
+                self._heartbeats.add(task)
+                task.add_done_callback(self._heartbeats.discard)
+            await asyncio.sleep(self.cfg.risk.heartbeat_ms / 1000)
+
+    async def _guard_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.025)
+            transition = self.guard.tick(self.clock.now())
+            if transition is None:
+                continue
+            event = {"type": transition.kind, "time": transition.time, "reason": transition.reason,
+                     "scope": self.halt_scope}
+            self.halt_log.append(event)
+            log.warning("UM %s: %s", transition.kind.upper(), transition.reason)
+            record: dict[str, Any] = {"client_id": f"{transition.kind}-{transition.time:.6f}", "kind": transition.kind,
+                                      "time": transition.time, "legs": [],
+                                      "events": [{k: v for k, v in event.items() if k != "time"}]}
+            if transition.kind == "halt" and self.cfg.has_bug("halt_cancels_orders"):
+                record["events"] += [cancel_event(o, "halt") for o in list(self.ex.orders.values()) if o.market == "um"]
+                self.ex.apply({**record, "events": [e for e in record["events"] if e["type"] == "cancel"]})
+            asyncio.create_task(self._journal_quietly(record))
+
+    async def _journal_quietly(self, record: dict[str, Any]) -> None:
+        try:
+            await self.ledger.append(record)
+        except (PeerUnavailable, PeerTimeout) as exc:
+            log.error("could not journal %s: %s", record["kind"], exc)
+
+    def refuse_if_halted(self, market: str) -> None:
+        if self.guard.halted and market in self.halt_scope:
+            raise ApiError(503, "UM_HALTED", "UM is halted: margin calculation is slow or unreachable")
+
+    # ---- the write path --------------------------------------------------------------------
+    async def commit(self, record: dict[str, Any], answer: dict[str, Any]) -> web.Response:
+        """Apply, journal, answer — once per client id, however often it is retried."""
+        client_id = record["client_id"]
+        record["answer"] = answer
+        self.ex.apply(record)
+        future: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self.pending[client_id] = future
+        try:
+            result = await self.ledger.append(record)
+            if result.get("status") == "rejected":
+                self._break(f"ledger rejected {client_id}: {result.get('error')}")
+                outcome = (409, {"error": {"code": "REJECTED", "message": str(result.get("error"))}})
+            else:
+                outcome = (200, answer)
+        except PeerTimeout as exc:
+            self._break(str(exc))
+            outcome = (504, {"error": {"code": "UPSTREAM_TIMEOUT", "message": f"journal outcome unknown: {exc}"}})
+        except PeerUnavailable as exc:
+            self._break(str(exc))
+            outcome = (503, {"error": {"code": "JOURNAL_UNAVAILABLE", "message": str(exc)}})
+        finally:
+            self.pending.pop(client_id, None)
+        future.set_result(outcome)
+        return json_response(outcome[1], outcome[0])
+
+    def _break(self, why: str) -> None:
+        if self.broken is None:
+            self.broken = why
+            log.error("journal write failed (%s); refusing writes until rebuilt", why)
+            asyncio.create_task(self._rebuild_when_possible())
+
+    async def _rebuild_when_possible(self) -> None:
+        for _ in range(600):  # bounded: about two minutes of attempts
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(Exception):
+                async with self.lock:
+                    await self.rebuild(deadline_s=1)
+                return
+
+    async def replay_or_none(self, client_id: str) -> web.Response | None:
+        if client_id in self.pending:
+            status, body = await asyncio.shield(self.pending[client_id])
+            return json_response(body, status)
+        if client_id in self.ex.results:
+            return json_response(self.ex.results[client_id])
+        return None
+
+    def writable(self) -> None:
+        if self.broken is not None:
+            raise ApiError(503, "JOURNAL_UNAVAILABLE", f"rebuilding from the journal: {self.broken}")
+
+    # ---- handlers --------------------------------------------------------------------------
+    async def order(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        account, client_id = required(body, "account"), required(body, "client_id")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        symbol = required(body, "symbol")
+        if symbol not in money.ALL_SYMBOLS:
+            raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}")
+        side, order_type = choice(body, "side", SIDES), choice(body, "type", ORDER_TYPES, "LIMIT")
+        qty = money.parse_qty(symbol, body.get("qty"))
+        price = money.parse_price(symbol, body.get("price")) if order_type == "LIMIT" else None
+        reduce_only = bool(body.get("reduce_only", False))
+        market = "spot" if symbol in money.SPOT_SYMBOLS else "um"
+        self.writable()
+        self.refuse_if_halted(market)
+        if market == "um" and not reduce_only:
+            view = self.ex.margin_view(account)
+            view["order"] = {"symbol": symbol, "side": side, "qty": str(qty), "price": None if price is None else str(price),
+                             "leverage": self.ex.leverage_of(account, symbol)}
+            status, answer = await self.timed_margin(view)
+            margin_refusal(status, answer)
+        elif market == "spot":
+            self.spot_funds_check(account, symbol, side, qty, price)
+        async with self.lock:
+            self.writable()
+            self.refuse_if_halted(market)  # the guard may have halted while margin was answering
+            record = self.ex.decide_order(account, client_id, symbol, side, order_type, qty, price, reduce_only,
+                                          self.clock.now(), move_custody=not self.cfg.has_bug("commingle_fees"))
+            trades = [e for e in record["events"] if e["type"] == "trade"]
+            filled = sum((Decimal(t["qty"]) for t in trades), Decimal(0))
+            status_text = "FILLED" if filled == qty else ("PARTIALLY_FILLED" if filled else "NEW")
+            if order_type == "MARKET" and filled < qty:
+                status_text = "EXPIRED" if not filled else "PARTIALLY_FILLED"
+            answer = {"order_id": record["events"][0]["order_id"], "status": status_text, "filled_qty": str(filled),
+                      "trades": [{"price": t["price"], "qty": t["qty"]} for t in trades]}
+        return await self.commit(record, answer)
+
+    def spot_funds_check(self, account: str, symbol: str, side: str, qty: Decimal, price: Decimal | None) -> None:
+        base, quote = money.SPOT_SYMBOLS[symbol]
+        if side == "SELL":
+            need, asset = money.to_minor(base, qty), base
+        else:
+            ref = price if price is not None else (self.ex.books[symbol].best()[1] or Decimal(0))
+            need, asset = money.to_minor(quote, qty * ref), quote
+        if self.ex.balance(cust(account, "spot"), asset) < need:
+            raise ApiError(400, "INSUFFICIENT_BALANCE", f"spot {asset} balance too low")
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        account, client_id = required(body, "account"), required(body, "client_id")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        order_id = required(body, "order_id")
+        self.writable()
+        async with self.lock:
+            record = self.ex.decide_cancel(account, client_id, order_id, self.clock.now())
+            answer = {"order_id": order_id, "status": "CANCELED"}
+        return await self.commit(record, answer)
+
+    async def leverage(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        account, client_id = required(body, "account"), required(body, "client_id")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        symbol = required(body, "symbol")
+        if symbol not in money.UM_SYMBOLS:
+            raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown UM symbol {symbol!r}")
+        lev = body.get("leverage")
+        if not isinstance(lev, int) or isinstance(lev, bool) or not 1 <= lev <= 125:
+            raise ApiError(400, "INVALID_LEVERAGE", "leverage must be an integer from 1 to 125")
+        self.writable()
+        self.refuse_if_halted("um")
+        async with self.lock:
+            self.refuse_if_halted("um")
+            record = {"client_id": client_id, "kind": "leverage", "time": self.clock.now(), "legs": [],
+                      "events": [{"type": "leverage", "account": account, "symbol": symbol, "leverage": lev}]}
+        return await self.commit(record, {"symbol": symbol, "leverage": lev})
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        account, client_id = required(body, "account"), required(body, "client_id")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        asset = required(body, "asset")
+        if asset not in money.ASSETS:
+            raise ApiError(400, "UNKNOWN_ASSET", f"unknown asset {asset!r}")
+        amount = money.parse_amount(asset, body.get("amount"))
+        src, dst = choice(body, "from", WALLETS), choice(body, "to", WALLETS)
+        if src == dst:
+            raise ApiError(400, "BAD_REQUEST", "from and to must differ")
+        minor = money.to_minor(asset, amount)
+        self.writable()
+        self.refuse_if_halted("um")
+        if src == "um":  # withdrawing collateral must leave the initial margin covered
+            view = self.ex.margin_view(account)
+            view["wallet"][asset] = str(Decimal(view["wallet"].get(asset, "0")) - amount)
+            view["order"] = None
+            status, answer = await self.timed_margin(view)
+            margin_refusal(status, answer)
+        async with self.lock:
+            self.writable()
+            self.refuse_if_halted("um")
+            if self.ex.balance(cust(account, src), asset) < minor:
+                raise ApiError(400, "INSUFFICIENT_BALANCE", f"{src} {asset} balance too low")
+            event = {"type": "transfer", "account": account, "asset": asset, "amount": str(amount), "from": src, "to": dst}
+            now = self.clock.now()
+            if self.cfg.has_bug("non_atomic_transfer"):
+                return await self.non_atomic_transfer(client_id, event, asset, minor, now)
+            record = {"client_id": client_id, "kind": "transfer", "time": now, "events": [event],
+                      "legs": transfer_legs(cust(account, src), cust(account, dst), asset, minor)}
+        return await self.commit(record, {"status": "DONE", **event})
+
+    async def non_atomic_transfer(self, client_id: str, event: dict[str, Any], asset: str, minor: int, now: float) -> web.Response:
+        """The `non_atomic_transfer` bug: debit and credit committed as two separate records."""
+        account, src, dst = event["account"], event["from"], event["to"]
+        debit = {"client_id": f"{client_id}#debit", "kind": "transfer_debit", "time": now, "events": [event],
+                 "legs": transfer_legs(cust(account, src), "suspense:transfer", asset, minor)}
+        first = await self.commit(debit, {"status": "PENDING"})
+        if first.status != 200:
+            return first
+        await asyncio.sleep(0.05)  # the window in which a crash leaves the transfer half-applied
+        credit = {"client_id": client_id, "kind": "transfer_credit", "time": self.clock.now(), "events": [],
+                  "legs": transfer_legs("suspense:transfer", cust(account, dst), asset, minor)}
+        return await self.commit(credit, {"status": "DONE", **event})
+
+    async def liquidate(self, request: web.Request) -> web.Response:
+        """The liquidation engine hands over an account: its UM positions go to the insurance fund."""
+        body = await read_json(request)
+        client_id, evaluation = required(body, "client_id"), body.get("evaluation")
+        if not isinstance(evaluation, dict):
+            raise ApiError(400, "BAD_REQUEST", "evaluation required")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        account = required(evaluation, "account")
+        prices = {p["asset"]: Decimal(p["price"]) for p in evaluation.get("prices", [])}
+        self.writable()
+        self.refuse_if_halted("um")
+        async with self.lock:
+            self.refuse_if_halted("um")
+            legs: list[dict[str, Any]] = []
+            closed = []
+            for (acct, symbol), pos in sorted(self.ex.positions.items()):
+                if acct != account or pos.qty == 0:
+                    continue
+                asset, base = money.UM_SYMBOLS[symbol], money.base_of(symbol)
+                if base not in prices:
+                    raise ApiError(409, "PRICE_MISSING", f"evaluation has no {base} price")
+                _, realized = apply_fill(pos, -pos.qty, prices[base])
+                minor = money.to_minor(asset, abs(realized))
+                wallet = cust(account, "um")
+                if realized < 0:
+                    minor = min(minor, max(0, self.ex.balance(wallet, asset)))
+                    legs += exchange_income_legs(wallet, "insurance:fund", asset, minor, move_custody=True)
+                elif realized > 0:
+                    legs += transfer_legs("insurance:fund", wallet, asset, minor)
+                    legs += [{"account": "wallet:segregated", "asset": asset, "amount": minor},
+                             {"account": "wallet:house", "asset": asset, "amount": -minor}]
+                closed.append({"symbol": symbol, "qty": str(pos.qty), "price": str(prices[base]), "realized": str(realized)})
+            event = {**evaluation, "type": "liquidation", "stage": "executed", "threshold": "1.05", "closed": closed, "evaluated_at": evaluation.get("time"),
+                     "time": self.clock.now()}
+            record = {"client_id": client_id, "kind": "liquidation", "time": event["time"], "events": [event], "legs": legs}
+        return await self.commit(record, {"status": "LIQUIDATED", "closed": closed})
+
+    # ---- reads -----------------------------------------------------------------------------
+    async def account(self, request: web.Request) -> web.Response:
+        account = request.match_info["account"]
+        ex = self.ex
+        return json_response({
+            "account": account,
+            "balances": {w: {a: str(money.from_minor(a, v)) for a, v in ex.wallet(account, w).items()} for w in WALLETS},
+            "positions": ex.um_positions(account),
+            "open_orders": [o.view() for o in ex.open_orders(account)],
+        })
+
+    async def accounts_at_risk(self, _: web.Request) -> web.Response:
+        return json_response({"accounts": [self.ex.margin_view(a) for a in self.ex.accounts_with_positions() if a != "insurance"]})
+
+    async def state(self, _: web.Request) -> web.Response:
+        now = self.clock.now()
+        return json_response({
+            "halted": self.guard.halted, "scope": self.halt_scope if self.guard.halted else [],
+            "halted_since": self.guard.halted_since, "resumed_at": self.guard.resumed_at, "time": now,
+            "guard": {"p99_ms": round(1000 * self.guard.p99_s(now), 3), "breach": self.guard.breach(now)},
+            "broken": self.broken, "last_seq": self.ex.last_seq,
+        })
+
+    async def market(self, _: web.Request) -> web.Response:
+        symbols = {}
+        for symbol, book in self.ex.books.items():
+            bid, ask = book.best()
+            last = self.ex.last_price.get(symbol)
+            mid = (bid + ask) / 2 if bid is not None and ask is not None else None
+            mark = last or mid or money.REFERENCE_PRICE[money.base_of(symbol)]
+            symbols[symbol] = {"best_bid": str(bid) if bid else None, "best_ask": str(ask) if ask else None,
+                               "last": str(last) if last else None, "mark": str(mark)}
+        return json_response({"symbols": symbols, "halted": self.guard.halted})
+
+    async def audit_halts(self, _: web.Request) -> web.Response:
+        return json_response({"events": self.halt_log, "halted": self.guard.halted})
+
+    async def audit_books(self, _: web.Request) -> web.Response:
+        return json_response({"time": self.clock.now(), "books": {s: b.resting() for s, b in self.ex.books.items()}})
+
+
+def required(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "BAD_REQUEST", f"field {name!r} is required and must be a non-empty string")
+    return value
+
+
+def choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    value = body.get(name, default)
+    if value not in allowed:
+        raise ApiError(400, "BAD_REQUEST", f"field {name!r} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def margin_refusal(status: int, answer: Any) -> None:
+    """Turn margin's answer into a refusal, or return when the order/transfer fits."""
+    if status == 503:
+        code = (answer or {}).get("error", {}).get("code", "PRICE_UNAVAILABLE")
+        raise ApiError(503, code, "margin cannot judge the order now")
+    if status != 200 or not isinstance(answer, dict):
+        raise ApiError(503, "MARGIN_UNAVAILABLE", f"margin answered {status}")
+    if not answer.get("ok"):
+        raise ApiError(400, answer.get("code") or "INSUFFICIENT_MARGIN", "initial margin would not be covered")
+
+
+async def build(cfg: ServiceConfig) -> web.Application:
+    matching_ref: dict[str, Matching] = {}
+    app = make_app(cfg, health=lambda: {"halted": matching_ref["m"].guard.halted})
+    m = Matching(cfg, app["clock"])
+    matching_ref["m"] = m
+    app.on_startup.append(m.start)
+    app.on_cleanup.append(m.stop)
+    app.router.add_post("/order", m.order)
+    app.router.add_post("/cancel", m.cancel)
+    app.router.add_post("/leverage", m.leverage)
+    app.router.add_post("/transfer", m.transfer)
+    app.router.add_post("/internal/liquidate", m.liquidate)
+    app.router.add_get("/internal/accounts", m.accounts_at_risk)
+    app.router.add_get("/account/{account}", m.account)
+    app.router.add_get("/state", m.state)
+    app.router.add_get("/market", m.market)
+    app.router.add_get("/audit/halts", m.audit_halts)
+    app.router.add_get("/audit/books", m.audit_books)
+    app["metrics"].gauges["um_halted"] = lambda: float(m.guard.halted)
+    return app
