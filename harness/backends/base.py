@@ -1,0 +1,37 @@
+"""What a backend gives the runner: a running target, its addresses, and process control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from targets.umref.config import RiskBudget
+
+__all__ = ["Target", "Backend"]
+
+
+@dataclass(frozen=True)
+class Target:
+    gateway: str
+    services: dict[str, str]  # service -> direct base URL (for audit and target-level events)
+    regions: dict[str, str]  # service -> region
+    accounts: tuple[dict[str, str], ...]  # {"account", "api_key", "role"}
+    accounts_file: Path  # the same, as JSON for the load generator
+    proxies: Any  # the run's ProxyNet, or None
+    links: dict[str, str]  # link -> proxy listen address
+    risk: RiskBudget
+
+
+class Backend(Protocol):
+    name: str
+
+    def up(self) -> Target: ...
+    def wait_ready(self, *, deadline_s: float) -> None: ...
+    def down(self) -> None: ...
+    def kill(self, service: str) -> None: ...
+    def pause(self, service: str) -> None: ...
+    def resume(self, service: str) -> None: ...
+    def restart(self, service: str) -> None: ...
+    def alive(self, service: str) -> bool: ...
+    def pid(self, service: str) -> int | None: ...

@@ -1,0 +1,141 @@
+"""The local backend: umref services as processes on 127.0.0.1, one real Toxiproxy per run.
+
+Every link the schedule may fault goes through its own proxy (named with the run id); the other
+links stay direct so that the unfaulted paths are not slowed. The Toxiproxy server and the
+services are journal resources, so a later cleanup can stop them if this run is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from harness.backends.base import Target
+from harness.errors import BadInput, Undecided
+from harness.faults.network import ProxyNet, ToxiproxyServer
+from harness.schedule import expands_links
+from harness.setup import toxiproxy_server_path
+from targets.umref.config import REGION_OF, RiskBudget
+from targets.umref.launcher import Topology, TopologyError, plan
+
+if TYPE_CHECKING:
+    from harness.runner import RunContext
+
+__all__ = ["LocalBackend", "risk_budget"]
+
+log = logging.getLogger("umchaos.local")
+
+
+def risk_budget(overrides: Any) -> RiskBudget:
+    """The scenario's risk overrides on top of the defaults."""
+    raw = overrides.model_dump(exclude_none=True) if hasattr(overrides, "model_dump") else dict(overrides or {})
+    known = {f.name for f in fields(RiskBudget)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BadInput(f"target.risk: unknown field(s) {', '.join(unknown)}")
+    return RiskBudget(**raw)
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.server: ToxiproxyServer | None = None
+        self.proxies: ProxyNet | None = None
+        self.topology: Topology | None = None
+
+    def up(self) -> Target:
+        ctx = self.ctx
+        risk = risk_budget(ctx.scenario.target.risk)
+        data_dir = (ctx.run_dir / "target").resolve()
+        try:
+            config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
+        links: dict[str, str] = {}
+        if needed:
+            self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
+            self.server.start()
+            ctx.journal.add_resource("toxiproxy", {"pgid": self.server.pid})
+            self.proxies = ProxyNet(self.server.url, run_id=ctx.run_id)
+            for link in needed:
+                callee = link.split("->")[1]
+                proxy = self.proxies.create_proxy(link, f"{config.host}:{config.ports[callee]}")
+                links[link] = f"http://{proxy.listen}"
+        self.topology = Topology(config.with_(links=links))
+        ctx.journal.add_resource("umref", {"pids_file": str(data_dir / "pids.json")})
+        try:
+            took = self.topology.start()
+        except TopologyError as exc:
+            raise Undecided(f"target never became ready: {exc}") from None
+        log.info("umref up in %.2f s with %d proxied link(s)", took, len(links))
+        addresses = self.topology.addresses()
+        accounts_file = ctx.run_dir / "accounts.json"
+        accounts_file.write_text(json.dumps({"gateway": addresses["gateway"], "accounts": addresses["accounts"]}))
+        return Target(gateway=addresses["gateway"], services=addresses["services"], regions=dict(REGION_OF),
+                      accounts=tuple(addresses["accounts"]), accounts_file=accounts_file, proxies=self.proxies,
+                      links=links, risk=risk)
+
+    def wait_ready(self, *, deadline_s: float) -> None:
+        """The gateway answers and UM is not halted (margin has prices, the guard is calm)."""
+        assert self.topology is not None
+        matching = self.topology.config.url("matching")
+        until = time.monotonic() + deadline_s
+        last = "no answer"
+        while time.monotonic() < until:
+            try:
+                state = requests.get(matching + "/state", timeout=1).json()
+                if not state["halted"] and state.get("broken") is None:
+                    return
+                last = f"halted={state['halted']} broken={state.get('broken')}"
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                last = exc.__class__.__name__
+            time.sleep(0.1)
+        raise Undecided(f"target not ready within {deadline_s:.0f} s: {last}")
+
+    def down(self) -> None:
+        try:
+            if self.topology is not None:
+                self.topology.stop()
+        finally:
+            try:
+                if self.proxies is not None:
+                    self.proxies.destroy_all()
+            finally:
+                if self.server is not None:
+                    self.server.stop()
+
+    # ---- process control for process/node faults -----------------------------------------
+    def _topology(self) -> Topology:
+        if self.topology is None:
+            raise Undecided("target is not running")
+        return self.topology
+
+    def kill(self, service: str) -> None:
+        self._topology().kill(service)
+
+    def pause(self, service: str) -> None:
+        self._topology().pause(service)
+
+    def resume(self, service: str) -> None:
+        self._topology().resume(service)
+
+    def restart(self, service: str) -> None:
+        try:
+            self._topology().restart(service)
+        except TopologyError as exc:
+            raise Undecided(f"could not restart {service}: {exc}") from None
+
+    def alive(self, service: str) -> bool:
+        return self._topology().alive(service)
+
+    def pid(self, service: str) -> int | None:
+        proc = self._topology().procs.get(service)
+        return proc.pid if proc is not None else None

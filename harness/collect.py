@@ -1,0 +1,119 @@
+"""Collect the audit from the target after a run, and sample balances during it.
+
+Whatever cannot be fetched is listed in ``audit["errors"]`` so that a check needing it says
+``unknown`` rather than guessing. Garbage from the target is treated the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import requests
+
+__all__ = ["collect_audit", "BalanceSampler", "primary_ledger"]
+
+log = logging.getLogger("umchaos.collect")
+FLATTENED = {"order": "orders", "cancel": "orders", "trade": "trades", "margin_call": "margin_calls",
+             "liquidation": "liquidations"}
+
+
+def _get(session: requests.Session, url: str, errors: list[str], timeout: float = 10.0) -> Any:
+    try:
+        resp = session.get(url, timeout=timeout)
+        body = resp.json()
+        if resp.status_code != 200:
+            errors.append(f"{url}: HTTP {resp.status_code}")
+            return None
+        return body
+    except requests.RequestException as exc:
+        errors.append(f"{url}: {exc.__class__.__name__}")
+    except ValueError:
+        errors.append(f"{url}: answer is not JSON")
+    return None
+
+
+def primary_ledger(session: requests.Session, services: dict[str, str]) -> str | None:
+    """The ledger node that says it is primary at the highest epoch."""
+    best: tuple[int, str] | None = None
+    for node in ("ledger-a", "ledger-b"):
+        state = _get(session, services[node] + "/state", [], timeout=2.0)
+        if isinstance(state, dict) and state.get("role") == "primary":
+            epoch = int(state.get("epoch", 0))
+            if best is None or epoch > best[0]:
+                best = (epoch, node)
+    return best[1] if best else None
+
+
+def flatten(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Events out of journal records, each carrying its record's seq, time, epoch and client id."""
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in set(FLATTENED.values())}
+    for record in records:
+        meta = {"seq": record.get("seq"), "epoch": record.get("epoch"), "client_id": record.get("client_id"),
+                "record_time": record.get("time"), "kind": record.get("kind")}
+        for event in record.get("events", []):
+            target = FLATTENED.get(event.get("type", ""))
+            if target:
+                out[target].append({"time": record.get("time"), **event, **meta})
+    return out
+
+
+def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    errors: list[str] = []
+    session = requests.Session()
+    audit: dict[str, Any] = {"config": config, "balance_samples": samples, "errors": errors}
+    halts = _get(session, services["matching"] + "/audit/halts", errors)
+    audit["halts"] = halts.get("events") if isinstance(halts, dict) else None
+    audit["books"] = _get(session, services["matching"] + "/audit/books", errors)
+    audit["prices"] = _get(session, services["pricefeed"] + "/audit/prices", errors)
+    audit["replication"] = _get(session, services["coordinator"] + "/audit/replication", errors)
+    primary = primary_ledger(session, services)
+    if primary is None:
+        errors.append("no ledger node is primary: journal and balances not collected")
+        audit["journal"] = audit["balances"] = None
+    else:
+        ledger = _get(session, services[primary] + "/audit/ledger", errors, timeout=60.0)
+        records = ledger.get("records") if isinstance(ledger, dict) else None
+        if not isinstance(records, list):
+            errors.append(f"{primary}: journal missing or malformed")
+            records = None
+        audit["journal"] = records
+        audit["journal_node"] = primary
+        audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
+        audit.update(flatten(records or []) if records is not None else {k: None for k in set(FLATTENED.values())})
+    session.close()
+    return audit
+
+
+class BalanceSampler:
+    """Samples the primary ledger's balances every ``every_s`` in a daemon thread (bounded)."""
+
+    def __init__(self, services: dict[str, str], *, every_s: float = 1.0, max_samples: int = 3600) -> None:
+        self.services = services
+        self.every_s = every_s
+        self.max_samples = max_samples
+        self.samples: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="balance-sampler", daemon=True)
+
+    def start(self) -> BalanceSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.wait(self.every_s) and len(self.samples) < self.max_samples:
+            primary = primary_ledger(session, self.services)
+            if primary is None:
+                continue
+            body = _get(session, self.services[primary] + "/audit/balances", [], timeout=2.0)
+            if isinstance(body, dict) and "balances" in body:
+                self.samples.append({"time": body.get("time", time.time()), "node": primary, "balances": body["balances"]})
+        session.close()
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return list(self.samples)

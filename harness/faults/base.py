@@ -1,0 +1,88 @@
+"""The fault protocol, the registry by name, and what a fault may touch (``FaultEnv``).
+
+A fault is built from a scheduled fault and the environment, then ``inject()``-ed and
+``heal()``-ed. ``heal`` is idempotent and safe on a fault that never landed. Before a fault is
+applied, its ``journal_entry()`` is written to disk so that a later process can heal it with
+``heal_entry()`` even if this one was killed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.errors import HarnessError
+from harness.schedule import ScheduledFault
+
+__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "register", "build_fault", "HEALERS"]
+
+
+class FaultError(HarnessError):
+    """A fault could not be applied or removed; says which and why."""
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Whether the fault verifiably took effect, and how we know."""
+
+    landed: bool
+    detail: str
+
+
+class ProcessControl(Protocol):
+    """What process/node faults need from a backend."""
+
+    def kill(self, service: str) -> None: ...
+    def pause(self, service: str) -> None: ...
+    def resume(self, service: str) -> None: ...
+    def restart(self, service: str) -> None: ...
+    def alive(self, service: str) -> bool: ...
+    def pid(self, service: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class FaultEnv:
+    """Everything a fault may act on in one run; no globals."""
+
+    run_id: str
+    proxies: Any  # harness.faults.network.ProxyNet for this run (None if no link is proxied)
+    processes: ProcessControl
+    services: dict[str, str]  # service -> base URL (direct, not proxied)
+    regions: dict[str, str]  # service -> region
+    risk: Any  # targets.umref.config.RiskBudget in force
+
+
+class Fault(Protocol):
+    spec: ScheduledFault
+
+    def inject(self) -> Landing: ...
+    def heal(self) -> None: ...
+    def journal_entry(self) -> dict[str, Any]: ...
+    def expect_um_halt(self) -> bool: ...
+    def describe(self) -> str: ...
+
+
+FAULTS: dict[str, Callable[[ScheduledFault, FaultEnv], Fault]] = {}
+# journal entry "heal" kind -> function healing it from the entry alone (for leftovers)
+HEALERS: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def register(*kinds: str) -> Callable[[Any], Any]:
+    def add(cls: Any) -> Any:
+        for kind in kinds:
+            FAULTS[kind] = cls
+        return cls
+
+    return add
+
+
+def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
+    # Importing the modules registers their faults.
+    from harness.faults import network, process, target  # noqa: F401
+
+    try:
+        factory = FAULTS[spec.kind]
+    except KeyError:
+        raise FaultError(f"fault {spec.id}: kind {spec.kind!r} is not supported on this backend") from None
+    return factory(spec, env)

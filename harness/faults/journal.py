@@ -1,0 +1,125 @@
+"""The fault journal: what a run has applied and started, on disk before it is applied.
+
+One JSON file per run under ``<state_dir>/journal/``. A fault is added *before* it is applied and
+removed after it is healed; the processes a run starts are listed as resources. When the owner
+process is gone (killed, crashed), the next ``umchaos`` command heals the faults and stops the
+resources that file still lists — and only those: everything is keyed by run id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FaultJournal", "heal_leftovers", "process_start_time"]
+
+log = logging.getLogger("umchaos.journal")
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid``: tells a live owner from a recycled pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@dataclass
+class FaultJournal:
+    state_dir: Path
+    run_id: str
+
+    @property
+    def path(self) -> Path:
+        return self.state_dir / "journal" / f"{self.run_id}.json"
+
+    def open(self) -> FaultJournal:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write({"run_id": self.run_id, "owner_pid": os.getpid(), "owner_start": process_start_time(os.getpid()),
+                     "created": time.time(), "faults": {}, "resources": {}})
+        return self
+
+    def _read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text())
+
+    def _write(self, data: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w") as out:
+            json.dump(data, out)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(self.path)
+
+    def add_fault(self, fault_id: str, entry: dict[str, Any]) -> None:
+        data = self._read()
+        data["faults"][fault_id] = entry
+        self._write(data)
+
+    def remove_fault(self, fault_id: str) -> None:
+        data = self._read()
+        data["faults"].pop(fault_id, None)
+        self._write(data)
+
+    def add_resource(self, name: str, entry: dict[str, Any]) -> None:
+        """A process group (``{"pgid": n}``) or a pids file (``{"pids_file": path}``) to stop on cleanup."""
+        data = self._read()
+        data["resources"][name] = entry
+        self._write(data)
+
+    def faults(self) -> dict[str, Any]:
+        return dict(self._read()["faults"])
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _owner_alive(data: dict[str, Any]) -> bool:
+    pid = data.get("owner_pid")
+    return isinstance(pid, int) and process_start_time(pid) is not None and process_start_time(pid) == data.get("owner_start")
+
+
+def _stop_group(pgid: int) -> None:
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+
+
+def heal_leftovers(state_dir: Path) -> list[str]:
+    """Heal faults and stop processes of runs whose owner is gone; returns what was done."""
+    from harness.faults.base import HEALERS, build_fault  # noqa: F401  (imports register healers)
+
+    done: list[str] = []
+    for path in sorted((state_dir / "journal").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if _owner_alive(data):
+            continue
+        for fault_id, entry in data.get("faults", {}).items():
+            healer = HEALERS.get(entry.get("heal", ""))
+            try:
+                if healer is not None:
+                    healer(entry)
+                done.append(f"healed {data['run_id']}/{fault_id} ({entry.get('heal')})")
+            except Exception as exc:  # noqa: BLE001 - keep cleaning the rest, report this one
+                done.append(f"could not heal {data['run_id']}/{fault_id}: {exc}")
+        for name, res in data.get("resources", {}).items():
+            pgids = [res["pgid"]] if "pgid" in res else []
+            pids_file = Path(res.get("pids_file", "/nonexistent"))
+            if pids_file.exists():
+                pgids += list(json.loads(pids_file.read_text()).values())
+            for pgid in pgids:
+                _stop_group(int(pgid))
+            if pgids:
+                done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
+        path.unlink(missing_ok=True)
+    return done

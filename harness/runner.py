@@ -1,0 +1,335 @@
+"""The runner: one scenario, one seed, through every phase; it owns cleanup.
+
+validate → backend up → wait ready → steady-state probe → load → fault timeline → heal →
+recovery window → steady-state probe → collect audit → checks → reports → teardown.
+Teardown (heal every fault, stop load, stop the target and Toxiproxy, close the journal) runs
+whatever happened before: an exception, Ctrl-C, SIGTERM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import signal
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.backends import make_backend
+from harness.checks import run_checks
+from harness.checks.base import CheckResult, verdict_of
+from harness.collect import BalanceSampler, collect_audit
+from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION, HarnessError, Undecided
+from harness.faults.base import Fault, FaultEnv, FaultError, build_fault
+from harness.faults.journal import FaultJournal, heal_leftovers
+from harness.history import History
+from harness.load.probe import probe
+from harness.load.runner import LoadSpec, start_load
+from harness.recorder import Recorder, merge
+from harness.report import write_reports
+from harness.report.summary import summary_line
+from harness.result import FaultSource, RunResult, RunStatus
+from harness.scenario import Scenario, load_scenario
+from harness.schedule import Schedule, ScheduledFault, build_schedule
+
+__all__ = ["RunOptions", "RunContext", "Aborted", "run_scenario"]
+
+log = logging.getLogger("umchaos.runner")
+
+
+class Aborted(HarnessError):
+    """The run was interrupted (Ctrl-C, SIGTERM): healed, reported as aborted."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    seed: int | None = None
+    backend: str = "local"
+    report_dir: Path = Path("reports")
+    state_dir: Path = Path(".umchaos")
+    bugs: tuple[str, ...] | None = None  # overrides the scenario's target.bugs
+    schedule: Schedule | None = None  # replay: use exactly this schedule
+
+
+@dataclass
+class RunContext:
+    """The composition root of one run, passed explicitly to every phase."""
+
+    run_id: str
+    run_dir: Path
+    scenario_path: Path
+    scenario: Scenario
+    schedule: Schedule
+    options: RunOptions
+    bugs: tuple[str, ...]
+    journal: FaultJournal
+    recorder: Recorder
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    landed: dict[str, bool] = field(default_factory=dict)
+
+    def phase(self, name: str) -> None:
+        now = time.time()
+        if self.phases and "end" not in self.phases[-1]:
+            self.phases[-1]["end"] = now
+        self.phases.append({"phase": name, "start": now})
+        self.recorder.phase(name)
+        log.info("phase: %s", name)
+
+
+def _raise_on_sigterm(*_: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
+    """Validate everything before touching anything."""
+    scenario = load_scenario(scenario_path)
+    seed = options.seed if options.seed is not None else scenario.seed
+    schedule = options.schedule or build_schedule(scenario, seed)
+    bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_id = f"uc{os.getpid():x}{int(time.time() * 1000) % 10**6:06d}"
+    run_dir = options.report_dir / f"{stamp}-{scenario.name}-{seed}{'-' + '+'.join(bugs) if bugs else ''}"
+    return RunContext(run_id=run_id, run_dir=run_dir, scenario_path=scenario_path, scenario=scenario,
+                      schedule=schedule, options=options, bugs=bugs,
+                      journal=FaultJournal(options.state_dir, run_id), recorder=Recorder(time.monotonic()))
+
+
+def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
+    """Run one scenario end to end; always heals and tears down; returns the written result."""
+    heal_leftovers(options.state_dir)
+    ctx = prepare(scenario_path, options)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / "schedule.json").write_text(json.dumps(ctx.schedule.to_dict(), indent=1))
+    ctx.journal.open()
+    started = time.time()
+    status: RunStatus = "unknown"
+    reason: str | None = None
+    checks: list[CheckResult] = []
+    audit: dict[str, Any] = {"errors": []}
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    try:
+        with ExitStack() as teardown:
+            try:
+                audit, checks, status, reason = _phases(ctx, teardown)
+            except KeyboardInterrupt as exc:
+                status, reason = "aborted", f"interrupted ({exc or 'Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
+            except HarnessError as exc:
+                status, reason = "unknown", str(exc)
+            ctx.phase("teardown")
+    except KeyboardInterrupt:
+        status, reason = "aborted", "interrupted again during teardown"
+    except HarnessError as exc:  # a teardown step failed: say so, the journal still lists it
+        status, reason = "unknown", f"teardown: {exc}"
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    leftovers = ctx.journal.faults()
+    if leftovers:
+        status, reason = "unknown", f"faults not healed: {', '.join(leftovers)} (run `umchaos cleanup`)"
+    else:
+        ctx.journal.close()
+    if ctx.phases and "end" not in ctx.phases[-1]:
+        ctx.phases[-1]["end"] = time.time()
+    history = merge(ctx.recorder.snapshot())
+    result = _result(ctx, status, reason, checks, started, history)
+    html = write_reports(ctx.run_dir, result, history, audit)
+    print(summary_line(result, html), flush=True)
+    return result
+
+
+def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None]:
+    scenario, schedule = ctx.scenario, ctx.schedule
+    ctx.phase("backend_up")
+    backend = make_backend(ctx.options.backend, ctx)
+    teardown.callback(backend.down)
+    target = backend.up()
+    ctx.phase("wait_ready")
+    backend.wait_ready(deadline_s=30)
+
+    ctx.phase("steady_state_before")
+    trader = next(a for a in target.accounts if a["role"] == "trader")
+    before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0)
+    ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "before"}} for op in before])
+    if (why := steady_state_violation(before, scenario)) is not None:
+        raise Undecided(f"steady state not met before faults: {why}")
+
+    env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
+                   regions=target.regions, risk=target.risk)
+    faults = [build_fault(spec, env) for spec in schedule.faults]
+
+    ctx.phase("load")
+    history_file = ctx.run_dir / "load-history.jsonl"
+    spec = LoadSpec(users=scenario.load.users, spawn_rate=scenario.load.spawn_rate, mix=dict(scenario.load.mix),
+                    duration_s=schedule.duration_s, timeout_s=5.0)
+    load = start_load(spec, accounts_file=target.accounts_file, history_file=history_file, run_id=ctx.run_id,
+                      out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
+    teardown.callback(load.stop)
+    sampler = BalanceSampler(target.services).start()
+    teardown.callback(sampler.stop)
+    load_started = time.monotonic()
+    ctx.recorder.phase("load_start")
+
+    ctx.phase("faults")
+    active: dict[str, Fault] = {}
+    teardown.callback(lambda: heal_all(ctx, active))
+    run_timeline(ctx, faults, active, load_started)
+    heal_all(ctx, active)
+    ctx.recorder.phase("faults_healed", recovery_within_s=schedule.recovery_within_s)
+
+    ctx.phase("recovery")
+    remaining = schedule.duration_s - (time.monotonic() - load_started)
+    load.wait(timeout=max(0.0, remaining) + 15)
+    load.stop()
+    ctx.recorder.extend(load.read_ops())
+    ctx.recorder.phase("load_end")
+
+    ctx.phase("steady_state_after")
+    after = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0)
+    ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "after"}} for op in after])
+
+    ctx.phase("collect_audit")
+    samples = sampler.stop()
+    config = {"bugs": list(ctx.bugs), "risk": asdict(target.risk), "seed": schedule.seed}
+    audit = collect_audit(target.services, config=config, samples=samples)
+
+    ctx.phase("checks")
+    history = merge(ctx.recorder.snapshot())
+    results = run_checks(list(scenario.checks), history, audit)
+    verdict = verdict_of(results)
+    not_landed = [fid for fid, ok in ctx.landed.items() if not ok]
+    if verdict is False:
+        return audit, results, "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False)
+    if not_landed:
+        return audit, results, "unknown", f"fault(s) did not land: {', '.join(not_landed)}"
+    if verdict == "unknown":
+        return audit, results, "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown")
+    return audit, results, "pass", None
+
+
+def steady_state_violation(ops: list[dict[str, Any]], scenario: Scenario) -> str | None:
+    """Does the probe meet the scenario's steady state? A reason if not."""
+    done = [op for op in ops if op["type"] != "invoke" and op["f"] == "um_order"]
+    if not done:
+        return "the probe made no UM order"
+    ok = [op for op in done if op["type"] == "ok"]
+    rate = len(ok) / len(done)
+    wanted = scenario.steady_state
+    if wanted.um_order_success_rate is not None and rate < wanted.um_order_success_rate.min:
+        return f"UM order success rate {rate:.2f} < {wanted.um_order_success_rate.min}"
+    latencies = sorted(op["latency_ms"] or 0.0 for op in done)
+    p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)] if len(latencies) > 1 else latencies[0]
+    if wanted.p99_ms is not None and p99 > wanted.p99_ms.max:
+        return f"UM order p99 {p99:.1f} ms > {wanted.p99_ms.max} ms"
+    return None
+
+
+def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault], t0: float) -> None:
+    """Inject and heal each fault at its scheduled time (seconds after load start)."""
+    events: list[tuple[float, int, str, Fault]] = []
+    for fault in faults:
+        events.append((fault.spec.at_s, 1, "inject", fault))
+        if fault.spec.duration_s is not None:
+            events.append((fault.spec.at_s + fault.spec.duration_s, 0, "heal", fault))
+    for at, _, action, fault in sorted(events, key=lambda e: (e[0], e[1])):
+        delay = t0 + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        if action == "inject":
+            inject(ctx, fault, active)
+        else:
+            heal(ctx, fault, active)
+    tail = t0 + max((e[0] for e in events), default=0.0) - time.monotonic()
+    if tail > 0:
+        time.sleep(tail)
+
+
+def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
+    spec = fault.spec
+    base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "inject",
+            "expect_um_halt": fault.expect_um_halt(), "params": dict(spec.params)}
+    ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
+    active[spec.id] = fault
+    ctx.recorder.record("invoke", "fault", "nemesis", base)
+    try:
+        landing = fault.inject()
+    except FaultError as exc:
+        ctx.landed[spec.id] = False
+        ctx.recorder.record("info", "fault", "nemesis", {**base, "landed": False, "detail": str(exc)})
+        log.error("fault %s did not land: %s", spec.id, exc)
+        return
+    ctx.landed[spec.id] = landing.landed
+    ctx.recorder.record("info", "fault", "nemesis", {**base, "landed": landing.landed, "detail": landing.detail})
+    if spec.kind == "price_shock":
+        ctx.recorder.record("info", "price_shock", "nemesis", {"asset": spec.params["asset"],
+                                                               "move_pct": spec.params["move_pct"], "time": time.time()})
+    log.info("fault %s %s: %s", spec.id, fault.describe(), landing.detail)
+
+
+def heal(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
+    spec = fault.spec
+    base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "heal",
+            "expect_um_halt": fault.expect_um_halt()}
+    ctx.recorder.record("invoke", "fault", "nemesis", base)
+    fault.heal()
+    active.pop(spec.id, None)
+    ctx.journal.remove_fault(spec.id)
+    ctx.recorder.record("info", "fault", "nemesis", {**base, "landed": True, "detail": "healed"})
+
+
+def heal_all(ctx: RunContext, active: dict[str, Fault]) -> None:
+    errors = []
+    for fault in list(active.values()):
+        try:
+            heal(ctx, fault, active)
+        except Exception as exc:  # noqa: BLE001 - heal the others; the journal keeps this one
+            errors.append(f"{fault.spec.id}: {exc}")
+    if errors:
+        raise FaultError("could not heal " + "; ".join(errors))
+
+
+def target_label(spec: ScheduledFault) -> str:
+    t = spec.target
+    return str(t.get("link") or t.get("service") or (f"region {t['region']}" if "region" in t else None)
+               or ",".join(t.get("links", ())) or "↔".join(t.get("regions", ())) or "market")
+
+
+def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list[CheckResult], started: float,
+            history: History) -> RunResult:
+    raw = ctx.scenario_path.read_bytes()
+    lines = raw.decode(errors="replace").splitlines()
+    sources = tuple(FaultSource(f.id, str(ctx.scenario_path), f.lines[0], f.lines[1],
+                                "\n".join(lines[f.lines[0] - 1:f.lines[1]])) for f in ctx.schedule.faults)
+    exit_code = {"pass": EXIT_PASS, "fail": EXIT_VIOLATION}.get(status, EXIT_UNKNOWN)
+    completions = history.completions("um_order", "spot_order", "cancel", "transfer", "leverage")
+    return RunResult(
+        run_id=ctx.run_id, scenario=ctx.scenario.name, scenario_file=str(ctx.scenario_path),
+        scenario_hash=hashlib.sha256(raw).hexdigest(), seed=ctx.schedule.seed, backend=ctx.options.backend,
+        bugs=ctx.bugs, status=status, exit_code=exit_code, started=started, ended=time.time(),
+        checks=tuple(checks), schedule=tuple(ctx.schedule.to_dict()["faults"]), fault_sources=sources,
+        reason=reason, versions=versions(), phases=tuple(ctx.phases),
+        figures={"ops": len(history), "requests": len(completions),
+                 "ok": sum(op.type == "ok" for op in completions), "fail": sum(op.type == "fail" for op in completions),
+                 "info": sum(op.type == "info" for op in completions)},
+    )
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"umchaos": __version__, "python": platform.python_version()}
+    for pkg in ("locust", "aiohttp", "toxiproxy-python"):
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            found[pkg] = "absent"
+    from harness.setup import TOXIPROXY_VERSION
+
+    found["toxiproxy-server"] = TOXIPROXY_VERSION
+    return found
