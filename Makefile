@@ -1,0 +1,32 @@
+# One entry point for people and CI. `make demo` runs the seed-incident scenario; `make test` the tests.
+# Both install what they need first (venv, pinned packages, the pinned Toxiproxy server).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test gate nightly lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(VENV)/bin/umchaos setup
+
+demo: setup
+	$(VENV)/bin/umchaos run scenarios/margin-latency-halt.yaml
+
+test: setup
+	$(PY) -m pytest -q tests
+
+gate: setup
+	$(VENV)/bin/umchaos run scenarios/margin-latency-halt.yaml --junit reports/gate-junit.xml
+
+lint: setup
+	$(VENV)/bin/ruff check harness targets tests bench
+	$(VENV)/bin/mypy harness targets
+
+clean:
+	rm -rf $(VENV) .bin .umchaos
