@@ -79,7 +79,7 @@ def register(*kinds: str) -> Callable[[Any], Any]:
 
 def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
     # Importing the modules registers their faults.
-    from harness.faults import network, process, target  # noqa: F401
+    from harness.faults import links, process, target  # noqa: F401
 
     try:
         factory = FAULTS[spec.kind]

@@ -1,0 +1,136 @@
+"""Faults on links, through the run's Toxiproxy: latency, bandwidth, timeout (black hole),
+reset_peer, down (link disabled) and partition (a set of links, or region to region).
+
+Each verifies that it landed by reading the server's own listing back, and leaves a journal
+entry precise enough (server URL, proxy, toxic) for another process to heal it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
+from harness.schedule import ScheduledFault, expands_links
+
+__all__ = ["ToxicFault", "LinkDown"]
+
+MARGIN_LINK = "matching->margin"
+
+
+def _toxic_for(spec: ScheduledFault) -> tuple[str, dict[str, int]]:
+    p = spec.params
+    if spec.kind == "latency":
+        return "latency", {"latency": int(p.get("latency_ms", 0)), "jitter": int(p.get("jitter_ms", 0))}
+    if spec.kind == "bandwidth":
+        return "bandwidth", {"rate": int(p["rate_kbps"])}
+    if spec.kind == "timeout":
+        return "timeout", {"timeout": 0}
+    if spec.kind == "reset_peer":
+        return "reset_peer", {"timeout": int(p.get("timeout_ms", 0))}
+    raise FaultError(f"{spec.id}: {spec.kind} is not a toxic")
+
+
+def _needs_proxies(env: FaultEnv, spec: ScheduledFault) -> Any:
+    if env.proxies is None:
+        raise FaultError(f"{spec.id}: no proxy on {', '.join(expands_links(spec))}: the backend did not route it")
+    return env.proxies
+
+
+@register("latency", "bandwidth", "timeout", "reset_peer")
+@dataclass
+class ToxicFault:
+    """One toxic on every link of the fault (usually one link)."""
+
+    spec: ScheduledFault
+    env: FaultEnv
+    added: dict[str, str] = field(default_factory=dict)  # link -> toxic name
+
+    def describe(self) -> str:
+        return f"{self.spec.kind} {dict(self.spec.params)} on {', '.join(expands_links(self.spec))}"
+
+    def expect_um_halt(self) -> bool:
+        if MARGIN_LINK not in expands_links(self.spec):
+            return False
+        if self.spec.kind == "latency":
+            return int(self.spec.params.get("latency_ms", 0)) > self.env.risk.p99_ms
+        return self.spec.kind in ("timeout", "reset_peer")
+
+    def journal_entry(self) -> dict[str, Any]:
+        net = _needs_proxies(self.env, self.spec)
+        return {"heal": "toxic", "api": net.api_url,
+                "toxics": [[net.proxy_name(link), self.toxic_name(link)] for link in expands_links(self.spec)]}
+
+    def toxic_name(self, link: str) -> str:
+        return f"{self.env.run_id}__{self.spec.id}"
+
+    def inject(self) -> Landing:
+        net = _needs_proxies(self.env, self.spec)
+        kind, attributes = _toxic_for(self.spec)
+        for link in expands_links(self.spec):
+            self.added[link] = net.add_toxic(link, kind, attributes, stream="downstream", name=self.toxic_name(link))
+        listed = {link: self.added[link] in {t["name"] for t in net.toxics(link)} for link in self.added}
+        missing = [link for link, ok in listed.items() if not ok]
+        return Landing(not missing, f"toxic {kind} {attributes} listed on {', '.join(listed)}" if not missing
+                       else f"toxic missing on {', '.join(missing)}")
+
+    def heal(self) -> None:
+        if self.env.proxies is None:
+            return
+        for link in expands_links(self.spec):
+            self.env.proxies.remove_toxic(link, self.toxic_name(link))
+        self.added.clear()
+
+
+@register("down", "partition")
+@dataclass
+class LinkDown:
+    """Disabled proxies: new connections refused, open ones closed."""
+
+    spec: ScheduledFault
+    env: FaultEnv
+
+    def describe(self) -> str:
+        return f"{self.spec.kind} {', '.join(expands_links(self.spec))}"
+
+    def expect_um_halt(self) -> bool:
+        return MARGIN_LINK in expands_links(self.spec)
+
+    def journal_entry(self) -> dict[str, Any]:
+        net = _needs_proxies(self.env, self.spec)
+        return {"heal": "enable", "api": net.api_url, "proxies": [net.proxy_name(link) for link in expands_links(self.spec)]}
+
+    def inject(self) -> Landing:
+        net = _needs_proxies(self.env, self.spec)
+        links = expands_links(self.spec)
+        for link in links:
+            net.set_enabled(link, False)
+        return Landing(True, f"disabled and verified: {', '.join(links)}")
+
+    def heal(self) -> None:
+        if self.env.proxies is None:
+            return
+        for link in expands_links(self.spec):
+            self.env.proxies.set_enabled(link, True)
+
+
+def _heal_toxics(entry: dict[str, Any]) -> None:
+    for proxy, toxic in entry.get("toxics", []):
+        try:
+            requests.delete(f"{entry['api']}/proxies/{proxy}/toxics/{toxic}", timeout=2)
+        except requests.ConnectionError:
+            return  # the server is gone, and its toxics with it
+
+
+def _heal_enable(entry: dict[str, Any]) -> None:
+    for proxy in entry.get("proxies", []):
+        try:
+            requests.post(f"{entry['api']}/proxies/{proxy}", json={"enabled": True}, timeout=2)
+        except requests.ConnectionError:
+            return
+
+
+HEALERS["toxic"] = _heal_toxics
+HEALERS["enable"] = _heal_enable
