@@ -51,11 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def expand(paths: list[Path]) -> list[Path]:
+    """Scenario files, a folder standing for its *.yaml files."""
+    out: list[Path] = []
+    for path in paths:
+        out += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    return out
+
+
 def _validate(paths: list[Path]) -> int:
     from harness.scenario import load_scenario
     from harness.schedule import build_schedule
 
-    for path in paths:
+    for path in expand(paths):
         scenario = load_scenario(path)
         schedule = build_schedule(scenario, scenario.seed)
         print(f"ok {path}: {scenario.name}, {len(schedule.faults)} fault(s), {schedule.duration_s:.0f} s")
@@ -86,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         if unknown := sorted(set(bugs) - set(BUG_SWITCHES)):
             raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
     plans = []
-    for path in args.scenarios:
+    for path in expand(args.scenarios):
         scenario = load_scenario(path)  # validate every file before running any
         base = args.seed if args.seed is not None else scenario.seed
         plans += [(path, scenario, base + i) for i in range(args.seeds or 1)]
