@@ -194,7 +194,7 @@ class Peer:
                 return resp.status, parsed
         except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
             raise PeerUnavailable(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise PeerTimeout(f"{self.base_url}{path}: no answer within {timeout.total}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PeerTimeout(f"{self.base_url}{path}: {exc.__class__.__name__}") from None

@@ -13,7 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref.config import ServiceConfig
-from targets.umref.service import ApiError, Peer, PeerTimeout, PeerUnavailable, json_response, make_app, read_json
+from targets.umref.service import (
+    ApiError,
+    Peer,
+    PeerTimeout,
+    PeerUnavailable,
+    json_response,
+    make_app,
+    read_json,
+)
 
 __all__ = ["build"]
 

@@ -17,11 +17,27 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref import money
-from targets.umref.book import Exchange, cancel_event, exchange_income_legs, transfer_legs, apply_fill, cust
+from targets.umref.book import (
+    Exchange,
+    apply_fill,
+    cancel_event,
+    cust,
+    exchange_income_legs,
+    transfer_legs,
+)
 from targets.umref.config import ServiceConfig
 from targets.umref.ledger_client import LedgerClient
 from targets.umref.riskguard import RiskGuard
-from targets.umref.service import ApiError, Clock, Peer, PeerTimeout, PeerUnavailable, json_response, make_app, read_json
+from targets.umref.service import (
+    ApiError,
+    Clock,
+    Peer,
+    PeerTimeout,
+    PeerUnavailable,
+    json_response,
+    make_app,
+    read_json,
+)
 
 __all__ = ["build"]
 
