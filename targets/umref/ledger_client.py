@@ -1,0 +1,109 @@
+"""Client of the replicated ledger, used by matching and liquidation.
+
+Concurrent appends are gathered into one ``/append`` call while the previous one is in flight
+(micro-batching). The client follows the primary across a failover: on NOT_PRIMARY or an
+unreachable node it finds the node that says it is primary and retries there — safe, because a
+client id is applied at most once. ``PeerTimeout`` means the outcome is unknown;
+``PeerUnavailable`` means the records were definitely not applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from targets.umref.service import Peer, PeerTimeout, PeerUnavailable
+
+__all__ = ["LedgerClient"]
+
+UNKNOWN_OUTCOME = ("REPLICATION_TIMEOUT", "UPSTREAM_TIMEOUT")
+
+
+class LedgerClient:
+    def __init__(self, nodes: dict[str, str], *, timeout_s: float = 3.0, failover_deadline_s: float = 5.0) -> None:
+        self.peers = {name: Peer(url, timeout_s=timeout_s) for name, url in nodes.items()}
+        self.primary = next(iter(nodes))
+        self.failover_deadline_s = failover_deadline_s
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        self._flushing = False
+
+    async def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.create_task(self._flush_all())
+        return await future
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._send([rec for rec, _ in batch])
+                except (PeerTimeout, PeerUnavailable) as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(type(exc)(str(exc)))
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._flushing = False
+
+    async def _send(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self.failover_deadline_s
+        last = "no ledger node tried"
+        while time.monotonic() < deadline:
+            try:
+                status, body = await self.peers[self.primary].post("/append", {"records": records})
+            except PeerUnavailable as exc:
+                last = str(exc)
+                await self._find_primary()
+                continue
+            code = (body or {}).get("error", {}).get("code") if isinstance(body, dict) else None
+            if status == 200:
+                return list(body["results"])
+            if code in UNKNOWN_OUTCOME or status == 504:
+                raise PeerTimeout(f"{self.primary}: {code or status}")
+            if code in ("NOT_PRIMARY",):
+                last = f"{self.primary}: NOT_PRIMARY"
+                await self._find_primary()
+                continue
+            raise PeerUnavailable(f"{self.primary}: {code or status}")
+        raise PeerUnavailable(f"no primary ledger within {self.failover_deadline_s} s ({last})")
+
+    async def _find_primary(self) -> None:
+        best: tuple[int, str] | None = None
+        for name, peer in self.peers.items():
+            try:
+                status, state = await peer.get("/state", timeout_s=0.5)
+            except (PeerUnavailable, PeerTimeout):
+                continue
+            if status == 200 and state.get("role") == "primary":
+                if best is None or state["epoch"] > best[0]:
+                    best = (int(state["epoch"]), name)
+        if best is not None:
+            self.primary = best[1]
+        else:
+            await asyncio.sleep(0.1)
+
+    async def records(self, after: int = 0) -> list[dict[str, Any]]:
+        await self._find_primary()
+        status, body = await self.peers[self.primary].get(f"/records?after={after}", timeout_s=30.0)
+        if status != 200:
+            raise PeerUnavailable(f"{self.primary}: /records answered {status}")
+        return list(body["records"])
+
+    async def balances(self) -> dict[str, Any]:
+        await self._find_primary()
+        status, body = await self.peers[self.primary].get("/balances")
+        if status != 200:
+            raise PeerUnavailable(f"{self.primary}: /balances answered {status}")
+        return dict(body)
+
+    async def close(self) -> None:
+        for peer in self.peers.values():
+            await peer.close()

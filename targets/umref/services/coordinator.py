@@ -1,0 +1,112 @@
+"""Coordinator (region B): detects the loss of the primary ledger and promotes the standby.
+
+Polls ``ledger-a /health`` every 200 ms; after 5 failures in a row (1 s) it promotes
+``ledger-b`` at epoch + 1. When the old primary answers again it is demoted to standby (its
+unreplicated tail dropped) and the new primary replicates to it again. Its decisions are kept
+in ``coordinator.json`` so that a restarted coordinator does not forget an epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from targets.umref.config import ServiceConfig
+from targets.umref.service import Clock, Peer, PeerTimeout, PeerUnavailable, json_response, make_app
+
+__all__ = ["build"]
+
+log = logging.getLogger("umref.coordinator")
+POLL_S = 0.2
+FAILURES_TO_PROMOTE = 5
+
+
+class Coordinator:
+    def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
+        self.clock = clock
+        self.path = Path(cfg.data_dir) / "coordinator.json"
+        self.nodes = {name: Peer(cfg.peers[name], timeout_s=0.5) for name in ("ledger-a", "ledger-b")}
+        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.primary: str = saved.get("primary", "ledger-a")
+        self.epoch: int = saved.get("epoch", 1)
+        self.failovers: list[dict[str, Any]] = saved.get("failovers", [])
+        self.keep_through_seq: int | None = saved.get("keep_through_seq")
+        self.failures = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"primary": self.primary, "epoch": self.epoch, "failovers": self.failovers,
+                                   "keep_through_seq": self.keep_through_seq}))
+        tmp.replace(self.path)
+
+    async def start(self, _: web.Application) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def stop(self, _: web.Application) -> None:
+        if self._task:
+            self._task.cancel()
+        for peer in self.nodes.values():
+            await peer.close()
+
+    async def _state(self, node: str) -> dict[str, Any] | None:
+        try:
+            status, body = await self.nodes[node].get("/state")
+        except (PeerUnavailable, PeerTimeout):
+            return None
+        return body if status == 200 and isinstance(body, dict) else None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            with contextlib.suppress(PeerUnavailable, PeerTimeout, KeyError, TypeError, ValueError):
+                await self.step()
+
+    async def step(self) -> None:
+        if self.primary == "ledger-a":
+            state = await self._state("ledger-a")
+            self.failures = 0 if state is not None else self.failures + 1
+            if self.failures >= FAILURES_TO_PROMOTE:
+                await self.promote("ledger-b")
+            return
+        old = await self._state("ledger-a")  # after a failover: bring the old primary back as standby
+        if old is not None and (old["role"] != "standby" or old["epoch"] < self.epoch):
+            status, body = await self.nodes["ledger-a"].post("/demote", {"epoch": self.epoch, "keep_through_seq": self.keep_through_seq})
+            if status == 200:
+                await self.nodes["ledger-b"].post("/resync", {"last_seq": body["last_seq"]})
+                log.warning("ledger-a rejoined as standby at epoch %d", self.epoch)
+
+    async def promote(self, node: str) -> None:
+        status, body = await self.nodes[node].post("/promote", {"epoch": self.epoch + 1})
+        if status != 200:
+            return
+        previous, self.primary, self.epoch = self.primary, node, int(body["epoch"])
+        self.keep_through_seq = int(body["last_seq"])
+        self.failovers.append({"time": self.clock.now(), "from": previous, "to": node, "epoch": self.epoch,
+                               "keep_through_seq": self.keep_through_seq})
+        self.save()
+        log.warning("failover: %s promoted at epoch %d (through seq %d)", node, self.epoch, self.keep_through_seq)
+
+
+async def build(cfg: ServiceConfig) -> web.Application:
+    app = make_app(cfg)
+    coord = Coordinator(cfg, app["clock"])
+    app.on_startup.append(coord.start)
+    app.on_cleanup.append(coord.stop)
+
+    async def primary(_: web.Request) -> web.Response:
+        return json_response({"primary": coord.primary, "epoch": coord.epoch, "keep_through_seq": coord.keep_through_seq})
+
+    async def replication(_: web.Request) -> web.Response:
+        nodes = {name: await coord._state(name) for name in coord.nodes}
+        return json_response({"epoch": coord.epoch, "primary": coord.primary, "failovers": coord.failovers, "nodes": nodes})
+
+    app.router.add_get("/primary", primary)
+    app.router.add_get("/audit/replication", replication)
+    return app

@@ -1,0 +1,290 @@
+"""A ledger node (``ledger-a`` primary in region A, ``ledger-b`` standby in region B).
+
+The primary gathers concurrent appends into one batch (group commit), commits it locally, ships
+it to the standby, and answers only when the standby confirmed (RPO 0). A standby refuses
+records from a lower epoch (409 FENCED); a primary told FENCED steps down and drops what it
+could not replicate, so an old primary never writes at its old epoch. After a failover the new
+primary runs alone until the old one comes back as its standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from targets.umref.config import ServiceConfig
+from targets.umref.ledger_store import LedgerStore
+from targets.umref.money import to_minor
+from targets.umref.service import (
+    ApiError,
+    Clock,
+    Peer,
+    PeerTimeout,
+    PeerUnavailable,
+    json_response,
+    make_app,
+    read_json,
+)
+
+__all__ = ["build"]
+
+log = logging.getLogger("umref.ledger")
+REPLICATION_TIMEOUT_S = 1.0
+AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "margin-calls": ("margin_call",),
+                "liquidations": ("liquidation",)}
+
+
+class NotPrimary(Exception):
+    pass
+
+
+class LedgerNode:
+    def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.name = cfg.name
+        self.peer_name = "ledger-b" if self.name == "ledger-a" else "ledger-a"
+        self.store = LedgerStore(Path(cfg.data_dir) / f"{self.name}.sqlite3", self.name)
+        self.peer = Peer(cfg.peers[self.peer_name], timeout_s=REPLICATION_TIMEOUT_S)
+        self.coordinator = Peer(cfg.peers["coordinator"], timeout_s=1.0)
+        self.role = "standby"
+        self.epoch = int(self.store.meta("epoch", "1") or 1)
+        self.solo = False  # a promoted primary without a standby yet
+        self.peer_acked = 0  # highest seq the standby confirmed
+        self.blocked = False  # the standby missed records: ack nothing new until it caught up
+        self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = asyncio.Queue()
+        self.failovers: list[dict[str, Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self, _: web.Application) -> None:
+        fresh = not self.store.records
+        if fresh and self.name == "ledger-a":
+            self.become("primary", 1)
+            self.genesis()
+        elif fresh:
+            self.become("standby", 1)
+        else:
+            self.become("fenced", self.epoch)  # until the coordinator says what we are
+            self._tasks.append(asyncio.create_task(self._learn_role()))
+        self._tasks.append(asyncio.create_task(self._writer()))
+
+    async def stop(self, _: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.peer.close()
+        await self.coordinator.close()
+        self.store.close()
+
+    def become(self, role: str, epoch: int) -> None:
+        self.role, self.epoch = role, epoch
+        self.store.set_meta(role=role, epoch=epoch)
+        log.warning("%s is now %s at epoch %d", self.name, role, epoch)
+
+    def genesis(self) -> None:
+        """Opening deposits, one record per account (written before anyone can ask for it)."""
+        batch = []
+        for acct in self.cfg.accounts:
+            legs = []
+            for wallet, assets in acct.deposits.items():
+                for asset, amount in assets.items():
+                    minor = to_minor(asset, Decimal(amount))
+                    legs += [{"account": "wallet:segregated", "asset": asset, "amount": minor},
+                             {"account": f"cust:{acct.account}:{wallet}", "asset": asset, "amount": -minor}]
+            batch.append({"client_id": f"genesis-{acct.account}", "kind": "genesis", "time": self.clock.now(),
+                          "events": [{"type": "deposit", "account": acct.account, "deposits": acct.deposits}], "legs": legs})
+        self.store.append(batch, epoch=self.epoch, time_now=self.clock.now())
+
+    async def _learn_role(self) -> None:
+        for _ in range(1200):  # bounded: ten minutes of asking
+            with contextlib.suppress(PeerUnavailable, PeerTimeout, KeyError, TypeError):
+                status, body = await self.coordinator.get("/primary")
+                if status == 200:
+                    if body["primary"] == self.name and int(body["epoch"]) == self.epoch:
+                        self.become("primary", self.epoch)
+                    else:
+                        self.demote(int(body["epoch"]), body.get("keep_through_seq"))
+                    return
+            await asyncio.sleep(0.5)
+
+    def demote(self, epoch: int, keep_through_seq: int | None) -> None:
+        if keep_through_seq is not None:
+            dropped = self.store.truncate_after(int(keep_through_seq))
+            if dropped:
+                log.warning("%s dropped %d unreplicated record(s) after seq %s", self.name, dropped, keep_through_seq)
+        self.become("standby", epoch)
+
+    # ---- the write path --------------------------------------------------------------------
+    async def _writer(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < 2000:
+                batch.append(self.queue.get_nowait())
+            try:
+                answers = await self.commit([rec for rec, _ in batch])
+            except ApiError as exc:
+                answers = [exc] * len(batch)  # type: ignore[list-item]
+            except Exception as exc:  # noqa: BLE001 - keep the writer alive, fail this batch
+                log.exception("append failed")
+                answers = [ApiError(500, "INTERNAL", repr(exc))] * len(batch)  # type: ignore[list-item]
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    if isinstance(answer, Exception):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
+
+    async def commit(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.role != "primary":
+            raise ApiError(503, "NOT_PRIMARY", f"{self.name} is {self.role} at epoch {self.epoch}")
+        if self.blocked and not await self.ship():
+            raise ApiError(503, "REPLICATION_UNAVAILABLE", "standby unreachable: nothing new can be acknowledged")
+        results, new = await asyncio.to_thread(self.store.append, records, epoch=self.epoch, time_now=self.clock.now())
+        views = [r.view() for r in results]
+        if not new:
+            return views
+        if self.cfg.has_bug("async_replication"):
+            asyncio.create_task(self.ship())  # the bug: acknowledged before the standby has it
+            return views
+        if self.solo or await self.ship():
+            return views
+        if self.role != "primary":  # fenced while shipping: what we wrote is not the truth any more
+            self.store.truncate_after(new[0]["seq"] - 1)
+            raise ApiError(503, "NOT_PRIMARY", f"{self.name} was fenced by a newer epoch")
+        self.blocked = True
+        raise ApiError(504, "REPLICATION_TIMEOUT", "standby did not confirm in time; outcome unknown")
+
+    async def ship(self) -> bool:
+        """Send the standby everything it lacks; True when it confirmed all of it."""
+        pending = self.store.after(self.peer_acked)
+        if not pending:
+            self.blocked = False
+            return True
+        try:
+            status, body = await self.peer.post("/replicate", {"epoch": self.epoch, "records": pending})
+        except (PeerUnavailable, PeerTimeout):
+            return False
+        if status == 409 and (body or {}).get("error", {}).get("code") == "FENCED" and not self.cfg.has_bug("no_fencing"):
+            self.become("fenced", self.epoch)
+            return False
+        if status != 200:
+            return False
+        self.peer_acked = int(body["last_seq"])
+        caught_up = self.peer_acked >= self.store.last_seq
+        self.blocked = not caught_up
+        return caught_up
+
+    async def append(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        records = body.get("records")
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            raise ApiError(400, "BAD_REQUEST", "records must be a non-empty list of objects")
+        futures = []
+        for record in records:
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self.queue.put_nowait((record, future))
+            futures.append(future)
+        results = await asyncio.gather(*futures)
+        return json_response({"results": results})
+
+    # ---- replication and roles ---------------------------------------------------------------
+    async def replicate(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        epoch = int(body.get("epoch", 0))
+        if epoch < self.epoch and not self.cfg.has_bug("no_fencing"):
+            raise ApiError(409, "FENCED", f"sender epoch {epoch} < {self.epoch}")
+        if self.role == "primary" and epoch == self.epoch and not self.cfg.has_bug("no_fencing"):
+            raise ApiError(409, "FENCED", "two primaries at one epoch")
+        if epoch > self.epoch or self.role == "fenced":
+            self.become("standby", max(epoch, self.epoch))
+        last = await asyncio.to_thread(self.store.apply_replicated, body.get("records", []))
+        return json_response({"last_seq": last, "epoch": self.epoch})
+
+    async def promote(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        epoch = int(body.get("epoch", 0))
+        if epoch <= self.epoch and self.role == "primary":
+            return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch})
+        self.solo = True
+        self.peer_acked = self.store.last_seq
+        self.become("primary", epoch)
+        self.failovers.append({"time": self.clock.now(), "to": self.name, "epoch": epoch, "keep_through_seq": self.store.last_seq})
+        return json_response({"last_seq": self.store.last_seq, "epoch": epoch})
+
+    async def demote_handler(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        epoch = int(body.get("epoch", 0))
+        if epoch < self.epoch:
+            raise ApiError(409, "FENCED", f"demote at old epoch {epoch} < {self.epoch}")
+        self.demote(epoch, body.get("keep_through_seq"))
+        return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch, "role": self.role})
+
+    async def resync(self, request: web.Request) -> web.Response:
+        """The coordinator says our old primary is back as standby: replicate to it again."""
+        body = await read_json(request)
+        self.peer_acked = int(body.get("last_seq", 0))
+        self.solo = not await self.ship()
+        return json_response({"solo": self.solo, "peer_acked": self.peer_acked})
+
+    # ---- reads -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"node": self.name, "role": self.role, "epoch": self.epoch, "last_seq": self.store.last_seq,
+                "acked_seq": self.peer_acked, "solo": self.solo, "blocked": self.blocked}
+
+    async def state_handler(self, _: web.Request) -> web.Response:
+        return json_response(self.state())
+
+    async def records(self, request: web.Request) -> web.Response:
+        try:
+            after = int(request.query.get("after", "0"))
+            limit = int(request.query["limit"]) if "limit" in request.query else None
+        except ValueError:
+            raise ApiError(400, "BAD_REQUEST", "after and limit must be integers") from None
+        return json_response({"records": self.store.after(after, limit), **self.state()})
+
+    async def balances(self, _: web.Request) -> web.Response:
+        return json_response({"time": self.clock.now(), "node": self.name, "balances": self.store.balances()})
+
+    async def audit_ledger(self, _: web.Request) -> web.Response:
+        return json_response({"node": self.name, "epoch": self.epoch, "records": self.store.records})
+
+    def audit_events(self, types: tuple[str, ...]) -> Any:
+        async def handler(_: web.Request) -> web.Response:
+            events = [{"time": r["time"], **e, "seq": r["seq"], "epoch": r["epoch"], "client_id": r["client_id"]}
+                      for r in self.store.records for e in r.get("events", []) if e.get("type") in types]
+            return json_response({"events": events})
+
+        return handler
+
+    async def audit_replication(self, _: web.Request) -> web.Response:
+        return json_response({**self.state(), "failovers": self.failovers})
+
+
+async def build(cfg: ServiceConfig) -> web.Application:
+    ref: dict[str, LedgerNode] = {}
+    app = make_app(cfg, health=lambda: {"role": ref["n"].role, "epoch": ref["n"].epoch})
+    node = LedgerNode(cfg, app["clock"])
+    ref["n"] = node
+    app.on_startup.append(node.start)
+    app.on_cleanup.append(node.stop)
+    app.router.add_post("/append", node.append)
+    app.router.add_post("/replicate", node.replicate)
+    app.router.add_post("/promote", node.promote)
+    app.router.add_post("/demote", node.demote_handler)
+    app.router.add_post("/resync", node.resync)
+    app.router.add_get("/state", node.state_handler)
+    app.router.add_get("/records", node.records)
+    app.router.add_get("/balances", node.balances)
+    app.router.add_get("/audit/balances", node.balances)
+    app.router.add_get("/audit/ledger", node.audit_ledger)
+    app.router.add_get("/audit/replication", node.audit_replication)
+    for name, types in AUDIT_EVENTS.items():
+        app.router.add_get(f"/audit/{name}", node.audit_events(types))
+    app["metrics"].gauges["ledger_last_seq"] = lambda: float(node.store.last_seq)
+    return app
