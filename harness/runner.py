@@ -324,7 +324,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"umchaos": __version__, "python": platform.python_version()}
-    for pkg in ("locust", "aiohttp", "toxiproxy-python"):
+    for pkg in ("locust", "aiohttp", "requests"):
         try:
             found[pkg] = version(pkg)
         except PackageNotFoundError:

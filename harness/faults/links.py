@@ -69,8 +69,10 @@ class ToxicFault:
     def inject(self) -> Landing:
         net = _needs_proxies(self.env, self.spec)
         kind, attributes = _toxic_for(self.spec)
+        # A black hole swallows the requests (upstream); the others act on what comes back.
+        stream = "upstream" if kind == "timeout" else "downstream"
         for link in expands_links(self.spec):
-            self.added[link] = net.add_toxic(link, kind, attributes, stream="downstream", name=self.toxic_name(link))
+            self.added[link] = net.add_toxic(link, kind, attributes, stream=stream, name=self.toxic_name(link))
         listed = {link: self.added[link] in {t["name"] for t in net.toxics(link)} for link in self.added}
         missing = [link for link, ok in listed.items() if not ok]
         return Landing(not missing, f"toxic {kind} {attributes} listed on {', '.join(listed)}" if not missing
