@@ -13,7 +13,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION, BadInput, HarnessError
+from harness.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_PASS,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    BadInput,
+    HarnessError,
+)
 
 __all__ = ["main"]
 

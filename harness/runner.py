@@ -155,7 +155,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("steady_state_before")
     trader = next(a for a in target.accounts if a["role"] == "trader")
-    before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0)
+    before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
+                   start_mono=ctx.recorder.start_mono, tag="pb")
     ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "before"}} for op in before])
     if (why := steady_state_violation(before, scenario)) is not None:
         raise Undecided(f"steady state not met before faults: {why}")
@@ -191,7 +192,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.recorder.phase("load_end")
 
     ctx.phase("steady_state_after")
-    after = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0)
+    after = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
+                  start_mono=ctx.recorder.start_mono, tag="pa")
     ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "after"}} for op in after])
 
     ctx.phase("collect_audit")

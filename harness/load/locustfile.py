@@ -1,0 +1,136 @@
+"""Locust users for umref-like UM traffic. Run only as a subprocess (gevent patches the process).
+
+Configuration comes from the JSON file named by ``UMCHAOS_LOAD_CONFIG``: accounts, history file,
+run id, monotonic start, mix weights, request timeout. Every request is written to the history
+as an invoke op before it is sent and a completion op after (ok / fail / info).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+from decimal import Decimal
+from typing import Any
+
+from locust import FastHttpUser, between, events, task
+
+from harness.load.ops import OpWriter
+
+CONFIG: dict[str, Any] = json.loads(open(os.environ["UMCHAOS_LOAD_CONFIG"]).read())
+ACCOUNTS = [a for a in json.loads(open(CONFIG["accounts_file"]).read())["accounts"] if a["role"] == "trader"]
+UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
+REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
+_worker = os.environ.get("UMCHAOS_WORKER", "")
+_history = open(CONFIG["history_file"] + _worker, "a", buffering=1 << 16)
+WRITER = OpWriter(_history, CONFIG["start_mono"])
+_user_ids = itertools.count()
+_marks: dict[str, Any] = {"at": 0.0, "symbols": {}}
+
+
+@events.quitting.add_listener
+def _flush(**_: Any) -> None:
+    _history.flush()
+
+
+def _weights() -> dict[str, float]:
+    mix = CONFIG["mix"]
+    return {kind: float(mix.get(kind, 0)) for kind in ("um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key")}
+
+
+class UmTrader(FastHttpUser):
+    """A customer account: UM orders around the market, cancels, transfers, spot, leverage."""
+
+    wait_time = between(0.05, 0.2)
+    network_timeout = float(CONFIG.get("timeout_s", 5.0))
+    connection_timeout = float(CONFIG.get("timeout_s", 5.0))
+
+    def on_start(self) -> None:
+        self.uid = next(_user_ids)
+        self.process = f"u{_worker or '0'}-{self.uid}"
+        self.account = ACCOUNTS[self.uid % len(ACCOUNTS)]
+        self.rng = random.Random(f"{CONFIG['run_id']}-{self.process}")
+        self.resting: list[str] = []
+        self.n = 0
+        kinds, weights = zip(*[(k, w) for k, w in _weights().items() if w > 0], strict=True)
+        self.kinds, self.weights = kinds, weights
+
+    @task
+    def act(self) -> None:
+        getattr(self, self.rng.choices(self.kinds, self.weights)[0])()
+
+    # ---- one request, two ops ----------------------------------------------------------------
+    def send(self, f: str, path: str, body: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
+        self.n += 1
+        client_id = f"{CONFIG['run_id']}-{self.process}-{self.n}"
+        payload = {"client_id": client_id, **body}
+        started = WRITER.invoke(f, self.process, {**payload, "account": self.account["account"], "api_key_valid": valid})
+        status, answer, exc = None, None, None
+        try:
+            with self.client.post(path, json=payload, headers={"X-API-Key": key or self.account["api_key"]},
+                                  name=f, catch_response=True) as resp:
+                status = resp.status_code or None
+                if status is None:
+                    exc = resp.error or ConnectionError("no answer")
+                try:
+                    answer = resp.json() if resp.text else None
+                except ValueError:
+                    answer = None
+                if status and (status < 500):
+                    resp.success()
+        except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
+            exc = error
+        WRITER.complete(f, self.process, started, client_id=client_id, account=self.account["account"],
+                        status=status, body=answer, exc=exc)
+        return answer if status == 200 else None
+
+    def mark(self, symbol: str) -> Decimal:
+        if time.monotonic() - _marks["at"] > 2.0:
+            _marks["at"] = time.monotonic()
+            try:
+                resp = self.client.get("/market", name="market")
+                _marks["symbols"] = resp.json()["symbols"] if resp.status_code == 200 else _marks["symbols"]
+            except Exception:  # noqa: BLE001 - fall back to the last or reference prices
+                pass
+        entry = _marks["symbols"].get(symbol)
+        return Decimal(entry["mark"]) if entry else REFERENCE[symbol[:3]]
+
+    def price_near(self, symbol: str, spread: float) -> str:
+        move = Decimal(repr(self.rng.uniform(-spread, spread)))
+        return str((self.mark(symbol) * (1 + move)).quantize(Decimal("0.01")))
+
+    # ---- the mix -------------------------------------------------------------------------------
+    def um_order(self) -> None:
+        symbol = self.rng.choice(UM_SYMBOLS)
+        side = self.rng.choice(("BUY", "SELL"))
+        qty = f"{self.rng.randint(1, 10) / 1000:.3f}"
+        answer = self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT", "qty": qty,
+                                                     "price": self.price_near(symbol, 0.002)})
+        if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
+            self.resting.append(answer["order_id"])
+
+    def cancel(self) -> None:
+        if not self.resting:
+            return self.um_order()
+        order_id = self.resting.pop(self.rng.randrange(len(self.resting)))
+        self.send("cancel", "/um/cancel", {"order_id": order_id})
+
+    def transfer(self) -> None:
+        to_um = self.rng.random() < 0.5
+        self.send("transfer", "/transfer", {"asset": "USDT", "amount": str(self.rng.randint(1, 20)),
+                                            "from": "spot" if to_um else "um", "to": "um" if to_um else "spot"})
+
+    def spot_order(self) -> None:
+        side = self.rng.choice(("BUY", "SELL"))
+        self.send("spot_order", "/spot/order", {"symbol": "BTC/USDT", "side": side, "type": "LIMIT", "qty": "0.00100",
+                                                "price": self.price_near("BTCUSDT", 0.002)})
+
+    def leverage(self) -> None:
+        self.send("leverage", "/um/leverage", {"symbol": self.rng.choice(UM_SYMBOLS), "leverage": self.rng.randint(5, 20)})
+
+    def bad_key(self) -> None:
+        forged = f"ak-{self.account['account']}-{self.rng.getrandbits(64):016x}"
+        self.send("um_order", "/um/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001",
+                                            "price": self.price_near("BTCUSDT", 0.002)}, key=forged, valid=False)

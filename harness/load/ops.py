@@ -1,0 +1,50 @@
+"""Turning one HTTP exchange into the two history ops (invoke, completion), in one place for the
+Locust users and the probe alike."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import IO, Any
+
+from harness.history import classify_http
+
+__all__ = ["OpWriter", "error_code"]
+
+
+def error_code(status: int | None, body: Any, exc: BaseException | None) -> str | None:
+    if exc is not None:
+        return exc.__class__.__name__
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("code"))
+    return None if status is not None and status < 400 else f"HTTP_{status}"
+
+
+class OpWriter:
+    """Writes ops as JSON lines (or keeps them in a list when ``out`` is None)."""
+
+    def __init__(self, out: IO[str] | None, start_mono: float) -> None:
+        self.out = out
+        self.start_mono = start_mono
+        self.kept: list[dict[str, Any]] = []
+
+    def _emit(self, op: dict[str, Any]) -> None:
+        if self.out is None:
+            self.kept.append(op)
+        else:
+            self.out.write(json.dumps(op, separators=(",", ":")) + "\n")
+
+    def invoke(self, f: str, process: str, value: dict[str, Any]) -> float:
+        now = time.monotonic()
+        self._emit({"index": -1, "type": "invoke", "f": f, "process": process, "time": time.time(),
+                    "mono": now - self.start_mono, "value": value, "latency_ms": None, "error": None})
+        return now
+
+    def complete(self, f: str, process: str, started: float, *, client_id: str, account: str, status: int | None,
+                 body: Any, exc: BaseException | None = None) -> None:
+        now = time.monotonic()
+        code = error_code(status, body, exc)
+        self._emit({"index": -1, "type": classify_http(status, code), "f": f, "process": process, "time": time.time(),
+                    "mono": now - self.start_mono,
+                    "value": {"client_id": client_id, "account": account, "status": status, "body": body},
+                    "latency_ms": round(1000 * (now - started), 3), "error": code})
