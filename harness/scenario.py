@@ -299,7 +299,11 @@ def parse_scenario(text: str, file: str) -> tuple[Scenario, dict[tuple[Any, ...]
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise BadInput(f"{file}:{_line_for(lines, tuple(first['loc']))}: {_message(first)}") from None
+        loc = tuple(first["loc"])
+        # A whole-fault validator names the parameter in its message: point at that parameter's line.
+        if named := re.search(r"params\.(\w+)|parameter '(\w+)'", str(first["msg"])):
+            loc = (*loc, "params", named.group(1) or named.group(2))
+        raise BadInput(f"{file}:{_line_for(lines, loc)}: {_message(first)}") from None
     _check_overlaps(scenario, lines, file)
     scenario._fault_lines = tuple(lines[("timeline", i)] for i in range(len(scenario.timeline)))
     return scenario, lines

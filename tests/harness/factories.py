@@ -1,0 +1,65 @@
+"""Small hand-made histories and audits for the pure check tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.history import History, Op
+
+T0 = 1_000_000.0
+
+
+class HistoryBuilder:
+    """Appends ops in time order; ``request`` adds an invoke and its completion."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def add(self, type_: str, f: str, process: str, t: float, value: dict[str, Any] | None = None,
+            latency_ms: float | None = None, error: str | None = None) -> Op:
+        op = Op(len(self.ops), type_, f, process, T0 + t, t, value or {}, latency_ms, error)  # type: ignore[arg-type]
+        self.ops.append(op)
+        return op
+
+    def request(self, f: str, t: float, outcome: str, client_id: str, *, process: str = "u1", account: str = "a1",
+                status: int | None = 200, error: str | None = None, latency_ms: float = 5.0, valid_key: bool = True,
+                **value: Any) -> Op:
+        self.add("invoke", f, process, t, {"client_id": client_id, "account": account, "api_key_valid": valid_key, **value})
+        return self.add(outcome, f, process, t + latency_ms / 1000, {"client_id": client_id, "account": account,
+                                                                     "status": status}, latency_ms, error)
+
+    def fault(self, fid: str, t_inject: float, t_heal: float | None, *, expect_um_halt: bool = True,
+              landed: bool = True, fault: str = "latency", target: str = "matching->margin") -> None:
+        base = {"id": fid, "fault": fault, "target": target, "expect_um_halt": expect_um_halt}
+        self.add("invoke", "fault", "nemesis", t_inject, {**base, "action": "inject"})
+        self.add("info", "fault", "nemesis", t_inject + 0.001, {**base, "action": "inject", "landed": landed})
+        if t_heal is not None:
+            self.add("invoke", "fault", "nemesis", t_heal, {**base, "action": "heal"})
+            self.add("info", "fault", "nemesis", t_heal + 0.001, {**base, "action": "heal", "landed": True})
+
+    def phase(self, t: float, name: str, **extra: Any) -> None:
+        self.add("info", "phase", "runner", t, {"phase": name, **extra})
+
+    def build(self) -> History:
+        return History(sorted(self.ops, key=lambda op: op.time))
+
+
+def record(seq: int, t: float, kind: str, client_id: str, *, events: list[dict[str, Any]] | None = None,
+           legs: list[dict[str, Any]] | None = None, epoch: int = 1) -> dict[str, Any]:
+    return {"seq": seq, "epoch": epoch, "node": "ledger-a", "time": T0 + t, "client_id": client_id, "kind": kind,
+            "events": events or [], "legs": legs or []}
+
+
+def leg(account: str, asset: str, amount: int) -> dict[str, Any]:
+    return {"account": account, "asset": asset, "amount": amount}
+
+
+def halt(t: float, kind: str = "halt", scope: tuple[str, ...] = ("um",)) -> dict[str, Any]:
+    return {"type": kind, "time": T0 + t, "reason": "test", "scope": list(scope)}
+
+
+def audit(**parts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"config": {"risk": {}}, "halts": [], "journal": [], "margin_calls": [], "liquidations": [],
+                            "balances": {"time": T0, "balances": {}}, "balance_samples": [], "errors": [],
+                            "prices": {"step_s": 0.1, "start": T0, "assets": {}}, "replication": {"failovers": []}}
+    return {**base, **parts}
