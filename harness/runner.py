@@ -257,7 +257,9 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "inject",
             "expect_um_halt": fault.expect_um_halt(), "params": dict(spec.params)}
     ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
-    active[spec.id] = fault
+    instant = spec.duration_s is None and spec.kind == "price_shock"  # a market event: nothing to heal
+    if not instant:
+        active[spec.id] = fault
     ctx.recorder.record("invoke", "fault", "nemesis", base)
     try:
         landing = fault.inject()
@@ -268,6 +270,8 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
         return
     ctx.landed[spec.id] = landing.landed
     ctx.recorder.record("info", "fault", "nemesis", {**base, "landed": landing.landed, "detail": landing.detail})
+    if instant:
+        ctx.journal.remove_fault(spec.id)
     if spec.kind == "price_shock":
         ctx.recorder.record("info", "price_shock", "nemesis", {"asset": spec.params["asset"],
                                                                "move_pct": spec.params["move_pct"], "time": time.time()})

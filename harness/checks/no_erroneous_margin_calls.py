@@ -28,23 +28,22 @@ def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
     bad: list[Evidence] = []
     for e in events:
         t, kind = float(e["time"]), ("margin_call" if e["type"] == "margin_call" else "liquidation")
-        label = f"{kind} {e.get('stage', '')} for {e['account']} at {t:.3f}".replace("  ", " ")
+        label = f"{kind} {e.get('stage', '')} for {e['account']}".replace("  ", " ")
         if h := inside(t, halts):
-            bad.append(Evidence(f"{label}: inside the halt from {h.start:.3f}", t, records=(e.get("seq"),)))
+            bad.append(Evidence(f"{label}: inside a halt, {t - h.start:.3f} s after it began", t, records=(e.get("seq"),)))
         last_resume = max((r for r in resumes if r <= t), default=None)
         index: dict[str, Fraction] = {}
         for p in e.get("prices", []):
             asset, used_at = p["asset"], float(p["time"])
             true = truth.at(asset, used_at)
             if true is None or Decimal(true) != Decimal(p["price"]):
-                bad.append(Evidence(f"{label}: {asset} price {p['price']} at {used_at:.3f} but the true price was {true}", t,
+                bad.append(Evidence(f"{label}: {asset} price {p['price']} ({t - used_at:.3f} s before the call) but the true price then was {true}", t,
                                     records=(e.get("seq"),)))
             if t - used_at > staleness_s:
                 bad.append(Evidence(f"{label}: stale {asset} price, {t - used_at:.3f} s old (bound {staleness_s} s)", t,
                                     records=(e.get("seq"),)))
             elif last_resume is not None and used_at < last_resume:
-                bad.append(Evidence(f"{label}: {asset} price from {last_resume - used_at:.3f} s before the resume at "
-                                    f"{last_resume:.3f}", t, records=(e.get("seq"),)))
+                bad.append(Evidence(f"{label}: {asset} price from {last_resume - used_at:.3f} s before the last resume", t, records=(e.get("seq"),)))
             index[asset] = Fraction(str(p["price"]))
         try:
             ratio = unimmr(e.get("wallet", {}), e.get("positions", []), index)

@@ -24,7 +24,7 @@ def recovery(history: History, audit: Audit) -> CheckResult:
     first_ok = next((op for op in history.completions("um_order") if op.type == "ok" and op.time > healed), None)
     last = max(heals, key=lambda op: op.time)
     if first_ok is None:
-        return CheckResult(NAME, False, f"UM accepted no order after the heal at {healed:.3f}",
+        return CheckResult(NAME, False, "UM accepted no order after the heal",
                            (Evidence("no ok um_order after the heal", healed, (last.index,)),))
     took = first_ok.time - healed
     figures = {"rto_s": round(took, 3), "budget_s": budget}

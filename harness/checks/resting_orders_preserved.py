@@ -39,15 +39,15 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
                     o = event[side]
                     if o in resting:
                         if during is not None and o in snapshots[during]:
-                            bad.append(Evidence(f"resting order {o} filled ({event['qty']}) during the halt from {halts[during].start:.3f}",
+                            bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {t - halts[during].start:.3f} s into a halt",
                                                 t, records=(record["seq"],)))
                         resting[o] -= Decimal(event["qty"])
                         if resting[o] <= 0:
                             del resting[o]
             elif kind == "cancel" and oid in resting:
                 if during is not None and oid in snapshots[during] and record.get("client_id") not in acked_cancels:
-                    bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) during the halt "
-                                        f"from {halts[during].start:.3f} without an acknowledged client cancel",
+                    bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) {t - halts[during].start:.3f} s "
+                                        "into a halt, without an acknowledged client cancel",
                                         t, records=(record["seq"],)))
                 del resting[oid]
     figures = {"halts": len(halts), "resting_at_halt": [len(s) for s in snapshots]}

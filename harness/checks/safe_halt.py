@@ -40,15 +40,15 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
         if not covering:
             later = [h.start for h in halts if h.start > op.time]
             after = f"first halt {later[0] - op.time:.3f} s after" if later else "no halt at all"
-            bad.append(Evidence(f"fault {op.value.get('id')} ({op.value.get('fault')} {op.value.get('target')}) at "
-                                f"t: UM not halted within {budget_s:.3f} s ({after})", op.time, (op.index,)))
+            bad.append(Evidence(f"fault {op.value.get('id')} ({op.value.get('fault')} {op.value.get('target')}): "
+                                f"UM not halted within {budget_s:.3f} s ({after})", op.time, (op.index,)))
     for record in audit["journal"]:
         if record.get("kind") in UM_RECORD_KINDS and (h := inside(float(record["time"]), halts)):
-            bad.append(Evidence(f"UM {record['kind']} {record['client_id']} accepted inside the halt from {h.start:.3f}",
+            bad.append(Evidence(f"UM {record['kind']} {record['client_id']} accepted {float(record['time']) - h.start:.3f} s into a halt",
                                 float(record["time"]), records=(record["seq"],)))
     for h in halts:
         if "spot" in h.scope:
-            bad.append(Evidence(f"the halt from {h.start:.3f} stopped spot too (scope {list(h.scope)})", h.start))
+            bad.append(Evidence(f"a halt stopped spot too (scope {list(h.scope)})", h.start))
     for op in history.completions("spot_order"):
         if op.error == "UM_HALTED":
             bad.append(Evidence("a spot order was refused with UM_HALTED", op.time, (op.index,)))

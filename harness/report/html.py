@@ -98,9 +98,8 @@ def _timeline(result: RunResult, history: History, audit: Audit) -> str:
             continue
         entry = faults.setdefault(op.value.get("id", "?"), {"value": op.value})
         entry[op.value.get("action", "")] = op.time
-    for row, (fid, f) in enumerate(sorted(faults.items())):
-        if "inject" not in f:
-            continue
+    bands = [(fid, f) for fid, f in sorted(faults.items()) if "inject" in f and f["value"].get("fault") != "price_shock"]
+    for row, (fid, f) in enumerate(bands):
         start, end = f["inject"], f.get("heal", f["inject"] + 0.15)
         v = f["value"]
         label = f"{fid} {v.get('fault')} {v.get('target')}"

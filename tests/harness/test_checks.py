@@ -86,7 +86,7 @@ def test_margin_calls_false_on_stale_wrong_healthy_or_inside_halt() -> None:
     healthy = check(History([]), audit(prices=PRICES, margin_calls=[margin_call(1.0, "50000.00", 0.9)]))
     assert healthy.valid is False and "uniMMR" in healthy.summary
     halted = check(History([]), audit(prices=PRICES, halts=[halt(8.0)], margin_calls=[margin_call(8.5, "46500.00", 8.4)]))
-    assert halted.valid is False and "inside the halt" in halted.summary
+    assert halted.valid is False and "inside a halt" in halted.summary
     before_resume = check(History([]), audit(prices=PRICES, halts=[halt(3.0), halt(8.45, "resume")],
                                              margin_calls=[margin_call(8.5, "46500.00", 8.4)]))
     assert before_resume.valid is False and "before the resume" in before_resume.summary
