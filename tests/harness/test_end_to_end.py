@@ -26,7 +26,8 @@ def run(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
     results = sorted((tmp_path / "reports").glob("*/result.json"))
     result = json.loads(results[-1].read_text()) if results else {}
     assert_nothing_left(tmp_path, result.get("run_id", ""))
-    return proc.returncode, verdict + proc.stderr[-2000:], result
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, verdict, result
 
 
 def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
