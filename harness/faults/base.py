@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from harness.errors import HarnessError
 from harness.schedule import ScheduledFault
 
-__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "register", "build_fault", "HEALERS"]
+__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
 
 
 class FaultError(HarnessError):
@@ -77,10 +77,13 @@ def register(*kinds: str) -> Callable[[Any], Any]:
     return add
 
 
-def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
-    # Importing the modules registers their faults.
+def load_fault_kinds() -> None:
+    """Importing the fault modules registers their faults and healers."""
     from harness.faults import links, process, target  # noqa: F401
 
+
+def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
+    load_fault_kinds()
     try:
         factory = FAULTS[spec.kind]
     except KeyError:

@@ -94,8 +94,9 @@ def _stop_group(pgid: int) -> None:
 
 def heal_leftovers(state_dir: Path) -> list[str]:
     """Heal faults and stop processes of runs whose owner is gone; returns what was done."""
-    from harness.faults.base import HEALERS, build_fault  # noqa: F401  (imports register healers)
+    from harness.faults.base import HEALERS, load_fault_kinds
 
+    load_fault_kinds()
     done: list[str] = []
     for path in sorted((state_dir / "journal").glob("*.json")):
         try:
@@ -106,9 +107,11 @@ def heal_leftovers(state_dir: Path) -> list[str]:
             continue
         for fault_id, entry in data.get("faults", {}).items():
             healer = HEALERS.get(entry.get("heal", ""))
+            if healer is None:
+                done.append(f"could not heal {data['run_id']}/{fault_id}: no healer for {entry.get('heal')!r}")
+                continue
             try:
-                if healer is not None:
-                    healer(entry)
+                healer(entry)
                 done.append(f"healed {data['run_id']}/{fault_id} ({entry.get('heal')})")
             except Exception as exc:  # noqa: BLE001 - keep cleaning the rest, report this one
                 done.append(f"could not heal {data['run_id']}/{fault_id}: {exc}")

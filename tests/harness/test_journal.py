@@ -1,0 +1,57 @@
+"""The fault journal: what a killed run left behind is healed and stopped by the next command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.faults.journal import FaultJournal, heal_leftovers
+from harness.faults.network import ProxyNet, ToxiproxyServer
+from harness.setup import install_toxiproxy
+
+pytestmark = pytest.mark.integration
+
+
+def orphan(state: Path, run_id: str, faults: dict, resources: dict) -> None:
+    """A journal as a SIGKILLed runner leaves it: its owner pid no longer exists."""
+    journal = FaultJournal(state, run_id).open()
+    data = json.loads(journal.path.read_text())
+    data.update(owner_pid=2**22 + 1, owner_start="0", faults=faults, resources=resources)
+    journal.path.write_text(json.dumps(data))
+
+
+def test_leftover_toxic_and_processes_are_healed(tmp_path: Path) -> None:
+    with ToxiproxyServer(install_toxiproxy(), run_id="dead") as server:
+        net = ProxyNet(server.url, run_id="dead")
+        net.create_proxy("matching->margin", "127.0.0.1:9")
+        toxic = net.add_toxic("matching->margin", "latency", {"latency": 800}, name="dead__f1")
+        net.set_enabled("matching->margin", False)
+        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        orphan(tmp_path, "dead", faults={
+            "f1": {"heal": "toxic", "api": server.url, "toxics": [[net.proxy_name("matching->margin"), toxic]]},
+            "f2": {"heal": "enable", "api": server.url, "proxies": [net.proxy_name("matching->margin")]},
+        }, resources={"umref": {"pgid": sleeper.pid}})
+        done = heal_leftovers(tmp_path)
+        assert any("f1" in line for line in done) and any("stopped" in line for line in done)
+        assert net.toxics("matching->margin") == []
+        assert net.proxies()[net.proxy_name("matching->margin")]["enabled"] is True
+        sleeper.wait(timeout=5)
+        assert not list((tmp_path / "journal").iterdir())
+
+
+def test_a_live_runs_journal_is_left_alone(tmp_path: Path) -> None:
+    journal = FaultJournal(tmp_path, "alive").open()
+    journal.add_fault("f1", {"heal": "none"})
+    assert heal_leftovers(tmp_path) == []
+    assert journal.path.exists()
+    journal.close()
+
+
+def test_cleanup_command_reports_nothing_left(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path), "cleanup"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "nothing left behind" in proc.stdout

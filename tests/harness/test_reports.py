@@ -1,0 +1,82 @@
+"""Reports from a synthetic run: result.json, junit.xml, report.html (escaped), summary line."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.checks.base import CheckResult, Evidence
+from harness.errors import HarnessError
+from harness.report import write_reports
+from harness.report.summary import summary_line
+from harness.result import FaultSource, RunResult
+from tests.harness.factories import T0, HistoryBuilder, audit, halt
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def make_result() -> RunResult:
+    checks = (
+        CheckResult("safe_halt", True, "halted in time"),
+        CheckResult("resting_orders_preserved", False, f"order {HOSTILE} cancelled during a halt",
+                    (Evidence(f"resting order {HOSTILE} cancelled", T0 + 6.0, (3,), (12,)),), {"halts": 1}),
+        CheckResult("segregation", "unknown", "audit lacks balances"),
+    )
+    return RunResult(run_id="uc1", scenario="margin-latency-halt", scenario_file="scenarios/x.yaml", scenario_hash="ab" * 32,
+                     seed=42, backend="local", bugs=("halt_cancels_orders",), status="fail", exit_code=1, started=T0,
+                     ended=T0 + 20, checks=checks,
+                     schedule=({"id": "f1", "kind": "latency", "at_s": 5.0, "duration_s": 10.0,
+                                "target": {"link": "matching->margin"}, "params": {"latency_ms": 800}},),
+                     fault_sources=(FaultSource("f1", "scenarios/x.yaml", 14, 18, "  - at: 5s\n    fault: latency"),),
+                     reason="violated: resting_orders_preserved", versions={"umchaos": "0.1.0"}, figures={"ops": 8})
+
+
+def make_history():
+    h = HistoryBuilder()
+    h.fault("f1", 5.0, 15.0)
+    h.request("um_order", 1.0, "ok", "c1")
+    h.request("um_order", 6.0, "fail", "c2", status=503, error="UM_HALTED")
+    h.request("spot_order", 7.0, "info", "c3", status=None, error=HOSTILE)
+    return h.build()
+
+
+def test_every_report_is_written_and_readable(tmp_path: Path) -> None:
+    result = make_result()
+    a = audit(halts=[halt(5.3), halt(18.0, "resume")], errors=[f"garbage {HOSTILE}"],
+              margin_calls=[{"type": "margin_call", "time": T0 + 8, "account": HOSTILE, "unimmr": "1.1"}])
+    html = write_reports(tmp_path, result, make_history(), a)
+    assert {p.name for p in tmp_path.iterdir()} >= {"result.json", "junit.xml", "history.jsonl", "audit.json", "report.html"}
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["seed"] == 42 and [c["status"] for c in saved["checks"]] == ["pass", "fail", "unknown"]
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == len(make_history())
+
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1" and suite.get("errors") == "1"
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["seed"] == "42" and props["bugs"] == "halt_cancels_orders" and props["version.umchaos"] == "0.1.0"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["resting_orders_preserved"].find("failure") is not None
+    assert cases["segregation"].find("error") is not None
+    assert cases["safe_halt"].find("failure") is None and cases["safe_halt"].find("error") is None
+
+    page = html.read_text()
+    assert HOSTILE not in page and "&lt;script&gt;" in page
+    assert page.index("What failed") < page.index("Timeline") < page.index("<h2>Checks")
+    assert "f1 latency matching-&gt;margin" in page and "UM HALTED" in page
+    assert "14  " in page and "fault: latency" in page  # the YAML lines of the fault
+
+
+def test_summary_line() -> None:
+    line = summary_line(make_result(), Path("reports/x/report.html"))
+    assert line.startswith("FAIL margin-latency-halt seed=42 backend=local bugs=halt_cancels_orders")
+    assert "resting_orders_preserved=fail" in line and line.endswith("report: reports/x/report.html")
+
+
+def test_a_report_that_cannot_be_written_is_a_clear_error_and_the_rest_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "report.html").mkdir()  # writing report.html will fail like a full or broken disk
+    with pytest.raises(HarnessError, match="report.html"):
+        write_reports(tmp_path, make_result(), make_history(), audit())
+    assert (tmp_path / "result.json").exists() and (tmp_path / "history.jsonl").exists()
