@@ -105,15 +105,16 @@ def heal_leftovers(state_dir: Path) -> list[str]:
             continue
         if _owner_alive(data):
             continue
+        healed_all = True
         for fault_id, entry in data.get("faults", {}).items():
             healer = HEALERS.get(entry.get("heal", ""))
-            if healer is None:
-                done.append(f"could not heal {data['run_id']}/{fault_id}: no healer for {entry.get('heal')!r}")
-                continue
             try:
+                if healer is None:
+                    raise LookupError(f"no healer for {entry.get('heal')!r}")
                 healer(entry)
                 done.append(f"healed {data['run_id']}/{fault_id} ({entry.get('heal')})")
-            except Exception as exc:  # noqa: BLE001 - keep cleaning the rest, report this one
+            except Exception as exc:  # noqa: BLE001 - keep cleaning the rest; keep this journal for a retry
+                healed_all = False
                 done.append(f"could not heal {data['run_id']}/{fault_id}: {exc}")
         for name, res in data.get("resources", {}).items():
             pgids = [res["pgid"]] if "pgid" in res else []
@@ -124,5 +125,6 @@ def heal_leftovers(state_dir: Path) -> list[str]:
                 _stop_group(int(pgid))
             if pgids:
                 done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
-        path.unlink(missing_ok=True)
+        if healed_all:
+            path.unlink(missing_ok=True)
     return done
