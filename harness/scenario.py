@@ -94,11 +94,14 @@ class TargetSpec(Model):
         return bugs
 
 
+MixKind = Literal["um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key"]
+DEFAULT_MIX: dict[MixKind, float] = {"um_order": 6, "cancel": 2, "transfer": 1, "spot_order": 3}
+
+
 class Load(Model):
     users: int = Field(20, ge=0, le=5000)
     spawn_rate: float = Field(20, gt=0, le=5000)
-    mix: dict[Literal["um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key"], float] = Field(
-        default_factory=lambda: {"um_order": 6, "cancel": 2, "transfer": 1, "spot_order": 3})
+    mix: dict[MixKind, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
 
     @field_validator("mix")
     @classmethod
@@ -270,7 +273,7 @@ def _line_for(lines: dict[tuple[Any, ...], tuple[int, int]], loc: tuple[Any, ...
     return lines.get((), (1, 1))[0]
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"]).replace("for_", "for") or "scenario"
     msg = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

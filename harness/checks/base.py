@@ -35,7 +35,9 @@ class CheckResult:
 
     @property
     def status(self) -> str:
-        return {True: "pass", False: "fail"}.get(self.valid, "unknown")  # type: ignore[call-overload]
+        if self.valid is True:
+            return "pass"
+        return "fail" if self.valid is False else "unknown"
 
 
 CheckFn = Callable[[History, Audit], CheckResult]

@@ -39,7 +39,8 @@ def segregation(history: History, audit: Audit) -> CheckResult:
                                 float(sample.get("time", 0))))
     deposits: dict[str, int] = defaultdict(int)
     for record in audit["journal"]:
-        exchange, house = defaultdict(int), defaultdict(int)
+        exchange: dict[str, int] = defaultdict(int)
+        house: dict[str, int] = defaultdict(int)
         for leg in record.get("legs", []):
             if leg["account"] in EXCHANGE:
                 exchange[leg["asset"]] += int(leg["amount"])

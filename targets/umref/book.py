@@ -307,16 +307,16 @@ class Exchange:
             qty, price = Decimal(ev["qty"]), Decimal(ev["price"])
             self.last_price[ev["symbol"]] = price
             for oid in (ev["maker_order_id"], ev["taker_order_id"]):
-                if (order := self.orders.get(oid)) is not None:
-                    self._reduce(order, qty)
+                if (resting := self.orders.get(oid)) is not None:
+                    self._reduce(resting, qty)
             if ev["market"] == "um":
                 buy = ev["taker_side"] == "BUY"
                 for acct, delta in ((ev["taker_account"], qty if buy else -qty), (ev["maker_account"], -qty if buy else qty)):
                     key = (acct, ev["symbol"])
                     self.positions[key], _ = apply_fill(self.positions.get(key, Position()), delta, price)
         elif kind == "cancel":
-            if (order := self.orders.pop(ev["order_id"], None)) is not None:
-                self.books[order.symbol].remove(order)
+            if (cancelled := self.orders.pop(ev["order_id"], None)) is not None:
+                self.books[cancelled.symbol].remove(cancelled)
         elif kind == "leverage":
             self.leverage[(ev["account"], ev["symbol"])] = int(ev["leverage"])
         elif kind == "liquidation":

@@ -31,7 +31,7 @@ def run(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
 
 
 def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
-    leftovers = subprocess.run(["pgrep", "-fa", f"toxiproxy-server|targets.umref.service|locust -f"],
+    leftovers = subprocess.run(["pgrep", "-fa", "toxiproxy-server|targets.umref.service|locust -f"],
                                capture_output=True, text=True).stdout
     mine = [line for line in leftovers.splitlines() if str(tmp_path) in line or (run_id and run_id in line)]
     assert not mine, f"left behind: {mine}"
