@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -77,15 +78,17 @@ class Book:
             del levels[order.price]
             prices.remove(order.price)
 
-    def crossing(self, side: str, limit: Decimal | None) -> list[Order]:
-        """Resting orders a taker on ``side`` would meet, best first, up to its limit."""
+    def crossing(self, side: str, limit: Decimal | None) -> Iterator[Order]:
+        """Resting orders a taker on ``side`` would meet, best first, up to its limit (lazily:
+        a taker stops reading once it is filled)."""
         if side == "BUY":
-            prices = [p for p in self.ask_prices if limit is None or p <= limit]
+            prices: Iterable[Decimal] = itertools.takewhile(lambda p: limit is None or p <= limit, self.ask_prices)
             levels = self.asks
         else:
-            prices = [p for p in reversed(self.bid_prices) if limit is None or p >= limit]
+            prices = itertools.takewhile(lambda p: limit is None or p >= limit, reversed(self.bid_prices))
             levels = self.bids
-        return list(itertools.chain.from_iterable(levels[p] for p in prices))
+        for price in prices:
+            yield from levels[price]
 
     def resting(self) -> dict[str, list[dict[str, Any]]]:
         return {
@@ -127,6 +130,8 @@ class Exchange:
     def __init__(self) -> None:
         self.books: dict[str, Book] = {s: Book() for s in money.ALL_SYMBOLS}
         self.orders: dict[str, Order] = {}
+        self.by_account: dict[str, dict[str, Order]] = {}  # account -> its resting orders
+        self.exposure: dict[str, dict[tuple[str, str], list[Decimal]]] = {}  # account -> (symbol, side) -> [qty, notional]
         self.positions: dict[tuple[str, str], Position] = {}
         self.leverage: dict[tuple[str, str], int] = {}
         self.balances: dict[str, dict[str, int]] = {}  # ledger account -> asset -> minor units (natural sign)
@@ -150,7 +155,20 @@ class Exchange:
         return self.leverage.get((account, symbol), DEFAULT_LEVERAGE)
 
     def open_orders(self, account: str, market: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if o.account == account and (market is None or o.market == market)]
+        return [o for o in self.by_account.get(account, {}).values() if market is None or o.market == market]
+
+    def open_um_exposure(self, account: str) -> list[dict[str, Any]]:
+        """Open UM orders summed per (symbol, side): all the initial-margin check needs of them."""
+        return [{"symbol": symbol, "side": side, "qty": str(qty), "notional": str(notional),
+                 "leverage": self.leverage_of(account, symbol)}
+                for (symbol, side), (qty, notional) in sorted(self.exposure.get(account, {}).items()) if qty > 0]
+
+    def _rest(self, order: Order, sign: int, qty: Decimal) -> None:
+        """Keep the per-account index and UM exposure in step with what rests on the books."""
+        if order.market == "um":
+            entry = self.exposure.setdefault(order.account, {}).setdefault((order.symbol, order.side), [Decimal(0), Decimal(0)])
+            entry[0] += sign * qty
+            entry[1] += sign * qty * order.price
 
     def um_positions(self, account: str) -> list[dict[str, Any]]:
         return [
@@ -164,11 +182,7 @@ class Exchange:
             "account": account,
             "wallet": {a: str(money.from_minor(a, v)) for a, v in self.wallet(account, "um").items()},
             "positions": self.um_positions(account),
-            "open_orders": [
-                {"symbol": o.symbol, "side": o.side, "qty": str(o.qty), "price": str(o.price),
-                 "leverage": self.leverage_of(account, o.symbol)}
-                for o in self.open_orders(account, "um")
-            ],
+            "open_orders": self.open_um_exposure(account),
         }
 
     def accounts_with_positions(self) -> list[str]:
@@ -289,6 +303,8 @@ class Exchange:
             if self.orders.get(order.order_id) is order:
                 if order.price > 0 and order.qty > 0:
                     self.books[order.symbol].add(order)
+                    self.by_account.setdefault(order.account, {})[order.order_id] = order
+                    self._rest(order, 1, order.qty)
                 else:
                     del self.orders[order.order_id]
         if "client_id" in record and "answer" in record:
@@ -317,6 +333,8 @@ class Exchange:
         elif kind == "cancel":
             if (cancelled := self.orders.pop(ev["order_id"], None)) is not None:
                 self.books[cancelled.symbol].remove(cancelled)
+                if self.by_account.get(cancelled.account, {}).pop(cancelled.order_id, None) is not None:
+                    self._rest(cancelled, -1, cancelled.qty)
         elif kind == "leverage":
             self.leverage[(ev["account"], ev["symbol"])] = int(ev["leverage"])
         elif kind == "liquidation":
@@ -329,10 +347,13 @@ class Exchange:
         return None
 
     def _reduce(self, order: Order, qty: Decimal) -> None:
+        if order.order_id in self.by_account.get(order.account, {}):
+            self._rest(order, -1, qty)
         order.qty -= qty
         if order.qty <= 0:
             self.books[order.symbol].remove(order)
             self.orders.pop(order.order_id, None)
+            self.by_account.get(order.account, {}).pop(order.order_id, None)
 
 
 def cancel_event(order: Order, reason: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from targets.umref.batching import MicroBatcher
 from targets.umref.service import Peer, PeerTimeout, PeerUnavailable
 
 __all__ = ["LedgerClient"]
@@ -25,33 +26,10 @@ class LedgerClient:
         self.peers = {name: Peer(url, timeout_s=timeout_s) for name, url in nodes.items()}
         self.primary = next(iter(nodes))
         self.failover_deadline_s = failover_deadline_s
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
-        self._flushing = False
+        self._batcher: MicroBatcher[dict[str, Any], dict[str, Any]] = MicroBatcher(self._send)
 
     async def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.create_task(self._flush_all())
-        return await future
-
-    async def _flush_all(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    results = await self._send([rec for rec, _ in batch])
-                except (PeerTimeout, PeerUnavailable) as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(type(exc)(str(exc)))
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._flushing = False
+        return await self._batcher.submit(record)
 
     async def _send(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         deadline = time.monotonic() + self.failover_deadline_s

@@ -199,6 +199,19 @@ class Peer:
         except (aiohttp.ClientError, OSError) as exc:
             raise PeerTimeout(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
 
+    async def forward(self, method: str, path: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Pass a body through untouched (no decode/encode on a proxying hop)."""
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        try:
+            async with self._client().request(method, self.base_url + path, data=data, headers=headers, timeout=timeout) as resp:
+                return resp.status, await resp.read()
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+            raise PeerUnavailable(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
+        except TimeoutError:
+            raise PeerTimeout(f"{self.base_url}{path}: no answer within {timeout.total}s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise PeerTimeout(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
+
     async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
         return await self.call("GET", path, **kw)
 

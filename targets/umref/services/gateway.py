@@ -20,19 +20,18 @@ from targets.umref.service import (
     PeerUnavailable,
     json_response,
     make_app,
-    read_json,
 )
 
 __all__ = ["build"]
 
 KEY_CACHE_S = 1.0
-# public path -> (owner service, internal path)
+# public path -> matching's path (the market of an order is fixed by the public path)
 WRITES = {
-    "/um/order": "/order",
+    "/um/order": "/order?market=um",
     "/um/cancel": "/cancel",
     "/um/leverage": "/leverage",
     "/transfer": "/transfer",
-    "/spot/order": "/order",
+    "/spot/order": "/order?market=spot",
 }
 AUDIT_OWNERS = {
     "halts": "matching", "books": "matching", "prices": "pricefeed", "replication": "coordinator",
@@ -71,16 +70,12 @@ class Gateway:
         return str(body["account"])
 
     async def write(self, request: web.Request) -> web.Response:
+        """Authenticate, then pass the body through: the key decides the account, never the body."""
         account = await self.account_of(request)
-        body = await read_json(request)
         public = request.match_info.route.resource.canonical  # type: ignore[union-attr]
-        if public == "/spot/order" and body.get("symbol") not in (None, "BTC/USDT"):
-            raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown spot symbol {body.get('symbol')!r}")
-        if public == "/um/order" and body.get("symbol") == "BTC/USDT":
-            raise ApiError(400, "UNKNOWN_SYMBOL", "BTC/USDT is a spot symbol; use /spot/order")
-        body["account"] = account  # the key decides the account, never the body
-        status, answer = await self.matching.post(WRITES[public], body)
-        return json_response(answer, status)
+        status, raw = await self.matching.forward("POST", WRITES[public], await request.read(),
+                                                  {"Content-Type": "application/json", "X-Account": account})
+        return web.Response(body=raw, status=status, content_type="application/json")
 
     async def account(self, request: web.Request) -> web.Response:
         account = await self.account_of(request)

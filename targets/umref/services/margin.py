@@ -103,9 +103,21 @@ class Margin:
         return index, used, missing
 
     async def check(self, request: web.Request) -> web.Response:
+        """One check, or ``{"batch": [...]}`` answered as ``{"results": [{"status", "body"}...]}``."""
         body = await read_json(request)
+        if isinstance(body.get("batch"), list):
+            results = []
+            for item in body["batch"]:
+                try:
+                    results.append({"status": 200, "body": self.check_one(item if isinstance(item, dict) else {})})
+                except ApiError as exc:
+                    results.append({"status": exc.status, "body": {"error": {"code": exc.code, "message": exc.message}}})
+            return json_response({"results": results})
+        return json_response(self.check_one(body))
+
+    def check_one(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("ping"):
-            return json_response({"ok": True})
+            return {"ok": True}
         wallet, positions = parse_wallet(body.get("wallet")), parse_positions(body.get("positions"))
         orders = parse_orders(body.get("open_orders"))
         new = body.get("order")
@@ -121,8 +133,8 @@ class Margin:
         im += sum((mm.initial_margin(o.qty, o.price, o.leverage) for o in orders), Decimal(0))
         ok = equity >= im
         ratio = mm.unimmr(wallet, positions, index)
-        return json_response({"ok": ok, "code": None if ok else "INSUFFICIENT_MARGIN", "equity": str(equity),
-                              "initial_margin": str(im), "unimmr": None if ratio is None else str(ratio)})
+        return {"ok": ok, "code": None if ok else "INSUFFICIENT_MARGIN", "equity": str(equity),
+                "initial_margin": str(im), "unimmr": None if ratio is None else str(ratio)}
 
     async def evaluate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -171,11 +183,15 @@ def parse_positions(raw: Any) -> list[mm.PositionIn]:
 
 
 def parse_order(raw: Any, *, new_order: bool = False) -> mm.OrderIn:
+    """One order, or open orders summed per symbol and side (``notional`` = Σ qty·price)."""
     if not isinstance(raw, dict) or raw.get("symbol") not in UM_SYMBOLS:
         raise ApiError(400, "UNKNOWN_SYMBOL", f"bad order {raw!r}")
-    price = raw.get("price")
-    return mm.OrderIn(raw["symbol"], abs(parse_decimal(raw.get("qty"), "qty")),
-                      Decimal(0) if price is None else parse_decimal(price, "price"), int(raw.get("leverage", 10)))
+    qty = abs(parse_decimal(raw.get("qty"), "qty"))
+    if not new_order and raw.get("notional") is not None and qty:
+        price = parse_decimal(raw["notional"], "notional") / qty
+    else:
+        price = Decimal(0) if raw.get("price") is None else parse_decimal(raw["price"], "price")
+    return mm.OrderIn(raw["symbol"], qty, price, int(raw.get("leverage", 10)))
 
 
 def parse_orders(raw: Any) -> list[mm.OrderIn]:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref import money
+from targets.umref.batching import MicroBatcher
 from targets.umref.book import (
     Exchange,
     apply_fill,
@@ -56,6 +57,7 @@ class Matching:
         self.halt_scope = ["um", "spot"] if cfg.has_bug("halt_spot_too") else ["um"]
         self.halt_log: list[dict[str, Any]] = []
         self.margin = Peer(cfg.peers["margin"], timeout_s=2 * cfg.risk.max_call_ms / 1000)
+        self.margin_checks: MicroBatcher[dict[str, Any], dict[str, Any]] = MicroBatcher(self._check_batch)
         self.ledger = LedgerClient({n: cfg.peers[n] for n in ("ledger-a", "ledger-b")})
         self.lock = asyncio.Lock()
         self.broken: str | None = None  # why writes are refused until the state is rebuilt
@@ -96,15 +98,24 @@ class Matching:
         log.info("state rebuilt from %d journal records", len(records))
 
     # ---- risk guard ------------------------------------------------------------------------
+    async def _check_batch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One HTTP call for the checks that queued up while the previous one was in flight."""
+        status, answer = await self.margin.post("/check", {"batch": bodies})
+        if status != 200 or not isinstance(answer, dict) or len(answer.get("results", ())) != len(bodies):
+            return [{"status": status, "body": answer}] * len(bodies)
+        return list(answer["results"])
+
     async def timed_margin(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """A margin check, timed by the risk guard from submission to answer."""
         token = self.guard.call_started(self.clock.now())
         try:
-            status, answer = await self.margin.post("/check", body)
+            result = await self.margin_checks.submit(body)
         except (PeerUnavailable, PeerTimeout):
             self.guard.call_finished(token, self.clock.now(), ok=False)
             raise ApiError(503, "MARGIN_UNAVAILABLE", "margin service unreachable") from None
+        status = int(result["status"])
         self.guard.call_finished(token, self.clock.now(), ok=status < 500 or status == 503)
-        return status, answer
+        return status, result["body"]
 
     async def _heartbeat_loop(self) -> None:
         async def beat() -> None:
@@ -201,17 +212,18 @@ class Matching:
     # ---- handlers --------------------------------------------------------------------------
     async def order(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        account, client_id = required(body, "account"), required(body, "client_id")
+        account, client_id = account_of(request), required(body, "client_id")
         if (replayed := await self.replay_or_none(client_id)) is not None:
             return replayed
         symbol = required(body, "symbol")
-        if symbol not in money.ALL_SYMBOLS:
-            raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}")
+        market = "spot" if symbol in money.SPOT_SYMBOLS else "um"
+        if symbol not in money.ALL_SYMBOLS or request.query.get("market", market) != market:
+            known = money.SPOT_SYMBOLS if request.query.get("market") == "spot" else money.UM_SYMBOLS
+            raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}; known here: {', '.join(known)}")
         side, order_type = choice(body, "side", SIDES), choice(body, "type", ORDER_TYPES, "LIMIT")
         qty = money.parse_qty(symbol, body.get("qty"))
         price = money.parse_price(symbol, body.get("price")) if order_type == "LIMIT" else None
         reduce_only = bool(body.get("reduce_only", False))
-        market = "spot" if symbol in money.SPOT_SYMBOLS else "um"
         self.writable()
         self.refuse_if_halted(market)
         if market == "um" and not reduce_only:
@@ -248,7 +260,7 @@ class Matching:
 
     async def cancel(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        account, client_id = required(body, "account"), required(body, "client_id")
+        account, client_id = account_of(request), required(body, "client_id")
         if (replayed := await self.replay_or_none(client_id)) is not None:
             return replayed
         order_id = required(body, "order_id")
@@ -260,7 +272,7 @@ class Matching:
 
     async def leverage(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        account, client_id = required(body, "account"), required(body, "client_id")
+        account, client_id = account_of(request), required(body, "client_id")
         if (replayed := await self.replay_or_none(client_id)) is not None:
             return replayed
         symbol = required(body, "symbol")
@@ -279,7 +291,7 @@ class Matching:
 
     async def transfer(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        account, client_id = required(body, "account"), required(body, "client_id")
+        account, client_id = account_of(request), required(body, "client_id")
         if (replayed := await self.replay_or_none(client_id)) is not None:
             return replayed
         asset = required(body, "asset")
@@ -401,6 +413,14 @@ class Matching:
 
     async def audit_books(self, _: web.Request) -> web.Response:
         return json_response({"time": self.clock.now(), "books": {s: b.resting() for s, b in self.ex.books.items()}})
+
+
+def account_of(request: web.Request) -> str:
+    """The account the gateway authenticated (never taken from the body)."""
+    account = request.headers.get("X-Account", "")
+    if not account:
+        raise ApiError(400, "BAD_REQUEST", "X-Account header required (set by the gateway)")
+    return account
 
 
 def required(body: dict[str, Any], name: str) -> str:
