@@ -12,6 +12,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from harness.errors import (
     EXIT_BAD_INPUT,
@@ -28,8 +29,15 @@ log = logging.getLogger("umchaos")
 SEVERITY = {EXIT_PASS: 0, EXIT_UNKNOWN: 1, EXIT_VIOLATION: 2}
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options are bad input: one line and exit 3 (argparse alone would exit 2, 'unknown')."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"umchaos: {message} (see umchaos --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="umchaos", description="Chaos experiments with safety checks for Unified Margin platforms.")
+    p = _Parser(prog="umchaos", description="Chaos experiments with safety checks for Unified Margin platforms.")
     p.add_argument("-q", "--quiet", action="store_true", help="only the verdict lines")
     p.add_argument("--state-dir", type=Path, default=Path(".umchaos"), help="fault journal folder (default .umchaos)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,6 +108,10 @@ def _run(args: argparse.Namespace) -> int:
 
         if unknown := sorted(set(bugs) - set(BUG_SWITCHES)):
             raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
+    from harness.backends import BACKENDS
+
+    if args.backend not in BACKENDS:
+        raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
     plans = []
     for path in expand(args.scenarios):
         scenario = load_scenario(path)  # validate every file before running any

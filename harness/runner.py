@@ -22,11 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.backends import make_backend
+from harness.backends import BACKENDS, make_backend
 from harness.checks import run_checks
 from harness.checks.base import CheckResult, verdict_of
 from harness.collect import BalanceSampler, collect_audit
-from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION, HarnessError, Undecided
+from harness.errors import (
+    EXIT_PASS,
+    EXIT_UNKNOWN,
+    EXIT_VIOLATION,
+    BadInput,
+    HarnessError,
+    Undecided,
+)
 from harness.faults.base import Fault, FaultEnv, FaultError, build_fault
 from harness.faults.journal import FaultJournal, heal_leftovers
 from harness.history import History
@@ -39,13 +46,9 @@ from harness.result import FaultSource, RunResult, RunStatus
 from harness.scenario import Scenario, load_scenario
 from harness.schedule import Schedule, ScheduledFault, build_schedule
 
-__all__ = ["RunOptions", "RunContext", "Aborted", "run_scenario"]
+__all__ = ["RunOptions", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
-
-
-class Aborted(HarnessError):
-    """The run was interrupted (Ctrl-C, SIGTERM): healed, reported as aborted."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def _raise_on_sigterm(*_: Any) -> None:
 
 def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     """Validate everything before touching anything."""
+    if options.backend not in BACKENDS:
+        raise BadInput(f"--backend {options.backend}: unknown backend; known: {', '.join(BACKENDS)}")
     scenario = load_scenario(scenario_path)
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)

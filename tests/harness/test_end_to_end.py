@@ -65,3 +65,29 @@ def test_bug_switch_is_caught_by_its_check(tmp_path: Path, bug: str, check: str)
     assert check in failed
     xml = next((tmp_path / "reports").glob("*/junit.xml")).read_text()
     assert f'name="{check}"' in xml and "<failure" in xml
+
+
+def test_pytest_collects_scenarios_and_a_failure_shows_evidence_and_yaml(tmp_path: Path) -> None:
+    """`pytest scenarios/` runs scenario files as items; a failure names the check, evidence and YAML lines."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SEED_SCENARIO),
+                           "--umchaos-bugs", "no_halt", "--umchaos-report-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    out = proc.stdout
+    assert "margin-latency-halt[seed=42]" in out
+    assert "check safe_halt: fail" in out and "not halted within" in out
+    assert "16: " in out and "link: matching->margin" in out  # the fault's YAML lines
+    assert_nothing_left(tmp_path, "")
+
+
+def test_replay_reruns_the_same_schedule(tmp_path: Path) -> None:
+    code, verdict, result = run(tmp_path, "--dry-run")
+    assert code == 0 and not result  # a dry run writes nothing
+    code, verdict, first = run(tmp_path, "--seed", "3", "--bugs", "halt_cancels_orders")
+    run_dir = next((tmp_path / "reports").glob("*/result.json")).parent
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "replay",
+                           str(run_dir), "--report-dir", str(tmp_path / "replays")], capture_output=True, text=True, timeout=240)
+    replayed = json.loads(next((tmp_path / "replays").glob("*/result.json")).read_text())
+    assert proc.returncode == code == 1
+    assert (replayed["seed"], replayed["bugs"], replayed["schedule"]) == (first["seed"], first["bugs"], first["schedule"])
+    assert {c["name"]: c["status"] for c in replayed["checks"]}["resting_orders_preserved"] == "fail"

@@ -151,3 +151,16 @@ def test_region_partition_expands_to_cross_region_links() -> None:
     assert "ledger-a->ledger-b" in links and "ledger-b->ledger-a" not in links
     both = build_schedule(parse_scenario(text.replace("one-way", "both"), "p.yaml")[0], 1).faults[1]
     assert {"ledger-a->ledger-b", "ledger-b->ledger-a", "coordinator->ledger-a"} <= set(expands_links(both))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--backend", "nowhere"], "unknown backend"),
+    (["--bugs", "nope"], "unknown bug switch"),
+    (["--seed", "x"], "invalid int value"),
+])
+def test_bad_options_exit_3_before_anything_runs(tmp_path: Path, args: list[str], words: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "s"), "run", str(SEED),
+                           "--report-dir", str(tmp_path / "r"), *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
