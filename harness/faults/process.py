@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.faults.base import HEALERS, FaultEnv, Landing, register
@@ -17,11 +19,18 @@ from harness.schedule import ScheduledFault
 __all__ = ["Kill", "Pause", "RegionPowerLoss"]
 
 
-def _is_stopped(pid: int | None) -> bool:
-    try:
-        return pid is not None and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
-    except OSError:
-        return False
+def _is_stopped(pid: int | None, *, within_s: float = 1.0) -> bool:
+    """Whether the kernel shows the process stopped (SIGSTOP is delivered asynchronously)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if pid is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+                return True
+        except OSError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 @dataclass
