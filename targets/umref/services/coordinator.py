@@ -76,11 +76,16 @@ class Coordinator:
                 await self.promote("ledger-b")
             return
         old = await self._state("ledger-a")  # after a failover: bring the old primary back as standby
-        if old is not None and (old["role"] != "standby" or old["epoch"] < self.epoch):
-            status, body = await self.nodes["ledger-a"].post("/demote", {"epoch": self.epoch, "keep_through_seq": self.keep_through_seq})
-            if status == 200:
-                await self.nodes["ledger-b"].post("/resync", {"last_seq": body["last_seq"]})
-                log.warning("ledger-a rejoined as standby at epoch %d", self.epoch)
+        if old is None:
+            return
+        if old["role"] != "standby" or old["epoch"] < self.epoch:
+            status, old = await self.nodes["ledger-a"].post("/demote", {"epoch": self.epoch, "keep_through_seq": self.keep_through_seq})
+            if status != 200:
+                return
+        new = await self._state("ledger-b")
+        if new is not None and new.get("solo"):  # the new primary replicates to its standby again
+            await self.nodes["ledger-b"].post("/resync", {"last_seq": old["last_seq"]})
+            log.warning("ledger-a rejoined as standby at epoch %d", self.epoch)
 
     async def promote(self, node: str) -> None:
         status, body = await self.nodes[node].post("/promote", {"epoch": self.epoch + 1})

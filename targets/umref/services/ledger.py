@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class LedgerNode:
         if fresh and self.name == "ledger-a":
             self.become("primary", 1)
             self.genesis()
+            await self.replicate_genesis()
         elif fresh:
             self.become("standby", 1)
         else:
@@ -100,6 +102,14 @@ class LedgerNode:
             batch.append({"client_id": f"genesis-{acct.account}", "kind": "genesis", "time": self.clock.now(),
                           "events": [{"type": "deposit", "account": acct.account, "deposits": acct.deposits}], "legs": legs})
         self.store.append(batch, epoch=self.epoch, time_now=self.clock.now())
+
+    async def replicate_genesis(self, deadline_s: float = 10.0) -> None:
+        """The opening deposits are on the standby before this node says it is healthy."""
+        until = time.monotonic() + deadline_s
+        while not await self.ship():
+            if time.monotonic() > until:
+                raise RuntimeError("standby never confirmed the genesis records")
+            await asyncio.sleep(0.1)
 
     async def _learn_role(self) -> None:
         for _ in range(1200):  # bounded: ten minutes of asking

@@ -1,0 +1,80 @@
+"""The margin model of DESIGN.md, exactly: the test vector, tier boundaries, states, IM."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from targets.umref import margin_model as mm
+from targets.umref.margin_model import PositionIn
+
+
+def test_design_test_vector() -> None:
+    assert mm.unrealized_pnl(D("-0.05"), D(52000), D(40000)) == D(600)
+    assert mm.unrealized_pnl(D("0.04"), D(52350), D(42000)) == D(-414)
+
+
+@pytest.mark.parametrize("tier, max_notional, mmr, cum", [
+    (0, 50_000, "0.004", 0), (1, 250_000, "0.005", 50), (2, 1_000_000, "0.01", 1_300),
+    (3, 10_000_000, "0.025", 16_300), (4, 20_000_000, "0.05", 266_300),
+])
+def test_btc_tier_table_matches_design(tier: int, max_notional: int, mmr: str, cum: int) -> None:
+    t = mm.TIERS["BTCUSDT"][tier]
+    assert (t.max_notional, t.mmr, t.cum) == (D(max_notional), D(mmr), D(cum))
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "BTCUSDC", "ETHUSDT", "ETHUSDC"])
+def test_maintenance_margin_is_continuous_at_every_tier_boundary(symbol: str) -> None:
+    for tier in mm.TIERS[symbol][:-1]:
+        floor = tier.max_notional
+        at = mm.maintenance_margin(symbol, D(1), floor)
+        below = mm.maintenance_margin(symbol, D(1), floor - D("0.01"))
+        above = mm.maintenance_margin(symbol, D(1), floor + D("0.01"))
+        assert at == floor * tier.mmr - tier.cum  # "notional ≤ bound" is still this tier
+        assert below < at < above
+        assert above - at < D("0.01")  # no jump across the boundary, thanks to cum
+
+
+def test_maintenance_margin_examples() -> None:
+    assert mm.maintenance_margin("BTCUSDT", D(1), D(50000)) == D(200)  # 50k · 0.4 %
+    assert mm.maintenance_margin("BTCUSDT", D(2), D(50000)) == D(450)  # 100k · 0.5 % − 50
+    assert mm.maintenance_margin("BTCUSDT", D(-20), D(50000)) == D(8700)  # 1M · 1 % − 1,300
+
+
+@given(st.decimals(min_value=D(1), max_value=D(25_000_000), places=2),
+       st.decimals(min_value=D("0.01"), max_value=D(100_000), places=2))
+def test_maintenance_margin_is_non_decreasing_in_notional(notional: D, step: D) -> None:
+    lower = mm.maintenance_margin("BTCUSDT", D(1), notional)
+    higher = mm.maintenance_margin("BTCUSDT", D(1), notional + step)
+    assert D(0) < lower <= higher
+
+
+def test_adjusted_equity_haircuts_collateral_not_debts() -> None:
+    index = {"BTC": D(50000)}
+    assert mm.adjusted_equity({"BTC": D(1)}, [], index) == D(47500)  # 0.95 collateral rate
+    assert mm.adjusted_equity({"BTC": D(-1)}, [], index) == D(-50000)  # a debt counts in full
+    assert mm.adjusted_equity({"USDT": D(100)}, [], index) == D(100)
+
+
+def test_unimmr_and_states_at_the_thresholds() -> None:
+    pos = [PositionIn("BTCUSDT", D(1), D(50000), 20)]
+    index = {"BTC": D(50000)}  # MM = 200
+    for wallet, state in [(D(301), "normal"), (D(300), "watch"), (D(241), "watch"), (D(240), "margin_call"),
+                          (D(211), "margin_call"), (D(210), "liquidation")]:
+        ratio = mm.unimmr({"USDT": wallet}, pos, index)
+        assert ratio == wallet / 200 and mm.state_of(ratio) == state, (wallet, ratio)
+    assert mm.unimmr({"USDT": D(100)}, [], index) is None and mm.state_of(None) == "no_position"
+
+
+def test_seed_scenario_leveraged_account_falls_into_a_margin_call_on_a_7pct_drop() -> None:
+    pos = [PositionIn("BTCUSDT", D(1), D(50000), 20)]
+    assert mm.state_of(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(50000)})) == "normal"
+    assert mm.state_of(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(46500)})) == "margin_call"
+
+
+def test_initial_margin() -> None:
+    assert mm.initial_margin(D("0.5"), D(50000), 20) == D(1250)
+    assert mm.initial_margin(D("-0.5"), D(50000), 10) == D(2500)

@@ -1,0 +1,130 @@
+"""Replication and fencing with the real ledger nodes and coordinator (processes on loopback)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from targets.umref.launcher import Topology, plan
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    until = time.monotonic() + timeout_s
+    while time.monotonic() < until:
+        try:
+            if predicate():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start(tmp_path: Path, bugs: tuple[str, ...] = ()) -> Topology:
+    topology = Topology(plan(tmp_path / "umref", bugs=bugs, price_seed=11))
+    topology.start(bootstrap=False)
+    return topology
+
+
+@pytest.fixture
+def topo(tmp_path: Path) -> Iterator[Topology]:
+    topology = start(tmp_path)
+    yield topology
+    topology.stop()
+
+
+def append(topo: Topology, node: str, client_id: str) -> requests.Response:
+    record = {"client_id": client_id, "kind": "transfer", "time": time.time(), "events": [],
+              "legs": [{"account": "cust:acct000:spot", "asset": "USDT", "amount": 1},
+                       {"account": "cust:acct000:um", "asset": "USDT", "amount": -1}]}
+    return requests.post(topo.config.url(node) + "/append", json={"records": [record]}, timeout=5)
+
+
+def state(topo: Topology, node: str) -> dict[str, Any]:
+    return requests.get(topo.config.url(node) + "/state", timeout=2).json()
+
+
+def journal(topo: Topology, node: str) -> list[dict[str, Any]]:
+    return requests.get(topo.config.url(node) + "/audit/ledger", timeout=5).json()["records"]
+
+
+def primary(topo: Topology) -> str:
+    return requests.get(topo.config.url("coordinator") + "/primary", timeout=2).json()["primary"]
+
+
+def test_a_standby_refuses_writes_and_an_acked_write_is_on_both(topo: Topology) -> None:
+    assert append(topo, "ledger-b", "to-standby").json()["error"]["code"] == "NOT_PRIMARY"
+    assert append(topo, "ledger-a", "acked").status_code == 200
+    assert "acked" in {r["client_id"] for r in journal(topo, "ledger-b")}
+
+
+def test_returning_old_primary_is_fenced_and_never_writes_at_its_old_epoch(topo: Topology) -> None:
+    for i in range(5):
+        assert append(topo, "ledger-a", f"before-{i}").status_code == 200
+    topo.kill("ledger-a")
+    wait_for(lambda: primary(topo) == "ledger-b", 10, "failover to ledger-b")
+    assert state(topo, "ledger-b")["epoch"] == 2
+    assert append(topo, "ledger-b", "after-failover").status_code == 200
+    topo.restart("ledger-a")  # the old primary comes back on its old data
+    wait_for(lambda: state(topo, "ledger-a")["role"] == "standby" and state(topo, "ledger-a")["epoch"] == 2, 10,
+             "old primary demoted to standby at epoch 2")
+    assert append(topo, "ledger-a", "to-old-primary").json()["error"]["code"] == "NOT_PRIMARY"
+    assert append(topo, "ledger-b", "after-return").status_code == 200
+    wait_for(lambda: "after-return" in {r["client_id"] for r in journal(topo, "ledger-a")}, 10, "resync to ledger-a")
+    records = journal(topo, "ledger-a")
+    first_new = min(r["seq"] for r in records if r["epoch"] == 2)
+    assert all(r["epoch"] == 2 for r in records if r["seq"] >= first_new)
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+
+
+def test_paused_old_primary_is_fenced_by_its_standby(topo: Topology) -> None:
+    topo.pause("ledger-a")
+    wait_for(lambda: primary(topo) == "ledger-b", 15, "failover while ledger-a is frozen")
+    topo.resume("ledger-a")
+    answer = append(topo, "ledger-a", "stale-primary-write")  # it still thinks it is primary at epoch 1
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "NOT_PRIMARY"
+    assert "stale-primary-write" not in {r["client_id"] for r in journal(topo, "ledger-b")}
+
+
+def test_no_fencing_bug_lets_an_old_primary_ack_what_the_new_one_drops(tmp_path: Path) -> None:
+    topo = start(tmp_path, bugs=("no_fencing",))
+    try:
+        topo.pause("ledger-a")
+        wait_for(lambda: primary(topo) == "ledger-b", 15, "failover while ledger-a is frozen")
+        assert append(topo, "ledger-b", "new-primary-write").status_code == 200
+        topo.resume("ledger-a")
+        answer = append(topo, "ledger-a", "stale-primary-write")
+        assert answer.status_code == 200  # the defect: acknowledged at the old epoch ...
+        assert answer.json()["results"][0]["epoch"] == 1
+        assert "stale-primary-write" not in {r["client_id"] for r in journal(topo, "ledger-b")}  # ... and lost
+    finally:
+        topo.stop()
+
+
+def test_synchronous_replication_refuses_to_ack_without_the_standby(topo: Topology) -> None:
+    topo.pause("ledger-b")
+    try:
+        answer = append(topo, "ledger-a", "unreplicated")
+        assert answer.status_code == 504 and answer.json()["error"]["code"] == "REPLICATION_TIMEOUT"
+    finally:
+        topo.resume("ledger-b")
+
+
+def test_async_replication_bug_acks_before_the_standby_has_it(tmp_path: Path) -> None:
+    topo = start(tmp_path, bugs=("async_replication",))
+    try:
+        topo.pause("ledger-b")
+        answer = append(topo, "ledger-a", "acked-too-early")
+        assert answer.status_code == 200  # the defect: acknowledged while only the primary has it
+        seq = answer.json()["results"][0]["seq"]
+        assert state(topo, "ledger-a")["acked_seq"] < seq  # the standby never confirmed it: RPO > 0
+        topo.resume("ledger-b")
+    finally:
+        topo.stop()
