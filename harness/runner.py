@@ -34,7 +34,7 @@ from harness.errors import (
     HarnessError,
     Undecided,
 )
-from harness.faults.base import Fault, FaultEnv, FaultError, build_fault
+from harness.faults.base import FAULTS, Fault, FaultEnv, FaultError, build_fault, load_fault_kinds
 from harness.faults.journal import FaultJournal, heal_leftovers
 from harness.history import History
 from harness.load.probe import probe
@@ -97,6 +97,10 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     scenario = load_scenario(scenario_path)
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)
+    load_fault_kinds()
+    if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS)):
+        raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
+                       f"{options.backend} backend yet")
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id = f"uc{os.getpid():x}{int(time.time() * 1000) % 10**6:06d}"

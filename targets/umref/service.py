@@ -177,31 +177,11 @@ class Peer:
             )
         return self._session
 
-    async def call(
-        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
+    async def exchange(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+                       timeout_s: float | None = None) -> tuple[int, bytes]:
+        """One HTTP exchange; transport failures become PeerUnavailable (not processed) or
+        PeerTimeout (outcome unknown)."""
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
-        data = orjson.dumps(body) if body is not None else None
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
-        try:
-            async with self._client().request(method, self.base_url + path, data=data, headers=hdrs, timeout=timeout) as resp:
-                raw = await resp.read()
-                try:
-                    parsed = orjson.loads(raw) if raw else None
-                except orjson.JSONDecodeError:
-                    raise PeerTimeout(f"{self.base_url}{path}: garbled answer") from None
-                return resp.status, parsed
-        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
-            raise PeerUnavailable(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
-        except TimeoutError:
-            raise PeerTimeout(f"{self.base_url}{path}: no answer within {timeout.total}s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise PeerTimeout(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
-
-    async def forward(self, method: str, path: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """Pass a body through untouched (no decode/encode on a proxying hop)."""
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
             async with self._client().request(method, self.base_url + path, data=data, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()
@@ -211,6 +191,17 @@ class Peer:
             raise PeerTimeout(f"{self.base_url}{path}: no answer within {timeout.total}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PeerTimeout(f"{self.base_url}{path}: {exc.__class__.__name__}") from None
+
+    async def call(self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None,
+                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """JSON in, JSON out; a garbled answer counts as an unknown outcome."""
+        data = orjson.dumps(body) if body is not None else None
+        status, raw = await self.exchange(method, path, data, {"Content-Type": "application/json", **(headers or {})},
+                                          timeout_s)
+        try:
+            return status, orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise PeerTimeout(f"{self.base_url}{path}: garbled answer") from None
 
     async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
         return await self.call("GET", path, **kw)

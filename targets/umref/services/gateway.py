@@ -73,7 +73,7 @@ class Gateway:
         """Authenticate, then pass the body through: the key decides the account, never the body."""
         account = await self.account_of(request)
         public = request.match_info.route.resource.canonical  # type: ignore[union-attr]
-        status, raw = await self.matching.forward("POST", WRITES[public], await request.read(),
+        status, raw = await self.matching.exchange("POST", WRITES[public], await request.read(),
                                                   {"Content-Type": "application/json", "X-Account": account})
         return web.Response(body=raw, status=status, content_type="application/json")
 
