@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -49,11 +50,13 @@ class LocalBackend:
         self.server: ToxiproxyServer | None = None
         self.proxies: ProxyNet | None = None
         self.topology: Topology | None = None
+        self.private_dir = (ctx.options.state_dir / "runs" / ctx.run_id).resolve()
 
     def up(self) -> Target:
         ctx = self.ctx
         risk = risk_budget(ctx.scenario.target.risk)
-        data_dir = (ctx.run_dir / "target").resolve()
+        # API keys live in the services' configs: keep them out of the report folder (CI artifacts).
+        data_dir = self.private_dir / "target"
         try:
             config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed)
         except ValueError as exc:
@@ -77,7 +80,7 @@ class LocalBackend:
             raise Undecided(f"target never became ready: {exc}") from None
         log.info("umref up in %.2f s with %d proxied link(s)", took, len(links))
         addresses = self.topology.addresses()
-        accounts_file = ctx.run_dir / "accounts.json"
+        accounts_file = self.private_dir / "accounts.json"
         accounts_file.write_text(json.dumps({"gateway": addresses["gateway"], "accounts": addresses["accounts"]}))
         return Target(gateway=addresses["gateway"], services=addresses["services"], regions=dict(REGION_OF),
                       accounts=tuple(addresses["accounts"]), accounts_file=accounts_file, proxies=self.proxies,
@@ -104,6 +107,10 @@ class LocalBackend:
         try:
             if self.topology is not None:
                 self.topology.stop()
+                logs = self.private_dir / "target" / "logs"
+                if logs.is_dir():  # the services' logs are evidence: keep them with the report
+                    shutil.copytree(logs, self.ctx.run_dir / "logs", dirs_exist_ok=True)
+            shutil.rmtree(self.private_dir, ignore_errors=True)
         finally:
             try:
                 if self.proxies is not None:

@@ -7,6 +7,7 @@ check it breaks; nothing is left behind after any run.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,15 @@ def run(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
     result = json.loads(results[-1].read_text()) if results else {}
     assert_nothing_left(tmp_path, result.get("run_id", ""))
     assert "Traceback" not in proc.stderr, proc.stderr
+    assert_no_secrets(tmp_path / "reports")
     return proc.returncode, verdict, result
+
+
+def assert_no_secrets(folder: Path) -> None:
+    """Report folders become CI artifacts: no API key may be in them."""
+    key = re.compile(rb"ak-[a-z0-9]+-[0-9a-f]{24}")
+    leaks = [str(p) for p in folder.rglob("*") if p.is_file() and key.search(p.read_bytes())]
+    assert not leaks, f"API keys in {leaks}"
 
 
 def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
