@@ -1,5 +1,6 @@
 -- wrk script: optional UM orders with unique client ids, and a JSON summary at the end.
 -- Environment: WRK_KEYS (comma-separated API keys) switches on POST /um/order; empty = plain GET.
+-- WRK_DELAY_MS paces each connection (a fixed offered rate = connections * 1000 / delay).
 local keys = {}
 for key in string.gmatch(os.getenv("WRK_KEYS") or "", "[^,]+") do keys[#keys + 1] = key end
 local counter, thread_id = 0, 0
@@ -12,6 +13,13 @@ end
 
 function init(args)
   math.randomseed(thread_id * 7919)
+end
+
+local pace = tonumber(os.getenv("WRK_DELAY_MS") or "")
+
+function delay()
+  if pace then return pace end
+  return 0
 end
 
 request = function()

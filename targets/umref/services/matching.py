@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +48,23 @@ log = logging.getLogger("umref.matching")
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("LIMIT", "MARKET")
 WALLETS = ("spot", "um")
+
+
+WriteHandler = Callable[["Matching", web.Request, dict[str, Any], str, str], Awaitable[web.Response]]
+
+
+def customer_write(handler: WriteHandler) -> Callable[[Matching, web.Request], Awaitable[web.Response]]:
+    """A customer write: its account (set by the gateway) and client id, answered once per client id."""
+
+    @functools.wraps(handler)
+    async def idempotent(self: Matching, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        account, client_id = account_of(request), required(body, "client_id")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        return await handler(self, request, body, account, client_id)
+
+    return idempotent
 
 
 class Matching:
@@ -210,11 +229,8 @@ class Matching:
             raise ApiError(503, "JOURNAL_UNAVAILABLE", f"rebuilding from the journal: {self.broken}")
 
     # ---- handlers --------------------------------------------------------------------------
-    async def order(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        account, client_id = account_of(request), required(body, "client_id")
-        if (replayed := await self.replay_or_none(client_id)) is not None:
-            return replayed
+    @customer_write
+    async def order(self, request: web.Request, body: dict[str, Any], account: str, client_id: str) -> web.Response:
         symbol = required(body, "symbol")
         market = "spot" if symbol in money.SPOT_SYMBOLS else "um"
         if symbol not in money.ALL_SYMBOLS or request.query.get("market", market) != market:
@@ -258,11 +274,8 @@ class Matching:
         if self.ex.balance(cust(account, "spot"), asset) < need:
             raise ApiError(400, "INSUFFICIENT_BALANCE", f"spot {asset} balance too low")
 
-    async def cancel(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        account, client_id = account_of(request), required(body, "client_id")
-        if (replayed := await self.replay_or_none(client_id)) is not None:
-            return replayed
+    @customer_write
+    async def cancel(self, request: web.Request, body: dict[str, Any], account: str, client_id: str) -> web.Response:
         order_id = required(body, "order_id")
         self.writable()
         async with self.lock:
@@ -270,11 +283,8 @@ class Matching:
             answer = {"order_id": order_id, "status": "CANCELED"}
         return await self.commit(record, answer)
 
-    async def leverage(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        account, client_id = account_of(request), required(body, "client_id")
-        if (replayed := await self.replay_or_none(client_id)) is not None:
-            return replayed
+    @customer_write
+    async def leverage(self, request: web.Request, body: dict[str, Any], account: str, client_id: str) -> web.Response:
         symbol = required(body, "symbol")
         if symbol not in money.UM_SYMBOLS:
             raise ApiError(400, "UNKNOWN_SYMBOL", f"unknown UM symbol {symbol!r}")
@@ -289,11 +299,8 @@ class Matching:
                       "events": [{"type": "leverage", "account": account, "symbol": symbol, "leverage": lev}]}
         return await self.commit(record, {"symbol": symbol, "leverage": lev})
 
-    async def transfer(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        account, client_id = account_of(request), required(body, "client_id")
-        if (replayed := await self.replay_or_none(client_id)) is not None:
-            return replayed
+    @customer_write
+    async def transfer(self, request: web.Request, body: dict[str, Any], account: str, client_id: str) -> web.Response:
         asset = required(body, "asset")
         if asset not in money.ASSETS:
             raise ApiError(400, "UNKNOWN_ASSET", f"unknown asset {asset!r}")
