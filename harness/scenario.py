@@ -1,356 +1,830 @@
-"""Load and validate scenario files: YAML with line numbers, checked by pydantic models.
+"""Load and validate scenario files: YAML with line numbers, checked by frozen pydantic models.
 
-Every problem becomes one ``BadInput`` line, ``file:line: what is wrong``, pointing at the YAML
-node that caused it. Validation is complete before anything is started.
+Everything is validated before anything starts, and every problem a user can make becomes one
+``BadInput`` line, ``file:line: what is wrong``, pointing at the YAML node that caused it, so a CI
+log says where to look without a traceback. A scenario keeps its source (file, hash, text lines and
+each fault's line range) so that a failing run can show the YAML behind each fault.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import ipaddress
+import math
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     PrivateAttr,
+    Strict,
     ValidationError,
-    field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from harness.errors import BadInput
-from targets.umref.config import BUG_SWITCHES, LINKS, REGION_OF
+from targets.umref.config import BUG_SWITCHES, LINKS, REGION_OF, RiskBudget
 
-__all__ = ["Scenario", "FaultSpec", "load_scenario", "parse_scenario", "parse_duration", "CHECK_NAMES", "FAULT_KINDS"]
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # PyYAML built without libyaml: same documents, slower
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
-MAX_FILE_BYTES = 1 << 20
-MAX_SECONDS = 3600.0
-CHECK_NAMES = ("safe_halt", "no_erroneous_margin_calls", "resting_orders_preserved", "rollback", "segregation",
-               "no_acked_write_lost", "blast_radius", "recovery", "auth_fail_closed")
-LINK_KINDS = ("latency", "bandwidth", "timeout", "reset_peer", "down")
-FAULT_KINDS = (*LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock")
-SERVICES = tuple(REGION_OF)
-REGIONS = tuple(sorted(set(REGION_OF.values())))
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+__all__ = [
+    "CHECK_NAMES",
+    "DEFAULT_CHECKS",
+    "FAULT_KINDS",
+    "LINK_KINDS",
+    "MAX_FAULTS",
+    "MAX_FILE_BYTES",
+    "MAX_SECONDS",
+    "REGIONS",
+    "SERVICES",
+    "BaseFaultSpec",
+    "FaultSpec",
+    "Scenario",
+    "ScenarioSource",
+    "Span",
+    "links_touched",
+    "load_scenario",
+    "parse_duration",
+    "parse_scenario",
+]
+
+MAX_FILE_BYTES = 1 << 20  # a scenario is a page of YAML; anything bigger is a mistake or an attack
+MAX_SECONDS = 3600.0  # no time or duration in a scenario beyond an hour
+MAX_FAULTS = 500
+_MAX_NODES = 100_000  # YAML nodes with aliases expanded: bounds what validation has to walk
+_MAX_DEPTH = 32  # the schema is 6 levels deep; this also stops recursive aliases
+
+CHECK_NAMES: tuple[str, ...] = (
+    "safe_halt",
+    "no_erroneous_margin_calls",
+    "resting_orders_preserved",
+    "rollback",
+    "segregation",
+    "no_acked_write_lost",
+    "blast_radius",
+    "recovery",
+    "auth_fail_closed",
+)
+DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c != "auth_fail_closed")  # needs bad_key load to decide
+LINK_KINDS: tuple[str, ...] = ("latency", "bandwidth", "timeout", "reset_peer", "down")
+FAULT_KINDS: tuple[str, ...] = (
+    *LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock",
+)
+SERVICES: tuple[str, ...] = tuple(REGION_OF)
+REGIONS: tuple[str, ...] = tuple(sorted(set(REGION_OF.values())))
+
+_DURATION = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(ms|s|m)?")
+_UNIT_S: Mapping[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 
-def parse_duration(value: Any) -> float:
-    """``500ms``, ``5s``, ``1.5m`` or a plain number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number with ms, s or m")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
+class _Problem(ValueError):
+    """A validation error that knows which field below the validated model it is about."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def _secs(seconds: float) -> str:
+    return f"{_num(seconds)} s"
+
+
+# ---- value types ---------------------------------------------------------------------------------
+
+def parse_duration(value: object) -> float:
+    """``500ms``, ``5s``, ``1.5m`` or a plain number of seconds -> seconds, from 0 to an hour."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{_show(value)} is not a duration (use e.g. 500ms, 5s, 1.5m)")
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
         if not match:
-            raise ValueError(f"{value!r} is not a duration (use e.g. 500ms, 5s, 1.5m)")
-        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-    if not 0 <= seconds <= MAX_SECONDS:
-        raise ValueError(f"duration {value!r} must be between 0 and {MAX_SECONDS:.0f} s")
+            raise ValueError(f"{_show(value)} is not a duration (use e.g. 500ms, 5s, 1.5m)")
+        seconds = float(match[1]) * _UNIT_S[match[2] or "s"]
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+    if math.isnan(seconds):
+        raise ValueError(f"{_show(value)} is not a duration (use e.g. 500ms, 5s, 1.5m)")
+    if seconds < 0:
+        raise ValueError(f"duration {_show(value)} is negative")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration {_show(value)} is over the {_secs(MAX_SECONDS)} maximum")
     return seconds
 
 
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0 s")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A fault parameter given as ``{min: a, max: b}``: the schedule draws it with the run's seed."""
+
+    min: int | float
+    max: int | float
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The range of a number; checks plain numbers and ``{min, max}`` spans alike."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def describe(self) -> str:
+        return (f"{'above' if self.lo_open else 'at least'} {_num(self.lo)} and "
+                f"{'below' if self.hi_open else 'at most'} {_num(self.hi)}")
+
+    def number(self, value: object) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, not {_show(value)}")
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        if not (above and below):  # NaN fails both
+            raise ValueError(f"must be {self.describe()}, not {_show(value)}")
+        return value
+
+    def number_or_span(self, value: object) -> int | float | Span:
+        if not isinstance(value, dict):
+            return self.number(value)
+        if set(value) != {"min", "max"}:
+            raise ValueError("a range is written {min: a, max: b}")
+        low, high = self.number(value["min"]), self.number(value["max"])
+        if low > high:
+            raise ValueError(f"range min {_num(low)} is above its max {_num(high)}")
+        return Span(low, high)
+
+
+def _one_of(known: Sequence[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value in known:
+            return value
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+        raise ValueError(f"unknown {what} {_show(value)}; {hint}")
+
+    return check
+
+
+def _unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    for i, item in enumerate(items):
+        if item in items[:i]:
+            raise _Problem((i,), f"{_show(item)} is listed twice")
+    return items
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{_show(value)}: a name is lowercase letters, digits and '-', at most 64 "
+                         "(it names the report folder)")
+    return value
+
+
+def _address(value: str) -> str:
+    """``host``, ``host:port`` or ``[v6]:port``, where host is an IP address or a DNS name."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([^:\[\]]+)(?::(\d{1,5}))?", value)
+    if match is None:
+        try:
+            ipaddress.IPv6Address(value)
+            return value
+        except ValueError:
+            raise ValueError(f"{_show(value)} is not host, host:port or [v6]:port") from None
+    host, port = (match[1], match[2]) if match[1] else (match[3], match[4])
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if match[1] or not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"{_show(host)} is neither an IP address nor a host name") from None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is not from 1 to 65535")
+    return value
+
+
+Text = Annotated[str, Strict()]
+CheckName = Annotated[str, Strict(), AfterValidator(_one_of(CHECK_NAMES, "check"))]
+BugName = Annotated[str, Strict(), AfterValidator(_one_of(BUG_SWITCHES, "bug switch"))]
+LinkName = Annotated[str, Strict(), AfterValidator(_one_of(LINKS, "link (caller->callee)"))]
+ServiceName = Annotated[str, Strict(), AfterValidator(_one_of(SERVICES, "service"))]
+RegionName = Annotated[str, Strict(), AfterValidator(_one_of(REGIONS, "region"))]
+Address = Annotated[str, Strict(), AfterValidator(_address)]
+Ms = Annotated[int, Strict(), Field(ge=1, le=3_600_000)]
+Param = int | float | Span
+DelayMs = Annotated[Param, PlainValidator(_Bounds(0, 3_600_000).number_or_span)]
+RateKbps = Annotated[Param, PlainValidator(_Bounds(0, 10_000_000, lo_open=True).number_or_span)]
+OffsetMs = Annotated[Param, PlainValidator(_Bounds(-3_600_000, 3_600_000).number_or_span)]
+MovePct = Annotated[Param, PlainValidator(_Bounds(-90, 90, lo_open=True, hi_open=True).number_or_span)]
+Rate = Annotated[float, PlainValidator(_Bounds(0, 1).number)]
+Weight = Annotated[float, PlainValidator(_Bounds(0, 1_000_000).number)]
+
+
 class Model(BaseModel):
+    """Frozen, and an unknown field is an error (a typo must not silently become a default)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Bound(Model):
-    min: float | None = None
-    max: float | None = None
+# ---- target, load, steady state ------------------------------------------------------------------
 
-
-class SteadyState(Model):
-    um_order_success_rate: Bound | None = None
-    p99_ms: Bound | None = None
-    spot_success_rate: Bound | None = None
+def _decimal_pct(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(_Bounds(0, 100, lo_open=True).number(value))
+    if isinstance(value, str):
+        try:
+            _Bounds(0, 100, lo_open=True).number(float(value))
+        except ValueError:
+            raise ValueError(f"must be a percentage above 0 and at most 100, not {_show(value)}") from None
+    return value
 
 
 class RiskOverrides(Model):
-    window_ms: int | None = Field(None, ge=100, le=60_000)
-    p99_ms: int | None = Field(None, ge=1, le=60_000)
-    max_call_ms: int | None = Field(None, ge=1, le=60_000)
-    halt_within_ms: int | None = Field(None, ge=1, le=60_000)
-    heartbeat_ms: int | None = Field(None, ge=10, le=10_000)
-    resume_p99_ms: int | None = Field(None, ge=1, le=60_000)
-    healthy_for_ms: int | None = Field(None, ge=0, le=600_000)
-    staleness_ms: int | None = Field(None, ge=1, le=600_000)
+    """Overrides of the risk guard's budget (``targets.umref.config.RiskBudget``); unset keeps the default."""
 
-
-class TargetSpec(Model):
-    system: Literal["umref"] = "umref"
-    bugs: tuple[str, ...] = ()
-    risk: RiskOverrides = RiskOverrides()
-
-    @field_validator("bugs")
-    @classmethod
-    def known_bugs(cls, bugs: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [b for b in bugs if b not in BUG_SWITCHES]
-        if unknown:
-            raise ValueError(f"unknown bug switch {unknown[0]!r}; known: {', '.join(BUG_SWITCHES)}")
-        return bugs
-
-
-MixKind = Literal["um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key"]
-DEFAULT_MIX: dict[MixKind, float] = {"um_order": 6, "cancel": 2, "transfer": 1, "spot_order": 3}
-
-
-class Load(Model):
-    users: int = Field(20, ge=0, le=5000)
-    spawn_rate: float = Field(20, gt=0, le=5000)
-    mix: dict[MixKind, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
-
-    @field_validator("mix")
-    @classmethod
-    def weights(cls, mix: dict[str, float]) -> dict[str, float]:
-        if any(w < 0 for w in mix.values()) or (mix and sum(mix.values()) <= 0):
-            raise ValueError("mix weights must be ≥ 0 and not all zero")
-        return mix
-
-
-class Recovery(Model):
-    within: float = 10.0
-
-    _dur = field_validator("within", mode="before")(lambda v: parse_duration(v))
-
-
-class FaultSpec(Model):
-    at: float
-    fault: Literal[FAULT_KINDS]  # type: ignore[valid-type]
-    link: str | None = None
-    links: tuple[str, ...] | None = None
-    regions: tuple[str, str] | None = None
-    direction: Literal["both", "one-way"] = "both"
-    service: str | None = None
-    region: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    for_: float | None = Field(None, alias="for")
-
-    _dur = field_validator("at", "for_", mode="before")(lambda v: None if v is None else parse_duration(v))
-
-    @field_validator("link")
-    @classmethod
-    def known_link(cls, link: str | None) -> str | None:
-        if link is not None and link not in LINKS:
-            raise ValueError(f"unknown link {link!r}; links are caller->callee, e.g. matching->margin")
-        return link
-
-    @field_validator("links")
-    @classmethod
-    def known_links(cls, links: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        for link in links or ():
-            cls.known_link(link)
-        return links
-
-    @field_validator("service")
-    @classmethod
-    def known_service(cls, service: str | None) -> str | None:
-        if service is not None and service not in SERVICES:
-            raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
-        return service
-
-    @field_validator("region")
-    @classmethod
-    def known_region(cls, region: str | None) -> str | None:
-        if region is not None and region not in REGIONS:
-            raise ValueError(f"unknown region {region!r}; known: {', '.join(REGIONS)}")
-        return region
+    window_ms: Ms | None = None
+    p99_ms: Ms | None = None
+    max_call_ms: Ms | None = None
+    halt_within_ms: Ms | None = None
+    heartbeat_ms: Ms | None = None
+    resume_p99_ms: Ms | None = None
+    healthy_for_ms: Ms | None = None
+    staleness_ms: Ms | None = None
+    max_deviation_pct: Annotated[str, BeforeValidator(_decimal_pct), Strict()] | None = None
 
     @model_validator(mode="after")
-    def target_fits_kind(self) -> FaultSpec:
-        kind, p = self.fault, self.params
-        need = {"link": self.link is not None, "service": self.service is not None, "region": self.region is not None}
-        if kind in LINK_KINDS and not need["link"]:
-            raise ValueError(f"fault {kind} needs `link: caller->callee`")
-        if kind == "partition" and not (self.links or self.regions or self.link):
-            raise ValueError("partition needs `links: [...]`, `link:` or `regions: [A, B]`")
-        if self.regions is not None and (set(self.regions) - set(REGIONS) or self.regions[0] == self.regions[1]):
-            raise ValueError(f"regions must be two different regions of {', '.join(REGIONS)}")
-        if kind in ("kill", "pause", "clock_skew") and not need["service"]:
-            raise ValueError(f"fault {kind} needs `service:`")
-        if kind == "region_power_loss" and not need["region"]:
-            raise ValueError("region_power_loss needs `region:`")
-        _check_params(kind, p)
-        if kind == "price_shock" and self.for_ is not None:
-            raise ValueError("price_shock is an instant market event: it takes no `for`")
-        if kind in ("pause",) + LINK_KINDS + ("partition", "clock_skew") and self.for_ is None:
-            raise ValueError(f"fault {kind} needs `for:` (how long it lasts)")
+    def _hysteresis(self) -> RiskOverrides:
+        budget = replace(RiskBudget(), **self.model_dump(exclude_none=True))
+        if budget.resume_p99_ms > budget.p99_ms:
+            field = "resume_p99_ms" if self.resume_p99_ms is not None else "p99_ms"
+            raise _Problem((field,), f"resume_p99_ms ({budget.resume_p99_ms}) must not exceed p99_ms "
+                                     f"({budget.p99_ms}), or UM would resume while still breaching")
         return self
 
 
-_PARAMS: dict[str, dict[str, tuple[float, float]]] = {
-    "latency": {"latency_ms": (0, 600_000), "jitter_ms": (0, 600_000)},
-    "bandwidth": {"rate_kbps": (1, 10_000_000)},
-    "reset_peer": {"timeout_ms": (0, 600_000)},
-    "clock_skew": {"offset_ms": (-3_600_000, 3_600_000)},
-    "price_shock": {"move_pct": (-89.99, 89.99)},
+class Target(Model):
+    system: Literal["umref"] = "umref"
+    bugs: Annotated[tuple[BugName, ...], AfterValidator(_unique)] = ()
+    risk: RiskOverrides = RiskOverrides()
+
+
+MixKind = Literal["um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key"]
+DEFAULT_MIX: Mapping[MixKind, float] = {"um_order": 6, "cancel": 2, "transfer": 1, "spot_order": 3}
+
+
+def _some_weight(mix: dict[MixKind, float]) -> dict[MixKind, float]:
+    if not any(mix.values()):
+        raise ValueError("at least one weight must be above 0")
+    return mix
+
+
+class Load(Model):
+    """Locust users; ``bad_key`` requests carry an invalid API key (for ``auth_fail_closed``)."""
+
+    users: Annotated[int, Strict(), Field(ge=1, le=10_000)] = 20
+    spawn_rate: Annotated[float, PlainValidator(_Bounds(0, 10_000, lo_open=True).number)] = 20.0
+    mix: Annotated[dict[MixKind, Weight], AfterValidator(_some_weight)] = Field(
+        default_factory=lambda: dict(DEFAULT_MIX))
+    duration: PositiveSeconds | None = None  # how long load flows: the run's length
+
+
+class MinRate(Model):
+    min: Rate
+
+
+class MaxMs(Model):
+    max: Annotated[float, PlainValidator(_Bounds(0, 60_000, lo_open=True).number)]
+
+
+class SteadyState(Model):
+    um_order_success_rate: MinRate | None = None
+    p99_ms: MaxMs | None = None
+    spot_success_rate: MinRate | None = None
+
+
+class Recovery(Model):
+    within: PositiveSeconds = 10.0
+
+
+# ---- faults --------------------------------------------------------------------------------------
+
+class NoParams(Model):
+    pass
+
+
+class LatencyParams(Model):
+    latency_ms: DelayMs
+    jitter_ms: DelayMs = 0
+
+
+class BandwidthParams(Model):
+    rate_kbps: RateKbps
+
+
+class ResetPeerParams(Model):
+    timeout_ms: DelayMs = 0
+
+
+class ClockSkewParams(Model):
+    offset_ms: OffsetMs
+
+
+class PriceShockParams(Model):
+    asset: Literal["BTC", "ETH"]
+    move_pct: MovePct
+
+
+class BaseFaultSpec(Model):
+    """What every timeline entry has; each kind adds its target, its parameters and maybe ``for``."""
+
+    fault: str
+    at: Seconds
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long it lasts; None: an instant event, or (kill, power loss) until the run ends."""
+        duration: float | None = getattr(self, "for_", None)
+        return duration
+
+    @property
+    def target(self) -> dict[str, Any]:
+        """Where it acts, as plain JSON-able data: link / links / regions + direction / service / region."""
+        return {}
+
+
+class _LinkFault(BaseFaultSpec):
+    link: LinkName
+    for_: PositiveSeconds = Field(alias="for")
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return {"link": self.link}
+
+
+class LatencyFault(_LinkFault):
+    fault: Literal["latency"]
+    params: LatencyParams
+
+
+class BandwidthFault(_LinkFault):
+    fault: Literal["bandwidth"]
+    params: BandwidthParams
+
+
+class TimeoutFault(_LinkFault):
+    fault: Literal["timeout"]
+    params: NoParams = NoParams()
+
+
+class ResetPeerFault(_LinkFault):
+    fault: Literal["reset_peer"]
+    params: ResetPeerParams = ResetPeerParams()
+
+
+class DownFault(_LinkFault):
+    fault: Literal["down"]
+    params: NoParams = NoParams()
+
+
+class PartitionFault(BaseFaultSpec):
+    fault: Literal["partition"]
+    links: Annotated[tuple[LinkName, ...], Field(min_length=1), AfterValidator(_unique)] | None = None
+    regions: tuple[RegionName, RegionName] | None = None
+    direction: Literal["both", "one-way"] = "both"
+    params: NoParams = NoParams()
+    for_: PositiveSeconds = Field(alias="for")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PartitionFault:
+        if (self.links is None) == (self.regions is None):
+            raise ValueError("a partition needs either `links: [caller->callee, ...]` or `regions: [A, B]`")
+        if self.regions is not None and self.regions[0] == self.regions[1]:
+            raise _Problem(("regions",), "regions must be two different regions")
+        return self
+
+    @property
+    def target(self) -> dict[str, Any]:
+        where = {"links": list(self.links)} if self.links is not None else {"regions": list(self.regions or ())}
+        return {**where, "direction": self.direction}
+
+
+class _ServiceFault(BaseFaultSpec):
+    service: ServiceName
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return {"service": self.service}
+
+
+class KillFault(_ServiceFault):
+    fault: Literal["kill"]
+    params: NoParams = NoParams()
+    for_: PositiveSeconds | None = Field(None, alias="for")  # given: restarted when it ends
+
+
+class PauseFault(_ServiceFault):
+    fault: Literal["pause"]
+    params: NoParams = NoParams()
+    for_: PositiveSeconds = Field(alias="for")
+
+
+class ClockSkewFault(_ServiceFault):
+    fault: Literal["clock_skew"]
+    params: ClockSkewParams
+    for_: PositiveSeconds = Field(alias="for")
+
+
+class RegionPowerLossFault(BaseFaultSpec):
+    fault: Literal["region_power_loss"]
+    region: RegionName
+    params: NoParams = NoParams()
+    for_: PositiveSeconds | None = Field(None, alias="for")  # given: power back when it ends
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return {"region": self.region}
+
+
+class PriceShockFault(BaseFaultSpec):
+    """A market event on the target, not an infrastructure fault: instant, nothing to heal."""
+
+    fault: Literal["price_shock"]
+    params: PriceShockParams
+
+
+FaultSpec = Annotated[
+    LatencyFault | BandwidthFault | TimeoutFault | ResetPeerFault | DownFault | PartitionFault | KillFault
+    | PauseFault | ClockSkewFault | RegionPowerLossFault | PriceShockFault,
+    Field(discriminator="fault"),
+]
+_FAULT_MODELS: Mapping[str, type[BaseFaultSpec]] = {
+    "latency": LatencyFault, "bandwidth": BandwidthFault, "timeout": TimeoutFault, "reset_peer": ResetPeerFault,
+    "down": DownFault, "partition": PartitionFault, "kill": KillFault, "pause": PauseFault,
+    "clock_skew": ClockSkewFault, "region_power_loss": RegionPowerLossFault, "price_shock": PriceShockFault,
 }
-_REQUIRED = {"latency": ("latency_ms",), "bandwidth": ("rate_kbps",), "price_shock": ("asset", "move_pct"),
-             "clock_skew": ("offset_ms",)}
+_FIELD_ORDER = ("at", "fault", "link", "links", "regions", "direction", "service", "region", "params", "for")
 
 
-def _check_params(kind: str, params: dict[str, Any]) -> None:
-    allowed = dict(_PARAMS.get(kind, {}))
-    extra = set(params) - set(allowed) - ({"asset"} if kind == "price_shock" else set())
-    if extra:
-        raise ValueError(f"fault {kind} takes no parameter {sorted(extra)[0]!r}; it takes: {', '.join(allowed) or 'none'}")
-    for name in _REQUIRED.get(kind, ()):
-        if name not in params:
-            raise ValueError(f"fault {kind} needs params.{name}")
-    for name, (lo, hi) in allowed.items():
-        if name in params:
-            value = params[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise ValueError(f"params.{name} must be a number from {lo:g} to {hi:g}, not {value!r}")
-    if kind == "price_shock" and params.get("asset") not in ("BTC", "ETH"):
-        raise ValueError("params.asset must be BTC or ETH")
+def links_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
+    """The LINKS a fault acts on: its link, a partition's links (and their reverse when two-way),
+    or for a region partition every link from one region to the other (A->B only when one-way)."""
+    if kind in LINK_KINDS:
+        return (target["link"],)
+    if kind != "partition":
+        return ()
+    one_way = target.get("direction") == "one-way"
+    if "regions" in target:
+        a, b = target["regions"]
+        wanted = {(a, b)} if one_way else {(a, b), (b, a)}
+        return tuple(link for link in LINKS if tuple(REGION_OF[s] for s in link.split("->")) in wanted)
+    chosen = list(target["links"])
+    if not one_way:
+        chosen += [back for link in chosen if (back := "->".join(reversed(link.split("->")))) in LINKS]
+    return tuple(dict.fromkeys(chosen))
+
+
+def _services_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
+    if kind == "region_power_loss":
+        return tuple(s for s in SERVICES if REGION_OF[s] == target["region"])
+    return (target["service"],) if "service" in target else ()
+
+
+# ---- the scenario --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScenarioSource:
+    """Where a scenario came from: a run stores the hash and shows the YAML lines behind a fault."""
+
+    file: str
+    sha256: str  # of the file's bytes
+    lines: tuple[str, ...]
+    fault_lines: tuple[tuple[int, int], ...]  # (first, last) line, 1-based, of each timeline entry
+
+    def excerpt(self, first: int, last: int) -> str:
+        return "\n".join(self.lines[max(first, 1) - 1:last])
+
+
+_NO_SOURCE = ScenarioSource(file="<not from a file>", sha256="", lines=(), fault_lines=())
 
 
 class Scenario(Model):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    description: str = ""
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    target: TargetSpec = TargetSpec()
+    """One scenario file: what to run, which faults when, and which checks decide pass or fail."""
+
+    name: Annotated[str, Strict(), AfterValidator(_name)]
+    description: Text = ""
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)] = 0
+    target: Target = Target()
     load: Load = Load()
     steady_state: SteadyState = SteadyState()
-    timeline: tuple[FaultSpec, ...] = ()
+    timeline: Annotated[tuple[FaultSpec, ...], Field(max_length=MAX_FAULTS)] = ()
     recovery: Recovery = Recovery()
-    checks: tuple[str, ...] = CHECK_NAMES[:-1]
-    allow_targets: tuple[str, ...] = ()
-    duration: float | None = None
-    _fault_lines: tuple[tuple[int, int], ...] = PrivateAttr(default=())
+    checks: Annotated[tuple[CheckName, ...], Field(min_length=1), AfterValidator(_unique)] = DEFAULT_CHECKS
+    allow_targets: tuple[Address, ...] = ()
+    duration: PositiveSeconds | None = None  # run length; default: last fault end + recovery + settle
+    _source: ScenarioSource = PrivateAttr(default=_NO_SOURCE)
 
-    _dur = field_validator("duration", mode="before")(lambda v: None if v is None else parse_duration(v))
+    def model_post_init(self, context: Any, /) -> None:
+        if isinstance(context, dict) and isinstance(source := context.get("source"), ScenarioSource):
+            self._source = source
+
+    @property
+    def source(self) -> ScenarioSource:
+        return self._source
+
+    @property
+    def scenario_hash(self) -> str:
+        """sha256 of the scenario file's bytes (stored in every report)."""
+        return self._source.sha256
 
     @property
     def fault_lines(self) -> tuple[tuple[int, int], ...]:
-        """(first, last) line of each timeline entry in the scenario file."""
-        return self._fault_lines
+        return self._source.fault_lines
 
-    @field_validator("checks")
-    @classmethod
-    def known_checks(cls, checks: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [c for c in checks if c not in CHECK_NAMES]
-        if unknown:
-            raise ValueError(f"unknown check {unknown[0]!r}; known: {', '.join(CHECK_NAMES)}")
-        return checks
-
-
-# ---- YAML with line numbers --------------------------------------------------------------------
-
-def _lines_of(node: yaml.Node) -> dict[tuple[Any, ...], tuple[int, int]]:
-    """Path (keys and indices) -> (first line, last line) of every node, 1-based."""
-    out: dict[tuple[Any, ...], tuple[int, int]] = {}
-
-    def walk(n: yaml.Node, path: tuple[Any, ...]) -> int:
-        """Records the node's lines and returns its last line (that of its last scalar)."""
-        last = n.end_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            last = n.start_mark.line + 1
-            for key, value in n.value:
-                out[(*path, key.value, "__key__")] = (key.start_mark.line + 1, key.start_mark.line + 1)
-                last = max(last, walk(value, (*path, key.value)))
-        elif isinstance(n, yaml.SequenceNode):
-            last = n.start_mark.line + 1
-            for i, item in enumerate(n.value):
-                last = max(last, walk(item, (*path, i)))
-        out[path] = (n.start_mark.line + 1, last)
-        return last
-
-    walk(node, ())
-    return out
+    @model_validator(mode="after")
+    def _coherent(self) -> Scenario:
+        if None not in (self.duration, self.load.duration) and self.duration != self.load.duration:
+            raise _Problem(("load", "duration"), f"load.duration ({_secs(self.load.duration or 0)}) differs from "
+                                                 f"duration ({_secs(self.duration or 0)}): give one of them")
+        ends = [f.at + (f.duration_s or 0.0) for f in self.timeline]
+        for i, end in enumerate(ends):
+            if end > MAX_SECONDS:
+                raise _Problem(("timeline", i), f"this fault ends at {_secs(end)}, after the "
+                                                f"{_secs(MAX_SECONDS)} maximum")
+        _refuse_overlaps(self.timeline)
+        run, where = (self.duration, ("duration",)) if self.duration is not None else (self.load.duration, ("load", "duration"))
+        needed = max(ends, default=0.0) + self.recovery.within
+        if run is not None and run < needed:
+            raise _Problem(where, f"the run ({_secs(run)}) ends before the last fault has healed and "
+                                  f"recovery.within has passed ({_secs(needed)})")
+        return self
 
 
-def _line_for(lines: dict[tuple[Any, ...], tuple[int, int]], loc: tuple[Any, ...]) -> int:
-    path = tuple("for" if part == "for_" else part for part in loc)
-    while path:
-        if path in lines:
-            return lines[path][0]
-        path = path[:-1]
-    return lines.get((), (1, 1))[0]
+def _refuse_overlaps(timeline: Sequence[BaseFaultSpec]) -> None:
+    """Two faults on one link or service at once: healing one would undo part of the other."""
+    windows = [(spec.at, math.inf if spec.duration_s is None else spec.at + spec.duration_s,
+                {*links_touched(spec.fault, spec.target), *_services_touched(spec.fault, spec.target)})
+               for spec in timeline]
+    for j, (start, end, touched) in enumerate(windows):
+        for i, (other_start, other_end, other_touched) in enumerate(windows[:j]):
+            if start < other_end and other_start < end and (shared := touched & other_touched):
+                raise _Problem(("timeline", j), f"overlaps timeline[{i}] ({timeline[i].fault} from "
+                                                f"{_secs(other_start)}) on {', '.join(sorted(shared))}")
 
 
-def _message(error: Any) -> str:
-    loc = ".".join(str(p) for p in error["loc"]).replace("for_", "for") or "scenario"
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"unknown field {str(error['loc'][-1])!r}"
-    if error["type"] == "missing":
-        return f"{loc}: required field missing"
-    return f"{loc}: {msg}"
+# ---- YAML with line numbers ----------------------------------------------------------------------
+
+class _Loader(_SafeLoader):
+    """Safe YAML whose unreadable values (a 13th month, a 5000-digit int) report their position."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read this value: {exc}",
+                                                    node.start_mark) from None
 
 
-def parse_scenario(text: str, file: str) -> tuple[Scenario, dict[tuple[Any, ...], tuple[int, int]]]:
-    """The validated scenario and the line range of every YAML node (for error and report lines)."""
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _children(node: yaml.Node) -> Iterable[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return (n for pair in node.value for n in pair)
+    return node.value if isinstance(node, yaml.SequenceNode) else ()
+
+
+def _read_yaml(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for lines) and its data; the tree's shape is checked first."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BadInput(f"{file}:{line}: YAML syntax: {problem}") from None
-    except (RecursionError, ValueError, TypeError) as exc:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_shape(node, file)  # before constructing: merge keys (<<) would look like duplicates after
+        return node, loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "cannot be read"
+        context = f" ({exc.context})" if exc.problem and exc.context else ""
+        line = min(mark.line + 1, len(_LINE_BREAK.split(text))) if mark else 1  # libyaml may mark past the end
+        raise BadInput(f"{file}:{line}: YAML: {what}{context}") from None
+    except yaml.reader.ReaderError as exc:
+        line = len(_LINE_BREAK.split(text[:exc.position]))
+        raise BadInput(f"{file}:{line}: YAML: {str(exc).splitlines()[0]}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
         raise BadInput(f"{file}:1: YAML cannot be read: {exc.__class__.__name__}") from None
-    if node is None or not isinstance(data, dict):
-        raise BadInput(f"{file}:1: a scenario is a YAML mapping (name:, timeline:, ...)")
-    lines = _lines_of(node)
+    finally:
+        loader.dispose()
+
+
+def _check_shape(root: yaml.Node, file: str) -> None:
+    """Refuse duplicate keys (YAML would keep the last silently), deep nesting, recursive aliases,
+    and alias bombs, before pydantic walks the data with aliases expanded."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > _MAX_DEPTH:
+            raise BadInput(f"{file}:{_line(node)}: nested deeper than {_MAX_DEPTH} levels (or a recursive alias)")
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, Any], int] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if (key.tag, key.value) in seen:
+                        raise BadInput(f"{file}:{_line(key)}: duplicate key {_show(key.value)} "
+                                       f"(first on line {seen[(key.tag, key.value)]})")
+                    seen[(key.tag, key.value)] = _line(key)
+        total = min(_MAX_NODES + 1, 1 + sum(size(child, depth + 1) for child in _children(node)))
+        sizes[id(node)] = total
+        return total
+
+    if size(root, 0) > _MAX_NODES:
+        raise BadInput(f"{file}:{_line(root)}: more than {_MAX_NODES} YAML values (aliases expanded)")
+
+
+def _last_line(node: yaml.Node) -> int:
+    """The node's last line with content (a block collection's end mark lies past trailing comments)."""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
+        return max(_line(node), *(_last_line(child) for child in _children(node)))
+    end = node.end_mark
+    return end.line if end.column == 0 and end.line > node.start_mark.line else end.line + 1
+
+
+def _fault_lines(root: yaml.MappingNode) -> tuple[tuple[int, int], ...]:
+    timeline = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "timeline"), None)
+    if not isinstance(timeline, yaml.SequenceNode):
+        return ()
+    return tuple((_line(item), _last_line(item)) for item in timeline.value)
+
+
+def _node_line(root: yaml.Node, path: Sequence[str | int]) -> int:
+    """The line of the deepest node on ``path`` (a mapping entry's key line, a sequence item's line)."""
+    node, line = root, _line(root)
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            entry = next(((k, v) for k, v in node.value
+                          if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            if entry is None:
+                break
+            line, node = _line(entry[0]), entry[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = _line(node)
+        else:
+            break
+    return line
+
+
+# ---- pydantic errors as one line -----------------------------------------------------------------
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return text or "scenario"
+
+
+def _fault_kind(data: Any, path: Sequence[str | int]) -> str | None:
+    """The fault kind when ``path`` is a timeline entry, else None."""
+    if len(path) == 2 and path[0] == "timeline" and isinstance(path[1], int) and isinstance(data, dict):
+        timeline = data.get("timeline")
+        if isinstance(timeline, list) and path[1] < len(timeline) and isinstance(timeline[path[1]], dict):
+            kind = timeline[path[1]].get("fault")
+            return kind if isinstance(kind, str) and kind in _FAULT_MODELS else None
+    return None
+
+
+def _takes(kind: str) -> str:
+    fields = {f.alias or name for name, f in _FAULT_MODELS[kind].model_fields.items()}
+    return ", ".join(name for name in _FIELD_ORDER if name in fields)
+
+
+def _explain(error: ErrorDetails, data: Any) -> tuple[list[str | int], str]:
+    """The YAML path an error is about, and what is wrong, in the user's words."""
+    loc = list(error["loc"])
+    if len(loc) > 2 and loc[0] == "timeline" and isinstance(loc[1], int) and loc[2] in _FAULT_MODELS:
+        del loc[2]  # the discriminator's tag, not a YAML key
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, _Problem):
+        loc += problem.loc
+    kind = error["type"]
+    field, parent = (loc[-1], loc[:-1]) if loc else ("", [])
+    fault = _fault_kind(data, parent)
+    if kind == "union_tag_invalid":
+        tag = str((error.get("ctx") or {}).get("tag"))
+        close = difflib.get_close_matches(tag, FAULT_KINDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(FAULT_KINDS)}"
+        return [*loc, "fault"], f"{_dotted([*loc, 'fault'])}: unknown fault kind {_show(tag)}; {hint}"
+    if kind == "union_tag_not_found":
+        return loc, f"{_dotted(loc)}: which fault? add `fault:` (one of {', '.join(FAULT_KINDS)})"
+    if kind == "extra_forbidden" and fault:
+        note = " (an instant event has no duration)" if field == "for" and fault == "price_shock" else ""
+        return loc, f"{_dotted(parent)}: fault {fault} takes no {_show(field)}{note}; it takes: {_takes(fault)}"
+    if kind == "extra_forbidden" and parent[-1:] == ["params"] and (fault := _fault_kind(data, parent[:-1])):
+        model = _FAULT_MODELS[fault].model_fields["params"].annotation
+        takes = ", ".join(getattr(model, "model_fields", {})) or "no parameters"
+        return loc, f"{_dotted(parent)}: fault {fault} takes no parameter {_show(field)}; it takes: {takes}"
+    if kind == "extra_forbidden":
+        hint = ""
+        if not parent and (close := difflib.get_close_matches(str(field), list(Scenario.model_fields), n=1)):
+            hint = f"; did you mean {close[0]!r}?"
+        return loc, f"{_dotted(parent)}: unknown field {_show(field)}{hint}"
+    if kind == "missing" and isinstance(field, int):
+        return parent, f"{_dotted(parent)}: needs {field + 1} items"
+    if kind == "missing":
+        return parent, f"{_dotted(parent)}: {f'fault {fault} ' if fault else ''}needs `{field}:`"
+    if field == "[key]":
+        return parent, f"{_dotted(parent[:-1])}: key {_show(parent[-1])}: {_sentence(error)}"
+    return loc, f"{_dotted(loc)}: {_sentence(error)}"
+
+
+def _sentence(error: ErrorDetails) -> str:
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, ValueError):
+        return str(problem)
+    msg = error["msg"][:1].lower() + error["msg"][1:]
+    msg = re.sub(r" or instance of \w+| after validation", "", msg).replace("a valid tuple", "a list")
+    value = error.get("input")
+    return f"{msg}, not {_show(value)}" if isinstance(value, (str, int, float, type(None))) else msg
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.splitlines())
+
+
+def _parse(text: str, file: str, sha256: str) -> Scenario:
+    root, data = _read_yaml(text, file)
+    if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
+        line = _line(root) if root is not None else 1
+        raise BadInput(f"{file}:{line}: a scenario is a YAML mapping (name:, timeline:, checks:, ...)")
+    source = ScenarioSource(file, sha256, tuple(_LINE_BREAK.split(text)), _fault_lines(root))
     try:
-        scenario = Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        # A whole-fault validator names the parameter in its message: point at that parameter's line.
-        if named := re.search(r"params\.(\w+)|parameter '(\w+)'", str(first["msg"])):
-            loc = (*loc, "params", named.group(1) or named.group(2))
-        raise BadInput(f"{file}:{_line_for(lines, loc)}: {_message(first)}") from None
-    _check_overlaps(scenario, lines, file)
-    scenario._fault_lines = tuple(lines[("timeline", i)] for i in range(len(scenario.timeline)))
-    return scenario, lines
+        # The first error in the file, but a wrong field before a missing one: it often explains it.
+        ranked = sorted((error["type"] == "missing", _node_line(root, path), what)
+                        for error in exc.errors() for path, what in [_explain(error, data)])
+        _, line, what = ranked[0]
+        raise BadInput(_one_line(f"{file}:{line}: {what}")) from None
 
 
-def _check_overlaps(scenario: Scenario, lines: dict[tuple[Any, ...], tuple[int, int]], file: str) -> None:
-    """Two faults on one link (or service) at the same time cannot both be healed correctly."""
-    spans: dict[str, list[tuple[float, float, int]]] = {}
-    for i, f in enumerate(scenario.timeline):
-        if f.fault == "price_shock":
-            continue
-        end = f.at + (f.for_ if f.for_ is not None else MAX_SECONDS)
-        for key in (f.link, *(f.links or ()), f.service, f.region and f"region {f.region}",
-                    f.regions and "regions " + "-".join(sorted(f.regions))):
-            if not key:
-                continue
-            for start, other_end, j in spans.get(key, []):
-                if f.at < other_end and start < end:
-                    raise BadInput(f"{file}:{lines[('timeline', i)][0]}: fault overlaps fault #{j + 1} "
-                                   f"(line {lines[('timeline', j)][0]}) on {key}")
-            spans.setdefault(key, []).append((f.at, end, i))
+def parse_scenario(text: str, file: str) -> Scenario:
+    """A validated scenario from YAML text; ``file`` names it in errors and in its source."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_FILE_BYTES:
+        raise BadInput(f"{file}:1: {len(data)} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
+    return _parse(text, file, hashlib.sha256(data).hexdigest())
 
 
 def load_scenario(path: Path) -> Scenario:
-    scenario, _ = load_scenario_with_lines(path)
-    return scenario
-
-
-def load_scenario_with_lines(path: Path) -> tuple[Scenario, dict[tuple[Any, ...], tuple[int, int]]]:
+    """A validated scenario from a file; refuses anything over 1 MB before reading it whole."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise BadInput(f"{file}:1: file is {size} bytes; a scenario must be under {MAX_FILE_BYTES} bytes")
-        raw = path.read_bytes()
+        if not path.is_file():
+            raise BadInput(f"{file}:1: not a scenario file ({'not found' if not path.exists() else 'not a regular file'})")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise BadInput(f"{file}: cannot read: {exc.strerror or exc}") from None
+        raise BadInput(_one_line(f"{file}:1: cannot read: {exc.strerror or exc}")) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadInput(f"{file}:1: over {MAX_FILE_BYTES} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise BadInput(f"{file}:{line}: not UTF-8 text") from None
-    return parse_scenario(text, file)
-
-
-def scenario_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+        line = len(_LINE_BREAK.split(raw[:exc.start].decode("utf-8")))
+        raise BadInput(f"{file}:{line}: not UTF-8 text (byte {exc.start})") from None
+    return _parse(text, file, hashlib.sha256(raw).hexdigest())

@@ -1,30 +1,39 @@
 """The seeded fault timeline: plain data, printable (``--dry-run``), storable (replay).
 
-The same scenario and seed give the same schedule. Times are seconds after load starts.
+The scenario fixes when and where each fault happens; the seed only resolves parameters given as a
+range (``{min: a, max: b}``), so the same scenario and seed give the same schedule. A run folder
+stores ``Schedule.to_dict()`` and replay rebuilds it with ``from_dict`` (validated again, since a
+run folder is user input). Times are seconds after load starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from harness.scenario import LINK_KINDS, Scenario
-from targets.umref.config import LINKS, REGION_OF
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
-__all__ = ["ScheduledFault", "Schedule", "build_schedule", "format_schedule", "expands_links"]
+from harness.errors import BadInput
+from harness.scenario import MAX_SECONDS, FaultSpec, Scenario, Span, links_touched
 
-SETTLE_S = 5.0  # after recovery, before load stops
+__all__ = ["SETTLE_S", "ScheduledFault", "Schedule", "build_schedule", "format_schedule", "expands_links"]
+
+SETTLE_S = 5.0  # after the recovery window, before load stops: the last probe sees a settled target
 
 
 @dataclass(frozen=True)
 class ScheduledFault:
-    id: str
+    """One fault of a run, fully resolved: what, where, when, how long, and its scenario lines."""
+
+    id: str  # "f1", "f2", ... in time order
     kind: str
     at_s: float
-    duration_s: float | None
-    target: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    lines: tuple[int, int] = (0, 0)
+    duration_s: float | None  # None: instant (price_shock) or until the run ends (kill, power loss)
+    target: dict[str, Any]  # link | links | regions + direction | service | region
+    params: dict[str, Any]  # numbers already drawn from their ranges
+    lines: tuple[int, int]  # first and last line of its timeline entry; (0, 0) if unknown
 
     @property
     def end_s(self) -> float:
@@ -33,65 +42,122 @@ class ScheduledFault:
 
 @dataclass(frozen=True)
 class Schedule:
+    """Everything the runner needs of the timeline, as values; ``to_dict`` is JSON-ready."""
+
     seed: int
     faults: tuple[ScheduledFault, ...]
-    duration_s: float
+    duration_s: float  # how long load flows: the whole run
     recovery_within_s: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "duration_s": self.duration_s, "recovery_within_s": self.recovery_within_s,
-                "faults": [{**asdict(f), "lines": list(f.lines)} for f in self.faults]}
+                "faults": [{"id": f.id, "kind": f.kind, "at_s": f.at_s, "duration_s": f.duration_s,
+                            "target": dict(f.target), "params": dict(f.params), "lines": list(f.lines)}
+                           for f in self.faults]}
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> Schedule:
-        faults = tuple(ScheduledFault(**{**f, "lines": tuple(f.get("lines", (0, 0)))}) for f in raw["faults"])
-        return Schedule(int(raw["seed"]), faults, float(raw["duration_s"]), float(raw["recovery_within_s"]))
+    def from_dict(raw: Any) -> Schedule:
+        """The schedule a run stored; ``BadInput`` (one line) if it is not one."""
+        try:
+            stored = _StoredSchedule.model_validate(raw)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "schedule"
+            raise BadInput(f"schedule: {where}: {error['msg']}") from None
+        faults = tuple(ScheduledFault(f.id, f.kind, f.at_s, f.duration_s, dict(f.target), dict(f.params), f.lines)
+                       for f in stored.faults)
+        for i, fault in enumerate(faults):
+            _revalidate(fault, i)
+        if len({f.id for f in faults}) != len(faults):
+            raise BadInput("schedule: faults: two faults share an id")
+        return Schedule(stored.seed, faults, stored.duration_s, stored.recovery_within_s)
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _StoredFault(_Stored):
+    id: Annotated[str, Strict(), Field(pattern=r"^f\d+$")]
+    kind: Annotated[str, Strict()]
+    at_s: Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+    duration_s: Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)] | None
+    target: dict[str, Any]
+    params: dict[str, Any]
+    lines: tuple[Annotated[int, Strict(), Field(ge=0)], Annotated[int, Strict(), Field(ge=0)]]
+
+
+class _StoredSchedule(_Stored):
+    seed: Annotated[int, Strict(), Field(ge=0)]
+    faults: tuple[_StoredFault, ...]
+    duration_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    recovery_within_s: Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+
+
+_FAULT_SPEC: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
+
+
+def _revalidate(fault: ScheduledFault, index: int) -> None:
+    """A stored fault must still be one a scenario could hold: same kinds, targets, parameter ranges."""
+    entry: dict[str, Any] = {"at": fault.at_s, "fault": fault.kind, **fault.target, "params": fault.params}
+    if fault.duration_s is not None:
+        entry["for"] = fault.duration_s
+    try:
+        _FAULT_SPEC.validate_python(entry)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"][1:])
+        raise BadInput(f"schedule: faults.{index}{'.' + where if where else ''}: "
+                       f"{error['msg'].removeprefix('Value error, ')}") from None
+
+
+def _draw(value: Any, rng: random.Random) -> Any:
+    if not isinstance(value, Span):
+        return value
+    if isinstance(value.min, int) and isinstance(value.max, int):
+        return rng.randint(value.min, value.max)
+    return rng.uniform(value.min, value.max)
 
 
 def build_schedule(scenario: Scenario, seed: int) -> Schedule:
-    lines = scenario.fault_lines or tuple((0, 0) for _ in scenario.timeline)
+    """The run's timeline: faults in time order, ranges drawn from ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    lines = scenario.fault_lines
+    order = sorted(range(len(scenario.timeline)), key=lambda i: (scenario.timeline[i].at, i))
     faults = []
-    for i, spec in enumerate(sorted(range(len(scenario.timeline)), key=lambda j: scenario.timeline[j].at)):
-        f = scenario.timeline[spec]
-        target = {k: v for k, v in {"link": f.link, "links": list(f.links) if f.links else None,
-                                    "regions": list(f.regions) if f.regions else None, "service": f.service,
-                                    "region": f.region}.items() if v is not None}
-        if f.fault == "partition":
-            target["direction"] = f.direction
-        faults.append(ScheduledFault(f"f{i + 1}", f.fault, f.at, f.for_, target, dict(f.params), lines[spec]))
-    last = max((f.end_s for f in faults), default=0.0)
-    duration = scenario.duration if scenario.duration is not None else last + scenario.recovery.within + SETTLE_S
+    for number, i in enumerate(order, start=1):
+        spec = scenario.timeline[i]
+        params = {name: _draw(getattr(spec.params, name), rng) for name in type(spec.params).model_fields}
+        faults.append(ScheduledFault(f"f{number}", spec.fault, spec.at, spec.duration_s, spec.target, params,
+                                     lines[i] if i < len(lines) else (0, 0)))
+    duration = scenario.duration if scenario.duration is not None else scenario.load.duration
+    if duration is None:
+        duration = max((f.end_s for f in faults), default=0.0) + scenario.recovery.within + SETTLE_S
     return Schedule(seed, tuple(faults), duration, scenario.recovery.within)
 
 
 def expands_links(fault: ScheduledFault) -> tuple[str, ...]:
-    """The links a fault acts on (so the backend knows which links need a proxy)."""
-    t = fault.target
-    if fault.kind in LINK_KINDS:
-        return (t["link"],)
-    if fault.kind != "partition":
-        return ()
-    if t.get("regions"):
-        a, b = t["regions"]
-        one_way = t.get("direction") == "one-way"
+    """The links a fault acts on, so the backend knows which links need a proxy."""
+    return links_touched(fault.kind, fault.target)
 
-        def crosses(link: str) -> bool:
-            caller, callee = (REGION_OF[s] for s in link.split("->"))
-            return (caller, callee) == (a, b) or (not one_way and (caller, callee) == (b, a))
 
-        return tuple(link for link in LINKS if crosses(link))
-    chosen = list(t.get("links") or [t["link"]])
-    if t.get("direction", "both") == "both":
-        chosen += [f"{b}->{a}" for a, b in (link.split("->") for link in chosen) if f"{b}->{a}" in LINKS]
-    return tuple(dict.fromkeys(chosen))
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}s"
+
+
+def _pairs(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in values.items()) or "-"
 
 
 def format_schedule(schedule: Schedule) -> str:
-    rows = [f"seed {schedule.seed}: {len(schedule.faults)} fault(s), run {schedule.duration_s:.1f} s, "
-            f"recovery within {schedule.recovery_within_s:.1f} s",
-            f"{'id':<4} {'at':>8} {'for':>8}  {'fault':<18} {'target':<34} params"]
+    """A table for ``--dry-run``: one row per fault (time, duration, kind, target, params)."""
+    head = (f"seed {schedule.seed}: {len(schedule.faults)} fault(s), run {_seconds(schedule.duration_s)}, "
+            f"recovery within {_seconds(schedule.recovery_within_s)}")
+    rows = [("id", "at", "for", "fault", "target", "params", "lines")]
     for f in schedule.faults:
-        target = ", ".join(f"{k}={v}" for k, v in f.target.items())
-        duration = f"{f.duration_s:.1f}s" if f.duration_s is not None else "-"
-        rows.append(f"{f.id:<4} {f.at_s:>7.1f}s {duration:>8}  {f.kind:<18} {target:<34} {f.params or ''}")
-    return "\n".join(rows)
+        until = "until end" if f.duration_s is None and f.kind != "price_shock" else _seconds(f.duration_s)
+        rows.append((f.id, _seconds(f.at_s), until, f.kind, _pairs(f.target), _pairs(f.params),
+                     f"{f.lines[0]}-{f.lines[1]}" if f.lines[0] else "-"))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return "\n".join([head, *("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                              for row in rows)])

@@ -14,8 +14,6 @@ import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from harness.backends.base import Target
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
@@ -88,20 +86,10 @@ class LocalBackend:
 
     def wait_ready(self, *, deadline_s: float) -> None:
         """The gateway answers and UM is not halted (margin has prices, the guard is calm)."""
-        assert self.topology is not None
-        matching = self.topology.config.url("matching")
-        until = time.monotonic() + deadline_s
-        last = "no answer"
-        while time.monotonic() < until:
-            try:
-                state = requests.get(matching + "/state", timeout=1).json()
-                if not state["halted"] and state.get("broken") is None:
-                    return
-                last = f"halted={state['halted']} broken={state.get('broken')}"
-            except (requests.RequestException, ValueError, KeyError) as exc:
-                last = exc.__class__.__name__
-            time.sleep(0.1)
-        raise Undecided(f"target not ready within {deadline_s:.0f} s: {last}")
+        try:
+            self._topology().wait_calm(deadline=time.monotonic() + deadline_s)
+        except TopologyError as exc:
+            raise Undecided(f"target not ready within {deadline_s:.0f} s: {exc}") from None
 
     def down(self) -> None:
         try:

@@ -98,6 +98,7 @@ class Topology:
             for name in SERVICES:
                 self.spawn(name)
             self.wait_healthy(SERVICES, deadline=started + ready_within_s)
+            self.wait_calm(deadline=time.monotonic() + ready_within_s)
             if bootstrap:
                 self.bootstrap_positions()
         except BaseException:
@@ -136,6 +137,21 @@ class Topology:
             if waiting:
                 time.sleep(0.05)
         session.close()
+
+    def wait_calm(self, *, deadline: float) -> None:
+        """UM is not halted and matching is not rebuilding. The risk guard may halt during start-up,
+        when the first margin calls are slow on a busy machine; it resumes once margin is healthy."""
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                state = requests.get(self.config.url("matching") + "/state", timeout=1).json()
+                if not state["halted"] and state.get("broken") is None:
+                    return
+                last = f"halted={state['halted']} broken={state.get('broken')}"
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                last = exc.__class__.__name__
+            time.sleep(0.05)
+        raise TopologyError(f"UM not ready in time: {last}")
 
     def log_tail(self, name: str) -> str:
         path = self.data_dir / "logs" / f"{name}.log"

@@ -1,0 +1,215 @@
+"""The schedule: same seed, same schedule; ranges drawn from the seed; a stored schedule round-trips
+and a tampered one is bad input; which links a fault needs proxies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.errors import BadInput
+from harness.scenario import FAULT_KINDS, REGIONS, SERVICES, load_scenario, parse_scenario
+from harness.schedule import (
+    SETTLE_S,
+    Schedule,
+    ScheduledFault,
+    build_schedule,
+    expands_links,
+    format_schedule,
+)
+from targets.umref.config import LINKS, REGION_OF
+
+SEED = Path(__file__).parents[2] / "scenarios" / "margin-latency-halt.yaml"
+EVERY_KIND = Path(__file__).parent / "scenarios_extra" / "every-fault-kind.yaml"
+
+RANGED = """\
+name: ranged
+timeline:
+  - at: 20s
+    fault: latency
+    link: matching->margin
+    params: {latency_ms: {min: 100, max: 900}, jitter_ms: {min: 0.5, max: 2.5}}
+    for: 5s
+  - {at: 2s, fault: price_shock, params: {asset: ETH, move_pct: {min: -20, max: -5}}}
+  - {at: 10s, fault: kill, service: liquidation}
+recovery: {within: 8s}
+"""
+
+
+def fault(kind: str, **target: object) -> ScheduledFault:
+    return ScheduledFault("f1", kind, 1.0, 2.0, dict(target), {}, (0, 0))
+
+
+def test_the_seed_scenario_schedule() -> None:
+    schedule = build_schedule(load_scenario(SEED), 42)
+    latency, shock = schedule.faults
+    assert (latency.id, latency.kind, latency.at_s, latency.duration_s) == ("f1", "latency", 5.0, 10.0)
+    assert latency.target == {"link": "matching->margin"} and latency.params == {"latency_ms": 800, "jitter_ms": 100}
+    assert (shock.id, shock.kind, shock.duration_s, shock.target) == ("f2", "price_shock", None, {})
+    assert shock.params == {"asset": "BTC", "move_pct": -7}
+    assert latency.lines == (14, 18) and shock.lines == (19, 21)
+    assert schedule.duration_s == 15 + 10 + SETTLE_S and schedule.recovery_within_s == 10
+
+
+def test_faults_are_numbered_in_time_order_and_keep_their_lines() -> None:
+    schedule = build_schedule(parse_scenario(RANGED, "r.yaml"), 1)
+    assert [(f.id, f.kind, f.at_s, f.lines) for f in schedule.faults] == [
+        ("f1", "price_shock", 2.0, (8, 8)), ("f2", "kill", 10.0, (9, 9)), ("f3", "latency", 20.0, (3, 7))]
+    assert schedule.faults[1].duration_s is None  # killed until the run ends
+    assert schedule.duration_s == 25 + 8 + SETTLE_S
+
+
+def test_same_seed_same_schedule_and_ranges_are_drawn_within_bounds() -> None:
+    scenario = parse_scenario(RANGED, "r.yaml")
+    assert build_schedule(scenario, 7) == build_schedule(scenario, 7)
+    draws = set()
+    for seed in range(20):
+        shock, _, latency = build_schedule(scenario, seed).faults
+        assert isinstance(latency.params["latency_ms"], int) and 100 <= latency.params["latency_ms"] <= 900
+        assert isinstance(latency.params["jitter_ms"], float) and 0.5 <= latency.params["jitter_ms"] <= 2.5
+        assert -20 <= shock.params["move_pct"] <= -5 and shock.params["asset"] == "ETH"
+        draws.add(latency.params["latency_ms"])
+    assert len(draws) > 10  # the seed does choose
+
+
+def test_an_explicit_run_duration_wins() -> None:
+    scenario = parse_scenario(RANGED + "duration: 60s\n", "r.yaml")
+    assert build_schedule(scenario, 1).duration_s == 60
+    scenario = parse_scenario(RANGED.replace("name: ranged", "name: ranged\nload: {duration: 1m}"), "r.yaml")
+    assert build_schedule(scenario, 1).duration_s == 60
+
+
+@pytest.mark.parametrize("path", [SEED, EVERY_KIND])
+def test_to_dict_from_dict_round_trips_through_json(path: Path) -> None:
+    schedule = build_schedule(load_scenario(path), 3)
+    assert Schedule.from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
+    ranged = build_schedule(parse_scenario(RANGED, "r.yaml"), 3)
+    assert Schedule.from_dict(json.loads(json.dumps(ranged.to_dict()))) == ranged
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda d: d.pop("seed"), "seed: Field required"),
+    (lambda d: d["faults"][0].update(kind="lightning"), "faults.0: Input tag 'lightning'"),
+    (lambda d: d["faults"][0]["target"].update(link="matching->moon"), "faults.0.link: unknown link"),
+    (lambda d: d["faults"][0]["params"].update(latency_ms=-1), "faults.0.params.latency_ms"),
+    (lambda d: d["faults"][1].update(id="f1"), "two faults share an id"),
+    (lambda d: d["faults"][0].update(at_s="soon"), "faults.0.at_s"),
+])
+def test_a_tampered_schedule_is_bad_input(change: object, words: str) -> None:
+    stored = build_schedule(load_scenario(SEED), 3).to_dict()
+    change(stored)  # type: ignore[operator]
+    with pytest.raises(BadInput) as info:
+        Schedule.from_dict(stored)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                           max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values, st.data())
+def test_from_dict_only_ever_gives_bad_input(garbage: object, data: st.DataObject) -> None:
+    stored = build_schedule(load_scenario(SEED), 3).to_dict()
+    where = data.draw(st.sampled_from(["root", "seed", "faults", "fault", "target", "params", "lines"]))
+    if where == "root":
+        stored = garbage  # type: ignore[assignment]
+    elif where in ("seed", "faults"):
+        stored[where] = garbage
+    else:
+        entry = stored["faults"][0]
+        entry[where if where != "fault" else data.draw(st.sampled_from(sorted(entry)))] = garbage
+    try:
+        Schedule.from_dict(stored)
+    except BadInput as exc:
+        assert str(exc).startswith("schedule: ") and "\n" not in str(exc)
+
+
+durations = st.sampled_from(["1s", 2, "1.5s", "800ms"])
+ms_param = st.integers(0, 2000) | st.builds(lambda a, b: {"min": a, "max": a + b}, st.integers(0, 1000), st.integers(0, 1000))
+link_partition = st.fixed_dictionaries({"links": st.lists(st.sampled_from(LINKS), min_size=1, max_size=3, unique=True)})
+region_partition = st.fixed_dictionaries({"regions": st.permutations(list(REGIONS))})
+TARGETS = {
+    **{kind: st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations}) for kind in
+       ("timeout", "down")},
+    "latency": st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations,
+                                      "params": st.fixed_dictionaries({"latency_ms": ms_param}, optional={"jitter_ms": ms_param})}),
+    "bandwidth": st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations,
+                                        "params": st.fixed_dictionaries({"rate_kbps": st.integers(1, 10**6)})}),
+    "reset_peer": st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations,
+                                         "params": st.fixed_dictionaries({}, optional={"timeout_ms": ms_param})}),
+    "partition": st.tuples(link_partition | region_partition,
+                           st.fixed_dictionaries({"for": durations}, optional={"direction": st.sampled_from(["both", "one-way"])})
+                           ).map(lambda parts: {**parts[0], **parts[1]}),
+    "kill": st.fixed_dictionaries({"service": st.sampled_from(SERVICES)}, optional={"for": durations}),
+    "pause": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "for": durations}),
+    "clock_skew": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "for": durations,
+                                         "params": st.fixed_dictionaries({"offset_ms": st.integers(-5000, 5000)})}),
+    "region_power_loss": st.fixed_dictionaries({"region": st.sampled_from(REGIONS)}, optional={"for": durations}),
+    "price_shock": st.fixed_dictionaries({"params": st.fixed_dictionaries({
+        "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -9.5, "max": 3})})}),
+}
+fault_entries = st.sampled_from(FAULT_KINDS).flatmap(
+    lambda kind: st.tuples(st.sampled_from(["0s", "1s", "2.5s", "500ms", 10, "1m"]), TARGETS[kind]).map(
+        lambda parts: {"at": parts[0], "fault": kind, **parts[1]}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fault_entries, max_size=5), st.integers(0, 2**31 - 1))
+def test_every_scenario_that_loads_schedules_and_round_trips(entries: list, seed: int) -> None:
+    text = yaml.safe_dump({"name": "generated", "timeline": entries})
+    try:
+        scenario = parse_scenario(text, "g.yaml")
+    except BadInput:
+        return
+    schedule = build_schedule(scenario, seed)
+    assert schedule == build_schedule(scenario, seed)
+    assert Schedule.from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
+    assert [f.at_s for f in schedule.faults] == sorted(f.at_s for f in schedule.faults)
+    for f in schedule.faults:
+        assert set(expands_links(f)) <= set(LINKS) and 1 <= f.lines[0] <= f.lines[1] <= len(text.splitlines())
+    format_schedule(schedule)
+
+
+def test_expands_links_for_region_partitions() -> None:
+    both = set(expands_links(fault("partition", regions=["A", "B"], direction="both")))
+    crossing = {link for link in LINKS if len({REGION_OF[s] for s in link.split("->")}) == 2}
+    assert both == crossing and {"ledger-a->ledger-b", "ledger-b->ledger-a", "gateway->ledger-b"} <= both
+    one_way = set(expands_links(fault("partition", regions=["A", "B"], direction="one-way")))
+    assert one_way == {link for link in crossing if REGION_OF[link.split("->")[0]] == "A"}
+    assert "ledger-a->ledger-b" in one_way and "ledger-b->ledger-a" not in one_way
+    back = set(expands_links(fault("partition", regions=["B", "A"], direction="one-way")))
+    assert back == crossing - one_way and "coordinator->ledger-a" in back
+
+
+def test_expands_links_for_links_and_other_kinds() -> None:
+    assert expands_links(fault("latency", link="matching->margin")) == ("matching->margin",)
+    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="both")) == (
+        "ledger-a->ledger-b", "ledger-b->ledger-a")
+    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="one-way")) == ("ledger-a->ledger-b",)
+    assert expands_links(fault("partition", links=["matching->margin"], direction="both")) == ("matching->margin",)
+    assert expands_links(fault("kill", service="margin")) == () and expands_links(fault("price_shock")) == ()
+
+
+def test_format_schedule_is_a_table() -> None:
+    text = format_schedule(build_schedule(parse_scenario(RANGED, "r.yaml"), 4))
+    head, columns, *rows = text.splitlines()
+    assert head == "seed 4: 3 fault(s), run 38s, recovery within 8s"
+    assert columns.split() == ["id", "at", "for", "fault", "target", "params", "lines"]
+    assert rows[1].split()[:5] == ["f2", "10s", "until", "end", "kill"]
+    assert "link=matching->margin" in rows[2] and "latency_ms=" in rows[2] and rows[2].endswith("3-7")
+
+
+def test_dry_run_prints_the_schedule_and_touches_nothing(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(SEED), "--dry-run", "--seed", "7",
+                           "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "seed 7" in proc.stdout and "link=matching->margin" in proc.stdout
+    assert not (tmp_path / "r").exists()
