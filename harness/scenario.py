@@ -103,6 +103,11 @@ class _Problem(ValueError):
         self.loc = loc
 
 
+def _bad(file: str, line: int, what: str) -> BadInput:
+    """The one error a user sees: ``file:line: what``, on one line whatever the file name or value."""
+    return BadInput(" ".join(f"{file}:{line}: {what}".splitlines()))
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -642,12 +647,12 @@ def _read_yaml(text: str, file: str) -> tuple[yaml.Node | None, Any]:
         what = exc.problem or exc.context or "cannot be read"
         context = f" ({exc.context})" if exc.problem and exc.context else ""
         line = min(mark.line + 1, len(_LINE_BREAK.split(text))) if mark else 1  # libyaml may mark past the end
-        raise BadInput(f"{file}:{line}: YAML: {what}{context}") from None
+        raise _bad(file, line, f"YAML: {what}{context}") from None
     except yaml.reader.ReaderError as exc:
         line = len(_LINE_BREAK.split(text[:exc.position]))
-        raise BadInput(f"{file}:{line}: YAML: {str(exc).splitlines()[0]}") from None
+        raise _bad(file, line, f"YAML: {str(exc).splitlines()[0]}") from None
     except (yaml.YAMLError, RecursionError) as exc:
-        raise BadInput(f"{file}:1: YAML cannot be read: {exc.__class__.__name__}") from None
+        raise _bad(file, 1, f"YAML cannot be read: {exc.__class__.__name__}") from None
     finally:
         loader.dispose()
 
@@ -661,13 +666,13 @@ def _check_shape(root: yaml.Node, file: str) -> None:
         if id(node) in sizes:
             return sizes[id(node)]
         if depth > _MAX_DEPTH:
-            raise BadInput(f"{file}:{_line(node)}: nested deeper than {_MAX_DEPTH} levels (or a recursive alias)")
+            raise _bad(file, _line(node), f"nested deeper than {_MAX_DEPTH} levels (or a recursive alias)")
         if isinstance(node, yaml.MappingNode):
             seen: dict[tuple[str, Any], int] = {}
             for key, _ in node.value:
                 if isinstance(key, yaml.ScalarNode):
                     if (key.tag, key.value) in seen:
-                        raise BadInput(f"{file}:{_line(key)}: duplicate key {_show(key.value)} "
+                        raise _bad(file, _line(key), f"duplicate key {_show(key.value)} "
                                        f"(first on line {seen[(key.tag, key.value)]})")
                     seen[(key.tag, key.value)] = _line(key)
         total = min(_MAX_NODES + 1, 1 + sum(size(child, depth + 1) for child in _children(node)))
@@ -675,7 +680,7 @@ def _check_shape(root: yaml.Node, file: str) -> None:
         return total
 
     if size(root, 0) > _MAX_NODES:
-        raise BadInput(f"{file}:{_line(root)}: more than {_MAX_NODES} YAML values (aliases expanded)")
+        raise _bad(file, _line(root), f"more than {_MAX_NODES} YAML values (aliases expanded)")
 
 
 def _last_line(node: yaml.Node) -> int:
@@ -782,31 +787,27 @@ def _sentence(error: ErrorDetails) -> str:
     return f"{msg}, not {_show(value)}" if isinstance(value, (str, int, float, type(None))) else msg
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.splitlines())
-
-
 def _parse(text: str, file: str, sha256: str) -> Scenario:
     root, data = _read_yaml(text, file)
     if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         line = _line(root) if root is not None else 1
-        raise BadInput(f"{file}:{line}: a scenario is a YAML mapping (name:, timeline:, checks:, ...)")
+        raise _bad(file, line, "a scenario is a YAML mapping (name:, timeline:, checks:, ...)")
     source = ScenarioSource(file, sha256, tuple(_LINE_BREAK.split(text)), _fault_lines(root))
     try:
         return Scenario.model_validate(data, context={"source": source})
     except ValidationError as exc:
         # The first error in the file, but a wrong field before a missing one: it often explains it.
-        ranked = sorted((error["type"] == "missing", _node_line(root, path), what)
-                        for error in exc.errors() for path, what in [_explain(error, data)])
-        _, line, what = ranked[0]
-        raise BadInput(_one_line(f"{file}:{line}: {what}")) from None
+        _, line, what = min(((error["type"] == "missing", _node_line(root, path), what)
+                             for error in exc.errors() for path, what in [_explain(error, data)]),
+                            key=lambda ranked: ranked[:2])
+        raise _bad(file, line, what) from None
 
 
 def parse_scenario(text: str, file: str) -> Scenario:
     """A validated scenario from YAML text; ``file`` names it in errors and in its source."""
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > MAX_FILE_BYTES:
-        raise BadInput(f"{file}:1: {len(data)} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
+        raise _bad(file, 1, f"{len(data)} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
     return _parse(text, file, hashlib.sha256(data).hexdigest())
 
 
@@ -815,16 +816,16 @@ def load_scenario(path: Path) -> Scenario:
     file = str(path)
     try:
         if not path.is_file():
-            raise BadInput(f"{file}:1: not a scenario file ({'not found' if not path.exists() else 'not a regular file'})")
+            raise _bad(file, 1, f"not a scenario file ({'not found' if not path.exists() else 'not a regular file'})")
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise BadInput(_one_line(f"{file}:1: cannot read: {exc.strerror or exc}")) from None
+        raise _bad(file, 1, f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise BadInput(f"{file}:1: over {MAX_FILE_BYTES} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
+        raise _bad(file, 1, f"over {MAX_FILE_BYTES} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = len(_LINE_BREAK.split(raw[:exc.start].decode("utf-8")))
-        raise BadInput(f"{file}:{line}: not UTF-8 text (byte {exc.start})") from None
+        raise _bad(file, line, f"not UTF-8 text (byte {exc.start})") from None
     return _parse(text, file, hashlib.sha256(raw).hexdigest())

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -136,7 +137,7 @@ durations = st.sampled_from(["1s", 2, "1.5s", "800ms"])
 ms_param = st.integers(0, 2000) | st.builds(lambda a, b: {"min": a, "max": a + b}, st.integers(0, 1000), st.integers(0, 1000))
 link_partition = st.fixed_dictionaries({"links": st.lists(st.sampled_from(LINKS), min_size=1, max_size=3, unique=True)})
 region_partition = st.fixed_dictionaries({"regions": st.permutations(list(REGIONS))})
-TARGETS = {
+TARGETS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     **{kind: st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations}) for kind in
        ("timeout", "down")},
     "latency": st.fixed_dictionaries({"link": st.sampled_from(LINKS), "for": durations,
