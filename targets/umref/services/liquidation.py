@@ -62,16 +62,19 @@ class Liquidation:
         status, state = await self.matching.get("/state")
         if status != 200:
             return
-        halted, resumed_at = bool(state["halted"]), state.get("resumed_at")
+        resumed_at = state.get("resumed_at")
         status, body = await self.matching.get("/internal/accounts")
         if status != 200:
             return
         for view in body["accounts"]:
             await self.evaluate(view, resumed_at)
-        if halted and not self.cfg.has_bug("margin_call_during_halt"):
-            return  # paused while UM is halted: candidates wait
         for account in list(self.candidates):
-            await self.act(self.candidates.pop(account), resumed_at)
+            # Re-read the halt right before each action: evaluating every account takes time, and
+            # UM may have halted since the cycle began.
+            status, state = await self.matching.get("/state")
+            if status != 200 or (state["halted"] and not self.cfg.has_bug("margin_call_during_halt")):
+                return  # paused while UM is halted: candidates wait
+            await self.act(self.candidates.pop(account), state.get("resumed_at"))
 
     async def evaluate(self, view: dict[str, Any], resumed_at: float | None) -> None:
         request = {"account": view["account"], "wallet": view["wallet"], "positions": view["positions"],
