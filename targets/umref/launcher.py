@@ -2,7 +2,8 @@
 
 Each service runs in its own process group so that it can be killed, paused and resumed
 independently (the harness's process faults), and so that stopping the topology stops
-everything it started. Pids are written to ``<data_dir>/pids.json`` so that a later cleanup
+everything it started. Services are forked from one fork server that has imported them once
+(see forkserver.py: that is what keeps start-up within its 2 s budget on two cores). Pids are written to ``<data_dir>/pids.json`` so that a later cleanup
 can find what a killed run left behind.
 """
 
@@ -15,7 +16,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from targets.umref.config import SERVICES, Account, RiskBudget, TopologyConfig
+from targets.umref.forkserver import ForkedProcess, ForkServer
 
 __all__ = ["free_port", "default_accounts", "plan", "Topology", "TopologyError"]
 
@@ -78,8 +79,10 @@ class Topology:
     def __init__(self, config: TopologyConfig) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, ForkedProcess] = {}
         self.paused: set[str] = set()
+        self.forkserver = ForkServer(env={**os.environ, "PYTHONUNBUFFERED": "1", "UMREF_DATA_DIR": str(self.data_dir)},
+                                     cwd=REPO_ROOT)
 
     def __enter__(self) -> Topology:
         self.start()
@@ -95,6 +98,7 @@ class Topology:
         (self.data_dir / "logs").mkdir(exist_ok=True)
         started = time.monotonic()
         try:
+            self.forkserver.start()
             for name in SERVICES:
                 self.spawn(name)
             self.wait_healthy(SERVICES, deadline=started + ready_within_s)
@@ -109,13 +113,10 @@ class Topology:
     def spawn(self, name: str) -> None:
         cfg_path = self.data_dir / f"{name}.json"
         self.config.service_config(name).write(cfg_path)
-        logfile = (self.data_dir / "logs" / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "targets.umref.service", name, str(cfg_path)],
-            cwd=REPO_ROOT, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", "UMREF_DATA_DIR": str(self.data_dir)},
-        )
-        logfile.close()
+        try:
+            self.procs[name] = self.forkserver.spawn(name, cfg_path, self.data_dir / "logs" / f"{name}.log")
+        except RuntimeError as exc:
+            raise TopologyError(f"cannot start {name}: {exc}") from None
         self.paused.discard(name)
         self._write_pids()
 
@@ -171,6 +172,7 @@ class Topology:
             except subprocess.TimeoutExpired:
                 self._signal(name, signal.SIGKILL)
                 proc.wait(timeout=5)
+        self.forkserver.close()
         self.paused.clear()
         (self.data_dir / "pids.json").unlink(missing_ok=True)
 
