@@ -21,11 +21,16 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
            for op in acked if op.value.get("client_id") not in present]
     failovers = (audit.get("replication") or {}).get("failovers") or []
     for failover in failovers:
+        # The new primary held everything through keep_through_seq when it was promoted: a later
+        # record at an older epoch was written by a deposed primary. Without that figure, fall back
+        # to "after the first record of the new epoch".
         epoch = int(failover["epoch"])
-        first = next((r["seq"] for r in journal if r["epoch"] >= epoch), None)
-        if first is None:
+        through = failover.get("keep_through_seq")
+        if through is None:
+            through = next((r["seq"] for r in journal if r["epoch"] >= epoch), None)
+        if through is None:
             continue
-        stale = [r for r in journal if r["seq"] > first and r["epoch"] < epoch]
+        stale = [r for r in journal if r["seq"] > int(through) and r["epoch"] < epoch]
         bad += [Evidence(f"record {r['seq']} ({r['kind']} {r['client_id']}) written at epoch {r['epoch']} after the "
                          f"failover to epoch {epoch}", float(r["time"]), records=(r["seq"],)) for r in stale[:20]]
     figures = {"acked_writes": len(acked), "failovers": len(failovers), "journal_node": audit.get("journal_node")}

@@ -147,6 +147,14 @@ def test_no_acked_write_lost_true_false_unknown() -> None:
     fenced = journal + [record(2, 3.0, "order", "n1", epoch=2), record(3, 3.1, "order", "old", epoch=1)]
     result = CHECKS["no_acked_write_lost"](h.build(), audit(journal=fenced, replication={"failovers": [{"epoch": 2}]}))
     assert result.valid is False and "at epoch 1 after the failover to epoch 2" in result.summary
+    # A deposed primary's writes replicated before the new epoch's first record (the no_fencing
+    # defect): past the new primary's keep_through_seq, an old epoch is a fenced write accepted.
+    deposed = journal + [record(2, 3.0, "order", "old", epoch=1), record(3, 3.1, "order", "n1", epoch=2)]
+    promoted_at_1 = {"failovers": [{"epoch": 2, "keep_through_seq": 1}]}
+    result = CHECKS["no_acked_write_lost"](h.build(), audit(journal=deposed, replication=promoted_at_1))
+    assert result.valid is False and "record 2 (order old) written at epoch 1" in result.summary
+    caught_up = {"failovers": [{"epoch": 2, "keep_through_seq": 2}]}  # record 2 was there before the promotion
+    assert CHECKS["no_acked_write_lost"](h.build(), audit(journal=deposed, replication=caught_up)).valid is True
     assert CHECKS["no_acked_write_lost"](h.build(), audit(journal=None)).valid == "unknown"
 
 
