@@ -151,8 +151,20 @@ def make_app(cfg: ServiceConfig, health: Callable[[], dict[str, Any]] | None = N
     async def metrics_handler(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")
 
+    async def clock_handler(request: web.Request) -> web.Response:
+        """The node's clock control: its processes share the host's kernel clock, so a skewed node
+        is a node whose clock reads ``offset_ms`` ahead (or behind, if negative) of the host's."""
+        clock: Clock = app["clock"]
+        if request.method == "POST":
+            offset = (await read_json(request)).get("offset_ms")
+            if isinstance(offset, bool) or not isinstance(offset, (int, float)) or abs(offset) > 3_600_000:
+                raise ApiError(400, "BAD_REQUEST", "offset_ms must be a number of milliseconds within ±1 h")
+            clock.offset_s = offset / 1000
+        return json_response({"offset_ms": round(clock.offset_s * 1000, 3), "now": clock.now()})
+
     app.router.add_get("/health", health_handler)
     app.router.add_get("/metrics", metrics_handler)
+    app.router.add_route("*", "/admin/clock", clock_handler)
     return app
 
 

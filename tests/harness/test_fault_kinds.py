@@ -26,7 +26,7 @@ def test_every_fault_kind_lands_and_heals(tmp_path: Path) -> None:
     injects = {op["value"]["fault"]: op["value"] for op in history
                if op["f"] == "fault" and op["type"] == "info" and op["value"]["action"] == "inject"}
     assert set(injects) == {"timeout", "reset_peer", "bandwidth", "down", "partition", "pause", "kill", "latency",
-                            "price_shock", "region_power_loss"}
+                            "price_shock", "region_power_loss", "clock_skew"}
     assert all(v["landed"] for v in injects.values()), {k: v["detail"] for k, v in injects.items() if not v["landed"]}
     heals = {op["value"]["id"] for op in history if op["f"] == "fault" and op["type"] == "info" and op["value"]["action"] == "heal"}
     assert len(heals) == len(injects) - 1  # every fault but the instant price shock was healed

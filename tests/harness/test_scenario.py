@@ -325,18 +325,3 @@ def test_bad_options_exit_3_before_anything_runs(tmp_path: Path, args: list[str]
     assert proc.returncode == 3
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists()
-
-
-def test_a_fault_kind_the_backend_cannot_do_is_refused_up_front(tmp_path: Path) -> None:
-    skewed = tmp_path / "skew.yaml"
-    skewed.write_text(SEED.read_text().replace("""  - at: 8s
-    fault: price_shock
-    params: {asset: BTC, move_pct: -7}""", """  - at: 16s
-    fault: clock_skew
-    service: margin
-    params: {offset_ms: 500}
-    for: 2s"""))
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "s"), "run", str(skewed),
-                           "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 3 and "clock_skew not supported" in proc.stderr
-    assert not (tmp_path / "r").exists()
