@@ -1,4 +1,4 @@
-"""``umchaos``: validate, run, list, replay, setup, cleanup.
+"""``umchaos``: validate, run, list, replay, selftest, setup, cleanup.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -10,9 +10,10 @@ import argparse
 import json
 import logging
 import sys
+import time
 import traceback
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.errors import (
     EXIT_BAD_INPUT,
@@ -22,6 +23,9 @@ from harness.errors import (
     BadInput,
     HarnessError,
 )
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 __all__ = ["main"]
 
@@ -54,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bugs", default=None, help="comma-separated bug switches, overriding the scenario's")
     r.add_argument("--junit", type=Path, default=None, help="also write one combined JUnit file here")
     r.add_argument("--dry-run", action="store_true", help="print the seeded schedule and touch nothing")
+    r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
+
+    st = sub.add_parser("selftest", help="mutation matrix: each bug switch against the gating scenarios, "
+                                         "and the correct exchange over several seeds")
+    st.add_argument("scenarios", nargs="*", type=Path, default=[Path("scenarios")])
+    st.add_argument("--tag", default="gate", help="only scenarios with this tag (default gate; '' for all)")
+    st.add_argument("--seeds", type=int, default=3, help="seeds per scenario for the correct exchange (default 3)")
+    st.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; each run is a whole topology)")
+    st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all)")
+    st.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
 
@@ -96,25 +110,41 @@ def _list(folder: Path) -> int:
     return EXIT_PASS
 
 
+def _bugs(option: str | None) -> tuple[str, ...] | None:
+    """--bugs a,b: checked against the known switches; None when not given."""
+    if option is None:
+        return None
+    from targets.umref.config import BUG_SWITCHES
+
+    bugs = tuple(b for b in option.split(",") if b)
+    if unknown := sorted(set(bugs) - set(BUG_SWITCHES)):
+        raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
+    return bugs
+
+
+def _scenarios(paths: list[Path], tag: str | None) -> list[tuple[Path, Scenario]]:
+    """Every scenario file loaded (so all are valid before anything runs), kept if it has ``tag``."""
+    from harness.scenario import load_scenario
+
+    loaded = [(path, load_scenario(path)) for path in expand(paths)]
+    chosen = [(path, s) for path, s in loaded if not tag or tag in s.tags]
+    if not chosen:
+        raise BadInput(f"no scenario{' tagged ' + repr(tag) if tag else ''} in {', '.join(map(str, paths))}")
+    return chosen
+
+
 def _run(args: argparse.Namespace) -> int:
     from harness.report.junit import write_junit
     from harness.runner import RunOptions, run_scenario
-    from harness.scenario import load_scenario
     from harness.schedule import build_schedule, format_schedule
 
-    bugs = tuple(b for b in args.bugs.split(",") if b) if args.bugs is not None else None
-    if bugs:
-        from targets.umref.config import BUG_SWITCHES
-
-        if unknown := sorted(set(bugs) - set(BUG_SWITCHES)):
-            raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
+    bugs = _bugs(args.bugs)
     from harness.backends import BACKENDS
 
     if args.backend not in BACKENDS:
         raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
     plans = []
-    for path in expand(args.scenarios):
-        scenario = load_scenario(path)  # validate every file before running any
+    for path, scenario in _scenarios(args.scenarios, args.tag):
         base = args.seed if args.seed is not None else scenario.seed
         plans += [(path, scenario, base + i) for i in range(args.seeds or 1)]
     if args.dry_run:
@@ -129,6 +159,39 @@ def _run(args: argparse.Namespace) -> int:
     if args.junit:
         write_junit(args.junit, results)
     return max((r.exit_code for r in results), key=lambda c: SEVERITY.get(c, 1))
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from harness.report.selftest import print_matrix, write_matrix
+    from harness.schedule import build_schedule
+    from harness.selftest import Matrix, plan_cells, run_matrix, verdict
+    from targets.umref.config import BUG_SWITCHES
+
+    if args.seeds < 1 or args.jobs < 1:
+        raise BadInput("--seeds and --jobs must be at least 1")
+    bugs = _bugs(args.bugs) or BUG_SWITCHES
+    chosen = _scenarios(args.scenarios, args.tag)
+    cells = plan_cells([(s.name, str(path), s.seed) for path, s in chosen], bugs, args.seeds)
+    out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
+    longest = max(build_schedule(s, s.seed).duration_s for _, s in chosen)
+    print(f"selftest: {len(cells)} runs ({len(chosen)} scenario(s) × ({args.seeds} seed(s) + {len(bugs)} bug switches)), "
+          f"{args.jobs} at a time; results in {out_dir}", file=sys.stderr)
+
+    def progress(result: Any, done: int, total: int) -> None:
+        cell = result.cell
+        print(f"[{done}/{total}] {cell.scenario} seed={cell.seed} {cell.bug or 'correct'}: {result.outcome}"
+              f"{' (' + ', '.join(result.failed_checks) + ')' if result.failed_checks else ''}"
+              f"{' - ' + result.reason if result.reason and result.outcome == 'unknown' else ''} {result.seconds:.0f}s",
+              file=sys.stderr, flush=True)
+
+    results = run_matrix(cells, out_dir=out_dir, state_dir=args.state_dir, jobs=args.jobs,
+                         timeout_s=3 * longest + 180, on_result=progress)
+    matrix = Matrix(tuple(dict.fromkeys(s.name for _, s in chosen)), tuple(bugs), tuple(results))
+    code, line = verdict(matrix)
+    json_path, html_path = write_matrix(out_dir, matrix, line)
+    print_matrix(matrix, line)
+    print(f"selftest: {html_path} {json_path}")
+    return code
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -167,6 +230,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.warning("left behind by an earlier run: %s", line)
     if args.command == "run":
         return _run(args)
+    if args.command == "selftest":
+        return _selftest(args)
     return _replay(args)
 
 

@@ -249,6 +249,7 @@ LinkName = Annotated[str, Strict(), AfterValidator(_one_of(LINKS, "link (caller-
 ServiceName = Annotated[str, Strict(), AfterValidator(_one_of(SERVICES, "service"))]
 RegionName = Annotated[str, Strict(), AfterValidator(_one_of(REGIONS, "region"))]
 Address = Annotated[str, Strict(), AfterValidator(_address)]
+Tag = Annotated[str, Strict(), AfterValidator(_name)]
 Ms = Annotated[int, Strict(), Field(ge=1, le=3_600_000)]
 Param = int | float | Span
 DelayMs = Annotated[Param, PlainValidator(_Bounds(0, 3_600_000).number_or_span)]
@@ -551,6 +552,7 @@ class Scenario(Model):
 
     name: Annotated[str, Strict(), AfterValidator(_name)]
     description: Text = ""
+    tags: Annotated[tuple[Tag, ...], AfterValidator(_unique)] = ()  # e.g. gate: in the pre-release gate
     seed: Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)] = 0
     target: Target = Target()
     load: Load = Load()
