@@ -1,5 +1,6 @@
 """safe_halt: a margin-latency breach halts UM within budget; nothing UM is accepted inside a
-halt; spot is never halted."""
+halt; spot is never halted; UM does not resume while margin is still breaching or before it has
+been healthy for the guard's healthy period (hysteresis: no halt/resume storm)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
             after = f"first halt {later[0] - op.time:.3f} s after" if later else "no halt at all"
             bad.append(Evidence(f"fault {op.value.get('id')} ({op.value.get('fault')} {op.value.get('target')}): "
                                 f"UM not halted within {budget_s:.3f} s ({after})", op.time, (op.index,)))
+    healthy_s = risk["healthy_for_ms"] / 1000
+    for op in expecting:
+        healed = heals.get(op.value.get("id"))
+        if healed is None:
+            continue
+        for interval in halts:  # a resume decided after the guard could see this fault, before margin was healthy long enough
+            if op.time + budget_s < interval.end < healed + healthy_s - SLACK_S:
+                bad.append(Evidence(f"UM resumed {interval.end - healed:+.3f} s from the heal of fault {op.value.get('id')}: "
+                                    f"margin had not been healthy for {healthy_s:g} s (no hysteresis)", interval.end))
     for record in audit["journal"]:
         if record.get("kind") in UM_RECORD_KINDS and (h := inside(float(record["time"]), halts)):
             bad.append(Evidence(f"UM {record['kind']} {record['client_id']} accepted {float(record['time']) - h.start:.3f} s into a halt",

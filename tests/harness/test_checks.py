@@ -41,6 +41,14 @@ def test_safe_halt_false_when_no_halt_or_late_or_write_inside_or_spot() -> None:
     assert spot.valid is False and "spot" in spot.summary
 
 
+def test_safe_halt_false_when_um_resumes_before_margin_was_healthy_long_enough() -> None:
+    during = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(12.0, "resume"), halt(12.2)]))
+    assert during.valid is False and "UM resumed -3.00" in during.summary and "from the heal of fault f1" in during.summary
+    early = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(16.5, "resume")]))
+    assert early.valid is False and "not been healthy for 3 s (no hysteresis)" in early.summary
+    assert CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(17.95, "resume")])).valid is True
+
+
 def test_safe_halt_unknown_when_fault_did_not_land_or_audit_missing() -> None:
     assert CHECKS["safe_halt"](halting_history(landed=False), audit(halts=[])).valid == "unknown"
     assert CHECKS["safe_halt"](halting_history(), audit(halts=None)).valid == "unknown"
