@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["LocalBackend", "risk_budget"]
 
 log = logging.getLogger("umchaos.local")
+START_ATTEMPTS = 3
 
 
 def risk_budget(overrides: Any) -> RiskBudget:
@@ -53,31 +54,40 @@ class LocalBackend:
     def up(self) -> Target:
         ctx = self.ctx
         risk = risk_budget(ctx.scenario.target.risk)
-        # API keys live in the services' configs: keep them out of the report folder (CI artifacts).
-        data_dir = self.private_dir / "target"
-        try:
-            config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
         needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
-        links: dict[str, str] = {}
         if needed:
             self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
             self.server.start()
             ctx.journal.add_resource("toxiproxy", {"pgid": self.server.pid})
             self.proxies = ProxyNet(self.server.url, run_id=ctx.run_id)
+        # API keys live in the services' configs: keep them out of the report folder (CI artifacts).
+        data_dir = self.private_dir / "target"
+        ctx.journal.add_resource("umref", {"pids_file": str(data_dir / "pids.json")})
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed)
+            except ValueError as exc:
+                raise BadInput(str(exc)) from None
+            links: dict[str, str] = {}
             for link in needed:
+                assert self.proxies is not None
                 callee = link.split("->")[1]
                 proxy = self.proxies.create_proxy(link, f"{config.host}:{config.ports[callee]}")
                 links[link] = f"http://{proxy.listen}"
-        self.topology = Topology(config.with_(links=links))
-        ctx.journal.add_resource("umref", {"pids_file": str(data_dir / "pids.json")})
-        try:
-            took = self.topology.start()
-        except TopologyError as exc:
-            raise Undecided(f"target never became ready: {exc}") from None
+            topology = self.topology = Topology(config.with_(links=links))
+            try:
+                took = topology.start()
+                break
+            except TopologyError as exc:
+                # Another program may take a chosen port between choosing and binding it (two runs at
+                # once): start again on new ports. Anything else is the target's failure to start.
+                if "address already in use" not in str(exc) or attempt == START_ATTEMPTS:
+                    raise Undecided(f"target never became ready: {exc}") from None
+                log.warning("a port was taken while umref started (%s); starting again on new ports", exc)
+                if self.proxies is not None:
+                    self.proxies.destroy_all()
         log.info("umref up in %.2f s with %d proxied link(s)", took, len(links))
-        addresses = self.topology.addresses()
+        addresses = topology.addresses()
         accounts_file = self.private_dir / "accounts.json"
         accounts_file.write_text(json.dumps({"gateway": addresses["gateway"], "accounts": addresses["accounts"]}))
         return Target(gateway=addresses["gateway"], services=addresses["services"], regions=dict(REGION_OF),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import requests
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from harness.errors import HarnessError
+from targets.umref.launcher import free_port
 
 __all__ = ["ToxiproxyError", "FaultNotLanded", "ToxiproxyServer", "Proxy", "ProxyNet"]
 
@@ -36,12 +36,6 @@ class FaultNotLanded(ToxiproxyError):
     """A change was accepted but the server does not list it."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ToxiproxyServer:
     """A real toxiproxy-server on a free loopback port, in its own process group."""
 
@@ -49,7 +43,7 @@ class ToxiproxyServer:
         self.binary = binary
         self.run_id = run_id
         self.log_path = log_path
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -35,8 +35,31 @@ class TopologyError(RuntimeError):
     """The topology could not be started or controlled; the message says which service and why."""
 
 
+def _listening_range() -> range:
+    """Ports the kernel never hands out as a connection's source port (outside
+    ip_local_port_range): a port chosen there cannot be taken by one of the many client
+    connections a load test opens between choosing it and the service binding it."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(10_000, low) if low - 10_000 >= 2_000 else range(high + 1, 65_536)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A free port, drawn at random outside the ephemeral range (so that two runs at once rarely
+    draw the same one; a bind failure at start-up is retried with new ports by the caller)."""
+    candidates = _listening_range()
+    draw = random.SystemRandom()
+    for _ in range(200):
+        port = draw.choice(candidates)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded range: let the kernel choose
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

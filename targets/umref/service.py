@@ -57,9 +57,10 @@ class PeerTimeout(Exception):
     """The peer did not answer in time: the request may or may not have been processed."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Clock:
-    """Wall clock with an offset, so that the harness can skew one service's clock."""
+    """Wall clock with an offset, so that the harness can skew one service's clock (mutable on
+    purpose: the service's clock control changes the offset while it runs)."""
 
     offset_s: float = 0.0
 
