@@ -1,36 +1,70 @@
-"""recovery: after the last halt-causing fault is healed, UM accepts orders again within the
-recovery budget (RTO)."""
+"""recovery: after each fault (or each run of overlapping faults) is healed, UM accepts orders
+again within the recovery budget (RTO).
+
+Every healed fault counts, not only those meant to halt UM: a killed region or a crashed ledger
+stops UM too, and its RTO is what an operator is promised. The clock starts when the heal begins
+(a restart's own time is part of the RTO). A fault that strikes before UM is back from the
+previous one belongs to the same outage, measured from the last heal in it. An outage that never
+stopped UM has an RTO of about zero.
+"""
 
 from __future__ import annotations
 
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops
-from harness.history import History
+from harness.history import History, Op
 
 __all__ = ["recovery"]
 NAME = "recovery"
 
 
+def _first_ok_after(t: float, orders_ok: list[Op]) -> Op | None:
+    return next((op for op in orders_ok if op.time > t), None)
+
+
+def _outages(injects: list[Op], heals: dict[str, Op], orders_ok: list[Op]) -> list[Op]:
+    """The heal op ending each outage: healed faults grouped while each strikes before UM was back."""
+    windows = sorted(((op.time, heals[op.value["id"]]) for op in injects if op.value.get("id") in heals),
+                     key=lambda w: w[0])
+    ends: list[Op] = []
+    for start, heal in windows:
+        if ends and ((back := _first_ok_after(ends[-1].time, orders_ok)) is None or start < back.time):
+            ends[-1] = heal if heal.time > ends[-1].time else ends[-1]
+        else:
+            ends.append(heal)
+    return ends
+
+
 def recovery(history: History, audit: Audit) -> CheckResult:
     budget = next((float(op.value["recovery_within_s"]) for op in history.ops
                    if op.f == "phase" and op.value.get("phase") == "faults_healed" and "recovery_within_s" in op.value), None)
-    halting = {op.value.get("id") for op in fault_ops(history, "inject") if op.value.get("expect_um_halt")}
-    heals = [op for op in fault_ops(history, "heal") if op.value.get("id") in halting]
-    if not halting:
-        return CheckResult(NAME, True, "no fault was expected to halt UM (vacuous)")
-    if budget is None or not heals:
-        return CheckResult(NAME, "unknown", "the history has no heal of the halting fault or no recovery budget")
-    healed = max(op.time for op in heals)
-    first_ok = next((op for op in history.completions("um_order") if op.type == "ok" and op.time > healed), None)
-    last = max(heals, key=lambda op: op.time)
-    if first_ok is None:
-        return CheckResult(NAME, False, "UM accepted no order after the heal",
-                           (Evidence("no ok um_order after the heal", healed, (last.index,)),))
-    took = first_ok.time - healed
-    figures = {"rto_s": round(took, 3), "budget_s": budget}
-    if took > budget:
-        return CheckResult(NAME, False, f"UM accepted orders again {took:.2f} s after the heal (budget {budget:.1f} s)",
-                           (Evidence(f"first accepted UM order {took:.2f} s after the heal", first_ok.time,
-                                     (last.index, first_ok.index)),), figures)
-    return CheckResult(NAME, True, f"UM accepted orders again {took:.2f} s after the heal (budget {budget:.1f} s)",
-                       figures=figures)
+    injects = fault_ops(history, "inject")
+    heals = {str(op.value.get("id")): op for op in history.ops  # the heal's start: its invoke
+             if op.f == "fault" and op.type == "invoke" and op.value.get("action") == "heal"}
+    unhealed = [op for op in injects if op.value.get("expect_um_halt") and op.value.get("id") not in heals]
+    if unhealed:
+        return CheckResult(NAME, "unknown", f"fault {unhealed[0].value.get('id')} was meant to halt UM and was never "
+                                            "healed: no recovery to measure")
+    orders_ok = [op for op in history.completions("um_order") if op.type == "ok"]
+    outages = _outages(injects, heals, orders_ok)
+    if not outages:
+        return CheckResult(NAME, True, "no fault was healed during the run (vacuous)")
+    if budget is None:
+        return CheckResult(NAME, "unknown", "the history has no recovery budget")
+    bad: list[Evidence] = []
+    rtos: list[float] = []
+    for heal in outages:
+        first_ok = _first_ok_after(heal.time, orders_ok)
+        if first_ok is None:
+            bad.append(Evidence(f"UM accepted no order after fault {heal.value.get('id')} was healed", heal.time, (heal.index,)))
+            continue
+        took = first_ok.time - heal.time
+        rtos.append(took)
+        if took > budget:
+            bad.append(Evidence(f"UM accepted orders again {took:.2f} s after fault {heal.value.get('id')} was healed "
+                                f"(budget {budget:.1f} s)", first_ok.time, (heal.index, first_ok.index)))
+    figures = {"rto_s": round(max(rtos), 3) if rtos else None, "outages": len(outages), "budget_s": budget}
+    if bad:
+        return CheckResult(NAME, False, bad[0].text, tuple(bad), figures)
+    return CheckResult(NAME, True, f"UM accepted orders again {max(rtos):.2f} s after the heal (slowest of "
+                                   f"{len(outages)} outage(s); budget {budget:.1f} s)", figures=figures)
