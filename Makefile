@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test gate nightly lint clean
+.PHONY: setup demo test gate selftest lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,7 +22,10 @@ test: setup
 	$(PY) -m pytest -q tests
 
 gate: setup
-	$(VENV)/bin/umchaos run scenarios/margin-latency-halt.yaml --junit reports/gate-junit.xml
+	$(VENV)/bin/umchaos run scenarios/ --tag gate --junit reports/gate-junit.xml
+
+selftest: setup
+	$(VENV)/bin/umchaos selftest --seeds 10 --jobs 2
 
 lint: setup
 	$(VENV)/bin/ruff check harness targets tests bench
