@@ -152,9 +152,11 @@ class Topology:
                 if proc.poll() is not None:
                     raise TopologyError(f"{name} exited with code {proc.returncode} during start; see {self.data_dir}/logs/{name}.log: {self.log_tail(name)}")
                 try:
-                    if session.get(self.config.url(name) + "/health", timeout=0.5).status_code == 200:
+                    answer = session.get(self.config.url(name) + "/health", timeout=0.5)
+                    # the port must be this service's: another run's service may hold it
+                    if answer.status_code == 200 and answer.json().get("service") == name:
                         waiting.remove(name)
-                except requests.RequestException:
+                except (requests.RequestException, ValueError, AttributeError):
                     pass
             if waiting and time.monotonic() > deadline:
                 raise TopologyError(f"not healthy in time: {', '.join(waiting)}; see {self.data_dir}/logs/")
