@@ -62,6 +62,9 @@ class LedgerNode:
         self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = asyncio.Queue()
         self.failovers: list[dict[str, Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        # Epoch checks and what they guard happen as one step: a replication checked at epoch 1 but
+        # applied after a promotion to epoch 2 would put an old-epoch record past keep_through_seq.
+        self.epoch_lock = asyncio.Lock()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, _: web.Application) -> None:
@@ -207,33 +210,37 @@ class LedgerNode:
     async def replicate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         epoch = int(body.get("epoch", 0))
-        if epoch < self.epoch and not self.cfg.has_bug("no_fencing"):
-            raise ApiError(409, "FENCED", f"sender epoch {epoch} < {self.epoch}")
-        if self.role == "primary" and epoch == self.epoch and not self.cfg.has_bug("no_fencing"):
-            raise ApiError(409, "FENCED", "two primaries at one epoch")
-        if epoch > self.epoch or self.role == "fenced":
-            self.become("standby", max(epoch, self.epoch))
-        last = await asyncio.to_thread(self.store.apply_replicated, body.get("records", []))
-        return json_response({"last_seq": last, "epoch": self.epoch})
+        async with self.epoch_lock:
+            if epoch < self.epoch and not self.cfg.has_bug("no_fencing"):
+                raise ApiError(409, "FENCED", f"sender epoch {epoch} < {self.epoch}")
+            if self.role == "primary" and epoch == self.epoch and not self.cfg.has_bug("no_fencing"):
+                raise ApiError(409, "FENCED", "two primaries at one epoch")
+            if epoch > self.epoch or self.role == "fenced":
+                self.become("standby", max(epoch, self.epoch))
+            last = await asyncio.to_thread(self.store.apply_replicated, body.get("records", []))
+            return json_response({"last_seq": last, "epoch": self.epoch})
 
     async def promote(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         epoch = int(body.get("epoch", 0))
-        if epoch <= self.epoch and self.role == "primary":
-            return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch})
-        self.solo = True
-        self.peer_acked = self.store.last_seq
-        self.become("primary", epoch)
-        self.failovers.append({"time": self.clock.now(), "to": self.name, "epoch": epoch, "keep_through_seq": self.store.last_seq})
-        return json_response({"last_seq": self.store.last_seq, "epoch": epoch})
+        async with self.epoch_lock:  # after any replication in flight, before the next one
+            if epoch <= self.epoch and self.role == "primary":
+                return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch})
+            self.solo = True
+            self.peer_acked = self.store.last_seq
+            self.become("primary", epoch)
+            self.failovers.append({"time": self.clock.now(), "to": self.name, "epoch": epoch,
+                                   "keep_through_seq": self.store.last_seq})
+            return json_response({"last_seq": self.store.last_seq, "epoch": epoch})
 
     async def demote_handler(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         epoch = int(body.get("epoch", 0))
-        if epoch < self.epoch:
-            raise ApiError(409, "FENCED", f"demote at old epoch {epoch} < {self.epoch}")
-        self.demote(epoch, body.get("keep_through_seq"))
-        return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch, "role": self.role})
+        async with self.epoch_lock:
+            if epoch < self.epoch:
+                raise ApiError(409, "FENCED", f"demote at old epoch {epoch} < {self.epoch}")
+            self.demote(epoch, body.get("keep_through_seq"))
+            return json_response({"last_seq": self.store.last_seq, "epoch": self.epoch, "role": self.role})
 
     async def resync(self, request: web.Request) -> web.Response:
         """The coordinator says our old primary is back as standby: replicate to it again."""
