@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--tag", default="gate", help="only scenarios with this tag (default gate; '' for all)")
     st.add_argument("--seeds", type=int, default=3, help="seeds per scenario for the correct exchange (default 3)")
     st.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; each run is a whole topology)")
-    st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all)")
+    st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all; '' for none)")
     st.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
@@ -169,7 +169,7 @@ def _selftest(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
-    bugs = _bugs(args.bugs) or BUG_SWITCHES
+    bugs = BUG_SWITCHES if args.bugs is None else _bugs(args.bugs) or ()  # --bugs '': the correct exchange only
     chosen = _scenarios(args.scenarios, args.tag)
     cells = plan_cells([(s.name, str(path), s.seed) for path, s in chosen], bugs, args.seeds)
     out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
