@@ -51,12 +51,15 @@ __all__ = [
     "MAX_SECONDS",
     "REGIONS",
     "SERVICES",
+    "SETTLE_S",
     "BaseFaultSpec",
+    "RandomTimeline",
     "FaultSpec",
     "Scenario",
     "ScenarioSource",
     "Span",
     "links_touched",
+    "services_touched",
     "load_scenario",
     "parse_duration",
     "parse_scenario",
@@ -65,6 +68,7 @@ __all__ = [
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of YAML; anything bigger is a mistake or an attack
 MAX_SECONDS = 3600.0  # no time or duration in a scenario beyond an hour
 MAX_FAULTS = 500
+SETTLE_S = 5.0  # after the recovery window, before load stops: the last probe sees a settled target
 _MAX_NODES = 100_000  # YAML nodes with aliases expanded: bounds what validation has to walk
 _MAX_DEPTH = 32  # the schema is 6 levels deep; this also stops recursive aliases
 
@@ -523,10 +527,35 @@ def links_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _services_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
+def services_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
     if kind == "region_power_loss":
         return tuple(s for s in SERVICES if REGION_OF[s] == target["region"])
     return (target["service"],) if "service" in target else ()
+
+
+# ---- random timelines ----------------------------------------------------------------------------
+
+FaultKind = Annotated[str, Strict(), AfterValidator(_one_of(FAULT_KINDS, "fault kind"))]
+
+
+class RandomTimeline(Model):
+    """``timeline: random``: the faults are drawn from the seed (Jepsen's random nemesis), so one
+    file explores many schedules and a seed names exactly one of them (``--dry-run`` prints it)."""
+
+    mix: Annotated[dict[FaultKind, Weight], AfterValidator(_some_weight)]
+    intensity: Annotated[float, PlainValidator(_Bounds(0, 60, lo_open=True).number)] = 4.0  # faults per minute
+    start: Seconds = 5.0  # no fault before: the steady state is measured first
+    min_fault: PositiveSeconds = 1.0  # each fault lasts from min_fault to max_fault
+    max_fault: PositiveSeconds = 8.0
+    links: Annotated[tuple[LinkName, ...], AfterValidator(_unique)] = ()  # empty: any link
+    services: Annotated[tuple[ServiceName, ...], AfterValidator(_unique)] = ()  # empty: any service
+
+    @model_validator(mode="after")
+    def _sane(self) -> RandomTimeline:
+        if self.min_fault > self.max_fault:
+            raise _Problem(("min_fault",), f"min_fault ({_secs(self.min_fault)}) is above max_fault "
+                                           f"({_secs(self.max_fault)})")
+        return self
 
 
 # ---- the scenario --------------------------------------------------------------------------------
@@ -558,6 +587,7 @@ class Scenario(Model):
     load: Load = Load()
     steady_state: SteadyState = SteadyState()
     timeline: Annotated[tuple[FaultSpec, ...], Field(max_length=MAX_FAULTS)] = ()
+    random: RandomTimeline | None = None  # set when the file says `timeline: random`
     recovery: Recovery = Recovery()
     checks: Annotated[tuple[CheckName, ...], Field(min_length=1), AfterValidator(_unique)] = DEFAULT_CHECKS
     allow_targets: tuple[Address, ...] = ()
@@ -581,6 +611,20 @@ class Scenario(Model):
     def fault_lines(self) -> tuple[tuple[int, int], ...]:
         return self._source.fault_lines
 
+    @model_validator(mode="before")
+    @classmethod
+    def _random_timeline(cls, data: Any) -> Any:
+        """``timeline: random`` with a ``random:`` section; the drawn faults are the schedule's."""
+        if not isinstance(data, dict):
+            return data
+        if data.get("timeline") == "random":
+            if "random" not in data:
+                raise _Problem(("timeline",), "`timeline: random` needs a `random:` section (mix, intensity, ...)")
+            return {**data, "timeline": ()}
+        if "random" in data:
+            raise _Problem(("random",), "`random:` draws the timeline: say `timeline: random` (not a list)")
+        return data
+
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
         if None not in (self.duration, self.load.duration) and self.duration != self.load.duration:
@@ -593,6 +637,14 @@ class Scenario(Model):
                                                 f"{_secs(MAX_SECONDS)} maximum")
         _refuse_overlaps(self.timeline)
         run, where = (self.duration, ("duration",)) if self.duration is not None else (self.load.duration, ("load", "duration"))
+        if self.random is not None:
+            if run is None:
+                raise _Problem(("random",), "a random timeline needs the run's length: add `duration:`")
+            room = run - self.recovery.within - SETTLE_S - self.random.start
+            if room < self.random.max_fault:
+                raise _Problem(("random",), f"no room for a fault: the run ({_secs(run)}) less start, recovery.within "
+                                            f"and {_secs(SETTLE_S)} of settling leaves {_secs(max(room, 0))}, "
+                                            f"under max_fault ({_secs(self.random.max_fault)})")
         needed = max(ends, default=0.0) + self.recovery.within
         if run is not None and run < needed:
             raise _Problem(where, f"the run ({_secs(run)}) ends before the last fault has healed and "
@@ -603,7 +655,7 @@ class Scenario(Model):
 def _refuse_overlaps(timeline: Sequence[BaseFaultSpec]) -> None:
     """Two faults on one link or service at once: healing one would undo part of the other."""
     windows = [(spec.at, math.inf if spec.duration_s is None else spec.at + spec.duration_s,
-                {*links_touched(spec.fault, spec.target), *_services_touched(spec.fault, spec.target)})
+                {*links_touched(spec.fault, spec.target), *services_touched(spec.fault, spec.target)})
                for spec in timeline]
     for j, (start, end, touched) in enumerate(windows):
         for i, (other_start, other_end, other_touched) in enumerate(windows[:j]):

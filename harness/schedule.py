@@ -16,11 +16,22 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from harness.errors import BadInput
-from harness.scenario import MAX_SECONDS, FaultSpec, Scenario, Span, links_touched
+from harness.scenario import (
+    LINK_KINDS,
+    MAX_SECONDS,
+    REGIONS,
+    SERVICES,
+    SETTLE_S,
+    FaultSpec,
+    RandomTimeline,
+    Scenario,
+    Span,
+    links_touched,
+    services_touched,
+)
+from targets.umref.config import LINKS
 
-__all__ = ["SETTLE_S", "ScheduledFault", "Schedule", "build_schedule", "format_schedule", "expands_links"]
-
-SETTLE_S = 5.0  # after the recovery window, before load stops: the last probe sees a settled target
+__all__ = ["SETTLE_S", "ScheduledFault", "Schedule", "build_schedule", "draw_timeline", "format_schedule", "expands_links"]
 
 
 @dataclass(frozen=True)
@@ -120,20 +131,77 @@ def _draw(value: Any, rng: random.Random) -> Any:
 
 
 def build_schedule(scenario: Scenario, seed: int) -> Schedule:
-    """The run's timeline: faults in time order, ranges drawn from ``random.Random(seed)``."""
+    """The run's timeline: faults in time order, ranges drawn from ``random.Random(seed)``; for
+    ``timeline: random``, the faults themselves drawn from the seed first."""
     rng = random.Random(seed)
-    lines = scenario.fault_lines
-    order = sorted(range(len(scenario.timeline)), key=lambda i: (scenario.timeline[i].at, i))
-    faults = []
-    for number, i in enumerate(order, start=1):
-        spec = scenario.timeline[i]
-        params = {name: _draw(getattr(spec.params, name), rng) for name in type(spec.params).model_fields}
-        faults.append(ScheduledFault(f"f{number}", spec.fault, spec.at, spec.duration_s, spec.target, params,
-                                     lines[i] if i < len(lines) else (0, 0)))
     duration = scenario.duration if scenario.duration is not None else scenario.load.duration
+    if scenario.random is not None and duration is not None:
+        specs: list[tuple[Any, tuple[int, int]]] = [
+            (spec, (0, 0)) for spec in draw_timeline(scenario.random, duration, scenario.recovery.within, seed)]
+    else:
+        lines = scenario.fault_lines
+        specs = [(spec, lines[i] if i < len(lines) else (0, 0)) for i, spec in enumerate(scenario.timeline)]
+    specs.sort(key=lambda pair: pair[0].at)  # stable: equal times keep the file's order
+    faults = []
+    for number, (spec, where) in enumerate(specs, start=1):
+        params = {name: _draw(getattr(spec.params, name), rng) for name in type(spec.params).model_fields}
+        faults.append(ScheduledFault(f"f{number}", spec.fault, spec.at, spec.duration_s, spec.target, params, where))
     if duration is None:
         duration = max((f.end_s for f in faults), default=0.0) + scenario.recovery.within + SETTLE_S
     return Schedule(seed, tuple(faults), duration, scenario.recovery.within)
+
+
+# ---- random timelines ----------------------------------------------------------------------------
+
+def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random) -> dict[str, Any]:
+    """Where a fault of ``kind`` acts and with what parameters (no time yet), in scenario terms."""
+    links = spec.links or LINKS
+    services = spec.services or SERVICES
+    if kind in LINK_KINDS:
+        params = {"latency": lambda: {"latency_ms": (ms := rng.randint(50, 1500)), "jitter_ms": rng.randint(0, ms // 4)},
+                  "bandwidth": lambda: {"rate_kbps": rng.randint(8, 256)},
+                  "reset_peer": lambda: {"timeout_ms": rng.randint(0, 500)}}.get(kind, dict)()
+        return {"link": rng.choice(links), "params": params}
+    if kind == "partition":
+        if not spec.links and rng.random() < 0.3:
+            return {"regions": list(REGIONS[:2]), "direction": rng.choice(["both", "one-way"])}
+        return {"links": rng.sample(list(links), k=min(len(links), rng.randint(1, 2))),
+                "direction": rng.choice(["both", "one-way"])}
+    if kind in ("kill", "pause"):
+        return {"service": rng.choice(services)}
+    if kind == "clock_skew":
+        return {"service": rng.choice(services), "params": {"offset_ms": rng.choice([-1, 1]) * rng.randint(200, 5000)}}
+    if kind == "region_power_loss":
+        return {"region": rng.choice(REGIONS)}
+    return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}
+
+
+def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: int) -> list[Any]:
+    """Faults drawn from the seed: ``intensity`` per minute of the fault window, kinds by weight,
+    never two at once on one link or service (healing one would undo part of the other), each
+    validated exactly as a written timeline entry would be."""
+    rng = random.Random(f"timeline-{seed}")
+    window_end = run_s - recovery_s - SETTLE_S
+    count = max(1, round(spec.intensity * (window_end - spec.start) / 60))
+    kinds, weights = zip(*((k, w) for k, w in spec.mix.items() if w > 0), strict=True)
+    taken: list[tuple[float, float, set[str]]] = []
+    drawn: list[Any] = []
+    for _ in range(count):
+        for _attempt in range(50):  # a crowded window may refuse some draws
+            kind = rng.choices(kinds, weights)[0]
+            entry = {"fault": kind, **_random_entry(kind, spec, rng)}
+            length = None if kind == "price_shock" else round(rng.uniform(spec.min_fault, spec.max_fault), 1)
+            at = round(rng.uniform(spec.start, window_end - (length or 0.0)), 1)
+            if length is not None:
+                entry["for"] = length
+            fault = _FAULT_SPEC.validate_python({"at": at, **entry})
+            touched = {*links_touched(fault.fault, fault.target), *services_touched(fault.fault, fault.target)}
+            end = at + (length or 0.0)
+            if all(not (at < other_end and other_at < end and touched & other) for other_at, other_end, other in taken):
+                taken.append((at, end, touched))
+                drawn.append(fault)
+                break
+    return drawn
 
 
 def expands_links(fault: ScheduledFault) -> tuple[str, ...]:

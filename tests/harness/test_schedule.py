@@ -214,3 +214,69 @@ def test_dry_run_prints_the_schedule_and_touches_nothing(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert "seed 7" in proc.stdout and "link=matching->margin" in proc.stdout
     assert not (tmp_path / "r").exists()
+
+
+# ---- random timelines ----------------------------------------------------------------------------
+RANDOM_MIX = Path(__file__).parents[2] / "scenarios" / "random-mix.yaml"
+RANDOM = """\
+name: random
+duration: 120s
+timeline: random
+random: {mix: {%s}, intensity: 12, max_fault: 5s}
+recovery: {within: 10s}
+"""
+
+
+def _touched(fault: ScheduledFault) -> set[str]:
+    from harness.scenario import services_touched
+
+    return {*expands_links(fault), *services_touched(fault.kind, fault.target)}
+
+
+def test_a_random_timeline_is_the_same_for_the_same_seed_and_differs_across_seeds() -> None:
+    scenario = load_scenario(RANDOM_MIX)
+    first, again = build_schedule(scenario, 97), build_schedule(scenario, 97)
+    assert first == again and first.faults
+    assert len({tuple((f.kind, f.at_s) for f in build_schedule(scenario, s).faults) for s in range(20)}) > 15
+    for fault in first.faults:  # within the window: after start, healed before recovery and settling
+        assert 5.0 <= fault.at_s and fault.end_s <= first.duration_s - first.recovery_within_s - SETTLE_S
+
+
+def test_every_fault_kind_is_reachable_and_no_two_faults_share_a_link_or_service_at_once() -> None:
+    scenario = parse_scenario(RANDOM % ", ".join(f"{kind}: 1" for kind in FAULT_KINDS), "r.yaml")
+    seen: set[str] = set()
+    for seed in range(40):
+        schedule = build_schedule(scenario, seed)
+        seen |= {f.kind for f in schedule.faults}
+        for i, a in enumerate(schedule.faults):
+            for b in schedule.faults[:i]:
+                if a.at_s < b.end_s and b.at_s < a.end_s:
+                    assert not _touched(a) & _touched(b), (seed, a, b)
+        Schedule.from_dict(json.loads(json.dumps(schedule.to_dict())))  # stored and replayed like any other
+    assert seen == set(FAULT_KINDS)
+
+
+def test_the_mix_and_restrictions_are_honoured() -> None:
+    text = RANDOM % "latency: 1, kill: 1"
+    text = text.replace("max_fault: 5s}", "max_fault: 5s, links: [matching->margin], services: [margin, auth]}")
+    scenario = parse_scenario(text, "r.yaml")
+    for seed in range(10):
+        for fault in build_schedule(scenario, seed).faults:
+            assert fault.kind in ("latency", "kill")
+            assert fault.target in ({"link": "matching->margin"}, {"service": "margin"}, {"service": "auth"})
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("name: r\nduration: 60s\ntimeline: random\n", "r.yaml:3: timeline: `timeline: random` needs a `random:` section"),
+    ("name: r\nduration: 60s\nrandom: {mix: {kill: 1}}\n", "r.yaml:3: random: `random:` draws the timeline"),
+    ("name: r\ntimeline: random\nrandom: {mix: {kill: 1}}\n", "r.yaml:3: random: a random timeline needs the run's length"),
+    ("name: r\nduration: 20s\ntimeline: random\nrandom: {mix: {kill: 1}}\n", "r.yaml:4: random: no room for a fault"),
+    ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kil: 1}}\n", "unknown fault kind 'kil'; did you mean 'kill'?"),
+    ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kill: 0}}\n", "at least one weight must be above 0"),
+    ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kill: 1}, min_fault: 9s}\n", "min_fault (9 s) is above max_fault"),
+])
+def test_a_bad_random_timeline_is_one_line_with_its_place(text: str, words: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_scenario(text, "r.yaml")
+    message = str(caught.value)
+    assert words in message and "\n" not in message, message
