@@ -1,4 +1,4 @@
-"""``umchaos``: validate, run, list, replay, selftest, setup, cleanup.
+"""``umchaos``: validate, run, list, replay, selftest, shrink, setup, cleanup.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
+
+    sh = sub.add_parser("shrink", help="find a smaller schedule that still fails; write it as a scenario file")
+    sh.add_argument("run_dir", type=Path)
+    sh.add_argument("--max-runs", type=int, default=12, help="re-runs at most (default 12; each is a whole run)")
+    sh.add_argument("--out", type=Path, default=None, help="the scenario file to write (default RUN_DIR/shrunk.yaml)")
 
     rp = sub.add_parser("replay", help="re-run a run folder's scenario with the same seed and schedule")
     rp.add_argument("run_dir", type=Path)
@@ -194,6 +199,32 @@ def _selftest(args: argparse.Namespace) -> int:
     return code
 
 
+def _shrink(args: argparse.Namespace) -> int:
+    from harness.runner import RunOptions, run_scenario
+    from harness.schedule import Schedule
+    from harness.shrink import shrink_run
+
+    if args.max_runs < 1:
+        raise BadInput("--max-runs must be at least 1")
+    try:
+        saved = json.loads((args.run_dir / "result.json").read_text())
+        scenario_file, seed = Path(saved["scenario_file"]), int(saved["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{args.run_dir / 'result.json'}: not a run folder's result ({exc.__class__.__name__}: {exc})") from None
+
+    def run(schedule: Schedule) -> tuple[str, ...]:
+        options = RunOptions(seed=seed, report_dir=args.run_dir / "shrink", state_dir=args.state_dir,
+                             bugs=tuple(saved.get("bugs", ())), schedule=schedule, backend=saved.get("backend", "local"))
+        return tuple(c.name for c in run_scenario(scenario_file, options).checks if c.valid is False)
+
+    result = shrink_run(args.run_dir, max_runs=args.max_runs, out=args.out, run=run,
+                        say=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"shrunk {len(result.original.faults)} fault(s) / {result.original.duration_s:g} s to "
+          f"{len(result.smallest.faults)} fault(s) / {result.smallest.duration_s:g} s in {result.runs} run(s); "
+          f"still fails {', '.join(result.checks)}: {result.written}")
+    return EXIT_PASS
+
+
 def _replay(args: argparse.Namespace) -> int:
     from harness.runner import RunOptions, run_scenario
     from harness.schedule import Schedule
@@ -232,6 +263,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "selftest":
         return _selftest(args)
+    if args.command == "shrink":
+        return _shrink(args)
     return _replay(args)
 
 
