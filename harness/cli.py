@@ -111,7 +111,8 @@ def _list(folder: Path) -> int:
         raise BadInput(f"{folder}: not a folder")
     for path in sorted(folder.glob("*.yaml")):
         scenario = load_scenario(path)
-        print(f"{scenario.name:<28} {path}  {scenario.description.strip().splitlines()[0] if scenario.description else ''}")
+        tags = f"[{','.join(scenario.tags)}]" if scenario.tags else ""
+        print(f"{scenario.name:<26} {tags:<9} {path}  {scenario.description.strip().splitlines()[0] if scenario.description else ''}")
     return EXIT_PASS
 
 
