@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -284,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("umchaos: interrupted", file=sys.stderr)
         return EXIT_UNKNOWN
+    except BrokenPipeError:  # `umchaos list | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASS
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
         crash = args.state_dir / "crash.log"
         crash.parent.mkdir(parents=True, exist_ok=True)
