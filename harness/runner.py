@@ -49,6 +49,7 @@ from harness.schedule import Schedule, ScheduledFault, build_schedule
 __all__ = ["RunOptions", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
+STEADY_STATE_PROBES = 3
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,18 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("steady_state_before")
     trader = next(a for a in target.accounts if a["role"] == "trader")
-    before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
-                   start_mono=ctx.recorder.start_mono, tag="pb")
-    ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "before"}} for op in before])
-    if (why := steady_state_violation(before, scenario)) is not None:
-        raise Undecided(f"steady state not met before faults: {why}")
+    for attempt in range(1, STEADY_STATE_PROBES + 1):
+        # A freshly started target on a busy machine may need a moment: probe again before
+        # declaring the run undecidable. Every probe's requests are real and stay in the history.
+        before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
+                       start_mono=ctx.recorder.start_mono, tag=f"pb{attempt}")
+        ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "before"}} for op in before])
+        if (why := steady_state_violation(before, scenario)) is None:
+            break
+        if attempt == STEADY_STATE_PROBES:
+            raise Undecided(f"steady state not met before faults ({attempt} probes): {why}")
+        log.info("steady state not met yet (%s); probing again", why)
+        time.sleep(1.0)
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
                    regions=target.regions, risk=target.risk)

@@ -100,3 +100,18 @@ def test_replay_reruns_the_same_schedule(tmp_path: Path) -> None:
     assert proc.returncode == code == 1
     assert (replayed["seed"], replayed["bugs"], replayed["schedule"]) == (first["seed"], first["bugs"], first["schedule"])
     assert {c["name"]: c["status"] for c in replayed["checks"]}["resting_orders_preserved"] == "fail"
+
+
+def test_a_steady_state_never_met_ends_unknown_after_three_probes(tmp_path: Path) -> None:
+    impossible = tmp_path / "impossible.yaml"
+    impossible.write_text(SEED_SCENARIO.read_text().replace("p99_ms: {max: 50}", "p99_ms: {max: 0.001}"))
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "run",
+                           str(impossible), "--report-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=240)
+    result = json.loads(next((tmp_path / "reports").glob("*/result.json")).read_text())
+    assert proc.returncode == 2 and result["status"] == "unknown", proc.stdout + proc.stderr
+    assert result["reason"].startswith("steady state not met before faults (3 probes): UM order p99")
+    history = [json.loads(line) for line in next((tmp_path / "reports").glob("*/history.jsonl")).read_text().splitlines()]
+    assert {op["value"]["client_id"].split("-")[0][:3] for op in history if op["f"] == "um_order"} == {"pb1", "pb2", "pb3"}
+    assert not [op for op in history if op["f"] == "fault"]  # no fault was injected on an unmeasured system
+    assert_nothing_left(tmp_path, result["run_id"])
