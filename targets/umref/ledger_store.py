@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,9 @@ class LedgerStore:
         self.records: list[dict[str, Any]] = []
         self.by_client: dict[str, dict[str, Any]] = {}
         self.raw: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        # Writes run in a worker thread while audit reads run on the event loop: a balance snapshot
+        # taken between a record's debit and its credit would show money that is nowhere.
+        self.view_lock = threading.Lock()
         for seq, epoch, node_, time_, client_id, kind, body in self.db.execute("SELECT * FROM records ORDER BY seq"):
             self._remember({"seq": seq, "epoch": epoch, "node": node_, "time": time_, "client_id": client_id,
                             "kind": kind, **json.loads(body)})
@@ -96,7 +100,9 @@ class LedgerStore:
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
     def balances(self) -> dict[str, dict[str, int]]:
-        return {acct: {a: natural_balance(acct, v) for a, v in assets.items()} for acct, assets in self.raw.items()}
+        """A consistent snapshot: whole records only."""
+        with self.view_lock:
+            return {acct: {a: natural_balance(acct, v) for a, v in assets.items()} for acct, assets in list(self.raw.items())}
 
     def after(self, seq: int, limit: int | None = None) -> list[dict[str, Any]]:
         # seqs are contiguous from 1, so record i has seq i + 1
@@ -162,8 +168,9 @@ class LedgerStore:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        for record in records:
-            self._remember(record)
+        with self.view_lock:
+            for record in records:
+                self._remember(record)
 
     def apply_replicated(self, records: list[dict[str, Any]]) -> int:
         """Store the primary's records that follow ours; idempotent. Returns our last seq."""
@@ -181,11 +188,12 @@ class LedgerStore:
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM records WHERE seq > ?", (seq,))
-        for record in doomed:
-            self.by_client.pop(record["client_id"], None)
-            for leg in record.get("legs", []):
-                self.raw[leg["account"]][leg["asset"]] -= leg["amount"]
-        self.records = [r for r in self.records if r["seq"] <= seq]
+        with self.view_lock:
+            for record in doomed:
+                self.by_client.pop(record["client_id"], None)
+                for leg in record.get("legs", []):
+                    self.raw[leg["account"]][leg["asset"]] -= leg["amount"]
+            self.records = [r for r in self.records if r["seq"] <= seq]
         return len(doomed)
 
     def close(self) -> None:

@@ -89,3 +89,29 @@ def test_balances_always_match_a_model_and_customers_never_go_negative(tmp_path:
     assert {x: store.balances()[f"cust:{x}:spot"]["USDT"] for x in "abc"} == model
     assert store.balances()["wallet:segregated"]["USDT"] == sum(model.values())
     store.close()
+
+
+def test_a_balance_snapshot_never_shows_half_a_record_while_another_thread_writes(tmp_path: Path) -> None:
+    """Writes run in a worker thread, audit reads on the event loop: a snapshot must hold whole
+    records only (a torn one made a correct exchange look unsegregated under load)."""
+    import threading
+
+    store = LedgerStore(tmp_path / "l.sqlite3", "ledger-a")
+    store.append([deposit("a", 1_000_000)], epoch=1, time_now=1.0)
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(300):
+            legs = [leg for n in range(20) for leg in move(f"x{i}-{n}", "cust:a:spot", "cust:a:um", 1)["legs"]]
+            store.append([{"client_id": f"m{i}", "kind": "transfer", "legs": legs}], epoch=1, time_now=2.0)
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    torn = 0
+    while not done.is_set():
+        snapshot = store.balances()
+        total = snapshot.get("cust:a:spot", {}).get("USDT", 0) + snapshot.get("cust:a:um", {}).get("USDT", 0)
+        torn += total != 1_000_000
+    thread.join()
+    assert torn == 0
