@@ -109,10 +109,10 @@ class Liquidation:
         account = evaluation["account"]
         if evaluation["state"] == "liquidation":
             if account in self.pending_liquidation:
-                self.pending_liquidation.discard(account)
                 client_id = f"liq-{account}-{evaluation['time']:.6f}"
                 status, _ = await self.matching.post("/internal/liquidate", {"client_id": client_id, "evaluation": evaluation})
-                if status == 200:
+                if status == 200:  # otherwise (halted, stale by the time it arrived) it stays pending
+                    self.pending_liquidation.discard(account)
                     self.actions += 1
                     self.called.discard(account)
                 return

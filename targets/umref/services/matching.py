@@ -357,6 +357,13 @@ class Matching:
         self.refuse_if_halted("um")
         async with self.lock:
             self.refuse_if_halted("um")
+            now = self.clock.now()
+            # The hand-over took time: the prices must still be fresh when the liquidation executes
+            # (unless the stale_margin_call defect is on, which ignores price age everywhere).
+            oldest = min((float(p["time"]) for p in evaluation.get("prices", [])), default=None)
+            if not self.cfg.has_bug("stale_margin_call") and (
+                    oldest is None or now - oldest > self.cfg.risk.staleness_ms / 1000):
+                raise ApiError(409, "STALE_EVALUATION", "the evaluation's prices are older than the staleness bound")
             legs: list[dict[str, Any]] = []
             closed = []
             for (acct, symbol), pos in sorted(self.ex.positions.items()):
@@ -377,7 +384,7 @@ class Matching:
                              {"account": "wallet:house", "asset": asset, "amount": -minor}]
                 closed.append({"symbol": symbol, "qty": str(pos.qty), "price": str(prices[base]), "realized": str(realized)})
             event = {**evaluation, "type": "liquidation", "stage": "executed", "threshold": "1.05", "closed": closed, "evaluated_at": evaluation.get("time"),
-                     "time": self.clock.now()}
+                     "time": now}
             record = {"client_id": client_id, "kind": "liquidation", "time": event["time"], "events": [event], "legs": legs}
         return await self.commit(record, {"status": "LIQUIDATED", "closed": closed})
 
