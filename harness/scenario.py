@@ -547,6 +547,7 @@ class RandomTimeline(Model):
     start: Seconds = 5.0  # no fault before: the steady state is measured first
     min_fault: PositiveSeconds = 1.0  # each fault lasts from min_fault to max_fault
     max_fault: PositiveSeconds = 8.0
+    min_gap: Seconds = 0.0  # between two fault starts: a schedule a reader can follow fault by fault
     links: Annotated[tuple[LinkName, ...], AfterValidator(_unique)] = ()  # empty: any link
     services: Annotated[tuple[ServiceName, ...], AfterValidator(_unique)] = ()  # empty: any service
 
@@ -555,7 +556,16 @@ class RandomTimeline(Model):
         if self.min_fault > self.max_fault:
             raise _Problem(("min_fault",), f"min_fault ({_secs(self.min_fault)}) is above max_fault "
                                            f"({_secs(self.max_fault)})")
+        if self.mix.get("region_power_loss", 0) > 0 and not self.power_loss_regions:
+            raise _Problem(("mix", "region_power_loss"), "no region has all its services in `services:`, "
+                                                         "so a region power loss would touch others")
         return self
+
+    @property
+    def power_loss_regions(self) -> tuple[str, ...]:
+        """Regions a power loss may hit: only those whose every service the section allows."""
+        return tuple(r for r in REGIONS if not self.services
+                     or all(s in self.services for s in SERVICES if REGION_OF[s] == r))
 
 
 # ---- the scenario --------------------------------------------------------------------------------

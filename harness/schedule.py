@@ -172,7 +172,7 @@ def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random) -> dict[s
     if kind == "clock_skew":
         return {"service": rng.choice(services), "params": {"offset_ms": rng.choice([-1, 1]) * rng.randint(200, 5000)}}
     if kind == "region_power_loss":
-        return {"region": rng.choice(REGIONS)}
+        return {"region": rng.choice(spec.power_loss_regions)}
     return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}
 
 
@@ -190,14 +190,18 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
         for _attempt in range(50):  # a crowded window may refuse some draws
             kind = rng.choices(kinds, weights)[0]
             entry = {"fault": kind, **_random_entry(kind, spec, rng)}
-            length = None if kind == "price_shock" else round(rng.uniform(spec.min_fault, spec.max_fault), 1)
-            at = round(rng.uniform(spec.start, window_end - (length or 0.0)), 1)
+            # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
+            length = None if kind == "price_shock" else min(
+                spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
+            latest = window_end - (length or 0.0)
+            at = min(latest, max(spec.start, round(rng.uniform(spec.start, latest), 1)))
             if length is not None:
                 entry["for"] = length
             fault = _FAULT_SPEC.validate_python({"at": at, **entry})
             touched = {*links_touched(fault.fault, fault.target), *services_touched(fault.fault, fault.target)}
             end = at + (length or 0.0)
-            if all(not (at < other_end and other_at < end and touched & other) for other_at, other_end, other in taken):
+            if all(not (at < other_end and other_at < end and touched & other) and abs(at - other_at) >= spec.min_gap
+                   for other_at, other_end, other in taken):
                 taken.append((at, end, touched))
                 drawn.append(fault)
                 break

@@ -302,6 +302,29 @@ def test_random_structures_only_ever_give_bad_input(doc: dict, timeline: list) -
     only_bad_input(yaml.safe_dump({**doc, "timeline": timeline}, allow_unicode=True))
 
 
+random_sections = st.dictionaries(
+    st.sampled_from(["mix", "intensity", "start", "min_fault", "max_fault", "min_gap", "links", "services", "x"]),
+    values | st.dictionaries(st.sampled_from([*FAULT_KINDS, "kil"]), scalars, max_size=4), max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["duration", "recovery", "load"]), values, max_size=2),
+       st.sampled_from(["random", None]), random_sections | values)
+def test_random_timelines_only_ever_give_bad_input(doc: dict, timeline: str | None, section: object) -> None:
+    """``timeline: random`` and its ``random:`` section, fuzzed: one line of BadInput or a scenario
+    that draws a schedule (a drawn fault the validator refuses would be a crash, not bad input)."""
+    from harness.schedule import build_schedule
+
+    text = yaml.safe_dump({"name": "r", "duration": "60s", **doc, "random": section,
+                           **({"timeline": timeline} if timeline else {})}, allow_unicode=True)
+    only_bad_input(text)
+    try:
+        scenario = parse_scenario(text, "f.yaml")
+    except BadInput:
+        return
+    build_schedule(scenario, 1)
+
+
 # ---- through the CLI: exit 3, one line, nothing started ---------------------------------------
 
 def test_cli_bad_input_is_one_line_exit_3(tmp_path: Path) -> None:

@@ -274,9 +274,61 @@ def test_the_mix_and_restrictions_are_honoured() -> None:
     ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kil: 1}}\n", "unknown fault kind 'kil'; did you mean 'kill'?"),
     ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kill: 0}}\n", "at least one weight must be above 0"),
     ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kill: 1}, min_fault: 9s}\n", "min_fault (9 s) is above max_fault"),
+    ("name: r\nduration: 60s\ntimeline: random\nrandom: {mix: {kill: 1}, min_gap: -1s}\n", "random.min_gap: duration '-1s' is negative"),
+    ("name: r\nduration: 60s\ntimeline: random\nrandom:\n  mix: {region_power_loss: 1}\n  services: [margin]\n",
+     "r.yaml:5: random.mix.region_power_loss: no region has all its services"),
 ])
 def test_a_bad_random_timeline_is_one_line_with_its_place(text: str, words: str) -> None:
     with pytest.raises(BadInput) as caught:
         parse_scenario(text, "r.yaml")
     message = str(caught.value)
     assert words in message and "\n" not in message, message
+
+
+random_sections = st.fixed_dictionaries(
+    {"mix": st.dictionaries(st.sampled_from(FAULT_KINDS), st.integers(0, 4), min_size=1, max_size=5)},
+    optional={"intensity": st.sampled_from([0.5, 4, 30, 60]), "start": st.sampled_from(["0s", "5s", "550ms"]),
+              "min_fault": st.sampled_from(["10ms", "1s", "3s"]), "max_fault": st.sampled_from(["40ms", "1.06s", "10s"]),
+              "min_gap": st.sampled_from(["0s", "1s", "4s"]),
+              "links": st.lists(st.sampled_from(LINKS), max_size=3, unique=True),
+              "services": st.lists(st.sampled_from(SERVICES), max_size=3, unique=True)})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_sections, st.sampled_from(["30s", "60s", "2m"]), st.integers(0, 2**31 - 1))
+def test_every_random_timeline_that_loads_draws_a_schedule_a_written_timeline_could_hold(
+        section: dict[str, Any], run: str, seed: int) -> None:
+    """Whatever random section loads: same seed, same schedule; every fault inside the window, of a
+    kind the mix weights, on an allowed link or service; written out as an explicit timeline, it
+    passes the same validation (overlaps included) as a hand-written scenario."""
+    text = yaml.safe_dump({"name": "r", "duration": run, "timeline": "random", "random": section,
+                           "recovery": {"within": "5s"}})
+    try:
+        scenario = parse_scenario(text, "r.yaml")
+    except BadInput as exc:
+        assert str(exc).startswith("r.yaml:") and "\n" not in str(exc)
+        return
+    schedule = build_schedule(scenario, seed)
+    assert schedule == build_schedule(scenario, seed) and schedule.faults
+    assert Schedule.from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
+    assert scenario.random is not None
+    window_end = schedule.duration_s - schedule.recovery_within_s - SETTLE_S
+    starts = sorted(f.at_s for f in schedule.faults)
+    assert all(b - a >= scenario.random.min_gap - 1e-9 for a, b in zip(starts, starts[1:], strict=False))
+    for f in schedule.faults:
+        assert section["mix"].get(f.kind, 0) > 0
+        assert scenario.random.start <= f.at_s and f.end_s <= window_end + 1e-9
+        if section.get("links"):
+            assert set(expands_links(f)) <= set(section["links"]) or f.kind == "partition" and set(
+                f.target["links"]) <= set(section["links"])
+        if section.get("services"):
+            from harness.scenario import services_touched
+
+            assert set(services_touched(f.kind, f.target)) <= set(section["services"])
+    explicit = [{"at": f.at_s, "fault": f.kind, **f.target, "params": f.params,
+                 **({"for": f.duration_s} if f.duration_s is not None else {})} for f in schedule.faults]
+    written = parse_scenario(yaml.safe_dump({"name": "w", "duration": run, "timeline": explicit,
+                                             "recovery": {"within": "5s"}}), "w.yaml")
+    assert build_schedule(written, seed).faults == tuple(
+        ScheduledFault(f.id, f.kind, f.at_s, f.duration_s, f.target, f.params, w.lines)
+        for f, w in zip(schedule.faults, build_schedule(written, seed).faults, strict=True))
