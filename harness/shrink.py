@@ -9,6 +9,7 @@ run's failing checks. The search is pure (``ddmin``, ``shorter``) over a predica
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -144,6 +145,9 @@ def shrink_run(run_dir: Path, *, max_runs: int, out: Path | None,
     saved, original, failing = _failed_run(run_dir)
     source = Path(saved["scenario_file"])
     load_scenario(source)  # still a valid scenario: the shrunk file is made from it
+    if saved.get("scenario_hash") not in (None, hashlib.sha256(source.read_bytes()).hexdigest()):
+        raise BadInput(f"{source}: changed since {run_dir} ran (its sha256 differs): re-runs would not test "
+                       "the run's load and checks")
     tried = 0
     violations: dict[str, tuple[str, ...]] = {}
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import BadInput
 from harness.scenario import load_scenario
-from harness.schedule import Schedule, ScheduledFault
+from harness.schedule import Schedule, ScheduledFault, build_schedule
 from harness.shrink import Budget, ddmin, schedule_of, shorter, shrink_run
 
 
@@ -67,6 +67,22 @@ def test_a_run_that_did_not_fail_is_bad_input(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "s"), "shrink",
                            str(tmp_path / "missing")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_scenario_file_changed_since_the_run_is_bad_input(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\ntimeline:\n  - {at: 1s, fault: latency, link: matching->margin, "
+                        "params: {latency_ms: 800}, for: 2s}\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "result.json").write_text(json.dumps({
+        "status": "fail", "checks": [{"name": "safe_halt", "status": "fail"}], "scenario_file": str(scenario),
+        "scenario_hash": "0" * 64, "seed": 1, "bugs": ["no_halt"]}))
+    (run_dir / "schedule.json").write_text(json.dumps(build_schedule(load_scenario(scenario), 1).to_dict()))
+    ran: list[Schedule] = []
+    with pytest.raises(BadInput, match="changed since .* ran"):
+        shrink_run(run_dir, max_runs=3, out=None, run=lambda s: ran.append(s) or ("safe_halt",), say=print)
+    assert not ran  # refused before any re-run
 
 
 PLANTED = """\
