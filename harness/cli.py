@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--report-dir", type=Path, default=Path("reports"))
     r.add_argument("--bugs", default=None, help="comma-separated bug switches, overriding the scenario's")
     r.add_argument("--junit", type=Path, default=None, help="also write one combined JUnit file here")
+    r.add_argument("--timeout", type=float, default=None,
+                   help="abort a run (healed, status aborted) after this many seconds; default: its duration + 180 s")
     r.add_argument("--dry-run", action="store_true", help="print the seeded schedule and touch nothing")
     r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
 
@@ -150,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.backend not in BACKENDS:
         raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
+    if args.timeout is not None and not 0 < args.timeout <= 86400:
+        raise BadInput(f"--timeout {args.timeout:g}: must be above 0 and at most 86400 seconds")
     plans = []
     for path, scenario in _scenarios(args.scenarios, args.tag):
         base = args.seed if args.seed is not None else scenario.seed
@@ -161,7 +165,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_PASS
     results = []
     for path, _, seed in plans:
-        options = RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs)
+        options = RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs,
+                             timeout_s=args.timeout)
         results.append(run_scenario(path, options))
     if args.junit:
         write_junit(args.junit, results)

@@ -51,9 +51,13 @@ def flatten(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Events out of journal records, each carrying its record's seq, time, epoch and client id."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in set(FLATTENED.values())}
     for record in records:
+        if not isinstance(record, dict) or not isinstance(record.get("events", []), list):
+            raise ValueError(f"journal record is not an object with an events list: {str(record)[:60]!r}")
         meta = {"seq": record.get("seq"), "epoch": record.get("epoch"), "client_id": record.get("client_id"),
                 "record_time": record.get("time"), "kind": record.get("kind")}
         for event in record.get("events", []):
+            if not isinstance(event, dict):
+                raise ValueError(f"journal event is not an object: {str(event)[:60]!r}")
             target = FLATTENED.get(event.get("type", ""))
             if target:
                 out[target].append({"time": record.get("time"), **event, **meta})
@@ -82,7 +86,12 @@ def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: 
         audit["journal"] = records
         audit["journal_node"] = primary
         audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
-        audit.update(flatten(records or []) if records is not None else {k: None for k in set(FLATTENED.values())})
+        try:
+            audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
+        except ValueError as exc:  # a target answering garbage: the checks then cannot decide
+            errors.append(f"{primary}: malformed journal ({exc})")
+            audit["journal"] = None
+            audit.update({k: None for k in set(FLATTENED.values())})
     session.close()
     return audit
 

@@ -3,7 +3,9 @@
 validate → backend up → wait ready → steady-state probe → load → fault timeline → heal →
 recovery window → steady-state probe → collect audit → checks → reports → teardown.
 Teardown (heal every fault, stop load, stop the target and Toxiproxy, close the journal) runs
-whatever happened before: an exception, Ctrl-C, SIGTERM.
+whatever happened before: an exception, Ctrl-C, SIGTERM, the run's timeout (SIGUSR1 from the
+watchdog), an abort condition of the scenario. A watchdog process outlives a SIGKILLed runner and
+heals what its journal lists.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import logging
 import os
 import platform
 import signal
+import subprocess
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
 from harness.backends import BACKENDS, make_backend
 from harness.checks import run_checks
 from harness.checks.base import CheckResult, verdict_of
@@ -35,7 +39,7 @@ from harness.errors import (
     Undecided,
 )
 from harness.faults.base import FAULTS, Fault, FaultEnv, FaultError, build_fault, load_fault_kinds
-from harness.faults.journal import FaultJournal, heal_leftovers
+from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History
 from harness.load.probe import probe
 from harness.load.runner import LoadSpec, start_load
@@ -43,13 +47,18 @@ from harness.recorder import Recorder, merge
 from harness.report import write_reports
 from harness.report.summary import summary_line
 from harness.result import FaultSource, RunResult, RunStatus
+from harness.safety import refuse_unsafe_target
 from harness.scenario import Scenario, load_scenario
 from harness.schedule import Schedule, ScheduledFault, build_schedule
+from harness.watchdog import WatchdogSpec, start_watchdog
 
 __all__ = ["RunOptions", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
 STEADY_STATE_PROBES = 3
+
+WATCHDOG_MARGIN_S = 180.0  # start-up, readiness, probes, audit and teardown on a busy machine
+POLL_S = 0.25  # how often abort conditions are looked at while waiting
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class RunOptions:
     state_dir: Path = Path(".umchaos")
     bugs: tuple[str, ...] | None = None  # overrides the scenario's target.bugs
     schedule: Schedule | None = None  # replay: use exactly this schedule
+    timeout_s: float | None = None  # abort the run after this long (default: its duration + a margin)
 
 
 @dataclass
@@ -77,6 +87,7 @@ class RunContext:
     recorder: Recorder
     phases: list[dict[str, Any]] = field(default_factory=list)
     landed: dict[str, bool] = field(default_factory=dict)
+    monitor: AbortMonitor | None = None
 
     def phase(self, name: str) -> None:
         now = time.time()
@@ -91,11 +102,24 @@ def _raise_on_sigterm(*_: Any) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _raise_on_timeout(*_: Any) -> None:
+    raise KeyboardInterrupt("run timeout: the watchdog's deadline passed")
+
+
+def wait_until(ctx: RunContext, deadline_mono: float) -> None:
+    """Sleep until ``deadline_mono``, looking at the abort conditions every POLL_S."""
+    while (left := deadline_mono - time.monotonic()) > 0:
+        time.sleep(min(POLL_S, left))
+        if ctx.monitor is not None:
+            ctx.monitor.poll(time.monotonic() - ctx.recorder.start_mono)
+
+
 def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     """Validate everything before touching anything."""
     if options.backend not in BACKENDS:
         raise BadInput(f"--backend {options.backend}: unknown backend; known: {', '.join(BACKENDS)}")
     scenario = load_scenario(scenario_path)
+    refuse_unsafe_target(scenario)
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)
     load_fault_kinds()
@@ -117,21 +141,31 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     ctx = prepare(scenario_path, options)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / "schedule.json").write_text(json.dumps(ctx.schedule.to_dict(), indent=1))
-    ctx.journal.open()
+    on_main = threading.current_thread() is threading.main_thread()
+    ctx.journal.open(signals=on_main)
+    timeout_s = options.timeout_s or ctx.schedule.duration_s + WATCHDOG_MARGIN_S
+    watchdog = start_watchdog(WatchdogSpec(options.state_dir, ctx.run_id, deadline_s=timeout_s))
     started = time.time()
     status: RunStatus = "unknown"
     reason: str | None = None
     checks: list[CheckResult] = []
     audit: dict[str, Any] = {"errors": []}
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    previous = ((signal.signal(signal.SIGTERM, _raise_on_sigterm), signal.signal(signal.SIGUSR1, _raise_on_timeout))
+                if on_main else None)
     try:
         with ExitStack() as teardown:
             try:
                 audit, checks, status, reason = _phases(ctx, teardown)
             except KeyboardInterrupt as exc:
                 status, reason = "aborted", f"interrupted ({exc or 'Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
+            except Aborted as exc:
+                status, reason = "aborted", f"{exc} (during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'})"
             except HarnessError as exc:
                 status, reason = "unknown", str(exc)
+            except Exception as exc:  # noqa: BLE001 - garbage from the target must not skip the report
+                log.exception("internal error")
+                status, reason = "unknown", (f"internal error during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}: "
+                                             f"{exc.__class__.__name__}: {exc}")
             ctx.phase("teardown")
     except KeyboardInterrupt:
         status, reason = "aborted", "interrupted again during teardown"
@@ -139,19 +173,50 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
         status, reason = "unknown", f"teardown: {exc}"
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    leftovers = ctx.journal.faults()
-    if leftovers:
-        status, reason = "unknown", f"faults not healed: {', '.join(leftovers)} (run `umchaos cleanup`)"
-    else:
-        ctx.journal.close()
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGUSR1, previous[1])
+    status, reason = _close_journal(ctx, watchdog, status, reason)
     if ctx.phases and "end" not in ctx.phases[-1]:
         ctx.phases[-1]["end"] = time.time()
     history = merge(ctx.recorder.snapshot())
     result = _result(ctx, status, reason, checks, started, history)
-    html = write_reports(ctx.run_dir, result, history, audit)
+    try:
+        html = write_reports(ctx.run_dir, result, history, audit)
+    except Undecided as exc:  # disk full, folder gone: the run cannot claim a verdict it could not record
+        before = f"; the run itself: {result.status}" + (f" ({result.reason})" if result.reason else "")
+        result = replace(result, status="unknown", exit_code=EXIT_UNKNOWN, reason=f"{exc}{before}")
+        try:
+            html = write_reports(ctx.run_dir, result, history, audit)
+        except Undecided:
+            html = ctx.run_dir / "report.html"
     print(summary_line(result, html), flush=True)
     return result
+
+
+def _close_journal(ctx: RunContext, watchdog: subprocess.Popen[bytes], status: RunStatus,
+                   reason: str | None) -> tuple[RunStatus, str | None]:
+    """After teardown: heal from the journal what teardown could not (e.g. Toxiproxy died), sweep stray processes.
+
+    The journal goes only when nothing is left; then the watchdog, seeing it gone, exits. If a fault
+    is still listed, the watchdog retries once this process is gone, and so does ``umchaos cleanup``.
+    """
+    leftovers = ctx.journal.faults()
+    if leftovers:
+        done = heal_run(ctx.journal.path, json.loads(ctx.journal.path.read_text()))
+        log.warning("healed from the journal: %s", "; ".join(done))
+        if ctx.journal.path.exists():
+            return "unknown", f"faults not healed: {', '.join(leftovers)} (run `umchaos cleanup`)"
+        status = "aborted" if status == "aborted" else "unknown"
+        reason = f"{reason}; healed from the journal afterwards: {', '.join(leftovers)}"
+    else:
+        if stray := stop_run_processes(ctx.run_id):  # e.g. a second Ctrl-C cut a stop short
+            log.warning("stopped %d process(es) of run %s that teardown left", stray, ctx.run_id)
+        ctx.journal.close()
+    try:
+        watchdog.wait(timeout=5)  # it sees the journal gone within a poll
+    except subprocess.TimeoutExpired:
+        log.warning("watchdog %d still running; it exits when it notices the run is over", watchdog.pid)
+    return status, reason
 
 
 def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None]:
@@ -189,21 +254,29 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     load = start_load(spec, accounts_file=target.accounts_file, history_file=history_file, run_id=ctx.run_id,
                       out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
     teardown.callback(load.stop)
+    ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     sampler = BalanceSampler(target.services).start()
     teardown.callback(sampler.stop)
     load_started = time.monotonic()
     ctx.recorder.phase("load_start")
+    if scenario.abort_when is not None:
+        start = load_started - ctx.recorder.start_mono
+        windows = fault_windows(schedule.faults, start, start + schedule.duration_s + 60, schedule.recovery_within_s)
+        ctx.monitor = AbortMonitor(scenario.abort_when, load.history_files, windows, tuple(target.services),
+                                   backend.alive, lambda: set().union(*(services_down_by(f.spec.kind, f.spec.target)
+                                                                       for f in active.values())))
 
-    ctx.phase("faults")
     active: dict[str, Fault] = {}
+    ctx.phase("faults")
     teardown.callback(lambda: heal_all(ctx, active))
     run_timeline(ctx, faults, active, load_started)
     heal_all(ctx, active)
     ctx.recorder.phase("faults_healed", recovery_within_s=schedule.recovery_within_s)
 
     ctx.phase("recovery")
-    remaining = schedule.duration_s - (time.monotonic() - load_started)
-    load.wait(timeout=max(0.0, remaining) + 15)
+    wait_until(ctx, load_started + schedule.duration_s)
+    ctx.monitor = None  # load is ending: errors from here on are not the target's
+    load.wait(timeout=15)
     load.stop()
     ctx.recorder.extend(load.read_ops())
     ctx.recorder.phase("load_end")
@@ -258,16 +331,12 @@ def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault],
         if fault.spec.duration_s is not None:
             events.append((fault.spec.at_s + fault.spec.duration_s, 0, "heal", fault))
     for at, _, action, fault in sorted(events, key=lambda e: (e[0], e[1])):
-        delay = t0 + at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        wait_until(ctx, t0 + at)
         if action == "inject":
             inject(ctx, fault, active)
         else:
             heal(ctx, fault, active)
-    tail = t0 + max((e[0] for e in events), default=0.0) - time.monotonic()
-    if tail > 0:
-        time.sleep(tail)
+    wait_until(ctx, t0 + max((e[0] for e in events), default=0.0))
 
 
 def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:

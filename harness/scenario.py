@@ -308,6 +308,7 @@ class RiskOverrides(Model):
 
 class Target(Model):
     system: Literal["umref"] = "umref"
+    host: Address = "127.0.0.1"  # where the target's services listen; not loopback: needs allow_targets
     bugs: Annotated[tuple[BugName, ...], AfterValidator(_unique)] = ()
     risk: RiskOverrides = RiskOverrides()
 
@@ -348,6 +349,20 @@ class SteadyState(Model):
 
 class Recovery(Model):
     within: PositiveSeconds = 10.0
+
+
+class AbortWhen(Model):
+    """When a run stops early (healed, reported ``aborted`` with the reason) rather than hammer a broken target.
+
+    ``error_rate_above``: the share of failed or unknown requests over the last ``for`` seconds,
+    counting only time outside fault windows when ``outside_faults``; ``target_process_gone``: a
+    target process died that no fault killed.
+    """
+
+    error_rate_above: Rate | None = None
+    for_: PositiveSeconds = Field(5.0, alias="for")
+    outside_faults: Annotated[bool, Strict()] = True
+    target_process_gone: Annotated[bool, Strict()] = False
 
 
 # ---- faults --------------------------------------------------------------------------------------
@@ -601,6 +616,7 @@ class Scenario(Model):
     recovery: Recovery = Recovery()
     checks: Annotated[tuple[CheckName, ...], Field(min_length=1), AfterValidator(_unique)] = DEFAULT_CHECKS
     allow_targets: tuple[Address, ...] = ()
+    abort_when: AbortWhen | None = None
     duration: PositiveSeconds | None = None  # run length; default: last fault end + recovery + settle
     _source: ScenarioSource = PrivateAttr(default=_NO_SOURCE)
 

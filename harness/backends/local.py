@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.base import Target
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
+from harness.safety import refuse_unsafe_addresses
 from harness.schedule import expands_links
 from harness.setup import toxiproxy_server_path
 from targets.umref.config import REGION_OF, RiskBudget
@@ -54,6 +55,8 @@ class LocalBackend:
     def up(self) -> Target:
         ctx = self.ctx
         risk = risk_budget(ctx.scenario.target.risk)
+        # Checked again here, before anything is started or sent (prepare checked the YAML already).
+        refuse_unsafe_addresses([ctx.scenario.target.host], ctx.scenario.allow_targets)
         needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
         if needed:
             self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
@@ -65,9 +68,10 @@ class LocalBackend:
         ctx.journal.add_resource("umref", {"pids_file": str(data_dir / "pids.json")})
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
-                config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed)
+                config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed, host=ctx.scenario.target.host)
             except ValueError as exc:
                 raise BadInput(str(exc)) from None
+            refuse_unsafe_addresses([config.url(name) for name in REGION_OF], ctx.scenario.allow_targets)
             links: dict[str, str] = {}
             for link in needed:
                 assert self.proxies is not None

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FaultJournal", "heal_leftovers", "process_start_time"]
+__all__ = ["FaultJournal", "heal_leftovers", "heal_run", "owner_alive", "process_start_time", "run_processes",
+           "stop_run_processes"]
 
 log = logging.getLogger("umchaos.journal")
 
@@ -39,10 +40,11 @@ class FaultJournal:
     def path(self) -> Path:
         return self.state_dir / "journal" / f"{self.run_id}.json"
 
-    def open(self) -> FaultJournal:
+    def open(self, *, signals: bool = False) -> FaultJournal:
+        """``signals``: the owner turns SIGTERM/SIGUSR1 into an abort (the watchdog may then ask it to stop)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write({"run_id": self.run_id, "owner_pid": os.getpid(), "owner_start": process_start_time(os.getpid()),
-                     "created": time.time(), "faults": {}, "resources": {}})
+                     "created": time.time(), "signals": signals, "faults": {}, "resources": {}})
         return self
 
     def _read(self) -> dict[str, Any]:
@@ -67,7 +69,7 @@ class FaultJournal:
         self._write(data)
 
     def add_resource(self, name: str, entry: dict[str, Any]) -> None:
-        """A process group (``{"pgid": n}``) or a pids file (``{"pids_file": path}``) to stop on cleanup."""
+        """Process groups (``{"pgid": n}``, ``{"pgids": [..]}``) or a pids file (``{"pids_file": path}``) to stop on cleanup."""
         data = self._read()
         data["resources"][name] = entry
         self._write(data)
@@ -79,7 +81,7 @@ class FaultJournal:
         self.path.unlink(missing_ok=True)
 
 
-def _owner_alive(data: dict[str, Any]) -> bool:
+def owner_alive(data: dict[str, Any]) -> bool:
     pid = data.get("owner_pid")
     return isinstance(pid, int) and process_start_time(pid) is not None and process_start_time(pid) == data.get("owner_start")
 
@@ -92,39 +94,89 @@ def _stop_group(pgid: int) -> None:
             return
 
 
-def heal_leftovers(state_dir: Path) -> list[str]:
-    """Heal faults and stop processes of runs whose owner is gone; returns what was done."""
+def run_processes(run_id: str) -> list[int]:
+    """Pids of every process carrying this run's id in its environment.
+
+    Locust and Toxiproxy get ``UMCHAOS_RUN_ID``; umref services get a data dir under ``runs/<run_id>/``.
+    Read from /proc, so it also finds what was started just before a kill, before the journal listed it.
+    """
+    marks = (f"UMCHAOS_RUN_ID={run_id}".encode(), f"/runs/{run_id}/".encode())
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(var == marks[0] or (var.startswith(b"UMREF_DATA_DIR=") and marks[1] in var) for var in env.split(b"\0")):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_run_processes(run_id: str) -> int:
+    """SIGCONT then SIGKILL every process (and its group) of this run; returns how many were found."""
+    pids = run_processes(run_id)
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                break
+        try:
+            if os.getpgid(pid) == pid:
+                _stop_group(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(pids)
+
+
+def heal_run(path: Path, data: dict[str, Any]) -> list[str]:
+    """Heal one run's journalled faults, then stop its processes; the journal goes once all healed."""
     from harness.faults.base import HEALERS, load_fault_kinds
 
     load_fault_kinds()
+    done: list[str] = []
+    healed_all = True
+    for fault_id, entry in data.get("faults", {}).items():
+        healer = HEALERS.get(entry.get("heal", ""))
+        try:
+            if healer is None:
+                raise LookupError(f"no healer for {entry.get('heal')!r}")
+            healer(entry)
+            done.append(f"healed {data['run_id']}/{fault_id} ({entry.get('heal')})")
+        except Exception as exc:  # noqa: BLE001 - keep cleaning the rest; keep this journal for a retry
+            healed_all = False
+            done.append(f"could not heal {data['run_id']}/{fault_id}: {exc}")
+    for name, res in data.get("resources", {}).items():
+        pgids = ([res["pgid"]] if "pgid" in res else []) + list(res.get("pgids", []))
+        pids_file = Path(res.get("pids_file", "/nonexistent"))
+        try:
+            if pids_file.exists():
+                pgids += list(json.loads(pids_file.read_text()).values())
+        except (OSError, ValueError):
+            pass  # a pids file cut short by the kill: the /proc scan below still finds them
+        for pgid in pgids:
+            _stop_group(int(pgid))
+        if pgids:
+            done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
+    if stray := stop_run_processes(str(data["run_id"])):
+        done.append(f"stopped {data['run_id']}: {stray} more process(es) carrying its run id")
+    if healed_all:
+        path.unlink(missing_ok=True)
+    return done
+
+
+def heal_leftovers(state_dir: Path) -> list[str]:
+    """Heal faults and stop processes of runs whose owner is gone; returns what was done."""
     done: list[str] = []
     for path in sorted((state_dir / "journal").glob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if _owner_alive(data):
+        if owner_alive(data):
             continue
-        healed_all = True
-        for fault_id, entry in data.get("faults", {}).items():
-            healer = HEALERS.get(entry.get("heal", ""))
-            try:
-                if healer is None:
-                    raise LookupError(f"no healer for {entry.get('heal')!r}")
-                healer(entry)
-                done.append(f"healed {data['run_id']}/{fault_id} ({entry.get('heal')})")
-            except Exception as exc:  # noqa: BLE001 - keep cleaning the rest; keep this journal for a retry
-                healed_all = False
-                done.append(f"could not heal {data['run_id']}/{fault_id}: {exc}")
-        for name, res in data.get("resources", {}).items():
-            pgids = [res["pgid"]] if "pgid" in res else []
-            pids_file = Path(res.get("pids_file", "/nonexistent"))
-            if pids_file.exists():
-                pgids += list(json.loads(pids_file.read_text()).values())
-            for pgid in pgids:
-                _stop_group(int(pgid))
-            if pgids:
-                done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
-        if healed_all:
-            path.unlink(missing_ok=True)
+        done += heal_run(path, data)
     return done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +26,17 @@ def orphan(state: Path, run_id: str, faults: dict, resources: dict) -> None:
 
 
 def test_leftover_toxic_and_processes_are_healed(tmp_path: Path) -> None:
-    with ToxiproxyServer(install_toxiproxy(), run_id="dead") as server:
+    # The server carries another run id: the dead run's own server would be stopped by the cleanup
+    # (see the stray process below), and this test reads the healed state back from it.
+    with ToxiproxyServer(install_toxiproxy(), run_id="test-server") as server:
         net = ProxyNet(server.url, run_id="dead")
         net.create_proxy("matching->margin", "127.0.0.1:9")
         toxic = net.add_toxic("matching->margin", "latency", {"latency": 800}, name="dead__f1")
         net.set_enabled("matching->margin", False)
         sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        # Started just before the kill, before the journal listed it: found by the run id in its environment.
+        stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
+                                 env={**os.environ, "UMCHAOS_RUN_ID": "dead"})
         orphan(tmp_path, "dead", faults={
             "f1": {"heal": "toxic", "api": server.url, "toxics": [[net.proxy_name("matching->margin"), toxic]]},
             "f2": {"heal": "enable", "api": server.url, "proxies": [net.proxy_name("matching->margin")]},
@@ -40,6 +46,8 @@ def test_leftover_toxic_and_processes_are_healed(tmp_path: Path) -> None:
         assert net.toxics("matching->margin") == []
         assert net.proxies()[net.proxy_name("matching->margin")]["enabled"] is True
         sleeper.wait(timeout=5)
+        stray.wait(timeout=5)
+        assert any("more process(es) carrying its run id" in line for line in done), done
         assert not list((tmp_path / "journal").iterdir())
 
 

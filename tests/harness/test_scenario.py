@@ -296,7 +296,7 @@ fault_entries = st.dictionaries(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["name", "seed", "target", "load", "steady_state", "recovery", "checks",
-                                        "allow_targets", "duration", "description", "bogus"]), values, max_size=6),
+                                        "allow_targets", "abort_when", "duration", "description", "bogus"]), values, max_size=6),
        st.lists(fault_entries, max_size=4))
 def test_random_structures_only_ever_give_bad_input(doc: dict, timeline: list) -> None:
     only_bad_input(yaml.safe_dump({**doc, "timeline": timeline}, allow_unicode=True))
