@@ -157,7 +157,7 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
             try:
                 audit, checks, status, reason = _phases(ctx, teardown)
             except KeyboardInterrupt as exc:
-                status, reason = "aborted", f"interrupted ({exc or 'Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
+                status, reason = "aborted", f"interrupted ({str(exc) or 'SIGINT, Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
             except Aborted as exc:
                 status, reason = "aborted", f"{exc} (during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'})"
             except HarnessError as exc:
@@ -168,9 +168,9 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
                                              f"{exc.__class__.__name__}: {exc}")
             ctx.phase("teardown")
     except KeyboardInterrupt:
-        status, reason = "aborted", "interrupted again during teardown"
-    except HarnessError as exc:  # a teardown step failed: say so, the journal still lists it
-        status, reason = "unknown", f"teardown: {exc}"
+        status, reason = "aborted", f"{reason + '; ' if reason else ''}interrupted again during teardown"
+    except HarnessError as exc:  # a teardown step failed: say so (after the first error), the journal still lists it
+        status, reason = "unknown", f"{reason + '; ' if reason else ''}teardown: {exc}"
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous[0])
@@ -253,6 +253,15 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
                     duration_s=schedule.duration_s, timeout_s=5.0)
     load = start_load(spec, accounts_file=target.accounts_file, history_file=history_file, run_id=ctx.run_id,
                       out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
+    kept: list[bool] = []
+
+    def keep_load_ops() -> None:
+        """An aborted or failed run still reports the load it sent (runs after load.stop)."""
+        if not kept:
+            kept.append(True)
+            ctx.recorder.extend(load.read_ops())
+
+    teardown.callback(keep_load_ops)
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     sampler = BalanceSampler(target.services).start()
@@ -278,7 +287,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.monitor = None  # load is ending: errors from here on are not the target's
     load.wait(timeout=15)
     load.stop()
-    ctx.recorder.extend(load.read_ops())
+    keep_load_ops()
     ctx.recorder.phase("load_end")
 
     ctx.phase("steady_state_after")
