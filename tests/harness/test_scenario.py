@@ -155,6 +155,14 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     ("bugs: []", "bugs: [], risk: {p99_ms: 0}", 3, "target.risk.p99_ms: input should be greater than or equal to 1"),
     ("seed: 1", "seed: 1\nallow_targets: ['127.0.0.1:99999']", 3, "port 99999"),
     ("seed: 1", "seed: 1\nallow_targets: ['ex ample']", 3, "neither an IP address nor a host name"),
+    ("bugs: []", "bugs: [], host: 'not a host!'", 3, "target.host"),
+    # abort conditions
+    ("seed: 1", "seed: 1\nabort_when: {error_rate_above: 1.5, for: 5s}", 3,
+     "abort_when.error_rate_above: must be at least 0 and at most 1, not 1.5"),
+    ("seed: 1", "seed: 1\nabort_when:\n  error_rate_above: 0.5\n  for: -5s", 5, "abort_when.for: duration '-5s' is negative"),
+    ("seed: 1", "seed: 1\nabort_when: {target_process_gone: 'yes'}", 3, "abort_when.target_process_gone"),
+    ("seed: 1", "seed: 1\nabort_when: {error_rate: 0.5}", 3, "abort_when"),
+    ("seed: 1", "seed: 1\nabort_when: {error_rate_above: 0.5, for: 5s, outside_faults: false}", 3, None),
 ])
 def test_each_error_is_one_line_at_its_line(old: str, new: str, line: int, words: str | None) -> None:
     assert old in BASE
