@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -163,12 +164,14 @@ def ensure_images() -> DockerImages:
             base = _base_image(client, work)
             ctx = work / "umref"
             ctx.mkdir()
-            _run([shutil.which("python3") or "python3", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(ctx),
-                  str(ROOT)], timeout=600, what="pip wheel")
-            wheel = next(ctx.glob("*.whl")).name
-            _build(ctx, f"FROM {base}\nLABEL {LABEL}=umref\nCOPY {wheel} /tmp/\n"
-                        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q /tmp/" + wheel +
-                        f" && rm /tmp/{wheel}\nENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1\nWORKDIR /data\n",
+            # Wheels are fetched on the host (its pip is set up for this network, a container's is
+            # not) and installed in the image with no index at all.
+            _run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(ctx / "wheels"), str(ROOT)],
+                 timeout=900, what="pip wheel")
+            _build(ctx, f"FROM {base}\nLABEL {LABEL}=umref\nCOPY wheels /tmp/wheels\n"
+                        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index "
+                        "--find-links /tmp/wheels um-chaos-harness && rm -rf /tmp/wheels\n"
+                        "ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1\nWORKDIR /data\n",
                    images.umref, timeout=1200)
             tctx = work / "toxiproxy"
             tctx.mkdir()

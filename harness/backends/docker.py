@@ -146,6 +146,8 @@ class DockerBackend:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
             list(pool.map(self._create_service, SERVICES))
+        for name in SERVICES:  # started in the launcher's order: the ledgers' roles depend on it
+            self.containers[name].start()
         self.config = config.with_(ports=dict(self.host_ports))
         self.topology = _ContainerTopology(self.config, self)
         try:
@@ -213,6 +215,7 @@ class DockerBackend:
         cfg.write_text(json.dumps(self._service_config(name), indent=1))
         region = REGION_OF[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
+        host_port = free_port()
         container = client.containers.create(
             self.image, ["python3", "-m", "targets.umref.service", name, "/cfg/config.json"],
             name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
@@ -220,15 +223,14 @@ class DockerBackend:
             volumes={volume.name: {"bind": "/data", "mode": "rw"}, str(cfg): {"bind": "/cfg/config.json", "mode": "ro"}},
             # a fixed host port, chosen here: a restarted container keeps its address (the load
             # generator and the audit keep using it), which a port left to the engine would not
-            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", free_port())}, cap_add=["NET_ADMIN"],
+            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", host_port)}, cap_add=["NET_ADMIN"],
         )
         # docker-py's create() cannot give aliases on the first network: reconnect with them.
         self.networks[region].disconnect(container)
         self.networks[region].connect(container, aliases=[_alias(name, region)])
         self.networks[INTER_REGION].connect(container, aliases=[_alias(name, INTER_REGION)])
-        container.start()
         self.containers[name] = container
-        self.host_ports[name] = self._published(container, SERVICE_PORT)
+        self.host_ports[name] = host_port
 
     @staticmethod
     def _published(container: Any, port: int) -> int:
