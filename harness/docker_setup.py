@@ -129,7 +129,7 @@ def _image_exists(client: object, ref: str) -> bool:
 
 def _build(context: Path, dockerfile: str, tag: str, *, timeout: float) -> None:
     (context / "Dockerfile").write_text(dockerfile)
-    _run(["docker", "build", "--network=host", "-q", "-t", tag, "."], cwd=context, timeout=timeout,
+    _run(["docker", "build", "--force-rm", "-q", "-t", tag, "."], cwd=context, timeout=timeout,
          what=f"docker build {tag}")
 
 
