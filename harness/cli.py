@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--report-dir", type=Path, default=Path("reports"))
 
-    sub.add_parser("setup", help="install the pinned Toxiproxy server into the project's bin folder")
+    su = sub.add_parser("setup", help="install the pinned Toxiproxy server into the project's bin folder")
+    su.add_argument("--docker", action="store_true",
+                    help="also start a Docker engine if none answers and build the umref and Toxiproxy images")
     sub.add_parser("cleanup", help="heal faults and stop processes that killed runs left behind")
     return p
 
@@ -257,11 +259,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.setup import install_toxiproxy
 
         print(f"toxiproxy-server: {install_toxiproxy()}")
+        if args.docker:
+            from harness.docker_setup import ensure_engine, ensure_images
+
+            print(f"docker engine: {ensure_engine(args.state_dir / 'docker')}")
+            images = ensure_images()
+            print(f"docker images: {images.umref} {images.toxiproxy}")
         return EXIT_PASS
     from harness.faults.journal import heal_leftovers
 
     healed = heal_leftovers(args.state_dir)
     if args.command == "cleanup":
+        from harness.backends.docker import remove_dead_runs
+
+        healed += remove_dead_runs()  # objects of dead runs whose journal is gone too
         print("\n".join(healed) if healed else "nothing left behind")
         return EXIT_PASS
     for line in healed:

@@ -244,7 +244,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         time.sleep(1.0)
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
-                   regions=target.regions, risk=target.risk)
+                   regions=target.regions, risk=target.risk, backend=backend.name)
     faults = [build_fault(spec, env) for spec in schedule.faults]
 
     ctx.phase("load")

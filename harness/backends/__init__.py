@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "make_backend"]
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "docker")
 
 
 def make_backend(name: str, ctx: RunContext) -> Backend:
@@ -20,4 +20,8 @@ def make_backend(name: str, ctx: RunContext) -> Backend:
         from harness.backends.local import LocalBackend
 
         return LocalBackend(ctx)
+    if name == "docker":
+        from harness.backends.docker import DockerBackend
+
+        return DockerBackend(ctx)
     raise BadInput(f"--backend {name}: unknown backend; known: {', '.join(BACKENDS)}")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from harness.errors import HarnessError
 from harness.schedule import ScheduledFault
 
-__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
+__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "BACKEND_FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
 
 
 class FaultError(HarnessError):
@@ -51,6 +51,7 @@ class FaultEnv:
     services: dict[str, str]  # service -> base URL (direct, not proxied)
     regions: dict[str, str]  # service -> region
     risk: Any  # targets.umref.config.RiskBudget in force
+    backend: str = "local"  # picks a backend's own implementation of a kind, if it registered one
 
 
 class Fault(Protocol):
@@ -64,14 +65,19 @@ class Fault(Protocol):
 
 
 FAULTS: dict[str, Callable[[ScheduledFault, FaultEnv], Fault]] = {}
+# backend -> kind -> factory: a backend's own way to apply a kind (a container pause is not SIGSTOP)
+BACKEND_FAULTS: dict[str, dict[str, Callable[[ScheduledFault, FaultEnv], Fault]]] = {}
 # journal entry "heal" kind -> function healing it from the entry alone (for leftovers)
 HEALERS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
-def register(*kinds: str) -> Callable[[Any], Any]:
+def register(*kinds: str, backend: str | None = None) -> Callable[[Any], Any]:
+    """Register a fault for every backend, or (``backend=``) only for that one, taking precedence."""
+
     def add(cls: Any) -> Any:
+        table = FAULTS if backend is None else BACKEND_FAULTS.setdefault(backend, {})
         for kind in kinds:
-            FAULTS[kind] = cls
+            table[kind] = cls
         return cls
 
     return add
@@ -79,13 +85,13 @@ def register(*kinds: str) -> Callable[[Any], Any]:
 
 def load_fault_kinds() -> None:
     """Importing the fault modules registers their faults and healers."""
-    from harness.faults import links, process, target  # noqa: F401
+    from harness.faults import containers, links, process, target  # noqa: F401
 
 
 def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
     load_fault_kinds()
     try:
-        factory = FAULTS[spec.kind]
+        factory = BACKEND_FAULTS.get(env.backend, {}).get(spec.kind) or FAULTS[spec.kind]
     except KeyError:
         raise FaultError(f"fault {spec.id}: kind {spec.kind!r} is not supported on this backend") from None
     return factory(spec, env)

@@ -164,6 +164,14 @@ def heal_run(path: Path, data: dict[str, Any]) -> list[str]:
             _stop_group(int(pgid))
         if pgids:
             done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
+        if "docker_run" in res:
+            from harness.backends.docker import remove_run
+
+            try:
+                done += [f"removed {data['run_id']}: {what}" for what in remove_run(res["docker_run"])]
+            except Exception as exc:  # noqa: BLE001 - no engine now: keep the journal for a retry
+                healed_all = False
+                done.append(f"could not remove docker objects of {data['run_id']}: {exc}")
     if stray := stop_run_processes(str(data["run_id"])):
         done.append(f"stopped {data['run_id']}: {stray} more process(es) carrying its run id")
     if healed_all:

@@ -131,9 +131,10 @@ class ProxyNet:
         except requests.ConnectionError:
             raise ToxiproxyError(f"toxiproxy server {self.api_url} unreachable ({method} {path})") from None
 
-    def create_proxy(self, link: str, upstream: str) -> Proxy:
+    def create_proxy(self, link: str, upstream: str, *, listen: str = "127.0.0.1:0") -> Proxy:
+        """``listen`` is the server's side: loopback for a local server, all interfaces in a container."""
         name = self.proxy_name(link)
-        created = self.call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": True})
+        created = self.call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
         return Proxy(name, created["listen"], upstream)
 
     def proxies(self) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,400 @@
+"""The docker backend: each umref service a container, each region its own Docker network.
+
+Networks: one per region (``A``, ``B``) for traffic inside a region, and one inter-region network
+that carries every cross-region call, so that cutting a region off is a network disconnect of its
+hosts. Toxiproxy runs as a container on all three, for the links a schedule may fault. Every
+object carries the labels ``umchaos.run`` (run id) and ``umchaos.owner`` (pid of the harness), so
+two runs never touch each other's objects and ``umchaos cleanup`` finds those of dead runs. Host
+ports are published on 127.0.0.1 only. Each service's data folder is a named volume: a killed
+container (power loss) comes back with its ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from harness.backends.base import Target
+from harness.backends.local import risk_budget
+from harness.errors import BadInput, Undecided
+from harness.faults.network import ProxyNet
+from harness.schedule import expands_links
+from targets.umref.config import LINKS, REGION_OF, SERVICES, TopologyConfig
+from targets.umref.launcher import Topology, TopologyError, default_accounts, free_port
+
+if TYPE_CHECKING:
+    import docker
+
+    from harness.runner import RunContext
+
+__all__ = ["DockerBackend", "remove_run", "remove_dead_runs", "INTER_REGION"]
+
+log = logging.getLogger("umchaos.docker")
+SERVICE_PORT = 8000
+TOXIPROXY_API_PORT = 8474
+FIRST_PROXY_PORT = 20000
+INTER_REGION = "x"
+RUN_LABEL = "umchaos.run"
+OWNER_LABEL = "umchaos.owner"
+
+
+def _client() -> docker.DockerClient:
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # docker-py raises several types for "no engine"
+        raise Undecided(f"no Docker engine answers ({exc.__class__.__name__}); run `umchaos setup --docker`") from None
+    return client
+
+
+def _alias(service: str, net: str) -> str:
+    """The DNS name of a host on one network: the same service has one name per network."""
+    return f"{service}.{net.lower()}"
+
+
+class _ContainerTopology(Topology):
+    """The launcher's health/calm/bootstrap logic, pointed at the published host ports."""
+
+    def __init__(self, config: TopologyConfig, backend: DockerBackend) -> None:
+        super().__init__(config)
+        self.backend = backend
+
+    def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
+        waiting = list(names)
+        session = requests.Session()
+        while waiting:
+            for name in list(waiting):
+                if not self.backend.alive(name):
+                    raise TopologyError(f"container of {name} exited during start: {self.backend.log_tail(name)}")
+                try:
+                    if session.get(self.config.url(name) + "/health", timeout=0.5).status_code == 200:
+                        waiting.remove(name)
+                except requests.RequestException:
+                    pass
+            if waiting and time.monotonic() > deadline:
+                raise TopologyError(f"not healthy in time: {', '.join(waiting)}")
+            if waiting:
+                time.sleep(0.05)
+        session.close()
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, ctx: RunContext, *, image: str | None = None, toxiproxy_image: str | None = None) -> None:
+        from harness.docker_setup import images_tag
+
+        self.ctx = ctx
+        tag = images_tag()
+        self.image = image or f"umchaos/umref:{tag}"
+        self.toxiproxy_image = toxiproxy_image or f"umchaos/toxiproxy:{tag}"
+        self.client: docker.DockerClient | None = None
+        self.prefix = f"umc-{ctx.run_id}"
+        self.labels = {RUN_LABEL: ctx.run_id, OWNER_LABEL: str(os.getpid())}
+        self.containers: dict[str, Any] = {}
+        self.networks: dict[str, Any] = {}
+        self.proxies: ProxyNet | None = None
+        self.host_ports: dict[str, int] = {}
+        self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{ctx.run_id}-"))
+        self.config: TopologyConfig | None = None
+        self.topology: _ContainerTopology | None = None
+
+    # ---- start / stop -------------------------------------------------------------------
+    def _docker(self) -> docker.DockerClient:
+        if self.client is None:
+            self.client = _client()
+        return self.client
+
+    def _net_name(self, net: str) -> str:
+        return f"{self.prefix}-{net}"
+
+    def up(self) -> Target:
+        ctx = self.ctx
+        client = self._docker()
+        for ref in (self.image, self.toxiproxy_image):
+            try:
+                client.images.get(ref)
+            except Exception:
+                raise Undecided(f"image {ref} missing; run `umchaos setup --docker`") from None
+        risk = risk_budget(ctx.scenario.target.risk)
+        ctx.journal.add_resource("docker", {"docker_run": ctx.run_id})
+        for net in ("A", "B", INTER_REGION):
+            self.networks[net] = client.networks.create(self._net_name(net), driver="bridge", labels=self.labels)
+        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
+        links: dict[str, str] = {}
+        if needed:
+            links = self._start_toxiproxy(needed)
+        try:
+            config = TopologyConfig(data_dir="/data", bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed,
+                                    host="127.0.0.1", accounts=default_accounts(ctx.schedule.seed),
+                                    ports={name: 0 for name in SERVICES}, links=links)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+        self.config = config
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
+            list(pool.map(self._create_service, SERVICES))
+        for name in SERVICES:  # started in the launcher's order: the ledgers' roles depend on it
+            self.containers[name].start()
+        self.config = config.with_(ports=dict(self.host_ports))
+        self.topology = _ContainerTopology(self.config, self)
+        try:
+            self.topology.wait_healthy(SERVICES, deadline=time.monotonic() + 30)
+            self.topology.wait_calm(deadline=time.monotonic() + 30)
+            self.topology.bootstrap_positions()
+        except TopologyError as exc:
+            raise Undecided(f"target never became ready on docker: {exc}") from None
+        log.info("umref up on docker in %.2f s with %d proxied link(s)", time.monotonic() - started, len(links))
+        addresses = self.topology.addresses()
+        accounts_file = self.cfg_dir / "accounts.json"
+        accounts_file.write_text(json.dumps({"gateway": addresses["gateway"], "accounts": addresses["accounts"]}))
+        return Target(gateway=addresses["gateway"], services=addresses["services"], regions=dict(REGION_OF),
+                      accounts=tuple(addresses["accounts"]), accounts_file=accounts_file, proxies=self.proxies,
+                      links={link: f"toxiproxy:{link}" for link in links}, risk=risk)
+
+    def _start_toxiproxy(self, needed: list[str]) -> dict[str, str]:
+        """Toxiproxy on every network; callers reach it by its alias on their own region's network."""
+        client = self._docker()
+        container = client.containers.create(
+            self.toxiproxy_image, name=f"{self.prefix}-toxiproxy", labels=self.labels, detach=True,
+            network=self._net_name(INTER_REGION), ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)},
+        )
+        for net in ("A", "B"):
+            self.networks[net].connect(container, aliases=[_alias("toxiproxy", net)])
+        container.start()
+        self.containers["toxiproxy"] = container
+        api = f"http://127.0.0.1:{self._published(container, TOXIPROXY_API_PORT)}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                requests.get(api + "/version", timeout=0.5).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise Undecided("toxiproxy container did not answer within 15 s") from None
+                time.sleep(0.05)
+        self.proxies = ProxyNet(api, run_id=self.ctx.run_id)
+        links: dict[str, str] = {}
+        for i, link in enumerate(needed):
+            caller, callee = link.split("->")
+            port = FIRST_PROXY_PORT + LINKS.index(link) if link in LINKS else FIRST_PROXY_PORT + 100 + i
+            self.proxies.create_proxy(link, f"{self._peer_host(caller, callee, via_proxy=True)}:{SERVICE_PORT}",
+                                      listen=f"0.0.0.0:{port}")
+            links[link] = f"http://{_alias('toxiproxy', REGION_OF[caller])}:{port}"
+        return links
+
+    @staticmethod
+    def _peer_host(caller: str, callee: str, *, via_proxy: bool = False) -> str:
+        if via_proxy or REGION_OF[caller] != REGION_OF[callee]:
+            return _alias(callee, INTER_REGION)
+        return _alias(callee, REGION_OF[callee])
+
+    def _service_config(self, name: str) -> dict[str, Any]:
+        assert self.config is not None
+        base = self.config.with_(ports={s: SERVICE_PORT for s in SERVICES}).service_config(name)
+        peers = {callee: self.config.links.get(f"{name}->{callee}",
+                                               f"http://{self._peer_host(name, callee)}:{SERVICE_PORT}")
+                 for callee in base.peers}
+        return asdict(replace(base, host="0.0.0.0", peers=peers))
+
+    def _create_service(self, name: str) -> None:
+        client = self._docker()
+        cfg = self.cfg_dir / f"{name}.json"
+        cfg.write_text(json.dumps(self._service_config(name), indent=1))
+        region = REGION_OF[name]
+        volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
+        host_port = free_port()
+        container = client.containers.create(
+            self.image, ["python3", "-m", "targets.umref.service", name, "/cfg/config.json"],
+            name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
+            detach=True, network=self._net_name(region), environment={"UMREF_DATA_DIR": "/data"},
+            volumes={volume.name: {"bind": "/data", "mode": "rw"}, str(cfg): {"bind": "/cfg/config.json", "mode": "ro"}},
+            # a fixed host port, chosen here: a restarted container keeps its address (the load
+            # generator and the audit keep using it), which a port left to the engine would not
+            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", host_port)}, cap_add=["NET_ADMIN"],
+        )
+        # docker-py's create() cannot give aliases on the first network: reconnect with them.
+        self.networks[region].disconnect(container)
+        self.networks[region].connect(container, aliases=[_alias(name, region)])
+        self.networks[INTER_REGION].connect(container, aliases=[_alias(name, INTER_REGION)])
+        self.containers[name] = container
+        self.host_ports[name] = host_port
+
+    @staticmethod
+    def _published(container: Any, port: int) -> int:
+        for _ in range(50):
+            container.reload()
+            bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+            if bound:
+                return int(bound[0]["HostPort"])
+            time.sleep(0.05)
+        raise Undecided(f"{container.name}: port {port} was not published")
+
+    def wait_ready(self, *, deadline_s: float) -> None:
+        try:
+            self._topology().wait_calm(deadline=time.monotonic() + deadline_s)
+        except TopologyError as exc:
+            raise Undecided(f"target not ready within {deadline_s:.0f} s: {exc}") from None
+
+    def down(self) -> None:
+        logs = self.ctx.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name, container in self.containers.items():  # the services' logs are evidence
+            try:
+                (logs / f"{name}.log").write_bytes(container.logs())
+            except Exception:  # noqa: BLE001 - a container already gone has no logs to keep
+                pass
+        remove_run(self.ctx.run_id, client=self.client)
+        shutil.rmtree(self.cfg_dir, ignore_errors=True)
+        if self.client is not None:
+            self.client.close()
+
+    # ---- process control: containers are hosts ------------------------------------------
+    def _topology(self) -> _ContainerTopology:
+        if self.topology is None:
+            raise Undecided("target is not running")
+        return self.topology
+
+    def container(self, service: str) -> Any:
+        try:
+            return self.containers[service]
+        except KeyError:
+            raise Undecided(f"no container for {service}") from None
+
+    def log_tail(self, service: str) -> str:
+        try:
+            lines = self.container(service).logs(tail=1).decode(errors="replace").strip().splitlines()
+        except Exception:  # noqa: BLE001
+            return "(no logs)"
+        return lines[-1] if lines else "(no output)"
+
+    def kill(self, service: str) -> None:
+        """SIGKILL the container: the host loses power (its volume survives)."""
+        import docker
+
+        try:
+            self.container(service).kill()
+        except docker.errors.APIError as exc:
+            if self.alive(service):  # only "is not running" is fine: it is already off
+                raise Undecided(f"could not kill {service}: {exc}") from None
+
+    def kill_many(self, services: list[str]) -> None:
+        """Kill several containers at once (a region's power loss is one instant, not a sequence)."""
+        with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+            list(pool.map(self.kill, services))
+
+    def pause(self, service: str) -> None:
+        self.container(service).pause()
+
+    def resume(self, service: str) -> None:
+        container = self.container(service)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+
+    def restart(self, service: str) -> None:
+        container = self.container(service)
+        try:
+            if self.alive(service):
+                container.kill()
+            container.start()
+            self._topology().wait_healthy([service], deadline=time.monotonic() + 15)
+        except TopologyError as exc:
+            raise Undecided(f"could not restart {service}: {exc}") from None
+
+    def disconnect(self, service: str) -> None:
+        """Pull the host's inter-region cable: it keeps its own region's network."""
+        self.networks[INTER_REGION].disconnect(self.container(service))
+
+    def reconnect(self, service: str) -> None:
+        if not self.connected(service):
+            self.networks[INTER_REGION].connect(self.container(service), aliases=[_alias(service, INTER_REGION)])
+
+    def connected(self, service: str) -> bool:
+        container = self.container(service)
+        container.reload()
+        return self._net_name(INTER_REGION) in (container.attrs["NetworkSettings"]["Networks"] or {})
+
+    def status(self, service: str) -> str:
+        container = self.container(service)
+        container.reload()
+        return str(container.status)
+
+    def alive(self, service: str) -> bool:
+        return self.status(service) in ("running", "paused")
+
+    def pid(self, service: str) -> int | None:
+        container = self.container(service)
+        container.reload()
+        pid = int(container.attrs["State"]["Pid"])
+        return pid or None
+
+
+def remove_run(run_id: str, *, client: Any = None) -> list[str]:
+    """Remove every container, network and volume labelled with this run; returns what went."""
+    own = client is None
+    client = client or _client()
+    gone: list[str] = []
+    flt = {"label": f"{RUN_LABEL}={run_id}"}
+    try:
+        for container in client.containers.list(all=True, filters=flt):
+            container.remove(force=True)
+            gone.append(f"container {container.name}")
+        for network in client.networks.list(filters=flt):
+            network.remove()
+            gone.append(f"network {network.name}")
+        for volume in client.volumes.list(filters=flt):
+            volume.remove(force=True)
+            gone.append(f"volume {volume.name}")
+    finally:
+        if own:
+            client.close()
+    return gone
+
+
+def remove_dead_runs() -> list[str]:
+    """Objects of runs whose harness process is gone (found by label, not by journal)."""
+    from harness.docker_setup import engine_answers
+
+    if not engine_answers():
+        return []
+    client = _client()
+    done: list[str] = []
+    try:
+        runs: dict[str, str] = {}
+        for kind in (client.containers.list(all=True, filters={"label": RUN_LABEL}),
+                     client.networks.list(filters={"label": RUN_LABEL}),
+                     client.volumes.list(filters={"label": RUN_LABEL})):
+            for obj in kind:
+                labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+                runs[labels[RUN_LABEL]] = labels.get(OWNER_LABEL, "0")
+        for run_id, owner in sorted(runs.items()):
+            if not _pid_alive(int(owner)):
+                done += [f"removed {run_id}: {what}" for what in remove_run(run_id, client=client)]
+    finally:
+        client.close()
+    return done
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

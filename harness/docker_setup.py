@@ -1,0 +1,184 @@
+"""``umchaos setup --docker``: a Docker engine that answers, and the umref and Toxiproxy images.
+
+Nothing can be pulled from a registry here, so the base image is a minimal Debian root made with
+``debootstrap`` and ``docker import``-ed; the project's wheel and pinned dependencies go on top
+with pip. Images are tagged with a hash of everything that goes into them, so a second setup with
+unchanged sources builds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import Undecided
+from harness.setup import ROOT, toxiproxy_server_path
+
+__all__ = ["DockerImages", "engine_answers", "ensure_engine", "ensure_images", "images_tag"]
+
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = ("python3", "python3-venv", "iproute2", "ca-certificates")
+LABEL = "umchaos"  # every image, container, network and volume we make carries this label key
+
+
+@dataclass(frozen=True)
+class DockerImages:
+    umref: str
+    toxiproxy: str
+
+
+def _run(cmd: list[str], *, timeout: float, what: str, cwd: Path | None = None) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Undecided(f"{what}: {exc}") from None
+    if proc.returncode != 0:
+        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"])[-1]
+        raise Undecided(f"{what} failed (exit {proc.returncode}): {last}")
+    return proc.stdout
+
+
+def engine_answers(timeout_s: float = 3.0) -> bool:
+    """Whether the engine named by DOCKER_HOST (or the default socket) answers a ping."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=int(max(1, timeout_s)))
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # docker raises several unrelated types for "no engine": all mean no
+        return False
+
+
+def _dockerd_args(driver: str) -> list[str]:
+    # The sandbox's kernel may refuse iptables NAT: networks still work without it, because all our
+    # published ports are on 127.0.0.1 and docker-proxy forwards them in user space.
+    return ["dockerd", f"--storage-driver={driver}", "--iptables=false", "--ip6tables=false",
+            "--log-level=warn"]
+
+
+def ensure_engine(log_dir: Path, *, wait_s: float = 60.0) -> str:
+    """Install and start ``dockerd`` if no engine answers; returns how the engine was found."""
+    if engine_answers():
+        return "engine already answering"
+    if os.environ.get("DOCKER_HOST"):
+        raise Undecided(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer; not starting a local engine")
+    if shutil.which("dockerd") is None:
+        if shutil.which("apt-get") is None:
+            raise Undecided("no Docker engine and no apt-get to install Debian's docker.io")
+        _run(["apt-get", "update", "-q"], timeout=600, what="apt-get update")
+        _run(["apt-get", "install", "-y", "-q", "docker.io"], timeout=900, what="apt-get install docker.io")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tried: list[str] = []
+    for driver in ("overlay2", "vfs"):
+        log_path = log_dir / f"dockerd-{driver}.log"
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(_dockerd_args(driver), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            if engine_answers(1):
+                return f"started dockerd (pid {proc.pid}, storage driver {driver}, log {log_path})"
+            time.sleep(0.5)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        tail = (log_path.read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+        tried.append(f"{driver}: {tail}")
+    raise Undecided("dockerd would not start; tried " + " | ".join(tried))
+
+
+def _project_files() -> list[Path]:
+    """What the umref image runs: the target's sources and the dependency pins (the harness never
+    runs inside a container, so editing it does not rebuild the image)."""
+    files = [ROOT / "pyproject.toml"]
+    for top in ("targets",):
+        files += sorted(p for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return files
+
+
+def images_tag() -> str:
+    """A hash of the image recipe and the project sources: same inputs, same tag, nothing rebuilt."""
+    digest = hashlib.sha256()
+    digest.update(f"{DEBIAN_SUITE} {' '.join(BASE_PACKAGES)} v1".encode())
+    for path in _project_files():
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _image_exists(client: object, ref: str) -> bool:
+    import docker
+
+    try:
+        client.images.get(ref)  # type: ignore[attr-defined]
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _build(context: Path, dockerfile: str, tag: str, *, timeout: float) -> None:
+    (context / "Dockerfile").write_text(dockerfile)
+    _run(["docker", "build", "--force-rm", "-q", "-t", tag, "."], cwd=context, timeout=timeout,
+         what=f"docker build {tag}")
+
+
+def _base_image(client: object, work: Path) -> str:
+    ref = f"umchaos/debian-base:{DEBIAN_SUITE}-" + hashlib.sha256(" ".join(BASE_PACKAGES).encode()).hexdigest()[:12]
+    if _image_exists(client, ref):
+        return ref
+    if shutil.which("debootstrap") is None:
+        _run(["apt-get", "install", "-y", "-q", "debootstrap"], timeout=600, what="apt-get install debootstrap")
+    rootfs = work / "rootfs"
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", DEBIAN_SUITE, str(rootfs),
+          DEBIAN_MIRROR], timeout=1500, what="debootstrap")
+    shutil.rmtree(rootfs / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+    tar = work / "rootfs.tar"
+    _run(["tar", "-C", str(rootfs), "-cf", str(tar), "."], timeout=600, what="tar rootfs")
+    _run(["docker", "import", "-c", f"LABEL {LABEL}=base", str(tar), ref], timeout=600, what="docker import")
+    return ref
+
+
+def ensure_images() -> DockerImages:
+    """The umref and Toxiproxy images for the current sources, built only when missing."""
+    import docker
+
+    tag = images_tag()
+    images = DockerImages(umref=f"umchaos/umref:{tag}", toxiproxy=f"umchaos/toxiproxy:{tag}")
+    client = docker.from_env()
+    try:
+        if _image_exists(client, images.umref) and _image_exists(client, images.toxiproxy):
+            return images
+        with tempfile.TemporaryDirectory(prefix="umchaos-image-") as tmp:
+            work = Path(tmp)
+            base = _base_image(client, work)
+            ctx = work / "umref"
+            ctx.mkdir()
+            # Wheels are fetched on the host (its pip is set up for this network, a container's is
+            # not) and installed in the image with no index at all.
+            _run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(ctx / "wheels"), str(ROOT)],
+                 timeout=900, what="pip wheel")
+            _build(ctx, f"FROM {base}\nLABEL {LABEL}=umref\nCOPY wheels /tmp/wheels\n"
+                        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index "
+                        "--find-links /tmp/wheels um-chaos-harness && rm -rf /tmp/wheels\n"
+                        "ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1\nWORKDIR /data\n",
+                   images.umref, timeout=1200)
+            tctx = work / "toxiproxy"
+            tctx.mkdir()
+            shutil.copy2(toxiproxy_server_path(), tctx / "toxiproxy-server")
+            _build(tctx, f"FROM {base}\nLABEL {LABEL}=toxiproxy\nCOPY toxiproxy-server /usr/local/bin/\n"
+                         'ENTRYPOINT ["/usr/local/bin/toxiproxy-server", "-host", "0.0.0.0"]\n',
+                   images.toxiproxy, timeout=600)
+    finally:
+        client.close()
+    return images

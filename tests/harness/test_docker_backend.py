@@ -1,0 +1,87 @@
+"""The docker backend against a real engine: containers as hosts, regions as networks.
+
+Skipped, with the reason, when no engine answers or the images were not built
+(`umchaos setup --docker`, which .ci/run does when it can start an engine).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.docker_setup import engine_answers, images_tag
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).parents[2]
+
+
+def _skip_reason() -> str | None:
+    if not engine_answers():
+        return "no Docker engine answers (run `umchaos setup --docker`)"
+    import docker
+
+    client = docker.from_env()
+    try:
+        for ref in (f"umchaos/umref:{images_tag()}", f"umchaos/toxiproxy:{images_tag()}"):
+            try:
+                client.images.get(ref)
+            except docker.errors.ImageNotFound:
+                return f"image {ref} not built (run `umchaos setup --docker`)"
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def _labelled(run_id: str) -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        flt = {"label": f"umchaos.run={run_id}"}
+        return ([c.name for c in client.containers.list(all=True, filters=flt)]
+                + [n.name for n in client.networks.list(filters=flt)]
+                + [v.name for v in client.volumes.list(filters=flt)])
+    finally:
+        client.close()
+
+
+def _run(tmp_path: Path, scenario: str, *args: str) -> tuple[int, str, dict]:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "run",
+                           str(ROOT / "scenarios" / scenario), "--report-dir", str(tmp_path / "reports"), *args],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    verdict = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()
+    results = sorted((tmp_path / "reports").glob("*/result.json"))
+    result = json.loads(results[-1].read_text()) if results else {}
+    if result.get("run_id"):
+        assert _labelled(result["run_id"]) == [], "docker objects left behind"
+    return proc.returncode, verdict, result
+
+
+def test_seed_scenario_passes_on_docker_with_a_real_halt(engine: None, tmp_path: Path) -> None:
+    """Parity with the local backend: the correct exchange passes, and the halt really happened."""
+    code, verdict, result = _run(tmp_path, "margin-latency-halt.yaml", "--backend", "docker", "--seed", "42")
+    assert code == 0, verdict
+    assert verdict.startswith("PASS margin-latency-halt")
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["safe_halt"]["figures"]["halts"] >= 1
+    assert result["figures"]["ok"] > 100
+
+
+def test_unknown_backend_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "margin-latency-halt.yaml"),
+                           "--backend", "kubernetes"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 3
+    assert proc.stderr.strip().count("\n") == 0 and "known: local, docker" in proc.stderr
