@@ -1,4 +1,4 @@
-"""``umchaos``: validate, run, list, replay, selftest, shrink, setup, cleanup.
+"""``umchaos``: validate, run, load, list, replay, selftest, shrink, setup, cleanup.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; each run is a whole topology)")
     st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all; '' for none)")
     st.add_argument("--report-dir", type=Path, default=Path("reports"))
+
+    ld = sub.add_parser("load", help="run a scenario's load (with or without its faults), with live numbers")
+    ld.add_argument("scenario", type=Path)
+    ld.add_argument("--users", type=int, default=None, help="Locust users (default: the scenario's)")
+    ld.add_argument("--spawn-rate", type=float, default=None, help="users started per second")
+    ld.add_argument("--duration", default=None, help="how long load flows, e.g. 60s or 2m")
+    ld.add_argument("--workers", type=int, default=0, help="Locust worker processes (master/worker mode)")
+    ld.add_argument("--report-dir", type=Path, default=Path("reports"))
+    ld.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    ld.add_argument("--no-faults", action="store_true", help="load only: leave the scenario's timeline out")
+    ld.add_argument("--junit", type=Path, default=None, help="also write a JUnit file here")
 
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
 
@@ -234,6 +245,38 @@ def _shrink(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def _load(args: argparse.Namespace) -> int:
+    """Load as the point: the same phases and checks as ``run``, sized from the command line."""
+    from harness.report.junit import write_junit
+    from harness.runner import LoadOverrides, RunOptions, run_scenario
+    from harness.scenario import parse_duration
+
+    if args.users is not None and not 1 <= args.users <= 10_000:
+        raise BadInput(f"--users {args.users}: must be from 1 to 10000")
+    if args.spawn_rate is not None and not 0 < args.spawn_rate <= 10_000:
+        raise BadInput(f"--spawn-rate {args.spawn_rate:g}: must be above 0 and at most 10000")
+    if not 0 <= args.workers <= 64:
+        raise BadInput(f"--workers {args.workers}: must be from 0 to 64")
+    duration = None
+    if args.duration is not None:
+        try:
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            raise BadInput(f"--duration {args.duration}: {exc}") from None
+        if not 0 < duration <= 3600:
+            raise BadInput(f"--duration {args.duration}: must be above 0 and at most 1h")
+    if not args.scenario.is_file():
+        raise BadInput(f"{args.scenario}: no such scenario file")
+    options = RunOptions(seed=args.seed, report_dir=args.report_dir, state_dir=args.state_dir,
+                         load=LoadOverrides(users=args.users, spawn_rate=args.spawn_rate, duration_s=duration,
+                                            workers=args.workers),
+                         no_faults=args.no_faults, progress=True)
+    result = run_scenario(args.scenario, options)
+    if args.junit:
+        write_junit(args.junit, [result])
+    return result.exit_code
+
+
 def _replay(args: argparse.Namespace) -> int:
     from harness.runner import RunOptions, run_scenario
     from harness.schedule import Schedule
@@ -283,6 +326,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _selftest(args)
     if args.command == "shrink":
         return _shrink(args)
+    if args.command == "load":
+        return _load(args)
     return _replay(args)
 
 

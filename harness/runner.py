@@ -42,6 +42,7 @@ from harness.faults.base import FAULTS, Fault, FaultEnv, FaultError, build_fault
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History
 from harness.load.probe import probe
+from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, start_load
 from harness.recorder import Recorder, merge
 from harness.report import write_reports
@@ -52,7 +53,7 @@ from harness.scenario import Scenario, load_scenario
 from harness.schedule import Schedule, ScheduledFault, build_schedule
 from harness.watchdog import WatchdogSpec, start_watchdog
 
-__all__ = ["RunOptions", "RunContext", "run_scenario"]
+__all__ = ["RunOptions", "LoadOverrides", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
 STEADY_STATE_PROBES = 3
@@ -70,6 +71,19 @@ class RunOptions:
     bugs: tuple[str, ...] | None = None  # overrides the scenario's target.bugs
     schedule: Schedule | None = None  # replay: use exactly this schedule
     timeout_s: float | None = None  # abort the run after this long (default: its duration + a margin)
+    load: LoadOverrides | None = None  # `umchaos load`: the command line's users, rate, duration, workers
+    no_faults: bool = False  # `umchaos load --no-faults`: load only, the timeline left out
+    progress: bool = False  # live numbers while load flows (rich on a terminal, log lines otherwise)
+
+
+@dataclass(frozen=True)
+class LoadOverrides:
+    """What ``umchaos load`` options replace in the scenario's ``load`` section (None keeps it)."""
+
+    users: int | None = None
+    spawn_rate: float | None = None
+    duration_s: float | None = None
+    workers: int = 0
 
 
 @dataclass
@@ -122,6 +136,14 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     refuse_unsafe_target(scenario)
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)
+    if options.no_faults:
+        schedule = replace(schedule, faults=())
+    if options.load is not None and options.load.duration_s is not None:
+        needed = max((f.at_s + (f.duration_s or 0.0) for f in schedule.faults), default=0.0)
+        if options.load.duration_s < needed:
+            raise BadInput(f"--duration {options.load.duration_s:g}s: shorter than the scenario's fault timeline "
+                           f"({needed:g}s); use --no-faults or a longer duration")
+        schedule = replace(schedule, duration_s=options.load.duration_s)
     load_fault_kinds()
     if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS)):
         raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
@@ -249,8 +271,11 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("load")
     history_file = ctx.run_dir / "load-history.jsonl"
-    spec = LoadSpec(users=scenario.load.users, spawn_rate=scenario.load.spawn_rate, mix={str(k): v for k, v in scenario.load.mix.items()},
-                    duration_s=schedule.duration_s, timeout_s=5.0)
+    over = ctx.options.load or LoadOverrides()
+    spec = LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
+                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s,
+                    timeout_s=5.0, workers=over.workers,
+                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
     load = start_load(spec, accounts_file=target.accounts_file, history_file=history_file, run_id=ctx.run_id,
                       out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
     kept: list[bool] = []
@@ -266,6 +291,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     sampler = BalanceSampler(target.services).start()
     teardown.callback(sampler.stop)
+    if not load.wait_first_op(timeout=30):
+        log.warning("no load op within 30 s of starting Locust (see %s)", load.log)
     load_started = time.monotonic()
     ctx.recorder.phase("load_start")
     if scenario.abort_when is not None:
@@ -276,6 +303,13 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
                                                                        for f in active.values())))
 
     active: dict[str, Fault] = {}
+    if ctx.options.progress:
+        progress = ProgressDisplay(
+            files=load.history_files, matching=target.services["matching"], max_s=schedule.duration_s + 30,
+            status=lambda: (ctx.phases[-1]["phase"] if ctx.phases else "-",
+                            ", ".join(f"{f.spec.kind} {target_label(f.spec)}" for f in list(active.values()))))
+        teardown.callback(progress.start().stop)
+
     ctx.phase("faults")
     teardown.callback(lambda: heal_all(ctx, active))
     run_timeline(ctx, faults, active, load_started)
@@ -287,6 +321,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.monitor = None  # load is ending: errors from here on are not the target's
     load.wait(timeout=15)
     load.stop()
+    if ctx.options.progress:
+        progress.stop()
     keep_load_ops()
     ctx.recorder.phase("load_end")
 
@@ -297,7 +333,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("collect_audit")
     samples = sampler.stop()
-    config = {"bugs": list(ctx.bugs), "risk": asdict(target.risk), "seed": schedule.seed}
+    config = {"bugs": list(ctx.bugs), "risk": asdict(target.risk), "seed": schedule.seed,
+              "steady_state": scenario.steady_state.per_phase()}
     audit = collect_audit(target.services, config=config, samples=samples)
 
     ctx.phase("checks")

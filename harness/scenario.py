@@ -82,8 +82,10 @@ CHECK_NAMES: tuple[str, ...] = (
     "blast_radius",
     "recovery",
     "auth_fail_closed",
+    "steady_state",
 )
-DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c != "auth_fail_closed")  # needs bad_key load to decide
+# auth_fail_closed needs bad_key load to decide; steady_state gates on numbers, so it is asked for by name
+DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("auth_fail_closed", "steady_state"))
 LINK_KINDS: tuple[str, ...] = ("latency", "bandwidth", "timeout", "reset_peer", "down")
 FAULT_KINDS: tuple[str, ...] = (
     *LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock",
@@ -323,14 +325,29 @@ def _some_weight(mix: dict[MixKind, float]) -> dict[MixKind, float]:
     return mix
 
 
+UserClass = Literal["market_maker", "taker", "margin_transfer", "position_changer", "spot_trader"]
+
+
+def _some_class(classes: dict[UserClass, float]) -> dict[UserClass, float]:
+    if not any(classes.values()):
+        raise ValueError("at least one user class weight must be above 0")
+    return classes
+
+
 class Load(Model):
-    """Locust users; ``bad_key`` requests carry an invalid API key (for ``auth_fail_closed``)."""
+    """Locust users; ``bad_key`` requests carry an invalid API key (for ``auth_fail_closed``).
+
+    ``classes`` (weights per user class: market makers, takers, margin-transfer users, position
+    changers, spot traders) replaces the one mixed ``UmTrader`` by users that each behave like one
+    kind of customer; without it, ``mix`` weighs the requests of the mixed trader.
+    """
 
     users: Annotated[int, Strict(), Field(ge=1, le=10_000)] = 20
     spawn_rate: Annotated[float, PlainValidator(_Bounds(0, 10_000, lo_open=True).number)] = 20.0
     mix: Annotated[dict[MixKind, Weight], AfterValidator(_some_weight)] = Field(
         default_factory=lambda: dict(DEFAULT_MIX))
     duration: PositiveSeconds | None = None  # how long load flows: the run's length
+    classes: Annotated[dict[UserClass, Weight], AfterValidator(_some_class)] | None = None
 
 
 class MinRate(Model):
@@ -341,10 +358,42 @@ class MaxMs(Model):
     max: Annotated[float, PlainValidator(_Bounds(0, 60_000, lo_open=True).number)]
 
 
+class MaxRate(Model):
+    max: Rate
+
+
+class PhaseTolerance(Model):
+    """Bounds on the load's numbers in one phase; error_rate counts unknown outcomes and 5xx (not halts)."""
+
+    um_order_success_rate: MinRate | None = None
+    spot_success_rate: MinRate | None = None
+    p99_ms: MaxMs | None = None
+    p50_ms: MaxMs | None = None
+    error_rate: MaxRate | None = None
+
+    def bounds(self) -> dict[str, dict[str, float]]:
+        return self.model_dump(exclude_none=True)
+
+
 class SteadyState(Model):
+    """Top-level keys are the probe's gate and the default for ``before`` and ``after``; ``before``,
+    ``during`` and ``after`` (after recovery) bound the load in each phase (check ``steady_state``)."""
+
     um_order_success_rate: MinRate | None = None
     p99_ms: MaxMs | None = None
     spot_success_rate: MinRate | None = None
+    before: PhaseTolerance | None = None
+    during: PhaseTolerance | None = None
+    after: PhaseTolerance | None = None
+
+    def per_phase(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The tolerance of each phase, top-level keys filling ``before`` and ``after`` when unset."""
+        top = PhaseTolerance(um_order_success_rate=self.um_order_success_rate, p99_ms=self.p99_ms,
+                             spot_success_rate=self.spot_success_rate).bounds()
+        out = {"before": self.before.bounds() if self.before else top,
+               "during": self.during.bounds() if self.during else {},
+               "after": self.after.bounds() if self.after else top}
+        return {phase: bounds for phase, bounds in out.items() if bounds}
 
 
 class Recovery(Model):

@@ -14,6 +14,7 @@ from harness.checks.resting_orders_preserved import resting_orders_preserved
 from harness.checks.rollback import rollback
 from harness.checks.safe_halt import safe_halt
 from harness.checks.segregation import segregation
+from harness.checks.steady_state import steady_state
 from harness.history import History
 
 __all__ = ["CHECKS", "run_checks"]
@@ -28,6 +29,7 @@ CHECKS: dict[str, CheckFn] = {
     "blast_radius": blast_radius,
     "recovery": recovery,
     "auth_fail_closed": auth_fail_closed,
+    "steady_state": steady_state,
 }
 
 

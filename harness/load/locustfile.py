@@ -1,8 +1,11 @@
 """Locust users for umref-like UM traffic. Run only as a subprocess (gevent patches the process).
 
 Configuration comes from the JSON file named by ``UMCHAOS_LOAD_CONFIG``: accounts, history file,
-run id, monotonic start, mix weights, request timeout. Every request is written to the history
-as an invoke op before it is sent and a completion op after (ok / fail / info).
+run id, monotonic start, mix weights, user-class weights, request timeout. Every request is
+written to the history as an invoke op before it is sent and a completion op after (ok / fail /
+info). ``UmTrader`` mixes every request kind by ``mix``; the other classes each behave like one
+kind of customer and are weighted by the scenario's ``load.classes`` (the runner names them on
+Locust's command line).
 """
 
 from __future__ import annotations
@@ -35,14 +38,28 @@ def _flush(**_: Any) -> None:
     _history.flush()
 
 
+@events.init.add_listener
+def _flush_often(**_: Any) -> None:
+    """Flush twice a second, so the live display and the runner's start signal see ops promptly."""
+    import gevent
+
+    def loop() -> None:
+        while True:
+            gevent.sleep(0.5)
+            _history.flush()
+
+    gevent.spawn(loop)
+
+
 def _weights() -> dict[str, float]:
     mix = CONFIG["mix"]
     return {kind: float(mix.get(kind, 0)) for kind in ("um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key")}
 
 
-class UmTrader(FastHttpUser):
-    """A customer account: UM orders around the market, cancels, transfers, spot, leverage."""
+class Customer(FastHttpUser):
+    """One customer account and the requests it can make; subclasses choose which and how often."""
 
+    abstract = True
     wait_time = between(0.05, 0.2)
     network_timeout = float(CONFIG.get("timeout_s", 5.0))
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))
@@ -54,12 +71,6 @@ class UmTrader(FastHttpUser):
         self.rng = random.Random(f"{CONFIG['run_id']}-{self.process}")
         self.resting: list[str] = []
         self.n = 0
-        kinds, weights = zip(*[(k, w) for k, w in _weights().items() if w > 0], strict=True)
-        self.kinds, self.weights = kinds, weights
-
-    @task
-    def act(self) -> None:
-        getattr(self, self.rng.choices(self.kinds, self.weights)[0])()
 
     # ---- one request, two ops ----------------------------------------------------------------
     def send(self, f: str, path: str, body: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
@@ -134,3 +145,107 @@ class UmTrader(FastHttpUser):
         forged = f"ak-{self.account['account']}-{self.rng.getrandbits(64):016x}"
         self.send("um_order", "/um/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001",
                                             "price": self.price_near("BTCUSDT", 0.002)}, key=forged, valid=False)
+
+
+# ---- the user classes ---------------------------------------------------------------------------
+def _class_weight(name: str) -> int:
+    """Locust wants integer weights: scale the scenario's by 100 (0.5 and 1.5 keep their ratio)."""
+    return max(1, round(100 * float((CONFIG.get("classes") or {}).get(name, 1))))
+
+
+class UmTrader(Customer):
+    """The mixed customer: every request kind, weighted by the scenario's ``load.mix``."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        kinds, weights = zip(*[(k, w) for k, w in _weights().items() if w > 0], strict=True)
+        self.kinds, self.weights = kinds, weights
+
+    @task
+    def act(self) -> None:
+        getattr(self, self.rng.choices(self.kinds, self.weights)[0])()
+
+
+class MarketMaker(Customer):
+    """Quotes both sides close to the mark and cancels its oldest quotes, as makers requote."""
+
+    weight = _class_weight("market_maker")
+    wait_time = between(0.02, 0.1)
+    MAX_RESTING = 6
+
+    def quote(self, symbol: str, side: str) -> None:
+        mark = self.mark(symbol)
+        offset = Decimal(repr(self.rng.uniform(0.0005, 0.003)))
+        price = mark * (1 - offset) if side == "BUY" else mark * (1 + offset)
+        answer = self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT",
+                                                     "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
+                                                     "price": str(price.quantize(Decimal("0.01")))})
+        if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
+            self.resting.append(answer["order_id"])
+
+    @task(3)
+    def requote(self) -> None:
+        symbol = self.rng.choice(UM_SYMBOLS)
+        self.quote(symbol, "BUY")
+        self.quote(symbol, "SELL")
+        while len(self.resting) > self.MAX_RESTING:
+            self.send("cancel", "/um/cancel", {"order_id": self.resting.pop(0)})
+
+    @task(1)
+    def pull(self) -> None:
+        if self.resting:
+            self.send("cancel", "/um/cancel", {"order_id": self.resting.pop(self.rng.randrange(len(self.resting)))})
+
+
+class Taker(Customer):
+    """Crosses the spread: buys above the mark, sells below it, so quotes fill."""
+
+    weight = _class_weight("taker")
+    wait_time = between(0.1, 0.4)
+
+    @task
+    def take(self) -> None:
+        symbol = self.rng.choice(UM_SYMBOLS)
+        side = self.rng.choice(("BUY", "SELL"))
+        through = Decimal("1.004") if side == "BUY" else Decimal("0.996")
+        self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT",
+                                            "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
+                                            "price": str((self.mark(symbol) * through).quantize(Decimal("0.01")))})
+
+
+class MarginTransferUser(Customer):
+    """Moves USDT between the spot and the UM wallet: the transfers a halt must refuse whole."""
+
+    weight = _class_weight("margin_transfer")
+    wait_time = between(0.3, 1.0)
+
+    @task
+    def move(self) -> None:
+        self.transfer()
+
+
+class PositionChanger(Customer):
+    """Changes leverage, now and then placing an order at the new leverage (a position change)."""
+
+    weight = _class_weight("position_changer")
+    wait_time = between(0.3, 1.0)
+
+    @task(2)
+    def relever(self) -> None:
+        self.leverage()
+
+    @task(1)
+    def resize(self) -> None:
+        self.um_order()
+
+
+class SpotTrader(Customer):
+    """Trades BTC/USDT spot only: the product a UM halt must leave alone."""
+
+    weight = _class_weight("spot_trader")
+    wait_time = between(0.05, 0.3)
+
+    @task
+    def trade(self) -> None:
+        self.spot_order()
+

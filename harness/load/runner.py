@@ -11,15 +11,20 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LoadSpec", "LoadProcess", "start_load"]
+__all__ = ["LoadSpec", "LoadProcess", "start_load", "USER_CLASSES"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# scenario name of a user class -> its class in the locustfile
+USER_CLASSES = {"market_maker": "MarketMaker", "taker": "Taker", "margin_transfer": "MarginTransferUser",
+                "position_changer": "PositionChanger", "spot_trader": "SpotTrader"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,13 @@ class LoadSpec:
     duration_s: float
     timeout_s: float = 5.0
     workers: int = 0
+    classes: dict[str, float] | None = None  # user-class weights; None: the mixed UmTrader only
+
+    def class_names(self) -> list[str]:
+        """The locustfile classes to run (Locust takes them as positional arguments)."""
+        if not self.classes:
+            return ["UmTrader"]
+        return [USER_CLASSES[name] for name, weight in self.classes.items() if weight > 0]
 
 
 @dataclass
@@ -71,6 +83,18 @@ class LoadProcess:
                     pass
                 proc.wait(timeout=5)
 
+    def wait_first_op(self, timeout: float) -> bool:
+        """Block until a user has written an op (Locust and its workers take seconds to start on a
+        busy machine), so the fault timeline counts from when load really flows; bounded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(p.exists() and p.stat().st_size > 0 for p in self.history_files):
+                return True
+            if self.returncode is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
     def read_ops(self) -> list[dict[str, Any]]:
         ops: list[dict[str, Any]] = []
         for path in self.history_files:
@@ -90,7 +114,7 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
     config = out_dir / "load-config.json"
     config.write_text(json.dumps({"accounts_file": str(accounts_file), "history_file": str(history_file),
                                   "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
-                                  "timeout_s": spec.timeout_s}))
+                                  "classes": spec.classes, "timeout_s": spec.timeout_s}))
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", gateway, "--loglevel", "WARNING"]
     log = out_dir / "locust.log"
@@ -103,12 +127,21 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
             files.append(Path(str(history_file) + worker))
 
         common = ["--headless", "--only-summary", "-u", str(spec.users), "-r", str(spec.spawn_rate),
-                  "--run-time", run_time, "--stop-timeout", "3"]
+                  "--run-time", run_time, "--stop-timeout", "3", *spec.class_names()]
         if spec.workers <= 0:
             spawn(common)
         else:
-            spawn([*common, "--master", "--expect-workers", str(spec.workers), "--master-bind-host", "127.0.0.1"])
+            port = _free_port()  # not Locust's default 5557: two runs at once must not share a master
+            spawn([*common, "--master", "--expect-workers", str(spec.workers), "--master-bind-host", "127.0.0.1",
+                   "--master-bind-port", str(port)])
             files.pop()  # the master sends no requests
             for i in range(spec.workers):
-                spawn(["--worker", "--master-host", "127.0.0.1"], worker=f".w{i}")
+                spawn(["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *spec.class_names()],
+                      worker=f".w{i}")
     return LoadProcess(procs, history_file, log, files)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,120 @@
+"""steady_state: the load's numbers per phase — before the first fault, during the faults, after
+recovery — stay within the scenario's tolerances, so a gate can fail on p99 or error rate.
+
+Pure: the tolerances come from ``audit["config"]["steady_state"]`` (written by the runner from the
+scenario), the numbers from the recorded client ops. Probe ops count too (they are real requests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.checks.base import Audit, CheckResult, Evidence
+from harness.checks.common import fault_ops
+from harness.history import History, Op
+
+__all__ = ["steady_state", "phase_figures", "percentile", "PHASES", "REQUEST_KINDS"]
+NAME = "steady_state"
+PHASES = ("before", "during", "after")
+REQUEST_KINDS = ("um_order", "cancel", "transfer", "spot_order", "leverage")
+MIN_OPS = 10
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _server_error(op: Op) -> bool:
+    """What Locust counts as a failure: outcome unknown, or a 5xx that is not a halt refusal."""
+    status = op.value.get("status")
+    return op.type == "info" or (status is not None and status >= 500 and op.error != "UM_HALTED")
+
+
+def phase_figures(ops: Sequence[Op], seconds: float) -> dict[str, float | int]:
+    """Throughput, latency percentiles, error and success rates of one phase's completions."""
+    latencies = sorted(op.latency_ms or 0.0 for op in ops)
+    um = [op for op in ops if op.f == "um_order"]
+    spot = [op for op in ops if op.f == "spot_order"]
+    out: dict[str, float | int] = {
+        "requests": len(ops),
+        "req_per_s": round(len(ops) / seconds, 2) if seconds > 0 else 0.0,
+        "p50_ms": round(percentile(latencies, 50), 2) if ops else math.nan,
+        "p99_ms": round(percentile(latencies, 99), 2) if ops else math.nan,
+        "error_rate": round(sum(map(_server_error, ops)) / len(ops), 4) if ops else math.nan,
+    }
+    if um:
+        out["um_order_success_rate"] = round(sum(op.type == "ok" for op in um) / len(um), 4)
+    if spot:
+        out["spot_success_rate"] = round(sum(op.type == "ok" for op in spot) / len(spot), 4)
+    return out
+
+
+def _windows(history: History) -> dict[str, tuple[float, float]]:
+    """Wall-time windows of the three phases; without an infrastructure fault, all is 'before'."""
+    injects = [op.time for op in fault_ops(history, "inject") if op.value.get("fault") != "price_shock"]
+    heals = [op.time for op in fault_ops(history, "heal")]
+    recovery_s = max((float(op.value.get("recovery_within_s") or 0.0) for op in history.ops
+                      if op.f == "phase" and op.value.get("phase") == "faults_healed"), default=0.0)
+    if not injects:
+        return {"before": (-math.inf, math.inf)}
+    start = min(injects)
+    end = max(heals, default=math.inf)
+    return {"before": (-math.inf, start), "during": (start, end), "after": (end + recovery_s, math.inf)}
+
+
+def _violations(phase: str, figures: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(bounds broken, bounds that could not be measured) for one phase."""
+    broken, absent = [], []
+    for key, bound in wanted.items():
+        if not bound:
+            continue
+        value = figures.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            absent.append(f"{phase}: no {key.removesuffix('_success_rate')} requests to measure {key}")
+            continue
+        if bound.get("min") is not None and value < bound["min"]:
+            broken.append(f"{phase}: {key} {value} < {bound['min']}")
+        if bound.get("max") is not None and value > bound["max"]:
+            broken.append(f"{phase}: {key} {value} > {bound['max']}")
+    return broken, absent
+
+
+def steady_state(history: History, audit: Audit) -> CheckResult:
+    tolerances: Mapping[str, Mapping[str, Any]] = (audit.get("config") or {}).get("steady_state") or {}
+    if not any(tolerances.get(p) for p in PHASES):
+        return CheckResult(NAME, True, "no steady-state tolerance in the scenario (vacuous)")
+    done = history.completions(*REQUEST_KINDS)
+    windows = _windows(history)
+    t0 = min((op.time for op in done), default=0.0)
+    t1 = max((op.time for op in done), default=0.0)
+    figures: dict[str, Any] = {}
+    bad: list[str] = []
+    undecided: list[str] = []
+    for phase in PHASES:
+        wanted = tolerances.get(phase)
+        if not wanted or phase not in windows:
+            continue
+        lo, hi = windows[phase]
+        ops = [op for op in done if lo <= op.time < hi]
+        seconds = max(0.0, min(hi, t1) - max(lo, t0))
+        numbers = phase_figures(ops, seconds)
+        figures.update({f"{phase}.{k}": v for k, v in numbers.items()})
+        if len(ops) < MIN_OPS:
+            undecided.append(f"{phase}: {len(ops)} requests (fewer than {MIN_OPS})")
+            continue
+        broken, absent = _violations(phase, numbers, wanted)
+        bad += broken
+        undecided += absent
+    if bad:
+        return CheckResult(NAME, False, bad[0], tuple(Evidence(b) for b in bad), figures)
+    if undecided:
+        return CheckResult(NAME, "unknown", "too few requests: " + "; ".join(undecided), figures=figures)
+    checked = [p for p in PHASES if tolerances.get(p) and p in windows]
+    return CheckResult(NAME, True, "within tolerance: " + ", ".join(
+        f"{p} p99 {figures[f'{p}.p99_ms']} ms, errors {figures[f'{p}.error_rate']}" for p in checked), figures=figures)
