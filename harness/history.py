@@ -9,11 +9,14 @@ exchange's server times; ``mono`` is monotonic seconds since the run started.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 __all__ = ["OpType", "Op", "History", "read_history", "classify_http"]
 
@@ -91,5 +94,13 @@ class History:
 
 
 def read_history(path: Path) -> History:
-    with path.open() as lines:
-        return History(Op.from_dict(json.loads(line)) for line in lines if line.strip())
+    """orjson and no cyclic GC while building: a million ops load in seconds, not a minute
+    (each GC pass would rescan every op already built; ops hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with path.open("rb") as lines:
+            return History(Op.from_dict(orjson.loads(line)) for line in lines if line.strip())
+    finally:
+        if enabled:
+            gc.enable()

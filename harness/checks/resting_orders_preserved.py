@@ -3,14 +3,24 @@ acknowledged client cancels removed."""
 
 from __future__ import annotations
 
+import bisect
 from decimal import Decimal
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import halt_intervals, missing, unknown
+from harness.checks.common import Interval, halt_intervals, missing, unknown
 from harness.history import History
 
 __all__ = ["resting_orders_preserved"]
 NAME = "resting_orders_preserved"
+
+
+def _during(halts: list[Interval], starts: list[float], t: float) -> int | None:
+    """The first halt with start <= t <= end (closed, as before), found by bisection."""
+    i = bisect.bisect_right(starts, t) - 1
+    for j in (i - 1, i):  # a record exactly at one halt's end and the next one's start is in the first
+        if 0 <= j < len(halts) and halts[j].start <= t <= halts[j].end:
+            return j
+    return None
 
 
 def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
@@ -24,12 +34,14 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
     snapshots: list[dict[str, Decimal]] = [{} for _ in halts]
     taken = [False] * len(halts)
     bad: list[Evidence] = []
+    starts = [h.start for h in halts]  # sorted, the intervals disjoint: a bisect, not a scan per record
+    upcoming = 0
     for record in sorted(audit["journal"], key=lambda r: r["seq"]):
         t = float(record["time"])
-        for i, h in enumerate(halts):
-            if not taken[i] and t >= h.start:
-                snapshots[i], taken[i] = dict(resting), True
-        during = next((i for i, h in enumerate(halts) if h.start <= t <= h.end), None)
+        while upcoming < len(halts) and t >= halts[upcoming].start:
+            snapshots[upcoming], taken[upcoming] = dict(resting), True
+            upcoming += 1
+        during = _during(halts, starts, t)
         for event in record.get("events", []):
             kind, oid = event.get("type"), event.get("order_id")
             if kind == "order" and event.get("market") == "um" and event.get("price") is not None:

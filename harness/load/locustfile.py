@@ -60,7 +60,7 @@ class Customer(FastHttpUser):
     """One customer account and the requests it can make; subclasses choose which and how often."""
 
     abstract = True
-    wait_time = between(0.05, 0.2)
+    wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
     network_timeout = float(CONFIG.get("timeout_s", 5.0))
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))
 

@@ -36,6 +36,7 @@ class LoadSpec:
     timeout_s: float = 5.0
     workers: int = 0
     classes: dict[str, float] | None = None  # user-class weights; None: the mixed UmTrader only
+    think_s: tuple[float, float] | None = None  # UmTrader's wait between requests; None: 50-200 ms
 
     def class_names(self) -> list[str]:
         """The locustfile classes to run (Locust takes them as positional arguments)."""
@@ -114,7 +115,8 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
     config = out_dir / "load-config.json"
     config.write_text(json.dumps({"accounts_file": str(accounts_file), "history_file": str(history_file),
                                   "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
-                                  "classes": spec.classes, "timeout_s": spec.timeout_s}))
+                                  "classes": spec.classes, "think_s": spec.think_s,
+                                  "timeout_s": spec.timeout_s}))
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", gateway, "--loglevel", "WARNING"]
     log = out_dir / "locust.log"

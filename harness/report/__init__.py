@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.checks.base import Audit
 from harness.errors import Undecided
 from harness.history import History
-from harness.report.html import write_html
+from harness.report.html import write_html, write_load_png
 from harness.report.json_report import write_result_json
 from harness.report.junit import write_junit
 from harness.result import RunResult
@@ -25,6 +25,7 @@ def write_reports(run_dir: Path, result: RunResult, history: History, audit: Aud
         "result.json": lambda: write_result_json(run_dir, result),
         "junit.xml": lambda: write_junit(run_dir / "junit.xml", [result]),
         "report.html": lambda: write_html(run_dir / "report.html", result, history, audit),
+        "report.png": lambda: write_load_png(run_dir / "report.png", result, history, audit),
     }
     failed = []
     for name, write in writers.items():

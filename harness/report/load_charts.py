@@ -1,0 +1,149 @@
+"""Throughput and latency percentiles over time per request type, with fault and halt bands:
+inline SVG for report.html and a PNG (matplotlib, Agg) beside it for terminals and CI artifacts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from harness.checks.base import Audit
+from harness.checks.common import halt_intervals
+from harness.history import History
+
+__all__ = ["KindSeries", "Band", "load_series", "bands", "svg_per_kind", "write_png"]
+
+KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
+
+
+@dataclass(frozen=True)
+class KindSeries:
+    kind: str
+    rate: tuple[int, ...]  # completions per second
+    p50: tuple[float | None, ...]
+    p99: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class Band:
+    start: float  # seconds from t0
+    end: float
+    label: str
+    halt: bool
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values.sort()
+    return values[max(1, math.ceil(q * len(values))) - 1]
+
+
+def load_series(history: History, t0: float, seconds: int) -> list[KindSeries]:
+    """One pass over the ops: per kind and second, completions and latency p50/p99 (probes excluded)."""
+    rate = {k: [0] * seconds for k in KINDS}
+    lat: dict[str, list[list[float]]] = {k: [[] for _ in range(seconds)] for k in KINDS}
+    for op in history.ops:
+        if op.type == "invoke" or op.f not in rate or op.process == "probe":
+            continue
+        s = int(op.time - t0)
+        if 0 <= s < seconds:
+            rate[op.f][s] += 1
+            if op.latency_ms is not None:
+                lat[op.f][s].append(op.latency_ms)
+    return [KindSeries(k, tuple(rate[k]), tuple(_pct(v, 0.5) for v in lat[k]), tuple(_pct(v, 0.99) for v in lat[k]))
+            for k in KINDS if any(rate[k])]
+
+
+def bands(history: History, audit: Audit, t0: float, t1: float) -> list[Band]:
+    """Fault windows (inject..heal) and UM halts, in seconds from t0."""
+    out: list[Band] = []
+    open_at: dict[str, tuple[float, str]] = {}
+    for op in history.faults():
+        if op.type != "info" or op.value.get("fault") == "price_shock":
+            continue
+        fid = str(op.value.get("id"))
+        if op.value.get("action") == "inject":
+            open_at[fid] = (op.time, f"{fid} {op.value.get('fault')} {op.value.get('target')}")
+        elif op.value.get("action") == "heal" and fid in open_at:
+            start, label = open_at.pop(fid)
+            out.append(Band(start - t0, op.time - t0, label, False))
+    out += [Band(start - t0, t1 - t0, label, False) for start, label in open_at.values()]
+    if audit.get("halts") is not None:
+        out += [Band(h.start - t0, (h.end if math.isfinite(h.end) else t1) - t0, "UM halted", True)
+                for h in halt_intervals(audit)]
+    return out
+
+
+def svg_per_kind(series: Sequence[KindSeries], band_list: Sequence[Band], seconds: int, *, width: int = 980) -> str:
+    """Small multiples: one row per request type, req/s bars and p50/p99 lines over the bands."""
+    left, right, row_h, gap = 110, 60, 90, 18
+    span = width - left - right
+    bw = span / max(1, seconds)
+    parts: list[str] = []
+    height = len(series) * (row_h + gap) + 20
+    for b in band_list:
+        x0 = left + span * max(0.0, b.start) / max(1, seconds)
+        x1 = left + span * min(float(seconds), b.end) / max(1, seconds)
+        color, opacity = ("#cf222e", 0.12) if b.halt else ("#fd8c73", 0.18)
+        parts.append(f'<rect x="{x0:.1f}" y="0" width="{max(2.0, x1 - x0):.1f}" height="{height - 20}" fill="{color}" '
+                     f'opacity="{opacity}"><title>{escape(b.label)}</title></rect>')
+    for row, s in enumerate(series):
+        top = row * (row_h + gap)
+        peak = max(1, max(s.rate))
+        lat_peak = max([v for v in s.p99 if v is not None] or [1.0])
+        for i, n in enumerate(s.rate):
+            if n:
+                h = row_h * n / peak
+                parts.append(f'<rect x="{left + i * bw:.1f}" y="{top + row_h - h:.1f}" width="{max(1.0, bw - 1):.1f}" '
+                             f'height="{h:.1f}" fill="#8c959f" opacity="0.55"><title>{i}s: {n} req/s</title></rect>')
+        for values, color in ((s.p99, "#cf222e"), (s.p50, "#0969da")):
+            pts = [f"{left + (i + 0.5) * bw:.1f},{top + row_h - row_h * v / lat_peak:.1f}"
+                   for i, v in enumerate(values) if v is not None]
+            if pts:
+                parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="1.4"/>')
+        parts.append(f'<text x="4" y="{top + 14}"><tspan font-weight="600">{escape(s.kind)}</tspan></text>'
+                     f'<text x="4" y="{top + 30}">{peak} req/s max</text>'
+                     f'<text x="{left + span + 4}" y="{top + 12}">{lat_peak:.0f} ms</text>'
+                     f'<text x="{left + span + 4}" y="{top + row_h}">0</text>'
+                     f'<line x1="{left}" x2="{left + span}" y1="{top + row_h}" y2="{top + row_h}" stroke="#d0d7de"/>')
+    step = max(1, seconds // 15)
+    for i in range(0, seconds + 1, step):
+        parts.append(f'<text x="{left + i * bw - 6:.1f}" y="{height - 4}">{i}s</text>')
+    legend = ('<div class="legend"><span><i style="background:#8c959f"></i>completions/s</span>'
+              '<span><i style="background:#0969da"></i>p50</span><span><i style="background:#cf222e"></i>p99</span>'
+              '<span><i style="background:#fd8c73"></i>fault</span><span><i style="background:#f3b5b8"></i>UM halted</span></div>')
+    return (f'{legend}<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="load per request type">{"".join(parts)}</svg>')
+
+
+def write_png(path: Path, series: Sequence[KindSeries], band_list: Sequence[Band], seconds: int, title: str) -> Path:
+    """The same small multiples as a PNG (Agg backend: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = max(1, len(series))
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 1.9 * rows + 0.8), sharex=True, squeeze=False)
+    xs = [i + 0.5 for i in range(seconds)]
+    for ax, s in zip(axes[:, 0], series, strict=False):
+        for b in band_list:
+            ax.axvspan(max(0.0, b.start), min(float(seconds), b.end), color="#cf222e" if b.halt else "#fd8c73",
+                       alpha=0.15 if b.halt else 0.25, lw=0)
+        ax.bar(xs, s.rate, width=0.9, color="#8c959f", alpha=0.6, label="req/s")
+        ax.set_ylabel(f"{s.kind}\nreq/s", fontsize=8)
+        lat = ax.twinx()
+        for values, color, name in ((s.p50, "#0969da", "p50"), (s.p99, "#cf222e", "p99")):
+            pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+            if pts:
+                lat.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=1.2, label=name)
+        lat.set_ylabel("ms", fontsize=8)
+    axes[0, 0].set_title(title, fontsize=10)
+    axes[-1, 0].set_xlabel("seconds since the run started")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
