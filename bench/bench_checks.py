@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 RESULTS = Path(__file__).parent / "results"
 TARGET_S, TARGET_GIB = 20.0, 2.0
 
@@ -88,7 +90,7 @@ def _run_checks(folder: Path) -> None:
 
     t0 = time.perf_counter()
     history = read_history(folder / "history.jsonl")
-    audit = json.loads((folder / "audit.json").read_text())
+    audit = orjson.loads((folder / "audit.json").read_bytes())
     t1 = time.perf_counter()
     per_check = {}
     results = []

@@ -45,7 +45,10 @@ def halt_intervals(audit: Audit) -> list[Interval]:
 
 
 def inside(t: float, intervals: Sequence[Interval]) -> Interval | None:
-    return next((i for i in intervals if i.holds(t)), None)
+    """The interval holding t. ``intervals`` as ``halt_intervals`` gives them: sorted by start and
+    disjoint, so a bisection finds the only candidate (a scan per record was quadratic on soaks)."""
+    i = bisect.bisect_left(intervals, t, key=lambda iv: iv.start) - 1
+    return intervals[i] if i >= 0 and intervals[i].holds(t) else None
 
 
 def risk_of(audit: Audit) -> dict[str, Any]:
