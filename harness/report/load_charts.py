@@ -141,6 +141,9 @@ def write_png(path: Path, series: Sequence[KindSeries], band_list: Sequence[Band
             if pts:
                 lat.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=1.2, label=name)
         lat.set_ylabel("ms", fontsize=8)
+        if ax is axes[0, 0]:
+            lat.legend(loc="upper right", fontsize=7)
+            ax.legend(loc="upper left", fontsize=7)
     axes[0, 0].set_title(title, fontsize=10)
     axes[-1, 0].set_xlabel("seconds since the run started")
     fig.tight_layout()
