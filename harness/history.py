@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["OpType", "Op", "History", "read_history", "classify_http"]
+__all__ = ["OpType", "Op", "History", "read_history", "classify_http", "is_probe"]
 
 OpType = Literal["invoke", "ok", "fail", "info"]
 
@@ -32,7 +32,7 @@ NOT_APPLIED_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Op:
     index: int
     type: OpType
@@ -50,6 +50,11 @@ class Op:
     @staticmethod
     def from_dict(raw: dict[str, Any]) -> Op:
         return Op(**raw)
+
+
+def is_probe(op: Op) -> bool:
+    """The harness's own steady-state probe (processes ``probe``, ``probe.1``...), not customer load."""
+    return op.process == "probe" or op.process.startswith("probe.")
 
 
 def classify_http(status: int | None, code: str | None) -> OpType:

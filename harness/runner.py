@@ -38,14 +38,15 @@ from harness.errors import (
     HarnessError,
     Undecided,
 )
-from harness.faults.base import FAULTS, Fault, FaultEnv, FaultError, build_fault, load_fault_kinds
+from harness.faults.base import BACKEND_FAULTS, FAULTS, Fault, FaultEnv, FaultError, build_fault, load_fault_kinds
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History
 from harness.load.probe import probe
 from harness.load.progress import ProgressDisplay
-from harness.load.runner import LoadSpec, start_load
+from harness.load.runner import LoadSpec, spawn_load
 from harness.recorder import Recorder, merge
 from harness.report import write_reports
+from harness.report.load_charts import warm_png_imports
 from harness.report.summary import summary_line
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
@@ -145,9 +146,9 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
                            f"({needed:g}s); use --no-faults or a longer duration")
         schedule = replace(schedule, duration_s=options.load.duration_s)
     load_fault_kinds()
-    if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS)):
+    if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
         raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
-                       f"{options.backend} backend yet")
+                       f"{options.backend} backend")
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id = f"uc{os.getpid():x}{int(time.time() * 1000) % 10**6:06d}"
@@ -244,8 +245,29 @@ def _close_journal(ctx: RunContext, watchdog: subprocess.Popen[bytes], status: R
 def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None]:
     scenario, schedule = ctx.scenario, ctx.schedule
     ctx.phase("backend_up")
+    history_file = ctx.run_dir / "load-history.jsonl"
+    over = ctx.options.load or LoadOverrides()
+    spec = LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
+                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s,
+                    timeout_s=5.0, workers=over.workers,
+                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
+    # Locust imports while the target starts; it sends nothing before load.go below.
+    load = spawn_load(spec, history_file=history_file, run_id=ctx.run_id, out_dir=ctx.run_dir,
+                      start_mono=ctx.recorder.start_mono)
+    kept: list[bool] = []
+
+    def keep_load_ops() -> None:
+        """An aborted or failed run still reports the load it sent (runs after load.stop)."""
+        if not kept:
+            kept.append(True)
+            ctx.recorder.extend(load.read_ops())
+
+    teardown.callback(keep_load_ops)
+    teardown.callback(load.stop)
+    ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     backend = make_backend(ctx.options.backend, ctx)
     teardown.callback(backend.down)
+    teardown.callback(load.stop)  # (again) so that load stops before the target goes
     target = backend.up()
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)
@@ -270,25 +292,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     faults = [build_fault(spec, env) for spec in schedule.faults]
 
     ctx.phase("load")
-    history_file = ctx.run_dir / "load-history.jsonl"
-    over = ctx.options.load or LoadOverrides()
-    spec = LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
-                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s,
-                    timeout_s=5.0, workers=over.workers,
-                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
-    load = start_load(spec, accounts_file=target.accounts_file, history_file=history_file, run_id=ctx.run_id,
-                      out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
-    kept: list[bool] = []
-
-    def keep_load_ops() -> None:
-        """An aborted or failed run still reports the load it sent (runs after load.stop)."""
-        if not kept:
-            kept.append(True)
-            ctx.recorder.extend(load.read_ops())
-
-    teardown.callback(keep_load_ops)
-    teardown.callback(load.stop)
-    ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
+    load.go(target.accounts_file)
     sampler = BalanceSampler(target.services).start()
     teardown.callback(sampler.stop)
     if not load.wait_first_op(timeout=30):
@@ -311,6 +315,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         teardown.callback(progress.start().stop)
 
     ctx.phase("faults")
+    warm_png_imports()
     teardown.callback(lambda: heal_all(ctx, active))
     run_timeline(ctx, faults, active, load_started)
     heal_all(ctx, active)

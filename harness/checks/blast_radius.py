@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops
-from harness.history import History, Op
+from harness.history import History, Op, is_probe
 
 __all__ = ["blast_radius", "served"]
 NAME = "blast_radius"
@@ -32,7 +32,7 @@ def blast_radius(history: History, audit: Audit, *, rate_drop: float = 0.05, p99
         return CheckResult(NAME, True, "no infrastructure fault (vacuous)")
     start = min(op.time for op in injects)
     end = max((op.time for op in fault_ops(history, "heal")), default=float("inf"))
-    spot = [op for op in history.completions("spot_order") if op.process != "probe"]
+    spot = [op for op in history.completions("spot_order") if not is_probe(op)]
     before = [op for op in spot if op.time < start]
     during = [op for op in spot if start <= op.time <= end]
     if len(before) < MIN_OPS or len(during) < MIN_OPS:

@@ -22,7 +22,21 @@ from locust import FastHttpUser, between, events, task
 
 from harness.load.ops import OpWriter
 
-CONFIG: dict[str, Any] = json.loads(open(os.environ["UMCHAOS_LOAD_CONFIG"]).read())
+CONFIG_WAIT_S = 600.0
+
+
+def _wait_for_config(path: str) -> dict[str, Any]:
+    """Locust is started before the target is up (its import overlaps the target's start); the
+    runner writes this file once the gateway is known. Bounded: a runner that died never writes it."""
+    deadline, parent = time.monotonic() + CONFIG_WAIT_S, os.getppid()
+    while not os.path.exists(path):
+        if time.monotonic() > deadline or os.getppid() != parent:
+            raise SystemExit(f"no load config at {path} within {CONFIG_WAIT_S:.0f} s")
+        time.sleep(0.02)
+    return dict(json.loads(open(path).read()))
+
+
+CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
 ACCOUNTS = [a for a in json.loads(open(CONFIG["accounts_file"]).read())["accounts"] if a["role"] == "trader"]
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
 REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
@@ -40,12 +54,12 @@ def _flush(**_: Any) -> None:
 
 @events.init.add_listener
 def _flush_often(**_: Any) -> None:
-    """Flush twice a second, so the live display and the runner's start signal see ops promptly."""
+    """Flush ten times a second, so the live display and the runner's start signal see ops promptly."""
     import gevent
 
     def loop() -> None:
         while True:
-            gevent.sleep(0.5)
+            gevent.sleep(0.1)
             _history.flush()
 
     gevent.spawn(loop)
@@ -60,6 +74,7 @@ class Customer(FastHttpUser):
     """One customer account and the requests it can make; subclasses choose which and how often."""
 
     abstract = True
+    host = CONFIG["gateway"]
     wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
     network_timeout = float(CONFIG.get("timeout_s", 5.0))
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))

@@ -3,6 +3,10 @@
 A subprocess, because Locust's gevent monkey-patching must never touch the harness's threads.
 ``workers > 0`` uses Locust's own master/worker mode on this machine; each worker writes its
 own history file and ``read_ops`` merges them.
+
+Locust takes about a second to import. ``spawn_load`` starts it before the target is up; the
+locustfile waits for its config file, which ``LoadProcess.go`` writes once the target's gateway
+and accounts are known, so that second overlaps the target's start instead of adding to the run.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LoadSpec", "LoadProcess", "start_load", "USER_CLASSES"]
+__all__ = ["LoadSpec", "LoadProcess", "spawn_load", "start_load", "USER_CLASSES"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # scenario name of a user class -> its class in the locustfile
@@ -51,6 +55,17 @@ class LoadProcess:
     history_file: Path
     log: Path
     history_files: list[Path] = field(default_factory=list)
+    config_file: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def go(self, accounts_file: Path) -> None:
+        """Release the waiting Locust processes against the target named in ``accounts_file``.
+        Written to a temporary name and renamed: a reader never sees half a config."""
+        assert self.config_file is not None
+        gateway = json.loads(accounts_file.read_text())["gateway"]
+        tmp = self.config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file), "gateway": gateway}))
+        tmp.rename(self.config_file)
 
     @property
     def pid(self) -> int:
@@ -109,16 +124,14 @@ class LoadProcess:
         return sorted(ops, key=lambda op: op["time"])
 
 
-def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_id: str, out_dir: Path,
-               start_mono: float) -> LoadProcess:
-    gateway = json.loads(accounts_file.read_text())["gateway"]
+def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path, start_mono: float) -> LoadProcess:
+    """Start Locust (and its workers), waiting for ``go``; stop it with ``stop`` either way."""
     config = out_dir / "load-config.json"
-    config.write_text(json.dumps({"accounts_file": str(accounts_file), "history_file": str(history_file),
-                                  "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
-                                  "classes": spec.classes, "think_s": spec.think_s,
-                                  "timeout_s": spec.timeout_s}))
+    config.unlink(missing_ok=True)
+    settings = {"history_file": str(history_file), "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
+                "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s}
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", gateway, "--loglevel", "WARNING"]
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     log = out_dir / "locust.log"
     env = {**os.environ, "UMCHAOS_LOAD_CONFIG": str(config), "UMCHAOS_RUN_ID": run_id}
     procs, files = [], []
@@ -140,7 +153,15 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
             for i in range(spec.workers):
                 spawn(["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *spec.class_names()],
                       worker=f".w{i}")
-    return LoadProcess(procs, history_file, log, files)
+    return LoadProcess(procs, history_file, log, files, config, settings)
+
+
+def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_id: str, out_dir: Path,
+               start_mono: float) -> LoadProcess:
+    """Spawn and release at once: for callers whose target is already up."""
+    load = spawn_load(spec, history_file=history_file, run_id=run_id, out_dir=out_dir, start_mono=start_mono)
+    load.go(accounts_file)
+    return load
 
 
 def _free_port() -> int:

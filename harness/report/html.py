@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.checks.base import Audit, CheckResult
 from harness.checks.common import halt_intervals
-from harness.history import History
+from harness.history import History, is_probe
 from harness.report.load_charts import bands, load_series, svg_per_kind, write_png
 from harness.result import RunResult
 
@@ -66,7 +66,7 @@ def _buckets(history: History, t0: float, seconds: int) -> dict[str, Any]:
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0] * seconds)
     latency: list[list[float]] = [[] for _ in range(seconds)]
     for op in history.ops:
-        if op.type == "invoke" or op.f not in KIND_COLORS or op.process == "probe":
+        if op.type == "invoke" or op.f not in KIND_COLORS or is_probe(op):
             continue
         s = int(op.time - t0)
         if 0 <= s < seconds:
