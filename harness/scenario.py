@@ -88,7 +88,7 @@ CHECK_NAMES: tuple[str, ...] = (
 DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("auth_fail_closed", "steady_state"))
 LINK_KINDS: tuple[str, ...] = ("latency", "bandwidth", "timeout", "reset_peer", "down")
 FAULT_KINDS: tuple[str, ...] = (
-    *LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock",
+    *LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock", "netem",
 )
 SERVICES: tuple[str, ...] = tuple(REGION_OF)
 REGIONS: tuple[str, ...] = tuple(sorted(set(REGION_OF.values())))
@@ -261,6 +261,7 @@ Param = int | float | Span
 DelayMs = Annotated[Param, PlainValidator(_Bounds(0, 3_600_000).number_or_span)]
 RateKbps = Annotated[Param, PlainValidator(_Bounds(0, 10_000_000, lo_open=True).number_or_span)]
 OffsetMs = Annotated[Param, PlainValidator(_Bounds(-3_600_000, 3_600_000).number_or_span)]
+LossPct = Annotated[Param, PlainValidator(_Bounds(0, 100).number_or_span)]
 MovePct = Annotated[Param, PlainValidator(_Bounds(-90, 90, lo_open=True, hi_open=True).number_or_span)]
 Rate = Annotated[float, PlainValidator(_Bounds(0, 1).number)]
 Weight = Annotated[float, PlainValidator(_Bounds(0, 1_000_000).number)]
@@ -437,6 +438,25 @@ class ClockSkewParams(Model):
     offset_ms: OffsetMs
 
 
+def _upper(value: Param) -> float:
+    return float(value.max if isinstance(value, Span) else value)
+
+
+class NetemParams(Model):
+    """A host's network card misbehaving (``tc netem``): every packet it sends is delayed, and a
+    share of them lost. Needs hosts with their own network stack: the docker backend."""
+
+    delay_ms: DelayMs = 0
+    jitter_ms: DelayMs = 0
+    loss_pct: LossPct = 0
+
+    @model_validator(mode="after")
+    def _does_something(self) -> NetemParams:
+        if _upper(self.delay_ms) <= 0 and _upper(self.loss_pct) <= 0:
+            raise ValueError("netem needs delay_ms or loss_pct above 0")
+        return self
+
+
 class PriceShockParams(Model):
     asset: Literal["BTC", "ETH"]
     move_pct: MovePct
@@ -542,6 +562,12 @@ class ClockSkewFault(_ServiceFault):
     for_: PositiveSeconds = Field(alias="for")
 
 
+class NetemFault(_ServiceFault):
+    fault: Literal["netem"]
+    params: NetemParams
+    for_: PositiveSeconds = Field(alias="for")
+
+
 class RegionPowerLossFault(BaseFaultSpec):
     fault: Literal["region_power_loss"]
     region: RegionName
@@ -562,13 +588,13 @@ class PriceShockFault(BaseFaultSpec):
 
 FaultSpec = Annotated[
     LatencyFault | BandwidthFault | TimeoutFault | ResetPeerFault | DownFault | PartitionFault | KillFault
-    | PauseFault | ClockSkewFault | RegionPowerLossFault | PriceShockFault,
+    | PauseFault | ClockSkewFault | NetemFault | RegionPowerLossFault | PriceShockFault,
     Field(discriminator="fault"),
 ]
 _FAULT_MODELS: Mapping[str, type[BaseFaultSpec]] = {
     "latency": LatencyFault, "bandwidth": BandwidthFault, "timeout": TimeoutFault, "reset_peer": ResetPeerFault,
     "down": DownFault, "partition": PartitionFault, "kill": KillFault, "pause": PauseFault,
-    "clock_skew": ClockSkewFault, "region_power_loss": RegionPowerLossFault, "price_shock": PriceShockFault,
+    "clock_skew": ClockSkewFault, "netem": NetemFault, "region_power_loss": RegionPowerLossFault, "price_shock": PriceShockFault,
 }
 _FIELD_ORDER = ("at", "fault", "link", "links", "regions", "direction", "service", "region", "params", "for")
 

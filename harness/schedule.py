@@ -171,6 +171,9 @@ def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random) -> dict[s
         return {"service": rng.choice(services)}
     if kind == "clock_skew":
         return {"service": rng.choice(services), "params": {"offset_ms": rng.choice([-1, 1]) * rng.randint(200, 5000)}}
+    if kind == "netem":
+        return {"service": rng.choice(services),
+                "params": {"delay_ms": rng.choice([0, rng.randint(20, 500)]), "loss_pct": rng.randint(1, 30)}}
     if kind == "region_power_loss":
         return {"region": rng.choice(spec.power_loss_regions)}
     return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}

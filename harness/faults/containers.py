@@ -2,20 +2,23 @@
 
 kill and restart need nothing of their own (the backend's process control kills and starts
 containers); what differs is pause (the cgroup freezer, not SIGSTOP, so landing is read from the
-engine) and region power loss (every host of the region at one instant). Healers work from the
+engine) and region power loss (every host of the region at one instant), and netem (a host's network cards
+delaying and dropping packets, set with tc inside the container's network namespace). Healers work from the
 journal entry alone, through the engine, so a later ``umchaos cleanup`` can thaw a frozen host.
 """
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from harness.faults.base import HEALERS, FaultEnv, Landing, register
+from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
 from harness.faults.process import RegionPowerLoss
 from harness.schedule import ScheduledFault
 
-__all__ = ["ContainerPause", "ContainerRegionPowerLoss", "ContainerPartition"]
+__all__ = ["ContainerPause", "ContainerRegionPowerLoss", "ContainerPartition", "ContainerNetem"]
 
 
 @register("pause", backend="docker")
@@ -144,3 +147,121 @@ def _docker_reconnect(entry: dict[str, Any]) -> None:
 
 
 HEALERS["docker_reconnect"] = _docker_reconnect
+
+
+def _in_netns(pid: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a host command (ip, tc, iptables) inside a container's network namespace: nsenter, so
+    the image needs no tools and no capabilities of its own."""
+    return subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True, timeout=10)
+
+
+def _interfaces(pid: int) -> list[str]:
+    """The container's network cards (eth0, eth1...; never lo): one per Docker network it is on."""
+    out = _in_netns(pid, "ip", "-o", "link", "show").stdout
+    names = (line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2)
+    return [name for name in names if name != "lo"]
+
+
+# Loss without netem: the same random egress drop, by iptables' statistic match (tagged, so the
+# healer removes exactly this rule and nothing of the image's own).
+LOSS_TAG = "umchaos-netem-loss"
+
+
+def _loss_rule(action: str, dev: str, loss_pct: float) -> list[str]:
+    return ["iptables", "-w", action, "OUTPUT", "-o", dev, "-m", "statistic", "--mode", "random",
+            "--probability", f"{loss_pct / 100:.4f}", "-m", "comment", "--comment", LOSS_TAG, "-j", "DROP"]
+
+
+def _netem_clear(pid: int) -> None:
+    for dev in _interfaces(pid):
+        _in_netns(pid, "tc", "qdisc", "del", "dev", dev, "root")  # "no such qdisc" is fine: already clear
+    rules = _in_netns(pid, "iptables", "-w", "-S", "OUTPUT").stdout.splitlines()
+    for rule in rules:
+        if LOSS_TAG in rule and rule.startswith("-A "):
+            _in_netns(pid, "iptables", "-w", "-D", *shlex.split(rule)[1:])
+
+
+@register("netem", backend="docker")
+@dataclass
+class ContainerNetem:
+    """A host's network card delaying and dropping what it sends (``tc netem`` on every card of
+    the container): unlike a Toxiproxy toxic it hits every connection, TCP retransmits included.
+    A kernel built without netem (some VMs) still gets the loss, by iptables; a delay there is
+    refused with the reason rather than faked."""
+
+    spec: ScheduledFault
+    env: FaultEnv
+
+    def describe(self) -> str:
+        p = self.spec.params
+        return (f"netem on host {self.spec.target['service']}: delay {p.get('delay_ms', 0)} ms "
+                f"± {p.get('jitter_ms', 0)} ms, loss {p.get('loss_pct', 0)} %")
+
+    def expect_um_halt(self) -> bool:
+        return self.spec.target["service"] == "margin"
+
+    def _pid(self) -> int:
+        pid = self.env.processes.pid(self.spec.target["service"])
+        if pid is None:
+            raise FaultError(f"fault {self.spec.id}: host {self.spec.target['service']} is not running")
+        return pid
+
+    def journal_entry(self) -> dict[str, Any]:
+        container = self.env.processes.container(self.spec.target["service"])  # type: ignore[attr-defined]
+        return {"heal": "docker_netem_clear", "container": container.id}
+
+    def inject(self) -> Landing:
+        pid, p = self._pid(), self.spec.params
+        delay, jitter, loss = p.get("delay_ms", 0), p.get("jitter_ms", 0), p.get("loss_pct", 0)
+        rule = ["netem", "delay", f"{delay}ms", f"{jitter}ms", "loss", f"{loss}%"]
+        devices = _interfaces(pid)
+        by_iptables = False
+        for dev in devices:
+            done = _in_netns(pid, "tc", "qdisc", "replace", "dev", dev, "root", *rule)
+            if done.returncode == 0:
+                continue
+            if "qdisc kind is unknown" not in done.stderr:
+                raise FaultError(f"fault {self.spec.id}: tc on {dev}: {done.stderr.strip()}")
+            if delay:
+                raise FaultError(f"fault {self.spec.id}: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so a "
+                                 f"host cannot be delayed here; use `fault: latency` on the links into "
+                                 f"{self.spec.target['service']}, or loss_pct alone")
+            added = _in_netns(pid, *_loss_rule("-A", dev, loss))
+            if added.returncode != 0:
+                raise FaultError(f"fault {self.spec.id}: iptables on {dev}: {added.stderr.strip()}")
+            by_iptables = True
+        how = (f"loss {loss}% by iptables (no netem in this kernel)" if by_iptables else "tc " + " ".join(rule))
+        return self._read_back(pid, devices, by_iptables, how)
+
+    def _read_back(self, pid: int, devices: list[str], by_iptables: bool, how: str) -> Landing:
+        """Landed only if every card shows the rule when asked again."""
+        if by_iptables:
+            rules = _in_netns(pid, "iptables", "-w", "-S", "OUTPUT").stdout
+            missing = [dev for dev in devices if f"-o {dev} " not in rules or LOSS_TAG not in rules]
+        else:
+            missing = [dev for dev in devices if "netem" not in _in_netns(pid, "tc", "qdisc", "show", "dev", dev).stdout]
+        if not devices or missing:
+            return Landing(False, f"rule missing on {missing or 'every card (none found)'}")
+        return Landing(True, f"{how} on {', '.join(devices)}")
+
+    def heal(self) -> None:
+        pid = self.env.processes.pid(self.spec.target["service"])
+        if pid is not None:
+            _netem_clear(pid)
+
+
+def _docker_netem_clear(entry: dict[str, Any]) -> None:
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        container = client.containers.get(entry["container"])
+        if container.attrs["State"]["Pid"]:
+            _netem_clear(int(container.attrs["State"]["Pid"]))
+    except docker.errors.NotFound:
+        pass  # the host is gone, and its network namespace with it
+    finally:
+        client.close()
+
+
+HEALERS["docker_netem_clear"] = _docker_netem_clear

@@ -57,10 +57,17 @@ def _labelled(run_id: str) -> list[str]:
         client.close()
 
 
+def _command(tmp_path: Path, scenario: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "run",
+            str(ROOT / "scenarios" / scenario), "--report-dir", str(tmp_path / "reports"), *args]
+
+
 def _run(tmp_path: Path, scenario: str, *args: str) -> tuple[int, str, dict]:
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "run",
-                           str(ROOT / "scenarios" / scenario), "--report-dir", str(tmp_path / "reports"), *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(_command(tmp_path, scenario, *args), capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return _outcome(tmp_path, proc)
+
+
+def _outcome(tmp_path: Path, proc: subprocess.CompletedProcess[str]) -> tuple[int, str, dict]:
     assert "Traceback" not in proc.stderr, proc.stderr
     verdict = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()
     results = sorted((tmp_path / "reports").glob("*/result.json"))
@@ -78,6 +85,47 @@ def test_seed_scenario_passes_on_docker_with_a_real_halt(engine: None, tmp_path:
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["safe_halt"]["figures"]["halts"] >= 1
     assert result["figures"]["ok"] > 100
+
+
+def _fault_ops(run_dir: Path) -> list[dict]:
+    ops = [json.loads(line) for line in (run_dir / "history.jsonl").open()]
+    return [op for op in ops if op["f"] == "fault"]
+
+
+def test_netem_on_the_margin_host_halts_um_and_is_cleared(engine: None, tmp_path: Path) -> None:
+    """40 % packet loss on the margin host (tc netem in its network namespace, or iptables where the
+    kernel has no netem): it lands (read back), UM halts on it and resumes, and the correct
+    exchange passes every check."""
+    code, verdict, result = _run(tmp_path, "docker/margin-host-netem.yaml", "--backend", "docker")
+    assert code == 0, verdict
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["safe_halt"]["figures"]["halts"] >= 1
+    run_dir = next((tmp_path / "reports").iterdir())
+    landed = [op["value"]["detail"] for op in _fault_ops(run_dir) if op["value"].get("landed")
+              and op["value"].get("action") == "inject"]
+    assert landed and "loss 40%" in landed[0] and "eth0" in landed[0], _fault_ops(run_dir)
+
+
+def test_two_docker_runs_at_once_do_not_collide(engine: None, tmp_path: Path) -> None:
+    """Two runs on one engine: their own networks, containers, volumes and ports; both pass and
+    neither leaves anything behind."""
+    dirs = [tmp_path / "one", tmp_path / "two"]
+    procs = [subprocess.Popen(_command(d, "margin-latency-halt.yaml", "--backend", "docker", "--seed", str(seed)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for d, seed in zip(dirs, (1, 2), strict=True)]
+    outcomes = []
+    for d, proc in zip(dirs, procs, strict=True):
+        out, err = proc.communicate(timeout=420)
+        outcomes.append(_outcome(d, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)))
+    assert [code for code, _, _ in outcomes] == [0, 0], [verdict for _, verdict, _ in outcomes]
+    assert outcomes[0][2]["run_id"] != outcomes[1][2]["run_id"]
+
+
+def test_netem_is_refused_on_the_local_backend_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(_command(tmp_path, "docker/margin-host-netem.yaml"), capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "netem not supported by the local backend" in proc.stderr
 
 
 def test_unknown_backend_is_one_line(tmp_path: Path) -> None:
