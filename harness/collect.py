@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from harness.history import no_cyclic_gc
+
 __all__ = ["collect_audit", "BalanceSampler", "primary_ledger"]
 
 log = logging.getLogger("umchaos.collect")
@@ -65,6 +67,11 @@ def flatten(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    with no_cyclic_gc():  # a soak's journal is hundreds of thousands of records
+        return _collect(services, config=config, samples=samples)
+
+
+def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     errors: list[str] = []
     session = requests.Session()
     audit: dict[str, Any] = {"config": config, "balance_samples": samples, "errors": errors}

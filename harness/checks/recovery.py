@@ -10,6 +10,8 @@ stopped UM has an RTO of about zero.
 
 from __future__ import annotations
 
+import bisect
+
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops
 from harness.history import History, Op
@@ -19,7 +21,9 @@ NAME = "recovery"
 
 
 def _first_ok_after(t: float, orders_ok: list[Op]) -> Op | None:
-    return next((op for op in orders_ok if op.time > t), None)
+    """``orders_ok`` is in time order: a bisection, not a scan per outage (a soak has hundreds)."""
+    i = bisect.bisect_right(orders_ok, t, key=lambda op: op.time)
+    return orders_ok[i] if i < len(orders_ok) else None
 
 
 def _outages(injects: list[Op], heals: dict[str, Op], orders_ok: list[Op]) -> list[Op]:

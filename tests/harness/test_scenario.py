@@ -148,6 +148,11 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     # valid: a region partition does not touch matching->margin (both in A); a kill may last to the end
     (SHOCK, "    fault: partition\n    regions: [B, A]\n    direction: one-way\n    for: 1s\n", 12, None),
     (SHOCK, "    fault: kill\n    service: margin\n", 12, None),
+    (SHOCK, "    fault: netem\n    service: margin\n    params: {loss_pct: 20, delay_ms: 50}\n    for: 1s\n", 12, None),
+    (SHOCK, "    fault: netem\n    service: margin\n    params: {jitter_ms: 5}\n    for: 1s\n", 15,
+     "netem needs delay_ms or loss_pct above 0"),
+    (SHOCK, "    fault: netem\n    service: margin\n    params: {loss_pct: 120}\n    for: 1s\n", 15,
+     "params.loss_pct: must be at least 0 and at most 100"),
     # other sections
     ("min: 0.9", "min: 1.5", 5, "steady_state.um_order_success_rate.min: must be at least 0 and at most 1"),
     ("mix: {um_order: 1}", "mix: {um_order: 0}", 4, "load.mix: at least one weight must be above 0"),

@@ -153,6 +153,9 @@ TARGETS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "pause": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "for": durations}),
     "clock_skew": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "for": durations,
                                          "params": st.fixed_dictionaries({"offset_ms": st.integers(-5000, 5000)})}),
+    "netem": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "for": durations,
+                                    "params": st.fixed_dictionaries({"loss_pct": st.integers(1, 100)},
+                                                                    optional={"delay_ms": ms_param, "jitter_ms": ms_param})}),
     "region_power_loss": st.fixed_dictionaries({"region": st.sampled_from(REGIONS)}, optional={"for": durations}),
     "price_shock": st.fixed_dictionaries({"params": st.fixed_dictionaries({
         "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -9.5, "max": 3})})}),
