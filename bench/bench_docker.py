@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -20,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.backends.docker import DockerBackend  # noqa: E402
+from harness.faults.base import FaultEnv  # noqa: E402
+from harness.faults.containers import ContainerNetem  # noqa: E402
+from harness.schedule import ScheduledFault  # noqa: E402
 from harness.runner import RunOptions, prepare  # noqa: E402
 
 
@@ -40,13 +44,17 @@ def main() -> int:
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.journal.open()
     backend = DockerBackend(ctx)
-    ops: dict[str, list[float]] = {"kill": [], "restart": [], "pause": [], "unpause": [], "disconnect": [], "reconnect": []}
+    ops: dict[str, list[float]] = {"kill": [], "restart": [], "pause": [], "unpause": [], "disconnect": [], "reconnect": [],
+                                   "netem_loss": [], "netem_clear": []}
     try:
         started = time.perf_counter()
         backend.up()
         backend.wait_ready(deadline_s=30)
         cold_start_s = time.perf_counter() - started
         victim = "pricefeed"
+        env = FaultEnv(run_id=ctx.run_id, proxies=None, processes=backend, services={}, regions={}, risk=None,
+                       backend="docker")
+        netem = ContainerNetem(ScheduledFault("f1", "netem", 0.0, 1.0, {"service": victim}, {"loss_pct": 10}, (0, 0)), env)
         for _ in range(args.rounds):
             ops["pause"].append(_timed(lambda: backend.pause(victim)))
             assert backend.status(victim) == "paused"
@@ -54,6 +62,10 @@ def main() -> int:
             ops["disconnect"].append(_timed(lambda: backend.disconnect(victim)))
             assert not backend.connected(victim)
             ops["reconnect"].append(_timed(lambda: backend.reconnect(victim)))
+            landing: list[object] = []
+            ops["netem_loss"].append(_timed(lambda: landing.append(netem.inject())))  # applied and read back
+            assert landing[0].landed, landing  # type: ignore[attr-defined]
+            ops["netem_clear"].append(_timed(netem.heal))
             ops["kill"].append(_timed(lambda: backend.kill(victim)))
             assert not backend.alive(victim)
             ops["restart"].append(_timed(lambda: backend.restart(victim)))
@@ -63,7 +75,8 @@ def main() -> int:
     result = {
         "what": "docker backend: cold start with cached image, fault operation latency (ms)",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.machine()}, shared 2 cores (noisy)",
+        "machine": f"{platform.machine()}, 2 cores",
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         "rounds": args.rounds,
         "cold_start_s": round(cold_start_s, 2),
         "cold_start_target_s": 10,
