@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).parent / "results"
+FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "liquidations")
 TARGET_S, TARGET_GIB = 20.0, 2.0
 
 
@@ -50,7 +51,7 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
     audit = json.loads((run_dir / "audit.json").read_text())
     span = max(op["time"] for op in base) - min(op["time"] for op in base) + 1.0
     copies = -(-ops_wanted // len(base))
-    journal, orders, trades, halts, samples = [], [], [], [], []
+    journal, halts, samples = [], [], []
     seq_step = max((r["seq"] for r in audit["journal"]), default=0)
     n = 0
     with (out / "history.jsonl").open("w") as fh:
@@ -60,6 +61,8 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
                 if n >= ops_wanted:
                     break
                 op2 = _rename(op, k)
+                if op2["f"] == "fault" and "id" in op2["value"]:
+                    op2["value"]["id"] = f"{op2['value']['id']}#{k}"  # each copy's faults are its own
                 op2["time"] += shift
                 op2["mono"] += shift
                 op2["process"] = f"{op['process']}#{k}" if op["process"] not in ("runner", "nemesis") else op["process"]
@@ -70,27 +73,29 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
                 if k and r["kind"] == "genesis":
                     continue
                 journal.append({**_rename(r, k), "time": r["time"] + shift, "seq": r["seq"] + k * seq_step})
-            orders += [{**_rename(o, k), "time": o["time"] + shift} for o in audit.get("orders") or []]
-            trades += [{**_rename(t, k), "time": t["time"] + shift} for t in audit.get("trades") or []]
             halts += [{**h, "time": h["time"] + shift} for h in audit.get("halts") or []]
             samples += [{**s, "time": s["time"] + shift} for s in audit.get("balance_samples") or []]
     prices = dict(audit["prices"])
     prices["assets"] = {a: [[t + k * span, p] for k in range(copies) for t, p in path]
                         for a, path in audit["prices"]["assets"].items()}
-    big = {**audit, "journal": journal, "orders": orders, "trades": trades, "halts": halts,
+    # orders, trades, margin calls and liquidations are not stored: like collect_audit, the checks'
+    # process derives them from the journal (they share its strings, as in a real run)
+    big = {**{k: v for k, v in audit.items() if k not in FLATTENED_VIEWS}, "journal": journal, "halts": halts,
            "balance_samples": samples, "prices": prices}
     (out / "audit.json").write_text(json.dumps(big))
-    return {"ops": n, "copies": copies, "journal_records": len(journal), "orders": len(orders), "halts": len(halts)}
+    return {"ops": n, "copies": copies, "journal_records": len(journal), "halts": len(halts)}
 
 
 def _run_checks(folder: Path) -> None:
     """In a fresh process: read, run every check, print timings and peak RSS as one JSON line."""
     from harness.checks import CHECKS, run_checks
+    from harness.collect import flatten
     from harness.history import no_cyclic_gc, read_history
 
     t0 = time.perf_counter()
     with no_cyclic_gc():  # the audit first: its parse needs room the history would otherwise hold
         audit = orjson.loads((folder / "audit.json").read_bytes())
+        audit.update(flatten(audit["journal"]))  # orders, trades... derived as collect_audit derives them
     history = read_history(folder / "history.jsonl")
     t1 = time.perf_counter()
     per_check = {}
@@ -101,7 +106,7 @@ def _run_checks(folder: Path) -> None:
         per_check[name] = round(time.perf_counter() - start, 3)
     t2 = time.perf_counter()
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    print(json.dumps({"load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
+    print(json.dumps({"orders": len(audit["orders"]), "trades": len(audit["trades"]), "load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
                       "peak_rss_gib": round(rss_gib, 3), "verdicts": {r.name: r.status for r in results}}))
 
 
