@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--seeds", type=int, default=3, help="seeds per scenario for the correct exchange (default 3)")
     st.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; each run is a whole topology)")
     st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all; '' for none)")
+    st.add_argument("--backend", default="local", help="backend of every run: local or docker (parity: same matrix)")
     st.add_argument("--report-dir", type=Path, default=Path("reports"))
 
     ld = sub.add_parser("load", help="run a scenario's load (with or without its faults), with live numbers")
@@ -187,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace) -> int:
+    from harness.backends import BACKENDS
     from harness.report.selftest import print_matrix, write_matrix
     from harness.schedule import build_schedule
     from harness.selftest import Matrix, plan_cells, run_matrix, verdict
@@ -194,6 +196,8 @@ def _selftest(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
+    if args.backend not in BACKENDS:
+        raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
     bugs = BUG_SWITCHES if args.bugs is None else _bugs(args.bugs) or ()  # --bugs '': the correct exchange only
     chosen = _scenarios(args.scenarios, args.tag)
     cells = plan_cells([(s.name, str(path), s.seed) for path, s in chosen], bugs, args.seeds)
@@ -210,7 +214,7 @@ def _selftest(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     results = run_matrix(cells, out_dir=out_dir, state_dir=args.state_dir, jobs=args.jobs,
-                         timeout_s=3 * longest + 180, on_result=progress)
+                         timeout_s=3 * longest + 180, on_result=progress, backend=args.backend)
     matrix = Matrix(tuple(dict.fromkeys(s.name for _, s in chosen)), tuple(bugs), tuple(results))
     code, line = verdict(matrix)
     json_path, html_path = write_matrix(out_dir, matrix, line)

@@ -44,4 +44,4 @@ class Recorder:
 def merge(ops: list[dict[str, Any]]) -> History:
     """One history ordered by wall time (stable, so each process keeps its own order)."""
     ordered = sorted(ops, key=lambda op: op["time"])
-    return History(Op(**{**op, "index": i}) for i, op in enumerate(ordered))
+    return History(Op.from_dict({**op, "index": i}) for i, op in enumerate(ordered))

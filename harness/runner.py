@@ -38,7 +38,15 @@ from harness.errors import (
     HarnessError,
     Undecided,
 )
-from harness.faults.base import BACKEND_FAULTS, FAULTS, Fault, FaultEnv, FaultError, build_fault, load_fault_kinds
+from harness.faults.base import (
+    BACKEND_FAULTS,
+    FAULTS,
+    Fault,
+    FaultEnv,
+    FaultError,
+    build_fault,
+    load_fault_kinds,
+)
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History
 from harness.load.probe import probe

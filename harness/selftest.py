@@ -134,13 +134,13 @@ def _read_result(folder: Path) -> tuple[str, tuple[str, ...], str | None, str | 
     return str(data.get("status", "unknown")), failed, str(found[-1].parent), data.get("reason")
 
 
-def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float) -> CellResult:
+def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float, backend: str = "local") -> CellResult:
     """One ``umchaos run`` in its own process group; a hang is stopped (SIGTERM, so it heals) and
     counts as unknown."""
     folder = out_dir / "runs" / cell.key
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "harness.cli", "-q", "--state-dir", str(state_dir), "run", cell.path,
-               "--seed", str(cell.seed), "--bugs", cell.bug or "", "--report-dir", str(folder)]
+               "--seed", str(cell.seed), "--bugs", cell.bug or "", "--report-dir", str(folder), "--backend", backend]
     started = time.monotonic()
     with (folder / "umchaos.log").open("wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -164,12 +164,12 @@ def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float) -> Ce
 
 
 def run_matrix(cells: Sequence[Cell], *, out_dir: Path, state_dir: Path, jobs: int, timeout_s: float,
-               on_result: Callable[[CellResult, int, int], None]) -> list[CellResult]:
+               on_result: Callable[[CellResult, int, int], None], backend: str = "local") -> list[CellResult]:
     """Run every cell, ``jobs`` at a time, reporting each result as it comes."""
     done: list[CellResult] = []
 
     def one(cell: Cell) -> CellResult:
-        result = run_cell(cell, out_dir, state_dir, timeout_s)
+        result = run_cell(cell, out_dir, state_dir, timeout_s, backend)
         done.append(result)
         on_result(result, len(done), len(cells))
         return result
