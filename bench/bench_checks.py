@@ -46,7 +46,7 @@ def _rename(value: Any, k: int) -> Any:
 
 
 def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
-    """Write history.jsonl and audit.json of ``ops_wanted`` ops into ``out``; return their shape."""
+    """Write history.jsonl and audit.json of at least ``ops_wanted`` ops into ``out``; return their shape."""
     base = [json.loads(line) for line in (run_dir / "history.jsonl").open()]
     audit = json.loads((run_dir / "audit.json").read_text())
     span = max(op["time"] for op in base) - min(op["time"] for op in base) + 1.0
@@ -57,9 +57,7 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
     with (out / "history.jsonl").open("w") as fh:
         for k in range(copies):
             shift = k * span
-            for op in base:
-                if n >= ops_wanted:
-                    break
+            for op in base:  # whole copies only: a copy cut short would end with a fault never healed
                 op2 = _rename(op, k)
                 if op2["f"] == "fault" and "id" in op2["value"]:
                     op2["value"]["id"] = f"{op2['value']['id']}#{k}"  # each copy's faults are its own

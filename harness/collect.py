@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+import orjson
 import requests
 
 from harness.history import no_cyclic_gc
@@ -25,7 +26,7 @@ FLATTENED = {"order": "orders", "cancel": "orders", "trade": "trades", "margin_c
 def _get(session: requests.Session, url: str, errors: list[str], timeout: float = 10.0) -> Any:
     try:
         resp = session.get(url, timeout=timeout)
-        body = resp.json()
+        body = orjson.loads(resp.content)  # a soak's journal: several times faster than the json module
         if resp.status_code != 200:
             errors.append(f"{url}: HTTP {resp.status_code}")
             return None
