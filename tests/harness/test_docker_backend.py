@@ -77,48 +77,36 @@ def _outcome(tmp_path: Path, proc: subprocess.CompletedProcess[str]) -> tuple[in
     return proc.returncode, verdict, result
 
 
-def test_seed_scenario_passes_on_docker_with_a_real_halt(engine: None, tmp_path: Path) -> None:
-    """Parity with the local backend: the correct exchange passes, and the halt really happened."""
-    code, verdict, result = _run(tmp_path, "margin-latency-halt.yaml", "--backend", "docker", "--seed", "42")
-    assert code == 0, verdict
-    assert verdict.startswith("PASS margin-latency-halt")
-    checks = {c["name"]: c for c in result["checks"]}
-    assert checks["safe_halt"]["figures"]["halts"] >= 1
-    assert result["figures"]["ok"] > 100
-
-
 def _fault_ops(run_dir: Path) -> list[dict]:
     ops = [json.loads(line) for line in (run_dir / "history.jsonl").open()]
     return [op for op in ops if op["f"] == "fault"]
 
 
-def test_netem_on_the_margin_host_halts_um_and_is_cleared(engine: None, tmp_path: Path) -> None:
-    """40 % packet loss on the margin host (tc netem in its network namespace, or iptables where the
-    kernel has no netem): it lands (read back), UM halts on it and resumes, and the correct
-    exchange passes every check."""
-    code, verdict, result = _run(tmp_path, "docker/margin-host-netem.yaml", "--backend", "docker")
-    assert code == 0, verdict
-    checks = {c["name"]: c for c in result["checks"]}
-    assert checks["safe_halt"]["figures"]["halts"] >= 1
-    run_dir = next((tmp_path / "reports").iterdir())
+def test_two_runs_at_once_seed_incident_and_host_packet_loss(engine: None, tmp_path: Path) -> None:
+    """Two runs on one engine at the same time, each with its own networks, containers, volumes
+    and ports; neither leaves anything behind (checked in ``_outcome``).
+    - the seed incident (margin-latency-halt): parity with the local backend, a real halt;
+    - 40 % packet loss on the margin host (tc netem in its network namespace, or iptables where
+      the kernel has no netem): it lands (read back from the kernel), UM halts on it and resumes.
+    The correct exchange passes every check in both."""
+    runs = {"margin-latency-halt.yaml": ("--seed", "42"), "docker/margin-host-netem.yaml": ()}
+    dirs = {name: tmp_path / name.replace("/", "-") for name in runs}
+    procs = {name: subprocess.Popen(_command(dirs[name], name, "--backend", "docker", *extra), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, cwd=ROOT) for name, extra in runs.items()}
+    outcomes = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=420)
+        outcomes[name] = _outcome(dirs[name], subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    assert {name: code for name, (code, _, _) in outcomes.items()} == dict.fromkeys(runs, 0), outcomes
+    seed, netem = outcomes["margin-latency-halt.yaml"][2], outcomes["docker/margin-host-netem.yaml"][2]
+    assert seed["run_id"] != netem["run_id"]
+    for result in (seed, netem):
+        assert {c["name"]: c for c in result["checks"]}["safe_halt"]["figures"]["halts"] >= 1
+    assert seed["figures"]["ok"] > 100
+    run_dir = next((dirs["docker/margin-host-netem.yaml"] / "reports").iterdir())
     landed = [op["value"]["detail"] for op in _fault_ops(run_dir) if op["value"].get("landed")
               and op["value"].get("action") == "inject"]
     assert landed and "loss 40%" in landed[0] and "eth0" in landed[0], _fault_ops(run_dir)
-
-
-def test_two_docker_runs_at_once_do_not_collide(engine: None, tmp_path: Path) -> None:
-    """Two runs on one engine: their own networks, containers, volumes and ports; both pass and
-    neither leaves anything behind."""
-    dirs = [tmp_path / "one", tmp_path / "two"]
-    procs = [subprocess.Popen(_command(d, "margin-latency-halt.yaml", "--backend", "docker", "--seed", str(seed)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-             for d, seed in zip(dirs, (1, 2), strict=True)]
-    outcomes = []
-    for d, proc in zip(dirs, procs, strict=True):
-        out, err = proc.communicate(timeout=420)
-        outcomes.append(_outcome(d, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)))
-    assert [code for code, _, _ in outcomes] == [0, 0], [verdict for _, verdict, _ in outcomes]
-    assert outcomes[0][2]["run_id"] != outcomes[1][2]["run_id"]
 
 
 def test_netem_is_refused_on_the_local_backend_in_one_line(tmp_path: Path) -> None:
