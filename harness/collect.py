@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
+from sys import intern
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ import requests
 
 from harness.history import no_cyclic_gc
 
-__all__ = ["collect_audit", "BalanceSampler", "primary_ledger"]
+__all__ = ["collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
 
 log = logging.getLogger("umchaos.collect")
 FLATTENED = {"order": "orders", "cancel": "orders", "trade": "trades", "margin_call": "margin_calls",
@@ -35,6 +37,57 @@ def _get(session: requests.Session, url: str, errors: list[str], timeout: float 
         errors.append(f"{url}: {exc.__class__.__name__}")
     except ValueError:
         errors.append(f"{url}: answer is not JSON")
+    return None
+
+
+# Words every journal record repeats (kinds, accounts, assets...): interned as they are read, one
+# string each instead of one per record — a third of a long run's journal in memory.
+RECORD_WORDS = ("kind", "node")
+EVENT_WORDS = ("type", "account", "symbol", "side", "market", "order_type", "wallet", "asset")
+LEG_WORDS = ("account", "asset")
+
+
+def _intern(values: dict[str, Any], words: tuple[str, ...]) -> None:
+    for key in words:
+        if (word := values.get(key)).__class__ is str:
+            values[key] = intern(word)
+
+
+def read_journal(lines: Iterable[bytes]) -> list[Any]:
+    """Journal records from JSON lines (the ledger's ``/audit/ledger?format=jsonl`` after its
+    header line): parsed one record at a time, never as one document the size of the journal."""
+    records = []
+    for line in lines:
+        if not line.strip():
+            continue
+        record = orjson.loads(line)
+        if record.__class__ is dict:
+            _intern(record, RECORD_WORDS)
+            for key, words in (("events", EVENT_WORDS), ("legs", LEG_WORDS)):
+                if (items := record.get(key)).__class__ is list:  # anything else: flatten says why
+                    for item in items:
+                        if item.__class__ is dict:
+                            _intern(item, words)
+        records.append(record)
+    return records
+
+
+def _get_journal(session: requests.Session, url: str, errors: list[str]) -> list[Any] | None:
+    try:
+        with session.get(url, params={"format": "jsonl"}, timeout=60.0, stream=True) as resp:
+            if resp.status_code != 200:
+                errors.append(f"{url}: HTTP {resp.status_code}")
+                return None
+            lines = resp.iter_lines(chunk_size=1 << 16)
+            header = orjson.loads(next(lines, b"null"))
+            if not isinstance(header, dict) or "node" not in header:
+                errors.append(f"{url}: journal missing or malformed (no header line)")
+                return None
+            return read_journal(lines)
+    except requests.RequestException as exc:
+        errors.append(f"{url}: {exc.__class__.__name__}")
+    except ValueError:
+        errors.append(f"{url}: journal missing or malformed (a line is not JSON)")
     return None
 
 
@@ -86,11 +139,7 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
         errors.append("no ledger node is primary: journal and balances not collected")
         audit["journal"] = audit["balances"] = None
     else:
-        ledger = _get(session, services[primary] + "/audit/ledger", errors, timeout=60.0)
-        records = ledger.get("records") if isinstance(ledger, dict) else None
-        if not isinstance(records, list):
-            errors.append(f"{primary}: journal missing or malformed")
-            records = None
+        records = _get_journal(session, services[primary] + "/audit/ledger", errors)
         audit["journal"] = records
         audit["journal_node"] = primary
         audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)

@@ -254,3 +254,17 @@ def test_garbage_audit_makes_checks_unknown_never_raise() -> None:
     results = run_checks(CHECKS, halting_history(), garbage)
     assert all(r.valid in (True, False, "unknown") for r in results)
     assert any(r.valid == "unknown" for r in results)
+
+
+def test_op_from_dict_builds_the_same_op_as_its_constructor() -> None:
+    """from_dict sets the slots one by one (speed): it must stay in step with the fields."""
+    from dataclasses import fields
+
+    from harness.history import Op
+
+    assert Op.__slots__ == tuple(f.name for f in fields(Op))  # type: ignore[attr-defined]
+    raw = {"index": 3, "type": "ok", "f": "um_order", "process": "u0-1", "time": 10.5, "mono": 0.5,
+           "value": {"client_id": "c1"}, "latency_ms": 2.5, "error": None}
+    assert Op.from_dict(dict(raw)) == Op(**raw)
+    bare = Op.from_dict({k: raw[k] for k in ("index", "type", "f", "process", "time", "mono")})
+    assert bare.value == {} and bare.latency_ms is None and bare.error is None

@@ -298,7 +298,7 @@ class _Garbage(BaseHTTPRequestHandler):
     """A hostile target: the ledger claims to be primary, then every audit answer is garbage."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        bodies = {"/state": b'{"role": "primary", "epoch": 1}', "/audit/ledger": b'{"records": [1, "x", {"events": 5}]}',
+        bodies = {"/state": b'{"role": "primary", "epoch": 1}', "/audit/ledger?format=jsonl": b'{"node": "ledger-a", "epoch": 1}\n1\n"x"\n{"events": 5}\n',
                   "/audit/halts": b'{"events": "<script>alert(1)</script>"}', "/audit/books": b"\xff\xfe not json"}
         body = bodies.get(self.path, b"<html>garbage</html>")
         self.send_response(200)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from targets.umref.config import ServiceConfig
@@ -269,8 +270,19 @@ class LedgerNode:
     async def balances(self, _: web.Request) -> web.Response:
         return json_response({"time": self.clock.now(), "node": self.name, "balances": self.store.balances()})
 
-    async def audit_ledger(self, _: web.Request) -> web.Response:
-        return json_response({"node": self.name, "epoch": self.epoch, "records": self.store.records})
+    async def audit_ledger(self, request: web.Request) -> web.StreamResponse:
+        """The whole journal; ``?format=jsonl`` streams it as a header line, then one record per
+        line, so neither side holds a soak's journal as one JSON document."""
+        if request.query.get("format") != "jsonl":
+            return json_response({"node": self.name, "epoch": self.epoch, "records": self.store.records})
+        records = self.store.after(0)  # a snapshot of the list: appends after this are not sent
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        await response.write(orjson.dumps({"node": self.name, "epoch": self.epoch}) + b"\n")
+        for start in range(0, len(records), 1000):
+            await response.write(b"".join(orjson.dumps(r) + b"\n" for r in records[start:start + 1000]))
+        await response.write_eof()
+        return response
 
     def audit_events(self, types: tuple[str, ...]) -> Any:
         async def handler(_: web.Request) -> web.Response:
