@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,13 @@ class LoadProcess:
     procs: list[subprocess.Popen[bytes]]
     history_file: Path
     log: Path
-    history_files: list[Path] = field(default_factory=list)
-    config_file: Path | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    history_files: list[Path]
+    config_file: Path  # written by ``go``; the locustfile waits for it
+    settings: dict[str, Any]  # the config's part known before the target is up
 
     def go(self, accounts_file: Path) -> None:
         """Release the waiting Locust processes against the target named in ``accounts_file``.
         Written to a temporary name and renamed: a reader never sees half a config."""
-        assert self.config_file is not None
         gateway = json.loads(accounts_file.read_text())["gateway"]
         tmp = self.config_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file), "gateway": gateway}))
