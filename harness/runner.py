@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -96,6 +97,31 @@ class LoadOverrides:
 
 
 @dataclass
+class Interrupts:
+    """Signals that end a run (Ctrl-C, SIGTERM, the watchdog's timeout) raise KeyboardInterrupt
+    where they land. Python swallows an exception raised inside a finalizer (a socket closed by
+    the GC, say), so each is also kept here until it is taken: at the next phase at the latest."""
+
+    pending: str | None = None
+
+    def handler(self, why: str) -> Callable[..., None]:
+        def interrupt(*_: Any) -> None:
+            self.pending = why
+            raise KeyboardInterrupt(why)
+        return interrupt
+
+    def take(self) -> None:
+        """Raise a signal that arrived but was swallowed; forget one that was handled."""
+        why, self.pending = self.pending, None
+        if why is not None:
+            raise KeyboardInterrupt(why)
+
+
+SIGNALS = {signal.SIGINT: "", signal.SIGTERM: "SIGTERM",  # "" reads "SIGINT, Ctrl-C" in the reason
+           signal.SIGUSR1: "run timeout: the watchdog's deadline passed"}
+
+
+@dataclass
 class RunContext:
     """The composition root of one run, passed explicitly to every phase."""
 
@@ -111,22 +137,17 @@ class RunContext:
     phases: list[dict[str, Any]] = field(default_factory=list)
     landed: dict[str, bool] = field(default_factory=dict)
     monitor: AbortMonitor | None = None
+    interrupts: Interrupts = field(default_factory=Interrupts)
 
     def phase(self, name: str) -> None:
+        if name != "teardown":
+            self.interrupts.take()
         now = time.time()
         if self.phases and "end" not in self.phases[-1]:
             self.phases[-1]["end"] = now
         self.phases.append({"phase": name, "start": now})
         self.recorder.phase(name)
         log.info("phase: %s", name)
-
-
-def _raise_on_sigterm(*_: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
-def _raise_on_timeout(*_: Any) -> None:
-    raise KeyboardInterrupt("run timeout: the watchdog's deadline passed")
 
 
 def wait_until(ctx: RunContext, deadline_mono: float) -> None:
@@ -181,13 +202,14 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     reason: str | None = None
     checks: list[CheckResult] = []
     audit: dict[str, Any] = {"errors": []}
-    previous = ((signal.signal(signal.SIGTERM, _raise_on_sigterm), signal.signal(signal.SIGUSR1, _raise_on_timeout))
-                if on_main else None)
+    previous = {sig: signal.signal(sig, ctx.interrupts.handler(why)) for sig, why in SIGNALS.items()} if on_main else {}
     try:
         with ExitStack() as teardown:
             try:
                 audit, checks, status, reason = _phases(ctx, teardown)
+                ctx.interrupts.take()  # one that landed in a finalizer during the last phase
             except KeyboardInterrupt as exc:
+                ctx.interrupts.pending = None
                 status, reason = "aborted", f"interrupted ({str(exc) or 'SIGINT, Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
             except Aborted as exc:
                 status, reason = "aborted", f"{exc} (during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'})"
@@ -203,9 +225,8 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     except HarnessError as exc:  # a teardown step failed: say so (after the first error), the journal still lists it
         status, reason = "unknown", f"{reason + '; ' if reason else ''}teardown: {exc}"
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous[0])
-            signal.signal(signal.SIGUSR1, previous[1])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     status, reason = _close_journal(ctx, watchdog, status, reason)
     if ctx.phases and "end" not in ctx.phases[-1]:
         ctx.phases[-1]["end"] = time.time()
