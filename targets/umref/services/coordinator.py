@@ -1,6 +1,6 @@
 """Coordinator (region B): detects the loss of the primary ledger and promotes the standby.
 
-Polls ``ledger-a /health`` every 200 ms; after 5 failures in a row (1 s) it promotes
+Polls ``ledger-a /health`` every 200 ms; once it has answered, 5 failures in a row (1 s) promote
 ``ledger-b`` at epoch + 1. When the old primary answers again it is demoted to standby (its
 unreplicated tail dropped) and the new primary replicates to it again. Its decisions are kept
 in ``coordinator.json`` so that a restarted coordinator does not forget an epoch.
@@ -38,6 +38,10 @@ class Coordinator:
         self.failovers: list[dict[str, Any]] = saved.get("failovers", [])
         self.keep_through_seq: int | None = saved.get("keep_through_seq")
         self.failures = 0
+        # A fresh coordinator counts no failure before ledger-a first answers: a primary still
+        # starting (slow containers) is not a primary lost. One restarted from its decisions
+        # (saved only at a failover) counts at once.
+        self.primary_seen = bool(saved)
         self._task: asyncio.Task[None] | None = None
 
     def save(self) -> None:
@@ -71,7 +75,8 @@ class Coordinator:
     async def step(self) -> None:
         if self.primary == "ledger-a":
             state = await self._state("ledger-a")
-            self.failures = 0 if state is not None else self.failures + 1
+            self.primary_seen = self.primary_seen or state is not None
+            self.failures = 0 if state is not None or not self.primary_seen else self.failures + 1
             if self.failures >= FAILURES_TO_PROMOTE:
                 await self.promote("ledger-b")
             return
