@@ -71,23 +71,10 @@ class _ContainerTopology(Topology):
         super().__init__(config)
         self.backend = backend
 
-    def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
-        waiting = list(names)
-        session = requests.Session()
-        while waiting:
-            for name in list(waiting):
-                if not self.backend.alive(name):
-                    raise TopologyError(f"container of {name} exited during start: {self.backend.log_tail(name)}")
-                try:
-                    if session.get(self.config.url(name) + "/health", timeout=0.5).status_code == 200:
-                        waiting.remove(name)
-                except requests.RequestException:
-                    pass
-            if waiting and time.monotonic() > deadline:
-                raise TopologyError(f"not healthy in time: {', '.join(waiting)}")
-            if waiting:
-                time.sleep(0.05)
-        session.close()
+    def exited(self, name: str) -> str | None:
+        if self.backend.alive(name):
+            return None
+        return f"container of {name} exited during start: {self.backend.log_tail(name)}"
 
 
 class DockerBackend:

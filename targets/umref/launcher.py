@@ -143,14 +143,20 @@ class Topology:
         self.paused.discard(name)
         self._write_pids()
 
+    def exited(self, name: str) -> str | None:
+        """Why ``name`` is gone during its start, or None while it runs (a backend's own check)."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            return None
+        return f"{name} exited with code {proc.returncode} during start; see {self.data_dir}/logs/{name}.log: {self.log_tail(name)}"
+
     def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
         waiting = list(names)
         session = requests.Session()
         while waiting:
             for name in list(waiting):
-                proc = self.procs[name]
-                if proc.poll() is not None:
-                    raise TopologyError(f"{name} exited with code {proc.returncode} during start; see {self.data_dir}/logs/{name}.log: {self.log_tail(name)}")
+                if (gone := self.exited(name)) is not None:
+                    raise TopologyError(gone)
                 try:
                     answer = session.get(self.config.url(name) + "/health", timeout=0.5)
                     # the port must be this service's: another run's service may hold it
