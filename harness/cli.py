@@ -162,10 +162,9 @@ def _run(args: argparse.Namespace) -> int:
     from harness.schedule import build_schedule, format_schedule
 
     bugs = _bugs(args.bugs)
-    from harness.backends import BACKENDS
+    from harness.backends import check_backend
 
-    if args.backend not in BACKENDS:
-        raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
+    check_backend(args.backend)
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise BadInput(f"--timeout {args.timeout:g}: must be above 0 and at most 86400 seconds")
     plans = []
@@ -188,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace) -> int:
-    from harness.backends import BACKENDS
+    from harness.backends import check_backend
     from harness.report.selftest import print_matrix, write_matrix
     from harness.schedule import build_schedule
     from harness.selftest import Matrix, plan_cells, run_matrix, verdict
@@ -196,8 +195,7 @@ def _selftest(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
-    if args.backend not in BACKENDS:
-        raise BadInput(f"--backend {args.backend}: unknown backend; known: {', '.join(BACKENDS)}")
+    check_backend(args.backend)
     bugs = BUG_SWITCHES if args.bugs is None else _bugs(args.bugs) or ()  # --bugs '': the correct exchange only
     chosen = _scenarios(args.scenarios, args.tag)
     cells = plan_cells([(s.name, str(path), s.seed) for path, s in chosen], bugs, args.seeds)

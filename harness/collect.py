@@ -28,7 +28,7 @@ FLATTENED = {"order": "orders", "cancel": "orders", "trade": "trades", "margin_c
 def _get(session: requests.Session, url: str, errors: list[str], timeout: float = 10.0) -> Any:
     try:
         resp = session.get(url, timeout=timeout)
-        body = orjson.loads(resp.content)  # a soak's journal: several times faster than the json module
+        body = orjson.loads(resp.content)  # the books and balances of a long run: orjson, as the journal
         if resp.status_code != 200:
             errors.append(f"{url}: HTTP {resp.status_code}")
             return None

@@ -27,7 +27,7 @@ from typing import Any
 
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
-from harness.backends import BACKENDS, make_backend
+from harness.backends import check_backend, make_backend
 from harness.checks import run_checks
 from harness.checks.base import CheckResult, verdict_of
 from harness.collect import BalanceSampler, collect_audit
@@ -160,8 +160,7 @@ def wait_until(ctx: RunContext, deadline_mono: float) -> None:
 
 def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     """Validate everything before touching anything."""
-    if options.backend not in BACKENDS:
-        raise BadInput(f"--backend {options.backend}: unknown backend; known: {', '.join(BACKENDS)}")
+    check_backend(options.backend)
     scenario = load_scenario(scenario_path)
     refuse_unsafe_target(scenario)
     seed = options.seed if options.seed is not None else scenario.seed
@@ -280,6 +279,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
                     mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s,
                     timeout_s=5.0, workers=over.workers,
                     classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
+    backend = make_backend(ctx.options.backend, ctx)
+    teardown.callback(backend.down)  # registered first, so it runs last: load stops before the target goes
     # Locust imports while the target starts; it sends nothing before load.go below.
     load = spawn_load(spec, history_file=history_file, run_id=ctx.run_id, out_dir=ctx.run_dir,
                       start_mono=ctx.recorder.start_mono)
@@ -294,9 +295,6 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     teardown.callback(keep_load_ops)
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
-    backend = make_backend(ctx.options.backend, ctx)
-    teardown.callback(backend.down)
-    teardown.callback(load.stop)  # (again) so that load stops before the target goes
     target = backend.up()
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)

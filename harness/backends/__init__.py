@@ -10,18 +10,23 @@ if TYPE_CHECKING:
     from harness.backends.base import Backend
     from harness.runner import RunContext
 
-__all__ = ["BACKENDS", "make_backend"]
+__all__ = ["BACKENDS", "check_backend", "make_backend"]
 
 BACKENDS = ("local", "docker")
 
 
+def check_backend(name: str) -> None:
+    """One line before anything starts (exit 3), for every command that takes ``--backend``."""
+    if name not in BACKENDS:
+        raise BadInput(f"--backend {name}: unknown backend; known: {', '.join(BACKENDS)}")
+
+
 def make_backend(name: str, ctx: RunContext) -> Backend:
+    check_backend(name)
     if name == "local":
         from harness.backends.local import LocalBackend
 
         return LocalBackend(ctx)
-    if name == "docker":
-        from harness.backends.docker import DockerBackend
+    from harness.backends.docker import DockerBackend
 
-        return DockerBackend(ctx)
-    raise BadInput(f"--backend {name}: unknown backend; known: {', '.join(BACKENDS)}")
+    return DockerBackend(ctx)

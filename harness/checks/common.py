@@ -11,7 +11,8 @@ from typing import Any
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.history import History, Op
 
-__all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknown", "fault_ops", "pair_completions",
+__all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknown", "fault_ops", "recovery_budgets",
+           "pair_completions",
            "TruePrices", "UM_RECORD_KINDS", "DEFAULT_RISK"]
 
 DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_within_ms": 250, "heartbeat_ms": 100,
@@ -66,7 +67,13 @@ def unknown(name: str, absent: list[str], audit: Audit) -> CheckResult:
 
 def fault_ops(history: History, action: str) -> list[Op]:
     """Completed fault ops (type info) of one action: inject or heal."""
-    return [op for op in history.ops if op.f == "fault" and op.type == "info" and op.value.get("action") == action]
+    return [op for op in history.faults() if op.type == "info" and op.value.get("action") == action]
+
+
+def recovery_budgets(history: History) -> list[float]:
+    """The recovery budget(s) the runner wrote when the faults were healed (one per run)."""
+    return [float(budget) for op in history.of("phase") if op.value.get("phase") == "faults_healed"
+            and isinstance(budget := op.value.get("recovery_within_s"), (int, float))]
 
 
 def pair_completions(history: History, kinds: Iterable[str]) -> list[tuple[Op, Op | None]]:
@@ -74,9 +81,7 @@ def pair_completions(history: History, kinds: Iterable[str]) -> list[tuple[Op, O
     wanted = set(kinds)
     open_by_process: dict[str, Op] = {}
     pairs: dict[int, tuple[Op, Op | None]] = {}
-    for op in history.ops:
-        if op.f not in wanted:
-            continue
+    for op in history.of(*wanted):
         if op.type == "invoke":
             open_by_process[op.process] = op
             pairs[op.index] = (op, None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import fault_ops
+from harness.checks.common import fault_ops, recovery_budgets
 from harness.history import History, Op
 
 __all__ = ["recovery"]
@@ -40,11 +40,10 @@ def _outages(injects: list[Op], heals: dict[str, Op], orders_ok: list[Op]) -> li
 
 
 def recovery(history: History, audit: Audit) -> CheckResult:
-    budget = next((float(op.value["recovery_within_s"]) for op in history.ops
-                   if op.f == "phase" and op.value.get("phase") == "faults_healed" and "recovery_within_s" in op.value), None)
+    budget = next(iter(recovery_budgets(history)), None)
     injects = fault_ops(history, "inject")
-    heals = {str(op.value.get("id")): op for op in history.ops  # the heal's start: its invoke
-             if op.f == "fault" and op.type == "invoke" and op.value.get("action") == "heal"}
+    heals = {str(op.value.get("id")): op for op in history.faults()  # the heal's start: its invoke
+             if op.type == "invoke" and op.value.get("action") == "heal"}
     unhealed = [op for op in injects if op.value.get("expect_um_halt") and op.value.get("id") not in heals]
     if unhealed:
         return CheckResult(NAME, "unknown", f"fault {unhealed[0].value.get('id')} was meant to halt UM and was never "

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import fault_ops
+from harness.checks.common import fault_ops, recovery_budgets
 from harness.history import History, Op
 
 __all__ = ["steady_state", "phase_figures", "percentile", "PHASES", "REQUEST_KINDS"]
@@ -59,8 +59,7 @@ def _windows(history: History) -> dict[str, tuple[float, float]]:
     """Wall-time windows of the three phases; without an infrastructure fault, all is 'before'."""
     injects = [op.time for op in fault_ops(history, "inject") if op.value.get("fault") != "price_shock"]
     heals = [op.time for op in fault_ops(history, "heal")]
-    recovery_s = max((float(op.value.get("recovery_within_s") or 0.0) for op in history.ops
-                      if op.f == "phase" and op.value.get("phase") == "faults_healed"), default=0.0)
+    recovery_s = max(recovery_budgets(history), default=0.0)
     if not injects:
         return {"before": (-math.inf, math.inf)}
     start = min(injects)

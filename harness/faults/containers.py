@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,18 +57,25 @@ class ContainerRegionPowerLoss(RegionPowerLoss):
         return Landing(not alive, f"still up: {alive}" if alive else f"powered off: {', '.join(self.services)}")
 
 
-def _docker_unpause(entry: dict[str, Any]) -> None:
+def _on_container(container_id: str, act: Callable[[Any], None]) -> None:
+    """A healer's work on one container, from its journal entry alone: a container gone is healed."""
     import docker
 
     client = docker.from_env(timeout=10)
     try:
-        container = client.containers.get(entry["container"])
-        if container.status == "paused":
-            container.unpause()
+        act(client.containers.get(container_id))
     except docker.errors.NotFound:
         pass
     finally:
         client.close()
+
+
+def _docker_unpause(entry: dict[str, Any]) -> None:
+    def thaw(container: Any) -> None:
+        if container.status == "paused":
+            container.unpause()
+
+    _on_container(entry["container"], thaw)
 
 
 HEALERS["docker_unpause"] = _docker_unpause
@@ -251,17 +259,11 @@ class ContainerNetem:
 
 
 def _docker_netem_clear(entry: dict[str, Any]) -> None:
-    import docker
+    def clear(container: Any) -> None:
+        if pid := container.attrs["State"]["Pid"]:  # 0: stopped, its network namespace gone with it
+            _netem_clear(int(pid))
 
-    client = docker.from_env(timeout=10)
-    try:
-        container = client.containers.get(entry["container"])
-        if container.attrs["State"]["Pid"]:
-            _netem_clear(int(container.attrs["State"]["Pid"]))
-    except docker.errors.NotFound:
-        pass  # the host is gone, and its network namespace with it
-    finally:
-        client.close()
+    _on_container(entry["container"], clear)
 
 
 HEALERS["docker_netem_clear"] = _docker_netem_clear

@@ -27,7 +27,7 @@ CONFIG_WAIT_S = 600.0
 
 def _wait_for_config(path: str) -> dict[str, Any]:
     """Locust is started before the target is up (its import overlaps the target's start); the
-    runner writes this file once the gateway is known. Bounded: a runner that died never writes it."""
+    runner writes this file once the target's accounts file (with its gateway) exists. Bounded: a runner that died never writes it."""
     deadline, parent = time.monotonic() + CONFIG_WAIT_S, os.getppid()
     while not os.path.exists(path):
         if time.monotonic() > deadline or os.getppid() != parent:
@@ -37,7 +37,8 @@ def _wait_for_config(path: str) -> dict[str, Any]:
 
 
 CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
-ACCOUNTS = [a for a in json.loads(open(CONFIG["accounts_file"]).read())["accounts"] if a["role"] == "trader"]
+TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateway and the accounts
+ACCOUNTS = [a for a in TARGET["accounts"] if a["role"] == "trader"]
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
 REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
 _worker = os.environ.get("UMCHAOS_WORKER", "")
@@ -74,7 +75,7 @@ class Customer(FastHttpUser):
     """One customer account and the requests it can make; subclasses choose which and how often."""
 
     abstract = True
-    host = CONFIG["gateway"]
+    host = TARGET["gateway"]
     wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
     network_timeout = float(CONFIG.get("timeout_s", 5.0))
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))

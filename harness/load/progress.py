@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from harness.checks.steady_state import percentile
+
 __all__ = ["Snapshot", "ProgressDisplay", "summarize"]
 
 log = logging.getLogger("umchaos.load")
@@ -50,11 +52,8 @@ def summarize(window: list[tuple[float, float, bool]], seconds: float) -> tuple[
     if not window:
         return 0.0, math.nan, math.nan, 0.0
     latencies = sorted(lat for _, lat, _ in window)
-
-    def pct(q: float) -> float:
-        return latencies[max(1, math.ceil(q * len(latencies))) - 1]
-
-    return len(window) / seconds, pct(0.50), pct(0.99), sum(err for *_, err in window) / len(window)
+    return (len(window) / seconds, percentile(latencies, 50), percentile(latencies, 99),
+            sum(err for *_, err in window) / len(window))
 
 
 class ProgressDisplay:

@@ -61,9 +61,8 @@ class LoadProcess:
     def go(self, accounts_file: Path) -> None:
         """Release the waiting Locust processes against the target named in ``accounts_file``.
         Written to a temporary name and renamed: a reader never sees half a config."""
-        gateway = json.loads(accounts_file.read_text())["gateway"]
         tmp = self.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file), "gateway": gateway}))
+        tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file)}))
         tmp.rename(self.config_file)
 
     @property

@@ -17,10 +17,10 @@ from typing import Any
 from harness.checks.base import Audit, CheckResult
 from harness.checks.common import halt_intervals
 from harness.history import History, is_probe
-from harness.report.load_charts import bands, load_series, svg_per_kind, write_png
+from harness.report.load_charts import LoadChart, run_span, svg_per_kind
 from harness.result import RunResult
 
-__all__ = ["write_html", "render_html", "write_load_png"]
+__all__ = ["write_html", "render_html"]
 
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unknown": "#bf8700", "aborted": "#6e7781", "error": "#6e7781"}
 KIND_COLORS = {"um_order": "#0969da", "spot_order": "#1a7f37", "cancel": "#8250df", "transfer": "#bf3989", "leverage": "#953800"}
@@ -83,8 +83,7 @@ def _buckets(history: History, t0: float, seconds: int) -> dict[str, Any]:
 
 
 def _timeline(result: RunResult, history: History, audit: Audit) -> str:
-    t0, t1 = result.started, max(result.ended, result.started + 1)
-    seconds = max(1, math.ceil(t1 - t0))
+    t0, t1, seconds = run_span(result)
     span = W - LEFT - RIGHT
 
     def x(t: float) -> float:
@@ -166,16 +165,13 @@ def _timeline(result: RunResult, history: History, audit: Audit) -> str:
             f'aria-label="timeline">{"".join(parts)}</svg>')
 
 
-def _per_kind(result: RunResult, history: History, audit: Audit) -> str:
-    t0, t1 = result.started, max(result.ended, result.started + 1)
-    seconds = max(1, math.ceil(t1 - t0))
-    series = load_series(history, t0, seconds)
-    if not series:
+def _per_kind(chart: LoadChart) -> str:
+    if not chart.series:
         return "<p>No load was recorded.</p>"
-    return svg_per_kind(series, bands(history, audit, t0, t1), seconds)
+    return svg_per_kind(chart.series, chart.bands, chart.seconds)
 
 
-def render_html(result: RunResult, history: History, audit: Audit) -> str:
+def render_html(result: RunResult, history: History, audit: Audit, chart: LoadChart) -> str:
     t0 = result.started
     color = COLORS.get(result.status, "#6e7781")
     failing = [c for c in result.checks if c.valid is not True]
@@ -202,7 +198,7 @@ def render_html(result: RunResult, history: History, audit: Audit) -> str:
 {f'<div class="reason">{escape(result.reason)}</div>' if result.reason else ''}</div></header>
 <section><h2>{'What failed' if failing else 'Verdict'}</h2>{evidence}</section>
 <section><h2>Timeline</h2>{_timeline(result, history, audit)}</section>
-<section><h2>Load per request type</h2>{_per_kind(result, history, audit)}
+<section><h2>Load per request type</h2>{_per_kind(chart)}
 <p class="meta">The same chart as a PNG: report.png beside this file.</p></section>
 <section><h2>Checks</h2><table>{rows}</table></section>
 <section><h2>Schedule</h2><table><tr><th>id</th><th>at</th><th>for</th><th>fault</th><th>target</th><th>params</th></tr>{schedule}</table>
@@ -211,14 +207,6 @@ def render_html(result: RunResult, history: History, audit: Audit) -> str:
 </main></body></html>"""
 
 
-def write_html(path: Path, result: RunResult, history: History, audit: Audit) -> Path:
-    path.write_text(render_html(result, history, audit))
+def write_html(path: Path, result: RunResult, history: History, audit: Audit, chart: LoadChart) -> Path:
+    path.write_text(render_html(result, history, audit, chart))
     return path
-
-
-def write_load_png(path: Path, result: RunResult, history: History, audit: Audit) -> Path:
-    """report.png: the per-request-type chart of report.html, for terminals and CI artifacts."""
-    t0, t1 = result.started, max(result.ended, result.started + 1)
-    seconds = max(1, math.ceil(t1 - t0))
-    return write_png(path, load_series(history, t0, seconds), bands(history, audit, t0, t1), seconds,
-                     f"{result.status.upper()} {result.scenario} seed {result.seed}")

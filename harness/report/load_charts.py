@@ -12,9 +12,12 @@ from pathlib import Path
 
 from harness.checks.base import Audit
 from harness.checks.common import halt_intervals
+from harness.checks.steady_state import percentile
 from harness.history import History, is_probe
+from harness.result import RunResult
 
-__all__ = ["KindSeries", "Band", "load_series", "bands", "svg_per_kind", "write_png"]
+__all__ = ["KindSeries", "Band", "LoadChart", "run_span", "load_chart", "load_series", "bands", "svg_per_kind",
+           "write_png"]
 
 KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
 
@@ -35,11 +38,31 @@ class Band:
     halt: bool
 
 
+@dataclass(frozen=True)
+class LoadChart:
+    """One run's per-request-type chart, computed once for report.html and report.png."""
+
+    series: list[KindSeries]
+    bands: list[Band]
+    seconds: int
+    title: str
+
+
+def run_span(result: RunResult) -> tuple[float, float, int]:
+    """Start and end of the run (at least a second apart) and its length in whole seconds."""
+    t0, t1 = result.started, max(result.ended, result.started + 1)
+    return t0, t1, max(1, math.ceil(t1 - t0))
+
+
+def load_chart(result: RunResult, history: History, audit: Audit) -> LoadChart:
+    t0, t1, seconds = run_span(result)
+    return LoadChart(load_series(history, t0, seconds), bands(history, audit, t0, t1), seconds,
+                     f"{result.status.upper()} {result.scenario} seed {result.seed}")
+
+
 def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values.sort()
-    return values[max(1, math.ceil(q * len(values))) - 1]
+    """Nearest-rank, as the steady_state check reads it; None for a second with no completion."""
+    return percentile(sorted(values), q) if values else None
 
 
 def load_series(history: History, t0: float, seconds: int) -> list[KindSeries]:
@@ -54,7 +77,7 @@ def load_series(history: History, t0: float, seconds: int) -> list[KindSeries]:
             rate[op.f][s] += 1
             if op.latency_ms is not None:
                 lat[op.f][s].append(op.latency_ms)
-    return [KindSeries(k, tuple(rate[k]), tuple(_pct(v, 0.5) for v in lat[k]), tuple(_pct(v, 0.99) for v in lat[k]))
+    return [KindSeries(k, tuple(rate[k]), tuple(_pct(v, 50) for v in lat[k]), tuple(_pct(v, 99) for v in lat[k]))
             for k in KINDS if any(rate[k])]
 
 
