@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).parent / "results"
-FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "liquidations")
+FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "liquidations")  # derived views an older audit.json holds
 TARGET_S, TARGET_GIB = 20.0, 2.0
 
 
@@ -65,7 +65,8 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
                     op2["value"]["id"] = f"{op2['value']['id']}#{k}"  # each copy's faults are its own
                 op2["time"] += shift
                 op2["mono"] += shift
-                op2["process"] = f"{op['process']}#{k}" if op["process"] not in ("runner", "nemesis") else op["process"]
+                if op["process"] not in ("runner", "nemesis"):  # a probe stays a probe: probe.N#k
+                    op2["process"] = f"{op['process']}{'.0' if op['process'] == 'probe' else ''}#{k}"
                 op2["index"] = n
                 fh.write(json.dumps(op2, separators=(",", ":")) + "\n")
                 n += 1
@@ -92,18 +93,20 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
 
 
 def _run_checks(folder: Path) -> None:
-    """In a fresh process: read, run every check, print timings and peak RSS as one JSON line."""
+    """In a fresh process: read as a run reads, run every check, print timings and peak RSS as
+    one JSON line."""
     from harness.checks import CHECKS, run_checks
     from harness.collect import flatten, read_journal
-    from harness.history import no_cyclic_gc, read_history
+    from harness.history import CHUNK_BYTES, line_blocks, no_cyclic_gc, read_ops
+    from harness.recorder import merge
 
     t0 = time.perf_counter()
     with no_cyclic_gc(), (folder / "journal.jsonl").open("rb") as journal:
         audit = orjson.loads((folder / "audit.json").read_bytes())
-        next(journal)  # the header line
-        audit["journal"] = read_journal(journal)  # as collect_audit reads the ledger's stream
-        audit.update(flatten(audit["journal"]))  # orders, trades... derived as collect_audit derives them
-    history = read_history(folder / "history.jsonl")
+        # as collect_audit reads the ledger's stream: header line first, then the records
+        audit["journal"] = read_journal(line_blocks(iter(lambda: journal.read(CHUNK_BYTES), b"")))
+        audit.update(flatten(audit["journal"]))  # margin calls, liquidations: as collect_audit derives them
+    history = merge(read_ops(folder / "history.jsonl"))  # as the runner reads the load's history file
     t1 = time.perf_counter()
     per_check = {}
     results = []
@@ -113,7 +116,7 @@ def _run_checks(folder: Path) -> None:
         per_check[name] = round(time.perf_counter() - start, 3)
     t2 = time.perf_counter()
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    print(json.dumps({"orders": len(audit["orders"]), "trades": len(audit["trades"]), "load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
+    print(json.dumps({"margin_calls": len(audit["margin_calls"]), "load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
                       "peak_rss_gib": round(rss_gib, 3), "verdicts": {r.name: r.status for r in results}}))
 
 

@@ -10,19 +10,24 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from itertools import chain
 from sys import intern
 from typing import Any
 
+import msgspec
 import orjson
 import requests
+from msgspec.structs import force_setattr
 
-from harness.history import no_cyclic_gc
+from harness.audit import JournalRecord
+from harness.history import CHUNK_BYTES, line_blocks, no_cyclic_gc
 
 __all__ = ["collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
 
 log = logging.getLogger("umchaos.collect")
-FLATTENED = {"order": "orders", "cancel": "orders", "trade": "trades", "margin_call": "margin_calls",
-             "liquidation": "liquidations"}
+FLATTENED = {"margin_call": "margin_calls", "liquidation": "liquidations"}  # event type -> audit view
+_RECORDS = msgspec.json.Decoder(JournalRecord)
+_HEADER = msgspec.json.Decoder()
 
 
 def _get(session: requests.Session, url: str, errors: list[str], timeout: float = 10.0) -> Any:
@@ -40,55 +45,51 @@ def _get(session: requests.Session, url: str, errors: list[str], timeout: float 
     return None
 
 
-# Words every journal record repeats (kinds, accounts, assets...): interned as they are read, one
-# string each instead of one per record — a third of a long run's journal in memory.
-RECORD_WORDS = ("kind", "node")
-EVENT_WORDS = ("type", "account", "symbol", "side", "market", "order_type", "wallet", "asset")
-LEG_WORDS = ("account", "asset")
-
-
-def _intern(values: dict[str, Any], words: tuple[str, ...]) -> None:
-    for key in words:
-        if (word := values.get(key)).__class__ is str:
-            values[key] = intern(word)
-
-
-def read_journal(lines: Iterable[bytes]) -> list[Any]:
-    """Journal records from JSON lines (the ledger's ``/audit/ledger?format=jsonl`` after its
-    header line): parsed one record at a time, never as one document the size of the journal."""
-    records = []
-    for line in lines:
-        if not line.strip():
-            continue
-        record = orjson.loads(line)
-        if record.__class__ is dict:
-            _intern(record, RECORD_WORDS)
-            for key, words in (("events", EVENT_WORDS), ("legs", LEG_WORDS)):
-                if (items := record.get(key)).__class__ is list:  # anything else: flatten says why
-                    for item in items:
-                        if item.__class__ is dict:
-                            _intern(item, words)
-        records.append(record)
+def read_journal(blocks: Iterable[bytes]) -> list[JournalRecord]:
+    """Journal records from JSON lines (the ledger's ``/audit/ledger?format=jsonl``, its header
+    line first), decoded a block of lines at a time, never as one document the size of the
+    journal. The words every record repeats (node, kind, accounts, assets) are interned block by
+    block, so the memory their copies took is reused by the next block. Raises ValueError saying
+    what is wrong and where."""
+    blocks = iter(blocks)
+    header, _, first = next(blocks, b"").partition(b"\n")
+    try:
+        fields = _HEADER.decode(header)
+    except msgspec.DecodeError:
+        fields = None
+    if not isinstance(fields, dict) or "node" not in fields:
+        raise ValueError("no header line")
+    records: list[JournalRecord] = []
+    for block in chain((first,), blocks):
+        try:
+            part = _RECORDS.decode_lines(block)
+        except msgspec.DecodeError as exc:  # says which field of which line, e.g. "at `$[3].legs[0].amount`"
+            raise ValueError(f"a record is not a journal record: {exc}") from None
+        for record in part:
+            force_setattr(record, "node", intern(record.node))
+            force_setattr(record, "kind", intern(record.kind))
+            force_setattr(record, "answer", record.answer.copy())  # its own bytes, not a view pinning the block
+            for leg in record.legs:
+                force_setattr(leg, "account", intern(leg.account))
+                force_setattr(leg, "asset", intern(leg.asset))
+        records += part
     return records
 
 
-def _get_journal(session: requests.Session, url: str, errors: list[str]) -> list[Any] | None:
+def _get_journal(session: requests.Session, url: str, errors: list[str]) -> list[JournalRecord] | None:
     try:
         with session.get(url, params={"format": "jsonl"}, timeout=60.0, stream=True) as resp:
             if resp.status_code != 200:
                 errors.append(f"{url}: HTTP {resp.status_code}")
                 return None
-            lines = resp.iter_lines(chunk_size=1 << 16)
-            header = orjson.loads(next(lines, b"null"))
-            if not isinstance(header, dict) or "node" not in header:
-                errors.append(f"{url}: journal missing or malformed (no header line)")
-                return None
-            return read_journal(lines)
+            records = read_journal(line_blocks(resp.iter_content(chunk_size=CHUNK_BYTES)))
     except requests.RequestException as exc:
         errors.append(f"{url}: {exc.__class__.__name__}")
-    except ValueError:
-        errors.append(f"{url}: journal missing or malformed (a line is not JSON)")
-    return None
+        return None
+    except ValueError as exc:
+        errors.append(f"{url}: journal missing or malformed ({exc})")
+        return None
+    return records
 
 
 def primary_ledger(session: requests.Session, services: dict[str, str]) -> str | None:
@@ -103,20 +104,15 @@ def primary_ledger(session: requests.Session, services: dict[str, str]) -> str |
     return best[1] if best else None
 
 
-def flatten(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Events out of journal records, each carrying its record's seq, time, epoch and client id."""
+def flatten(records: list[JournalRecord]) -> dict[str, list[dict[str, Any]]]:
+    """The margin calls and liquidations out of journal records, each carrying its record's seq,
+    time, epoch and client id (what no_erroneous_margin_calls and the report read)."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in set(FLATTENED.values())}
     for record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("events", []), list):
-            raise ValueError(f"journal record is not an object with an events list: {str(record)[:60]!r}")
-        meta = {"seq": record.get("seq"), "epoch": record.get("epoch"), "client_id": record.get("client_id"),
-                "record_time": record.get("time"), "kind": record.get("kind")}
-        for event in record.get("events", []):
-            if not isinstance(event, dict):
-                raise ValueError(f"journal event is not an object: {str(event)[:60]!r}")
-            target = FLATTENED.get(event.get("type", ""))
-            if target:
-                out[target].append({"time": record.get("time"), **event, **meta})
+        for event in record.events:
+            if target := FLATTENED.get(event.get("type", "")):
+                out[target].append({"time": record.time, **event, "seq": record.seq, "epoch": record.epoch,
+                                    "client_id": record.client_id, "record_time": record.time, "kind": record.kind})
     return out
 
 
@@ -143,12 +139,7 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
         audit["journal"] = records
         audit["journal_node"] = primary
         audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
-        try:
-            audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
-        except ValueError as exc:  # a target answering garbage: the checks then cannot decide
-            errors.append(f"{primary}: malformed journal ({exc})")
-            audit["journal"] = None
-            audit.update({k: None for k in set(FLATTENED.values())})
+        audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
     session.close()
     return audit
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import gc
 import heapq
-import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from sys import intern
 from typing import Any, Literal
 
-import orjson
+import msgspec
+from msgspec.structs import force_setattr
 
-__all__ = ["OpType", "Op", "History", "read_history", "no_cyclic_gc", "classify_http", "is_probe"]
+__all__ = ["OpType", "Op", "History", "read_ops", "line_blocks", "no_cyclic_gc", "classify_http", "is_probe"]
 
 OpType = Literal["invoke", "ok", "fail", "info"]
 
@@ -35,41 +34,64 @@ NOT_APPLIED_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(msgspec.Struct, frozen=True, gc=False):
+    """One history record. A msgspec Struct rather than a dataclass: history files decode straight
+    into it in C (a million ops in about 3 s instead of 11), and ``gc=False`` keeps a million of
+    them out of the cyclic GC (an op never refers back to itself)."""
+
     index: int
-    type: OpType
+    type: OpType  # a Literal: decoding hands back the one shared string per type
     f: str
     process: str
     time: float
     mono: float
-    value: dict[str, Any] = field(default_factory=dict)
+    value: dict[str, Any] = {}
     latency_ms: float | None = None
     error: str | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), default=str)
-
     @staticmethod
     def from_dict(raw: dict[str, Any]) -> Op:
-        """Built through the slots, not the dataclass ``__init__`` (a third faster: seconds on a
-        million ops), with the words every op repeats (kind, type, process) interned."""
-        op = _new_op(Op)
-        _set_index(op, raw["index"])
-        _set_type(op, intern(raw["type"]))
-        _set_f(op, intern(raw["f"]))
-        _set_process(op, intern(raw["process"]))
-        _set_time(op, raw["time"])
-        _set_mono(op, raw["mono"])
-        _set_value(op, raw.get("value") or {})
-        _set_latency_ms(op, raw.get("latency_ms"))
-        _set_error(op, raw.get("error"))
-        return op
+        """An op from a JSON-born dict (the probe's, the recorder's), validated like a file's."""
+        return msgspec.convert(raw, Op)
 
 
-_new_op = object.__new__
-(_set_index, _set_type, _set_f, _set_process, _set_time, _set_mono, _set_value, _set_latency_ms,
- _set_error) = (getattr(Op, name).__set__ for name in Op.__slots__)  # type: ignore[attr-defined]
+_DECODE = msgspec.json.Decoder(Op)
+_ENCODE = msgspec.json.Encoder(enc_hook=str)  # anything not JSON (a Decimal in a value) as its text
+CHUNK_BYTES = 4 << 20
+
+
+def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Runs of whole lines out of a byte stream cut anywhere (a streamed HTTP body, a file)."""
+    rest = b""
+    for piece in pieces:
+        rest += piece
+        if (cut := rest.rfind(b"\n") + 1) > 0:
+            yield rest[:cut]
+            rest = rest[cut:]
+    if rest:
+        yield rest
+
+
+def read_ops(path: Path) -> list[Op]:
+    """The ops of a JSON-lines file, decoded 4 MiB at a time (never the whole file as one string).
+    Each block's kinds and processes are interned before the next is decoded, so the memory of
+    their copies is reused (a tenth of a million ops). A line that does not decode (cut short by
+    a kill) is skipped; the rest is kept."""
+    ops: list[Op] = []
+    with no_cyclic_gc(), path.open("rb") as file:
+        for block in line_blocks(iter(lambda: file.read(CHUNK_BYTES), b"")):
+            try:
+                part = _DECODE.decode_lines(block)
+            except msgspec.DecodeError:
+                part = []
+                for line in block.splitlines():
+                    with suppress(msgspec.DecodeError):
+                        part.append(_DECODE.decode(line))
+            for op in part:
+                force_setattr(op, "f", intern(op.f))
+                force_setattr(op, "process", intern(op.process))
+            ops += part
+    return ops
 
 
 def is_probe(op: Op) -> bool:
@@ -128,9 +150,9 @@ class History:
         return self.of("fault")
 
     def write(self, path: Path) -> None:
-        with path.open("w") as out:
-            for op in self.ops:
-                out.write(op.to_json() + "\n")
+        with path.open("wb") as out:
+            for start in range(0, len(self.ops), 10_000):  # bounded buffers for a long soak
+                out.write(_ENCODE.encode_lines(self.ops[start:start + 10_000]))
 
 
 @contextmanager
@@ -144,8 +166,3 @@ def no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def read_history(path: Path) -> History:
-    with no_cyclic_gc(), path.open("rb") as lines:
-        return History(Op.from_dict(orjson.loads(line)) for line in lines if line.strip())

@@ -49,7 +49,7 @@ from harness.faults.base import (
     load_fault_kinds,
 )
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
-from harness.history import History
+from harness.history import History, Op
 from harness.load.probe import probe
 from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, spawn_load
@@ -306,7 +306,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         # declaring the run undecidable. Every probe's requests are real and stay in the history.
         before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
                        start_mono=ctx.recorder.start_mono, tag=f"pb{attempt}")
-        ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "before"}} for op in before])
+        ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "before"}}) for op in before)
         if (why := steady_state_violation(before, scenario)) is None:
             break
         if attempt == STEADY_STATE_PROBES:
@@ -361,7 +361,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.phase("steady_state_after")
     after = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
                   start_mono=ctx.recorder.start_mono, tag="pa")
-    ctx.recorder.extend([{**op, "value": {**op.get("value", {}), "phase": "after"}} for op in after])
+    ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "after"}}) for op in after)
 
     ctx.phase("collect_audit")
     samples = sampler.stop()

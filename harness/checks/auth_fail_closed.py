@@ -21,15 +21,15 @@ def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
     owner = {i.value.get("client_id"): i.value.get("account") for i, _ in pairs}
     forged_ids = {i.value.get("client_id") for i, _ in forged}
     for record in audit["journal"]:
-        cid = record.get("client_id")
+        cid = record.client_id
         if cid in forged_ids:
-            bad.append(Evidence(f"journal holds {record['kind']} {cid} sent with an invalid key", float(record["time"]),
-                                records=(record["seq"],)))
-        for event in record.get("events", []):
+            bad.append(Evidence(f"journal holds {record.kind} {cid} sent with an invalid key", record.time,
+                                records=(record.seq,)))
+        for event in record.events:
             account = event.get("account") if event.get("type") in ("order", "cancel", "transfer", "leverage") else None
             if cid in owner and account is not None and account != owner[cid]:
-                bad.append(Evidence(f"{cid} from {owner[cid]} touched account {account}", float(record["time"]),
-                                    records=(record["seq"],)))
+                bad.append(Evidence(f"{cid} from {owner[cid]} touched account {account}", record.time,
+                                    records=(record.seq,)))
     figures = {"invalid_key_requests": len(forged)}
     if bad:
         return CheckResult(NAME, False, f"{len(bad)} auth violation(s): {bad[0].text}", tuple(bad[:50]), figures)

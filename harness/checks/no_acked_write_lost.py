@@ -14,8 +14,8 @@ NAME = "no_acked_write_lost"
 def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
-    journal = sorted(audit["journal"], key=lambda r: r["seq"])
-    present = {r["client_id"] for r in journal}
+    journal = sorted(audit["journal"], key=lambda r: r.seq)
+    present = {r.client_id for r in journal}
     acked = [op for op in history.completions(*WRITE_KINDS) if op.type == "ok"]
     bad = [Evidence(f"acknowledged {op.f} {op.value.get('client_id')} is not in the journal", op.time, (op.index,))
            for op in acked if op.value.get("client_id") not in present]
@@ -27,12 +27,12 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
         epoch = int(failover["epoch"])
         through = failover.get("keep_through_seq")
         if through is None:
-            through = next((r["seq"] for r in journal if r["epoch"] >= epoch), None)
+            through = next((r.seq for r in journal if r.epoch >= epoch), None)
         if through is None:
             continue
-        stale = [r for r in journal if r["seq"] > int(through) and r["epoch"] < epoch]
-        bad += [Evidence(f"record {r['seq']} ({r['kind']} {r['client_id']}) written at epoch {r['epoch']} after the "
-                         f"failover to epoch {epoch}", float(r["time"]), records=(r["seq"],)) for r in stale[:20]]
+        stale = [r for r in journal if r.seq > int(through) and r.epoch < epoch]
+        bad += [Evidence(f"record {r.seq} ({r.kind} {r.client_id}) written at epoch {r.epoch} after the "
+                         f"failover to epoch {epoch}", r.time, records=(r.seq,)) for r in stale[:20]]
     figures = {"acked_writes": len(acked), "failovers": len(failovers), "journal_node": audit.get("journal_node")}
     if bad:
         return CheckResult(NAME, False, f"{len(bad)} acknowledged write(s) lost or fenced writes accepted: {bad[0].text}",

@@ -36,13 +36,13 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
     bad: list[Evidence] = []
     starts = [h.start for h in halts]  # sorted, the intervals disjoint: a bisect, not a scan per record
     upcoming = 0
-    for record in sorted(audit["journal"], key=lambda r: r["seq"]):
-        t = float(record["time"])
+    for record in sorted(audit["journal"], key=lambda r: r.seq):
+        t = record.time
         while upcoming < len(halts) and t >= halts[upcoming].start:
             snapshots[upcoming], taken[upcoming] = dict(resting), True
             upcoming += 1
         during = _during(halts, starts, t)
-        for event in record.get("events", []):
+        for event in record.events:
             kind, oid = event.get("type"), event.get("order_id")
             if kind == "order" and event.get("market") == "um" and event.get("price") is not None:
                 resting[oid] = Decimal(event["qty"])
@@ -52,15 +52,15 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
                     if o in resting:
                         if during is not None and o in snapshots[during]:
                             bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {t - halts[during].start:.3f} s into a halt",
-                                                t, records=(record["seq"],)))
+                                                t, records=(record.seq,)))
                         resting[o] -= Decimal(event["qty"])
                         if resting[o] <= 0:
                             del resting[o]
             elif kind == "cancel" and oid in resting:
-                if during is not None and oid in snapshots[during] and record.get("client_id") not in acked_cancels:
+                if during is not None and oid in snapshots[during] and record.client_id not in acked_cancels:
                     bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) {t - halts[during].start:.3f} s "
                                         "into a halt, without an acknowledged client cancel",
-                                        t, records=(record["seq"],)))
+                                        t, records=(record.seq,)))
                 del resting[oid]
     figures = {"halts": len(halts), "resting_at_halt": [len(s) for s in snapshots]}
     if bad:

@@ -17,19 +17,19 @@ def rollback(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
     bad: list[Evidence] = []
-    by_client = {r["client_id"]: r for r in audit["journal"]}
+    by_client = {r.client_id: r for r in audit["journal"]}
     for record in audit["journal"]:
         sums: dict[str, int] = defaultdict(int)
-        for leg in record.get("legs", []):
-            sums[leg["asset"]] += int(leg["amount"])
+        for leg in record.legs:
+            sums[leg.asset] += leg.amount
         if off := {a: s for a, s in sums.items() if s}:
-            bad.append(Evidence(f"record {record['seq']} ({record['kind']} {record['client_id']}) does not balance: {off}",
-                                float(record["time"]), records=(record["seq"],)))
-        if record.get("kind") == "transfer_debit":
-            whole = record["client_id"].removesuffix("#debit")
-            if by_client.get(whole, {}).get("kind") not in ("transfer_credit", "transfer"):
-                bad.append(Evidence(f"transfer {whole} half-applied: debited (seq {record['seq']}) but never credited",
-                                    float(record["time"]), records=(record["seq"],)))
+            bad.append(Evidence(f"record {record.seq} ({record.kind} {record.client_id}) does not balance: {off}",
+                                record.time, records=(record.seq,)))
+        if record.kind == "transfer_debit":
+            whole = record.client_id.removesuffix("#debit")
+            if (credit := by_client.get(whole)) is None or credit.kind not in ("transfer_credit", "transfer"):
+                bad.append(Evidence(f"transfer {whole} half-applied: debited (seq {record.seq}) but never credited",
+                                    record.time, records=(record.seq,)))
     unknown_outcome = 0
     for op in history.completions("transfer"):
         cid = op.value.get("client_id")

@@ -53,9 +53,9 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
                 bad.append(Evidence(f"UM resumed {interval.end - healed:+.3f} s from the heal of fault {op.value.get('id')}: "
                                     f"margin had not been healthy for {healthy_s:g} s (no hysteresis)", interval.end))
     for record in audit["journal"]:
-        if record.get("kind") in UM_RECORD_KINDS and (h := inside(float(record["time"]), halts)):
-            bad.append(Evidence(f"UM {record['kind']} {record['client_id']} accepted {float(record['time']) - h.start:.3f} s into a halt",
-                                float(record["time"]), records=(record["seq"],)))
+        if record.kind in UM_RECORD_KINDS and (h := inside(record.time, halts)):
+            bad.append(Evidence(f"UM {record.kind} {record.client_id} accepted {record.time - h.start:.3f} s into a halt",
+                                record.time, records=(record.seq,)))
     for h in halts:
         if "spot" in h.scope:
             bad.append(Evidence(f"a halt stopped spot too (scope {list(h.scope)})", h.start))

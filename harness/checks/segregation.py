@@ -39,20 +39,22 @@ def segregation(history: History, audit: Audit) -> CheckResult:
                                 float(sample.get("time", 0))))
     deposits: dict[str, int] = defaultdict(int)
     for record in audit["journal"]:
+        if not record.legs:  # most records (orders resting, cancels) move no money
+            continue
         exchange: dict[str, int] = defaultdict(int)
         house: dict[str, int] = defaultdict(int)
-        for leg in record.get("legs", []):
-            if leg["account"] in EXCHANGE:
-                exchange[leg["asset"]] += int(leg["amount"])
-            elif leg["account"] == "wallet:house":
-                house[leg["asset"]] += int(leg["amount"])
-            elif leg["account"] == "wallet:segregated" and record.get("kind") in ("genesis", "deposit"):
-                deposits[leg["asset"]] += int(leg["amount"])
+        for leg in record.legs:
+            if leg.account in EXCHANGE:
+                exchange[leg.asset] += leg.amount
+            elif leg.account == "wallet:house":
+                house[leg.asset] += leg.amount
+            elif leg.account == "wallet:segregated" and record.kind in ("genesis", "deposit"):
+                deposits[leg.asset] += leg.amount
         for asset in set(exchange) | set(house):
             if exchange[asset] + house[asset] != 0:
-                bad.append(Evidence(f"record {record['seq']} ({record['kind']}) moves {-exchange[asset]} {asset} to exchange "
-                                    f"accounts but {house[asset]} into the house wallet", float(record["time"]),
-                                    records=(record["seq"],)))
+                bad.append(Evidence(f"record {record.seq} ({record.kind}) moves {-exchange[asset]} {asset} to exchange "
+                                    f"accounts but {house[asset]} into the house wallet", record.time,
+                                    records=(record.seq,)))
     custody: dict[str, int] = defaultdict(int)
     for account in ("wallet:segregated", "wallet:house"):
         for asset, amount in audit["balances"]["balances"].get(account, {}).items():

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.history import Op, read_ops
+
 __all__ = ["LoadSpec", "LoadProcess", "spawn_load", "start_load", "USER_CLASSES"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -109,17 +111,13 @@ class LoadProcess:
             time.sleep(0.05)
         return False
 
-    def read_ops(self) -> list[dict[str, Any]]:
-        ops: list[dict[str, Any]] = []
+    def read_ops(self) -> list[Op]:
+        """Every worker's ops (a line cut short by a kill is lost, the rest kept); ``merge`` orders them."""
+        ops: list[Op] = []
         for path in self.history_files:
             if path.exists():
-                with path.open() as lines:
-                    for line in lines:
-                        try:
-                            ops.append(json.loads(line))
-                        except ValueError:
-                            continue  # a line cut short by a kill: the op is lost, the rest is kept
-        return sorted(ops, key=lambda op: op["time"])
+                ops += read_ops(path)
+        return ops
 
 
 def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path, start_mono: float) -> LoadProcess:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from harness.audit import encode_json
 from harness.checks.base import Audit
 from harness.errors import Undecided
 from harness.history import History
@@ -23,7 +23,7 @@ def write_reports(run_dir: Path, result: RunResult, history: History, audit: Aud
     chart = load_chart(result, history, audit)  # drawn twice: in report.html and as report.png
     writers = {
         "history.jsonl": lambda: history.write(run_dir / "history.jsonl"),
-        "audit.json": lambda: (run_dir / "audit.json").write_text(json.dumps(audit, default=str)),
+        "audit.json": lambda: (run_dir / "audit.json").write_bytes(encode_json(audit)),
         "result.json": lambda: write_result_json(run_dir, result),
         "junit.xml": lambda: write_junit(run_dir / "junit.xml", [result]),
         "report.html": lambda: write_html(run_dir / "report.html", result, history, audit, chart),

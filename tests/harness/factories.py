@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.audit import JournalRecord, Leg
 from harness.history import History, Op
 
 T0 = 1_000_000.0
@@ -45,13 +46,13 @@ class HistoryBuilder:
 
 
 def record(seq: int, t: float, kind: str, client_id: str, *, events: list[dict[str, Any]] | None = None,
-           legs: list[dict[str, Any]] | None = None, epoch: int = 1) -> dict[str, Any]:
-    return {"seq": seq, "epoch": epoch, "node": "ledger-a", "time": T0 + t, "client_id": client_id, "kind": kind,
-            "events": events or [], "legs": legs or []}
+           legs: list[Leg] | None = None, epoch: int = 1) -> JournalRecord:
+    return JournalRecord(seq=seq, epoch=epoch, node="ledger-a", time=T0 + t, client_id=client_id, kind=kind,
+                         events=events or [], legs=legs or [])
 
 
-def leg(account: str, asset: str, amount: int) -> dict[str, Any]:
-    return {"account": account, "asset": asset, "amount": amount}
+def leg(account: str, asset: str, amount: int) -> Leg:
+    return Leg(account=account, asset=asset, amount=amount)
 
 
 def halt(t: float, kind: str = "halt", scope: tuple[str, ...] = ("um",)) -> dict[str, Any]:

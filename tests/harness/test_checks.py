@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest import MonkeyPatch
 
+from harness import history as history_module
 from harness.checks import CHECKS, run_checks
 from harness.checks.base import CheckResult, run_check
-from harness.history import History
+from harness.history import History, Op, read_ops
 from tests.harness.factories import T0, HistoryBuilder, audit, halt, leg, record
 
 
@@ -256,15 +260,13 @@ def test_garbage_audit_makes_checks_unknown_never_raise() -> None:
     assert any(r.valid == "unknown" for r in results)
 
 
-def test_op_from_dict_builds_the_same_op_as_its_constructor() -> None:
-    """from_dict sets the slots one by one (speed): it must stay in step with the fields."""
-    from dataclasses import fields
-
-    from harness.history import Op
-
-    assert Op.__slots__ == tuple(f.name for f in fields(Op))  # type: ignore[attr-defined]
-    raw = {"index": 3, "type": "ok", "f": "um_order", "process": "u0-1", "time": 10.5, "mono": 0.5,
-           "value": {"client_id": "c1"}, "latency_ms": 2.5, "error": None}
-    assert Op.from_dict(dict(raw)) == Op(**raw)
-    bare = Op.from_dict({k: raw[k] for k in ("index", "type", "f", "process", "time", "mono")})
-    assert bare.value == {} and bare.latency_ms is None and bare.error is None
+def test_history_file_reads_back_op_for_op_and_skips_a_line_cut_by_a_kill(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """read_ops decodes in chunks: lines across chunk ends, blank lines and a torn last line."""
+    monkeypatch.setattr(history_module, "CHUNK_BYTES", 200)  # many chunks, lines cut at their ends
+    history = halting_history()
+    path = tmp_path / "history.jsonl"
+    history.write(path)
+    with path.open("ab") as out:
+        out.write(b"\n" + path.read_bytes().splitlines()[0][:40])  # a blank line, then a line cut short
+    assert read_ops(path) == list(history.ops)
+    assert Op.from_dict({"index": 0, "type": "ok", "f": "x", "process": "p", "time": 1.0, "mono": 0.0}).value == {}
