@@ -58,14 +58,14 @@ def locust_orders(gateway: str, accounts: list[dict[str, Any]], *, users: int, s
         load.wait(timeout=seconds + 30)
     finally:
         load.stop()
-    done = [op for op in load.read_ops() if op["type"] != "invoke" and op["f"] == "um_order"]
+    done = [op for op in load.read_ops() if op.type != "invoke" and op.f == "um_order"]
     if not done:
         raise SystemExit(f"Locust recorded no order (see {load.log})")
     # count the middle of the run: spawn-up and shutdown are not the steady rate
-    t0, t1 = done[0]["time"], done[-1]["time"]
-    mid = [op for op in done if t0 + 1.0 <= op["time"] <= t1 - 0.5]
-    lat = sorted(op["latency_ms"] for op in mid)
-    ok = sum(op["type"] == "ok" for op in mid)
+    t0, t1 = done[0].time, done[-1].time
+    mid = [op for op in done if t0 + 1.0 <= op.time <= t1 - 0.5]
+    lat = sorted(op.latency_ms or 0.0 for op in mid)
+    ok = sum(op.type == "ok" for op in mid)
     span = max(1e-3, (t1 - 0.5) - (t0 + 1.0))
     return {"req_per_s": round(len(mid) / span, 1), "ok_per_s": round(ok / span, 1),
             "p50_ms": lat[len(lat) // 2], "p99_ms": lat[max(0, int(0.99 * len(lat)) - 1)],

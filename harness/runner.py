@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
@@ -63,6 +63,9 @@ from harness.scenario import Scenario, load_scenario
 from harness.schedule import Schedule, ScheduledFault, build_schedule
 from harness.watchdog import WatchdogSpec, start_watchdog
 
+if TYPE_CHECKING:
+    from targets.umref.forkserver import ForkServer
+
 __all__ = ["RunOptions", "LoadOverrides", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
@@ -84,6 +87,7 @@ class RunOptions:
     load: LoadOverrides | None = None  # `umchaos load`: the command line's users, rate, duration, workers
     no_faults: bool = False  # `umchaos load --no-faults`: load only, the timeline left out
     progress: bool = False  # live numbers while load flows (rich on a terminal, log lines otherwise)
+    forkserver: ForkServer | None = None  # umref's, started early by the CLI; the local backend's first topology takes it
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,10 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
                 status, reason = "unknown", (f"internal error during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}: "
                                              f"{exc.__class__.__name__}: {exc}")
             ctx.phase("teardown")
-    except KeyboardInterrupt:
-        status, reason = "aborted", f"{reason + '; ' if reason else ''}interrupted again during teardown"
+    except KeyboardInterrupt as exc:
+        again = "again " if status == "aborted" else ""
+        status, reason = "aborted", (f"{reason + '; ' if reason else ''}interrupted {again}"
+                                     f"({str(exc) or 'SIGINT, Ctrl-C'}) during teardown")
     except HarnessError as exc:  # a teardown step failed: say so (after the first error), the journal still lists it
         status, reason = "unknown", f"{reason + '; ' if reason else ''}teardown: {exc}"
     finally:
@@ -264,7 +270,9 @@ def _close_journal(ctx: RunContext, watchdog: subprocess.Popen[bytes], status: R
             log.warning("stopped %d process(es) of run %s that teardown left", stray, ctx.run_id)
         ctx.journal.close()
     try:
-        watchdog.wait(timeout=5)  # it sees the journal gone within a poll
+        if not ctx.journal.path.exists():  # look now, not at the next poll (before its handler is set, it just ends)
+            watchdog.send_signal(signal.SIGUSR2)
+        watchdog.wait(timeout=5)  # it sees the journal gone
     except subprocess.TimeoutExpired:
         log.warning("watchdog %d still running; it exits when it notices the run is over", watchdog.pid)
     return status, reason

@@ -4,7 +4,8 @@ Started by the runner right after its fault journal is opened, in its own sessio
 SIGKILL of the runner (or of its process group, or a Ctrl-C in its terminal) does not reach it.
 It polls three things:
 
-- the journal is gone: the run finished and cleaned up by itself; the watchdog exits;
+- the journal is gone: the run finished and cleaned up by itself; the watchdog exits (the runner
+  sends SIGUSR2 when it removed the journal, so that it looks at once instead of at its next poll);
 - the runner is gone (pid dead or recycled): it heals what the journal lists and stops every
   process carrying the run id, then exits;
 - the deadline (the scenario's longest run plus a margin) has passed: it asks the runner to
@@ -87,7 +88,18 @@ def watch(spec: WatchdogSpec) -> str:
             _send(int(str(data["owner_pid"])), signal.SIGKILL)
             time.sleep(spec.poll_s)
             return "; ".join(heal_run(path, data)) or "runner killed, nothing to heal"
-        time.sleep(spec.poll_s)
+        try:
+            time.sleep(spec.poll_s)
+        except LookAgain:
+            pass
+
+
+class LookAgain(Exception):
+    """SIGUSR2: the runner says the run's state changed; cut the poll's sleep short."""
+
+
+def _look_again(*_: object) -> None:
+    raise LookAgain
 
 
 def _send(pid: int, sig: signal.Signals) -> None:
@@ -106,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s watchdog %(message)s", datefmt="%H:%M:%S")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the run's end or its deadline stops the watchdog
+    signal.signal(signal.SIGUSR2, _look_again)
     spec = WatchdogSpec(args.state_dir, args.run_id, args.deadline_s, args.grace_s)
     log.info("watching run %s (deadline %.0f s): %s", spec.run_id, spec.deadline_s, watch(spec))
     return 0

@@ -206,7 +206,7 @@ class DockerBackend:
         container = client.containers.create(
             self.image, ["python3", "-m", "targets.umref.service", name, "/cfg/config.json"],
             name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
-            detach=True, network=self._net_name(region), environment={"UMREF_DATA_DIR": "/data"},
+            detach=True, network=self._net_name(region),
             volumes={volume.name: {"bind": "/data", "mode": "rw"}, str(cfg): {"bind": "/cfg/config.json", "mode": "ro"}},
             # a fixed host port, chosen here: a restarted container keeps its address (the load
             # generator and the audit keep using it), which a port left to the engine would not

@@ -66,6 +66,7 @@ class LocalBackend:
         # API keys live in the services' configs: keep them out of the report folder (CI artifacts).
         data_dir = self.private_dir / "target"
         ctx.journal.add_resource("umref", {"pids_file": str(data_dir / "pids.json")})
+        warm = ctx.options.forkserver  # started while the harness imported; a retry needs a new one
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 config = plan(data_dir, bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed, host=ctx.scenario.target.host)
@@ -78,7 +79,8 @@ class LocalBackend:
                 callee = link.split("->")[1]
                 proxy = self.proxies.create_proxy(link, f"{config.host}:{config.ports[callee]}")
                 links[link] = f"http://{proxy.listen}"
-            topology = self.topology = Topology(config.with_(links=links))
+            topology = self.topology = Topology(config.with_(links=links), forkserver=warm)
+            warm = None
             try:
                 took = topology.start()
                 break

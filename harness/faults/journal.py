@@ -95,10 +95,10 @@ def _stop_group(pgid: int) -> None:
 
 
 def run_processes(run_id: str) -> list[int]:
-    """Pids of every process carrying this run's id in its environment.
+    """Pids of every process carrying this run's id (in its environment or its command line).
 
-    Locust and Toxiproxy get ``UMCHAOS_RUN_ID``; umref services get a data dir under ``runs/<run_id>/``
-    (in their environment, and in their command line: setproctitle may overwrite the environment area).
+    Locust and Toxiproxy get ``UMCHAOS_RUN_ID``; local umref services (the fork server's children) have
+    their config under ``runs/<run_id>/`` in their command line. Docker objects carry the run id as a label.
     Read from /proc, so it also finds what was started just before a kill, before the journal listed it.
     """
     marks = (f"UMCHAOS_RUN_ID={run_id}".encode(), f"/runs/{run_id}/".encode())
@@ -112,8 +112,7 @@ def run_processes(run_id: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if any(var == marks[0] or (var.startswith(b"UMREF_DATA_DIR=") and marks[1] in var) for var in env.split(b"\0")) \
-                or (b"targets.umref" in cmdline and marks[1] in cmdline):
+        if marks[0] in env.split(b"\0") or (b"targets.umref" in cmdline and marks[1] in cmdline):
             found.append(int(entry.name))
     return found
 

@@ -111,6 +111,7 @@ class ProxyNet:
         self.run_id = run_id
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        self.session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
 
     def proxy_name(self, link: str) -> str:
         return f"{self.run_id}__{link.replace('->', '_to_')}"

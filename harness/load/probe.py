@@ -29,6 +29,7 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
     def rounds(lane: int) -> None:
         process = "probe" if lane == 0 else f"probe.{lane}"
         session = requests.Session()
+        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
         session.headers["X-API-Key"] = api_key
 
         def send(f: str, path: str, body: dict[str, Any]) -> Any:

@@ -73,6 +73,7 @@ class ProgressDisplay:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="umchaos-progress", daemon=True)
         self._session = requests.Session()
+        self._session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
         self.snapshots: list[Snapshot] = []
 
     def start(self) -> ProgressDisplay:

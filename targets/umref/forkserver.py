@@ -112,11 +112,13 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
 
 @dataclass
 class ForkServer:
-    """The launcher's end of a fork server (one per topology, so each has its own environment)."""
+    """The launcher's end of a fork server (one per topology; a caller may start it early, e.g. the
+    CLI while the harness imports, and hand it to the topology)."""
 
-    env: dict[str, str]
-    cwd: Path
+    env: dict[str, str] = field(default_factory=lambda: {**os.environ, "PYTHONUNBUFFERED": "1"})
+    cwd: Path = Path(__file__).resolve().parents[2]  # the repository: ``-m targets.umref.forkserver`` resolves there
     _proc: subprocess.Popen[str] | None = None
+    _forked: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -146,6 +148,7 @@ class ForkServer:
             return result
 
     def spawn(self, name: str, config: Path, log: Path) -> ForkedProcess:
+        self._forked = True
         pid = int(self._ask({"op": "spawn", "name": name, "config": str(config), "log": str(log)})["pid"])
         return ForkedProcess(pid, self)
 
@@ -158,6 +161,8 @@ class ForkServer:
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
                 assert self._proc.stdin is not None
+                if not self._forked:  # never used (a run stopped by bad input): no need to wait for its imports
+                    self._proc.kill()
                 self._proc.stdin.close()
                 try:
                     self._proc.wait(timeout=5)
@@ -205,3 +210,4 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
     _preload()
     serve(sys.stdin, sys.stdout)
+    os._exit(0)  # nothing to flush or close: skip tearing down aiohttp & co. (60 ms of every topology's stop)

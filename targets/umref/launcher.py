@@ -28,7 +28,6 @@ from targets.umref.forkserver import ForkedProcess, ForkServer
 __all__ = ["free_port", "default_accounts", "plan", "Topology", "TopologyError"]
 
 log = logging.getLogger("umref.launcher")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class TopologyError(RuntimeError):
@@ -99,13 +98,12 @@ def plan(data_dir: Path, *, bugs: tuple[str, ...] = (), risk: RiskBudget | None 
 class Topology:
     """The running exchange. Use as a context manager, or call ``stop()`` in a ``finally``."""
 
-    def __init__(self, config: TopologyConfig) -> None:
+    def __init__(self, config: TopologyConfig, forkserver: ForkServer | None = None) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir)
         self.procs: dict[str, ForkedProcess] = {}
         self.paused: set[str] = set()
-        self.forkserver = ForkServer(env={**os.environ, "PYTHONUNBUFFERED": "1", "UMREF_DATA_DIR": str(self.data_dir)},
-                                     cwd=REPO_ROOT)
+        self.forkserver = forkserver or ForkServer()
 
     def __enter__(self) -> Topology:
         self.start()
@@ -123,7 +121,8 @@ class Topology:
         try:
             self.forkserver.start()
             for name in SERVICES:
-                self.spawn(name)
+                self.spawn(name, write_pids=False)
+            self._write_pids()
             self.wait_healthy(SERVICES, deadline=started + ready_within_s)
             self.wait_calm(deadline=time.monotonic() + ready_within_s)
             if bootstrap:
@@ -133,7 +132,7 @@ class Topology:
             raise
         return time.monotonic() - started
 
-    def spawn(self, name: str) -> None:
+    def spawn(self, name: str, *, write_pids: bool = True) -> None:
         cfg_path = self.data_dir / f"{name}.json"
         self.config.service_config(name).write(cfg_path)
         try:
@@ -141,7 +140,8 @@ class Topology:
         except RuntimeError as exc:
             raise TopologyError(f"cannot start {name}: {exc}") from None
         self.paused.discard(name)
-        self._write_pids()
+        if write_pids:
+            self._write_pids()
 
     def exited(self, name: str) -> str | None:
         """Why ``name`` is gone during its start, or None while it runs (a backend's own check)."""
@@ -153,6 +153,7 @@ class Topology:
     def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
         waiting = list(names)
         session = requests.Session()
+        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
         while waiting:
             for name in list(waiting):
                 if (gone := self.exited(name)) is not None:
@@ -263,6 +264,7 @@ class Topology:
         btc = sorted(float(s["price"]) for s in prices["assets"]["BTC"]["sources"])[1]
         price = f"{btc:.2f}"
         session = requests.Session()
+        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
 
         def post(account: Account, path: str, body: dict[str, Any]) -> None:
             for _ in range(50):  # margin may not have its first prices yet: bounded retry
