@@ -27,14 +27,15 @@ class OpWriter:
         self.out = out
         self.start_mono = start_mono
         self.kept: list[dict[str, Any]] = []
+        self.written = False
 
     def _emit(self, op: dict[str, Any]) -> None:
         if self.out is None:
             self.kept.append(op)
             return
-        first = self.out.tell() == 0
         self.out.write(json.dumps(op, separators=(",", ":")) + "\n")
-        if first:  # the runner starts the fault timeline when load flows: let it see the first op at once
+        if not self.written:  # the runner starts the fault timeline when load flows: let it see the first op at once
+            self.written = True
             self.out.flush()
 
     def invoke(self, f: str, process: str, value: dict[str, Any]) -> float:
