@@ -6,8 +6,9 @@
    reaches at least 40 % of wrk's requests/s.
 2. The exchange: wrk UM orders directly to the stack, next to the same orders through Toxiproxy
    on every link an order crosses (client->gateway, gateway->auth, gateway->matching,
-   matching->margin, matching->ledger-a, ledger-a->ledger-b), paced at ~1,000 orders/s and at
-   saturation. Target: >= 1,000 orders/s and p99 < 50 ms through the proxies.
+   matching->margin, matching->ledger-a, ledger-a->ledger-b), offered 1,050 orders/s on a fixed
+   timetable (open loop: a slow answer does not lower the offered rate) and at saturation.
+   Target: >= 1,000 orders/s and p99 < 50 ms through the proxies.
 
     python bench/bench_load.py [--clients 50] [--seconds 10]
 
@@ -76,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--paced-rate", type=float, default=1070.0)
+    parser.add_argument("--paced-rate", type=float, default=1050.0, help="offered orders/s of the paced runs (open loop)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for this benchmark (Debian: apt-get install wrk)")
