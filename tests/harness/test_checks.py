@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given
@@ -188,6 +189,25 @@ def test_blast_radius_true_false_unknown() -> None:
     h = HistoryBuilder()
     h.fault("f1", 5.0, 15.0)
     assert CHECKS["blast_radius"](h.build(), audit()).valid == "unknown"
+
+
+def test_blast_radius_p99_must_be_sustained_not_one_stall() -> None:
+    """Spot slowed through the fault fails; one 0.5 s pause of everything (a busy CI machine) passes."""
+    def hist(slow_at: Callable[[float], bool]) -> History:
+        h = HistoryBuilder()
+        for i in range(50):
+            h.request("spot_order", i * 0.1, "ok", f"b{i}", latency_ms=5)
+        h.fault("f1", 5.0, 15.0)
+        for i in range(100):
+            t = 5.05 + i * 0.1
+            h.request("spot_order", t, "ok", f"d{i}", latency_ms=400 if slow_at(t) else 6)
+        return h.build()
+
+    sustained = CHECKS["blast_radius"](hist(lambda t: int(t * 10) % 10 == 3), audit())  # one in ten, every second
+    assert sustained.valid is False and "over the bound in 10 of 10 seconds" in sustained.summary
+    stall = CHECKS["blast_radius"](hist(lambda t: 9.6 <= t < 9.9), audit())  # all in flight answered at once
+    assert stall.valid is True and "a burst, not sustained" in stall.summary, stall.summary
+    assert stall.figures["spot_slow_seconds"] == 1
 
 
 # ---- recovery ------------------------------------------------------------------------------------
