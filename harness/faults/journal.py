@@ -51,12 +51,18 @@ class FaultJournal:
         return json.loads(self.path.read_text())
 
     def _write(self, data: dict[str, Any]) -> None:
+        """Written whole to a temporary file and renamed: a reader never sees half a journal. A
+        Ctrl-C landing between the two leaves the journal as it was, and no temporary file."""
         tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.path)
+        try:
+            with tmp.open("w") as out:
+                json.dump(data, out)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def add_fault(self, fault_id: str, entry: dict[str, Any]) -> None:
         data = self._read()
@@ -78,6 +84,7 @@ class FaultJournal:
         return dict(self._read()["faults"])
 
     def close(self) -> None:
+        self.path.with_suffix(".tmp").unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
 
 

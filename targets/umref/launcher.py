@@ -91,8 +91,20 @@ def plan(data_dir: Path, *, bugs: tuple[str, ...] = (), risk: RiskBudget | None 
     return TopologyConfig(
         data_dir=str(data_dir), bugs=tuple(bugs), risk=risk or RiskBudget(), price_seed=price_seed, host=host,
         accounts=accounts if accounts is not None else default_accounts(price_seed),
-        ports={name: free_port(host) for name in SERVICES},
+        ports=dict(zip(SERVICES, _distinct_free_ports(len(SERVICES), host), strict=True)),
     )
+
+
+def _distinct_free_ports(count: int, host: str) -> list[int]:
+    """Independent draws can repeat a port (nine from ~30,000: once in some 400 plans, seen in CI as
+    two services on one port); a plan's services need ``count`` different ones."""
+    ports: list[int] = []
+    for _ in range(100 * count):
+        if (port := free_port(host)) not in ports:
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise TopologyError(f"no {count} distinct free ports on {host}")
 
 
 class Topology:

@@ -63,3 +63,20 @@ def test_cleanup_command_reports_nothing_left(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path), "cleanup"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "nothing left behind" in proc.stdout
+
+
+def test_an_interrupt_inside_a_journal_write_leaves_the_journal_whole_and_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = FaultJournal(tmp_path, "ucinterrupted").open()
+    before = journal.path.read_text()
+
+    def ctrl_c(_fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        journal.add_fault("f1", {"kind": "latency"})
+    assert journal.path.read_text() == before
+    assert not journal.path.with_suffix(".tmp").exists()
+    journal.close()
+    assert list((tmp_path / "journal").iterdir()) == []

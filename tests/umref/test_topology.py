@@ -187,3 +187,13 @@ def test_primary_ledger_killed_standby_takes_over_nothing_acked_lost(topo: Topol
     assert set(acked) <= present, sorted(set(acked) - present)
     epochs = [r["epoch"] for r in records]
     assert epochs == sorted(epochs) and max(epochs) == 2
+
+
+def test_a_plan_never_gives_two_services_one_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Independent random draws repeat now and then (seen in CI: auth and liquidation on one port)."""
+    from targets.umref import launcher
+
+    draws = iter([20780, 20780, *range(30000, 30100)])
+    monkeypatch.setattr(launcher, "free_port", lambda host="127.0.0.1": next(draws))
+    ports = list(plan(tmp_path).ports.values())
+    assert len(set(ports)) == len(ports) == 9 and ports[0] == 20780
