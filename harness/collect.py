@@ -21,6 +21,7 @@ from msgspec.structs import force_setattr
 
 from harness.audit import JournalRecord
 from harness.history import CHUNK_BYTES, line_blocks, no_cyclic_gc
+from harness.http import target_session
 
 __all__ = ["collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
 
@@ -123,8 +124,7 @@ def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: 
 
 def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     errors: list[str] = []
-    session = requests.Session()
-    session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+    session = target_session()
     audit: dict[str, Any] = {"config": config, "balance_samples": samples, "errors": errors}
     halts = _get(session, services["matching"] + "/audit/halts", errors)
     audit["halts"] = halts.get("events") if isinstance(halts, dict) else None
@@ -161,8 +161,7 @@ class BalanceSampler:
         return self
 
     def _run(self) -> None:
-        session = requests.Session()
-        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+        session = target_session()
         while not self._stop.wait(self.every_s) and len(self.samples) < self.max_samples:
             primary = primary_ledger(session, self.services)
             if primary is None:

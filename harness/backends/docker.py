@@ -28,6 +28,7 @@ from harness.backends.base import Target
 from harness.backends.local import risk_budget
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
+from harness.http import target_session
 from harness.schedule import expands_links
 from targets.umref.config import LINKS, REGION_OF, SERVICES, TopologyConfig
 from targets.umref.launcher import Topology, TopologyError, default_accounts, free_port
@@ -164,14 +165,15 @@ class DockerBackend:
         self.containers["toxiproxy"] = container
         api = f"http://127.0.0.1:{self._published(container, TOXIPROXY_API_PORT)}"
         deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(api + "/version", timeout=0.5).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise Undecided("toxiproxy container did not answer within 15 s") from None
-                time.sleep(0.05)
+        with target_session() as http:
+            while True:
+                try:
+                    http.get(api + "/version", timeout=0.5).raise_for_status()
+                    break
+                except requests.RequestException:
+                    if time.monotonic() > deadline:
+                        raise Undecided("toxiproxy container did not answer within 15 s") from None
+                    time.sleep(0.05)
         self.proxies = ProxyNet(api, run_id=self.ctx.run_id)
         links: dict[str, str] = {}
         for i, link in enumerate(needed):

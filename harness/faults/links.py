@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
+from harness.http import target_session
 from harness.schedule import ScheduledFault, expands_links
 
 __all__ = ["ToxicFault", "LinkDown"]
@@ -119,19 +120,21 @@ class LinkDown:
 
 
 def _heal_toxics(entry: dict[str, Any]) -> None:
-    for proxy, toxic in entry.get("toxics", []):
-        try:
-            requests.delete(f"{entry['api']}/proxies/{proxy}/toxics/{toxic}", timeout=2)
-        except requests.ConnectionError:
-            return  # the server is gone, and its toxics with it
+    with target_session() as http:
+        for proxy, toxic in entry.get("toxics", []):
+            try:
+                http.delete(f"{entry['api']}/proxies/{proxy}/toxics/{toxic}", timeout=2)
+            except requests.ConnectionError:
+                return  # the server is gone, and its toxics with it
 
 
 def _heal_enable(entry: dict[str, Any]) -> None:
-    for proxy in entry.get("proxies", []):
-        try:
-            requests.post(f"{entry['api']}/proxies/{proxy}", json={"enabled": True}, timeout=2)
-        except requests.ConnectionError:
-            return
+    with target_session() as http:
+        for proxy in entry.get("proxies", []):
+            try:
+                http.post(f"{entry['api']}/proxies/{proxy}", json={"enabled": True}, timeout=2)
+            except requests.ConnectionError:
+                return
 
 
 HEALERS["toxic"] = _heal_toxics

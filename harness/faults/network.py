@@ -21,6 +21,7 @@ import requests
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from harness.errors import HarnessError
+from harness.http import target_session
 from targets.umref.launcher import free_port
 
 __all__ = ["ToxiproxyError", "FaultNotLanded", "ToxiproxyServer", "Proxy", "ProxyNet"]
@@ -62,14 +63,15 @@ class ToxiproxyServer:
         if self.log_path:
             out.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + ready_within_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ToxiproxyError(f"toxiproxy-server exited with {self.proc.returncode} at start (port {self.port})")
-            try:
-                if requests.get(self.url + "/version", timeout=0.5).ok:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.05)
+        with target_session() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise ToxiproxyError(f"toxiproxy-server exited with {self.proc.returncode} at start (port {self.port})")
+                try:
+                    if http.get(self.url + "/version", timeout=0.5).ok:
+                        return self
+                except requests.RequestException:
+                    time.sleep(0.05)
         self.stop()
         raise ToxiproxyError(f"toxiproxy-server did not answer on {self.url} within {ready_within_s:.0f} s")
 
@@ -110,8 +112,7 @@ class ProxyNet:
         self.api_url = api_url.rstrip("/")
         self.run_id = run_id
         self.timeout_s = timeout_s
-        self.session = requests.Session()
-        self.session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+        self.session = target_session()
 
     def proxy_name(self, link: str) -> str:
         return f"{self.run_id}__{link.replace('->', '_to_')}"

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
+from harness.http import target_session
 from harness.schedule import ScheduledFault
 
 __all__ = ["PriceShock", "ClockSkew"]
@@ -33,7 +34,8 @@ class PriceShock:
     def inject(self) -> Landing:
         body = {"asset": self.spec.params["asset"], "move_pct": str(self.spec.params["move_pct"])}
         try:
-            resp = requests.post(self.env.services["pricefeed"] + "/shock", json=body, timeout=2)
+            with target_session() as http:
+                resp = http.post(self.env.services["pricefeed"] + "/shock", json=body, timeout=2)
         except requests.RequestException as exc:
             raise FaultError(f"{self.spec.id}: pricefeed unreachable for the shock: {exc.__class__.__name__}") from None
         return Landing(resp.status_code == 200, f"pricefeed answered {resp.status_code}: {resp.text[:200]}")
@@ -43,7 +45,8 @@ class PriceShock:
 
 
 def _set_clock(url: str, offset_ms: float) -> requests.Response:
-    return requests.post(url + "/admin/clock", json={"offset_ms": offset_ms}, timeout=2)
+    with target_session() as http:
+        return http.post(url + "/admin/clock", json={"offset_ms": offset_ms}, timeout=2)
 
 
 @register("clock_skew")
@@ -69,7 +72,8 @@ class ClockSkew:
         offset = float(self.spec.params["offset_ms"])
         try:
             answer = _set_clock(self.url, offset)
-            seen = requests.get(self.url + "/admin/clock", timeout=2).json()
+            with target_session() as http:
+                seen = http.get(self.url + "/admin/clock", timeout=2).json()
         except (requests.RequestException, ValueError) as exc:
             raise FaultError(f"{self.spec.id}: clock control of {self.spec.target['service']} unreachable: "
                              f"{exc.__class__.__name__}") from None

@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from harness.http import target_session
 from harness.load.ops import OpWriter
 
 __all__ = ["probe"]
@@ -28,8 +29,7 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
 
     def rounds(lane: int) -> None:
         process = "probe" if lane == 0 else f"probe.{lane}"
-        session = requests.Session()
-        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+        session = target_session()
         session.headers["X-API-Key"] = api_key
 
         def send(f: str, path: str, body: dict[str, Any]) -> Any:

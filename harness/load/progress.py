@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from harness.checks.steady_state import percentile
+from harness.http import target_session
 
 __all__ = ["Snapshot", "ProgressDisplay", "summarize"]
 
@@ -72,8 +73,7 @@ class ProgressDisplay:
         self._count = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="umchaos-progress", daemon=True)
-        self._session = requests.Session()
-        self._session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+        self._session = target_session()
         self.snapshots: list[Snapshot] = []
 
     def start(self) -> ProgressDisplay:

@@ -30,6 +30,14 @@ __all__ = ["free_port", "default_accounts", "plan", "Topology", "TopologyError"]
 log = logging.getLogger("umref.launcher")
 
 
+def _loopback_session() -> requests.Session:
+    """Straight to the services on loopback: no proxy or .netrc from the environment (requests
+    would also look them up on every request)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 class TopologyError(RuntimeError):
     """The topology could not be started or controlled; the message says which service and why."""
 
@@ -164,8 +172,7 @@ class Topology:
 
     def wait_healthy(self, names: tuple[str, ...] | list[str], *, deadline: float) -> None:
         waiting = list(names)
-        session = requests.Session()
-        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
+        session = _loopback_session()
         while waiting:
             for name in list(waiting):
                 if (gone := self.exited(name)) is not None:
@@ -187,15 +194,16 @@ class Topology:
         """UM is not halted and matching is not rebuilding. The risk guard may halt during start-up,
         when the first margin calls are slow on a busy machine; it resumes once margin is healthy."""
         last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                state = requests.get(self.config.url("matching") + "/state", timeout=1).json()
-                if not state["halted"] and state.get("broken") is None:
-                    return
-                last = f"halted={state['halted']} broken={state.get('broken')}"
-            except (requests.RequestException, ValueError, KeyError) as exc:
-                last = exc.__class__.__name__
-            time.sleep(0.05)
+        with _loopback_session() as session:
+            while time.monotonic() < deadline:
+                try:
+                    state = session.get(self.config.url("matching") + "/state", timeout=1).json()
+                    if not state["halted"] and state.get("broken") is None:
+                        return
+                    last = f"halted={state['halted']} broken={state.get('broken')}"
+                except (requests.RequestException, ValueError, KeyError) as exc:
+                    last = exc.__class__.__name__
+                time.sleep(0.05)
         raise TopologyError(f"UM not ready in time: {last}")
 
     def log_tail(self, name: str) -> str:
@@ -272,11 +280,10 @@ class Topology:
         if not leveraged or not makers:
             return
         gw = self.config.url("gateway")
-        prices = requests.get(self.config.url("pricefeed") + "/prices", timeout=5).json()
+        session = _loopback_session()
+        prices = session.get(self.config.url("pricefeed") + "/prices", timeout=5).json()
         btc = sorted(float(s["price"]) for s in prices["assets"]["BTC"]["sources"])[1]
         price = f"{btc:.2f}"
-        session = requests.Session()
-        session.trust_env = False  # straight to the target: no proxy or .netrc from the environment
 
         def post(account: Account, path: str, body: dict[str, Any]) -> None:
             for _ in range(50):  # margin may not have its first prices yet: bounded retry
