@@ -71,7 +71,7 @@ class ToxiproxyServer:
                     if http.get(self.url + "/version", timeout=0.5).ok:
                         return self
                 except requests.RequestException:
-                    time.sleep(0.05)
+                    time.sleep(0.01)
         self.stop()
         raise ToxiproxyError(f"toxiproxy-server did not answer on {self.url} within {ready_within_s:.0f} s")
 

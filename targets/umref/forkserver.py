@@ -9,7 +9,9 @@ thing as when it was started on its own.
 
 The server is single-threaded (forking a threaded process is unsafe) and speaks JSON lines on its
 stdin/stdout: ``{"op": "spawn", "name", "config", "log"}`` → ``{"pid"}``, and
-``{"op": "status", "pid"}`` → ``{"exit": code or null}``. It reaps its children before every
+``{"op": "status", "pid"}`` → ``{"exit": code or null}``, ``{"op": "wait", "pids", "timeout"}`` →
+``{"exits": {pid: code or null}}`` once all have exited or the timeout passed, and ``{"op":
+"signal", "pids", "signals"}`` → ``{}``. It reaps its children before every
 answer, and exits when its stdin closes (its launcher is gone); the services it started stay up
 until someone stops them, as services started one by one would.
 """
@@ -91,6 +93,44 @@ def _reap(exits: dict[int, int]) -> None:
         exits[pid] = os.waitstatus_to_exitcode(status)
 
 
+def _wait(pids: list[int], timeout: float | None, exits: dict[int, int]) -> dict[int, int | None]:
+    """Block until every child in ``pids`` has exited or ``timeout`` passes (None: no limit): a
+    launcher waits here, in one request, instead of asking every few milliseconds."""
+    deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+    while True:
+        running = [pid for pid in pids if _running_child(pid, exits)]
+        if not running or time.monotonic() >= deadline:
+            return {pid: exits.get(pid) for pid in pids}
+        time.sleep(0.001)
+
+
+def _running_child(pid: int, exits: dict[int, int]) -> bool:
+    """Is ``pid`` a child of this server still running? Reaps (and records) it if it just exited."""
+    if pid in exits:
+        return False
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not ours
+        return False
+    if done:
+        exits[pid] = os.waitstatus_to_exitcode(status)
+        return False
+    return True
+
+
+def _signal(pids: list[int], signals: list[int], exits: dict[int, int]) -> None:
+    """Signal each child's process group, unless it was reaped: only its parent can tell that a
+    pid still names that child (a zombie keeps it), so only here is pid reuse ruled out."""
+    for pid in pids:
+        if not _running_child(pid, exits):
+            continue
+        for sig in signals:
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+
+
 def serve(requests: IO[str], answers: IO[str]) -> None:
     """The server loop (runs in the fork server process)."""
     exits: dict[int, int] = {}
@@ -104,6 +144,11 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
             if pid == 0:
                 _child(request["name"], request["config"], request["log"])
             answer: dict[str, Any] = {"pid": pid}
+        elif request["op"] == "wait":
+            answer = {"exits": {str(pid): code for pid, code in _wait(request["pids"], request["timeout"], exits).items()}}
+        elif request["op"] == "signal":
+            _signal(request["pids"], request["signals"], exits)
+            answer = {}
         else:
             answer = {"exit": exits.get(int(request["pid"]))}
         answers.write(json.dumps(answer) + "\n")
@@ -156,6 +201,15 @@ class ForkServer:
         code = self._ask({"op": "status", "pid": pid})["exit"]
         return None if code is None else int(code)
 
+    def wait_all(self, pids: list[int], timeout: float | None) -> dict[int, int | None]:
+        """Each child's exit code once all have exited; None for those still running at ``timeout``."""
+        exits = self._ask({"op": "wait", "pids": pids, "timeout": timeout})["exits"]
+        return {int(pid): None if code is None else int(code) for pid, code in exits.items()}
+
+    def signal_all(self, pids: list[int], signals: list[signal.Signals]) -> None:
+        """Send ``signals``, in order, to each child's process group that has not been reaped."""
+        self._ask({"op": "signal", "pids": pids, "signals": [int(sig) for sig in signals]})
+
     def close(self) -> None:
         """Stop the server (not its children: stopping services is the topology's job)."""
         with self._lock:
@@ -198,6 +252,15 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                self.returncode = self._server.wait_all([self.pid], timeout)[self.pid]
+            except RuntimeError:  # the server is gone: ask the kernel, below
+                pass
+            else:
+                if self.returncode is None:
+                    raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+                return self.returncode
         deadline = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
