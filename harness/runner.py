@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
 from harness.backends import check_backend, make_backend
-from harness.checks import run_checks
 from harness.checks.base import CheckResult, verdict_of
 from harness.collect import BalanceSampler, collect_audit
 from harness.errors import (
@@ -54,9 +53,6 @@ from harness.load.probe import probe
 from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, spawn_load
 from harness.recorder import Recorder, merge
-from harness.report import write_reports
-from harness.report.load_charts import warm_png_imports
-from harness.report.summary import summary_line
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
 from harness.scenario import Scenario, load_scenario
@@ -64,12 +60,16 @@ from harness.schedule import Schedule, ScheduledFault, build_schedule
 from harness.watchdog import WatchdogSpec, start_watchdog
 
 if TYPE_CHECKING:
+    from harness.report import PngAhead
     from targets.umref.forkserver import ForkServer
 
 __all__ = ["RunOptions", "LoadOverrides", "RunContext", "run_scenario"]
 
 log = logging.getLogger("umchaos.runner")
 STEADY_STATE_PROBES = 3
+# The run ends its load when its window ends (load.finish); Locust's own --run-time, this much
+# later, is the bound should the harness never say so.
+LOAD_BOUND_SLACK_S = 10.0
 
 WATCHDOG_MARGIN_S = 180.0  # start-up, readiness, probes, audit and teardown on a busy machine
 POLL_S = 0.25  # how often abort conditions are looked at while waiting
@@ -205,12 +205,14 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     reason: str | None = None
     checks: list[CheckResult] = []
     audit: dict[str, Any] = {"errors": []}
+    png_ahead = None
     previous = {sig: signal.signal(sig, ctx.interrupts.handler(why)) for sig, why in SIGNALS.items()} if on_main else {}
     try:
         with ExitStack() as teardown:
             try:
-                audit, checks, status, reason = _phases(ctx, teardown)
+                audit, checks, status, reason, checked = _phases(ctx, teardown)
                 ctx.interrupts.take()  # one that landed in a finalizer during the last phase
+                png_ahead = draw_png_ahead(ctx, checked, audit, status, started)
             except KeyboardInterrupt as exc:
                 ctx.interrupts.pending = None
                 status, reason = "aborted", f"interrupted ({str(exc) or 'SIGINT, Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
@@ -237,8 +239,11 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
         ctx.phases[-1]["end"] = time.time()
     history = merge(ctx.recorder.snapshot())
     result = _result(ctx, status, reason, checks, started, history)
+    from harness.report import write_reports
+    from harness.report.summary import summary_line
+
     try:
-        html = write_reports(ctx.run_dir, result, history, audit)
+        html = write_reports(ctx.run_dir, result, history, audit, png_ahead)
     except Undecided as exc:  # disk full, folder gone: the run cannot claim a verdict it could not record
         before = f"; the run itself: {result.status}" + (f" ({result.reason})" if result.reason else "")
         result = replace(result, status="unknown", exit_code=EXIT_UNKNOWN, reason=f"{exc}{before}")
@@ -246,6 +251,7 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
             html = write_reports(ctx.run_dir, result, history, audit)
         except Undecided:
             html = ctx.run_dir / "report.html"
+    _wait_watchdog(watchdog)
     print(summary_line(result, html), flush=True)
     return result
 
@@ -269,26 +275,32 @@ def _close_journal(ctx: RunContext, watchdog: subprocess.Popen[bytes], status: R
         if stray := stop_run_processes(ctx.run_id):  # e.g. a second Ctrl-C cut a stop short
             log.warning("stopped %d process(es) of run %s that teardown left", stray, ctx.run_id)
         ctx.journal.close()
-    try:
-        if not ctx.journal.path.exists():  # look now, not at the next poll (before its handler is set, it just ends)
-            watchdog.send_signal(signal.SIGUSR2)
-        watchdog.wait(timeout=5)  # it sees the journal gone
-    except subprocess.TimeoutExpired:
-        log.warning("watchdog %d still running; it exits when it notices the run is over", watchdog.pid)
+    if not ctx.journal.path.exists():  # look now, not at the next poll (before its handler is set, it just ends)
+        watchdog.send_signal(signal.SIGUSR2)
     return status, reason
 
 
-def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None]:
+def _wait_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """After the reports (it exits while they are written): it has seen the journal gone."""
+    try:
+        watchdog.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        log.warning("watchdog %d still running; it exits when it notices the run is over", watchdog.pid)
+
+
+def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None,
+                                                           History]:
     scenario, schedule = ctx.scenario, ctx.schedule
     ctx.phase("backend_up")
     history_file = ctx.run_dir / "load-history.jsonl"
     over = ctx.options.load or LoadOverrides()
     spec = LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
-                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s,
+                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s + LOAD_BOUND_SLACK_S,
                     timeout_s=5.0, workers=over.workers,
                     classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
     backend = make_backend(ctx.options.backend, ctx)
-    teardown.callback(backend.down)  # registered first, so it runs last: load stops before the target goes
+    target_down = TargetDown(backend.down)
+    teardown.callback(target_down.finish)  # registered first, so it runs last: load stops before the target goes
     # Locust imports while the target starts; it sends nothing before load.go below.
     load = spawn_load(spec, history_file=history_file, run_id=ctx.run_id, out_dir=ctx.run_dir,
                       start_mono=ctx.recorder.start_mono)
@@ -309,10 +321,11 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("steady_state_before")
     trader = next(a for a in target.accounts if a["role"] == "trader")
+    probe_rounds = scenario.steady_state.probe_rounds
     for attempt in range(1, STEADY_STATE_PROBES + 1):
         # A freshly started target on a busy machine may need a moment: probe again before
         # declaring the run undecidable. Every probe's requests are real and stay in the history.
-        before = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
+        before = probe(target.gateway, trader["account"], trader["api_key"], count=probe_rounds, timeout_s=5.0,
                        start_mono=ctx.recorder.start_mono, tag=f"pb{attempt}")
         ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "before"}}) for op in before)
         if (why := steady_state_violation(before, scenario)) is None:
@@ -350,7 +363,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         teardown.callback(progress.start().stop)
 
     ctx.phase("faults")
-    warm_png_imports()
+    warm_late_imports()
     teardown.callback(lambda: heal_all(ctx, active))
     run_timeline(ctx, faults, active, load_started)
     heal_all(ctx, active)
@@ -359,6 +372,12 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.phase("recovery")
     wait_until(ctx, load_started + schedule.duration_s)
     ctx.monitor = None  # load is ending: errors from here on are not the target's
+    load.finish()
+
+    ctx.phase("steady_state_after")  # while Locust finishes its last requests and exits
+    after = probe(target.gateway, trader["account"], trader["api_key"], count=probe_rounds, timeout_s=5.0,
+                  start_mono=ctx.recorder.start_mono, tag="pa")
+    ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "after"}}) for op in after)
     load.wait(timeout=15)
     load.stop()
     if ctx.options.progress:
@@ -366,29 +385,81 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     keep_load_ops()
     ctx.recorder.phase("load_end")
 
-    ctx.phase("steady_state_after")
-    after = probe(target.gateway, trader["account"], trader["api_key"], count=10, timeout_s=5.0,
-                  start_mono=ctx.recorder.start_mono, tag="pa")
-    ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "after"}}) for op in after)
-
     ctx.phase("collect_audit")
     samples = sampler.stop()
     config = {"bugs": list(ctx.bugs), "risk": asdict(target.risk), "seed": schedule.seed,
               "steady_state": scenario.steady_state.per_phase()}
     audit = collect_audit(target.services, config=config, samples=samples)
+    target_down.start()  # load stopped, audit in: the rest needs only data
 
     ctx.phase("checks")
     history = merge(ctx.recorder.snapshot())
+    from harness.checks import run_checks
+
     results = run_checks(list(scenario.checks), history, audit)
     verdict = verdict_of(results)
     not_landed = [fid for fid, ok in ctx.landed.items() if not ok]
     if verdict is False:
-        return audit, results, "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False)
+        return audit, results, "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False), history
     if not_landed:
-        return audit, results, "unknown", f"fault(s) did not land: {', '.join(not_landed)}"
+        return audit, results, "unknown", f"fault(s) did not land: {', '.join(not_landed)}", history
     if verdict == "unknown":
-        return audit, results, "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown")
-    return audit, results, "pass", None
+        return (audit, results, "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown"),
+                history)
+    return audit, results, "pass", None, history
+
+
+class TargetDown:
+    """The backend's ``down``, started on a side thread once a run needs the target no more (its
+    services exit on the other core while checks and reports are computed), finished by teardown;
+    run there in full if it was never started. Its error, if any, is teardown's."""
+
+    def __init__(self, down: Callable[[], None]) -> None:
+        self.down = down
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._down, name="target-down", daemon=True)
+        self.thread.start()
+
+    def _down(self) -> None:
+        try:
+            self.down()
+        except BaseException as exc:  # noqa: BLE001 - raised again by finish, on the main thread
+            self.error = exc
+
+    def finish(self) -> None:
+        if self.thread is None:
+            self.down()
+            return
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def draw_png_ahead(ctx: RunContext, history: History, audit: dict[str, Any], status: RunStatus,
+                   started: float) -> PngAhead:
+    """Start drawing report.png, as the run stands before teardown, while teardown runs."""
+    from harness.report import PngAhead
+    from harness.report.load_charts import chart_title, load_chart
+
+    title, ended = chart_title(status, ctx.scenario.name, ctx.schedule.seed), time.time()
+    return PngAhead(ctx.run_dir, lambda: load_chart(history, audit, started=started, ended=ended, title=title))
+
+
+def warm_late_imports() -> None:
+    """Import what only a run's end needs (checks, reports, matplotlib: a third of a second of CPU)
+    on a side thread while the run waits out its faults: start-up, CPU-bound on two cores, does
+    not pay for it, and the end pays only for its work."""
+    def imports() -> None:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+        import harness.checks  # noqa: F401
+        import harness.report  # noqa: F401
+
+    threading.Thread(target=imports, name="warm-imports", daemon=True).start()
 
 
 def steady_state_violation(ops: list[dict[str, Any]], scenario: Scenario) -> str | None:

@@ -378,8 +378,10 @@ class PhaseTolerance(Model):
 
 class SteadyState(Model):
     """Top-level keys are the probe's gate and the default for ``before`` and ``after``; ``before``,
-    ``during`` and ``after`` (after recovery) bound the load in each phase (check ``steady_state``)."""
+    ``during`` and ``after`` (after recovery) bound the load in each phase (check ``steady_state``).
+    ``probe_rounds``: how many rounds (a UM order and a spot order, each cancelled) each probe sends."""
 
+    probe_rounds: Annotated[int, Strict(), Field(ge=1, le=1000)] = 10
     um_order_success_rate: MinRate | None = None
     p99_ms: MaxMs | None = None
     spot_success_rate: MinRate | None = None

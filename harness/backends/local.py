@@ -79,7 +79,8 @@ class LocalBackend:
                 callee = link.split("->")[1]
                 proxy = self.proxies.create_proxy(link, f"{config.host}:{config.ports[callee]}")
                 links[link] = f"http://{proxy.listen}"
-            topology = self.topology = Topology(config.with_(links=links), forkserver=warm)
+            # the services' logs are evidence: written straight into the report folder
+            topology = self.topology = Topology(config.with_(links=links), forkserver=warm, logs_dir=ctx.run_dir / "logs")
             warm = None
             try:
                 took = topology.start()
@@ -110,10 +111,7 @@ class LocalBackend:
     def down(self) -> None:
         try:
             if self.topology is not None:
-                self.topology.stop()
-                logs = self.private_dir / "target" / "logs"
-                if logs.is_dir():  # the services' logs are evidence: keep them with the report
-                    shutil.copytree(logs, self.ctx.run_dir / "logs", dirs_exist_ok=True)
+                self.topology.stop(kill=True)  # its data is deleted next: nothing to shut down gracefully
             shutil.rmtree(self.private_dir, ignore_errors=True)
         finally:
             try:

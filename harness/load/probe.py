@@ -1,8 +1,10 @@
 """Steady-state probe: a few real requests from the harness itself, recorded as ops.
 
 UM orders far below the market (they rest, then are cancelled) and spot orders far from it, so
-that the probe measures the system without moving it. Rounds run on a few threads at once, each
-its own history process (``probe``, ``probe.1``, ...): a probe takes a tenth of a second, not half.
+that the probe measures the system without moving it. A round is one UM order and one spot order,
+each with its cancel; the orders run on a few threads at once, each its own history process
+(``probe``, ``probe.1``, ...): ten rounds take a tenth of a second, not half, and one round the
+time of one order and its cancel.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
     writer = OpWriter(None, start_mono)
     stamp = f"{tag}{time.time_ns() % 10**12}"
 
-    def rounds(lane: int) -> None:
+    def lane_of(lane: int) -> None:
         process = "probe" if lane == 0 else f"probe.{lane}"
         session = target_session()
         session.headers["X-API-Key"] = api_key
@@ -46,18 +48,22 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
             return answer if status == 200 else None
 
         with session:
-            for i in range(lane, count, PARALLEL):
-                placed = send("um_order", "/um/order", {"client_id": f"{stamp}-o{i}", "symbol": "BTCUSDT",
-                                                        "side": "BUY", "type": "LIMIT", "qty": "0.001",
-                                                        "price": "25000.00"})
-                if placed and placed.get("status") == "NEW":
-                    send("cancel", "/um/cancel", {"client_id": f"{stamp}-c{i}", "order_id": placed["order_id"]})
-                spot = send("spot_order", "/spot/order", {"client_id": f"{stamp}-s{i}", "symbol": "BTC/USDT",
-                                                          "side": "BUY", "type": "LIMIT", "qty": "0.00100",
-                                                          "price": "25000.00"})
-                if spot and spot.get("status") == "NEW":
-                    send("cancel", "/um/cancel", {"client_id": f"{stamp}-x{i}", "order_id": spot["order_id"]})
+            for i, kind in orders[lane::lanes]:
+                if kind == "um":
+                    placed = send("um_order", "/um/order", {"client_id": f"{stamp}-o{i}", "symbol": "BTCUSDT",
+                                                            "side": "BUY", "type": "LIMIT", "qty": "0.001",
+                                                            "price": "25000.00"})
+                    if placed and placed.get("status") == "NEW":
+                        send("cancel", "/um/cancel", {"client_id": f"{stamp}-c{i}", "order_id": placed["order_id"]})
+                else:
+                    spot = send("spot_order", "/spot/order", {"client_id": f"{stamp}-s{i}", "symbol": "BTC/USDT",
+                                                              "side": "BUY", "type": "LIMIT", "qty": "0.00100",
+                                                              "price": "25000.00"})
+                    if spot and spot.get("status") == "NEW":
+                        send("cancel", "/um/cancel", {"client_id": f"{stamp}-x{i}", "order_id": spot["order_id"]})
 
-    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="probe") as pool:
-        list(pool.map(rounds, range(min(PARALLEL, count))))
+    orders = [(i, kind) for i in range(count) for kind in ("um", "spot")]
+    lanes = min(PARALLEL, len(orders))
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="probe") as pool:
+        list(pool.map(lane_of, range(lanes)))
     return sorted(writer.kept, key=lambda op: op["mono"])

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class LoadProcess:
     history_files: list[Path]
     config_file: Path  # written by ``go``; the locustfile waits for it
     settings: dict[str, Any]  # the config's part known before the target is up
+    terminated: set[int] = field(default_factory=set)  # pids sent SIGTERM
 
     def go(self, accounts_file: Path) -> None:
         """Release the waiting Locust processes against the target named in ``accounts_file``.
@@ -81,14 +82,20 @@ class LoadProcess:
         except subprocess.TimeoutExpired:
             pass
 
-    def stop(self) -> None:
-        """SIGTERM each process group, SIGKILL after a grace period; idempotent."""
+    def finish(self) -> None:
+        """End the load now, gracefully: Locust stops its users, writes their last ops and exits
+        (``wait`` for that). Its own ``--run-time`` is only the bound should this never come."""
         for proc in self.procs:
-            if proc.poll() is None:
+            if proc.poll() is None and proc.pid not in self.terminated:
+                self.terminated.add(proc.pid)
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.killpg(proc.pid, signal.SIGTERM)  # once: a second one restarts Locust's shutdown
                 except ProcessLookupError:
                     continue
+
+    def stop(self) -> None:
+        """SIGTERM each process group, SIGKILL after a grace period; idempotent."""
+        self.finish()
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
@@ -108,7 +115,7 @@ class LoadProcess:
                 return True
             if self.returncode is not None:
                 return False
-            time.sleep(0.05)
+            time.sleep(0.01)
         return False
 
     def read_ops(self) -> list[Op]:
@@ -127,7 +134,7 @@ def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path
     settings = {"history_file": str(history_file), "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
                 "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s}
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    base = [sys.executable, "-m", "harness.load.locust_main", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     log = out_dir / "locust.log"
     env = {**os.environ, "UMCHAOS_LOAD_CONFIG": str(config), "UMCHAOS_RUN_ID": run_id}
     procs, files = [], []

@@ -4,7 +4,6 @@ inline SVG for report.html and a PNG (matplotlib, Agg) beside it for terminals a
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -16,8 +15,8 @@ from harness.checks.steady_state import percentile
 from harness.history import History, is_probe
 from harness.result import RunResult
 
-__all__ = ["KindSeries", "Band", "LoadChart", "run_span", "load_chart", "load_series", "bands", "svg_per_kind",
-           "write_png"]
+__all__ = ["KindSeries", "Band", "LoadChart", "span", "run_span", "load_chart", "chart_title", "load_series", "bands",
+           "svg_per_kind", "write_png"]
 
 KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
 
@@ -48,16 +47,23 @@ class LoadChart:
     title: str
 
 
-def run_span(result: RunResult) -> tuple[float, float, int]:
-    """Start and end of the run (at least a second apart) and its length in whole seconds."""
-    t0, t1 = result.started, max(result.ended, result.started + 1)
+def span(started: float, ended: float) -> tuple[float, float, int]:
+    """Start and end of a run (at least a second apart) and its length in whole seconds."""
+    t0, t1 = started, max(ended, started + 1)
     return t0, t1, max(1, math.ceil(t1 - t0))
 
 
-def load_chart(result: RunResult, history: History, audit: Audit) -> LoadChart:
-    t0, t1, seconds = run_span(result)
-    return LoadChart(load_series(history, t0, seconds), bands(history, audit, t0, t1), seconds,
-                     f"{result.status.upper()} {result.scenario} seed {result.seed}")
+def run_span(result: RunResult) -> tuple[float, float, int]:
+    return span(result.started, result.ended)
+
+
+def load_chart(history: History, audit: Audit, *, started: float, ended: float, title: str) -> LoadChart:
+    t0, t1, seconds = span(started, ended)
+    return LoadChart(load_series(history, t0, seconds), bands(history, audit, t0, t1), seconds, title)
+
+
+def chart_title(status: str, scenario: str, seed: int) -> str:
+    return f"{status.upper()} {scenario} seed {seed}"
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -143,18 +149,6 @@ def svg_per_kind(series: Sequence[KindSeries], band_list: Sequence[Band], second
             f'aria-label="load per request type">{"".join(parts)}</svg>')
 
 
-def warm_png_imports() -> threading.Thread:
-    """Import matplotlib (most of a second) on a side thread while the run waits out its faults,
-    so that writing report.png at the end costs only the drawing."""
-    def imports() -> None:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-
-    thread = threading.Thread(target=imports, name="warm-matplotlib", daemon=True)
-    thread.start()
-    return thread
-
-
 def write_png(path: Path, series: Sequence[KindSeries], band_list: Sequence[Band], seconds: int, title: str) -> Path:
     """The same small multiples as a PNG (matplotlib's Figure alone: no pyplot, no display)."""
     from matplotlib.figure import Figure
@@ -179,9 +173,9 @@ def write_png(path: Path, series: Sequence[KindSeries], band_list: Sequence[Band
         if ax is axes[0, 0]:
             lat.legend(loc="upper right", fontsize=7)
             ax.legend(loc="upper left", fontsize=7)
-    axes[0, 0].set_title(title, fontsize=10)
+    axes[0, 0].set_title(title, fontsize=10, y=1.0)  # y given: no measuring of the axes to place it
     axes[-1, 0].set_xlabel("seconds since the run started")
     # fixed margins in inches: tight_layout would measure every label again (a third of the time)
     fig.subplots_adjust(left=0.07, right=0.93, top=1 - 0.4 / height, bottom=0.5 / height, hspace=0.25)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")  # the format by name: the caller may write to a temporary file
     return path

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report.load_charts import bands, load_series, svg_per_kind, write_png
+from harness.report import PngAhead
+from harness.report.load_charts import LoadChart, bands, load_chart, load_series, svg_per_kind, write_png
 from tests.harness.factories import T0, HistoryBuilder, audit, halt
 
 
@@ -39,3 +40,38 @@ def test_svg_and_png_are_written(tmp_path: Path) -> None:
     assert svg.count("<polyline") == 4 and "um_order" in svg and "spot_order" in svg and "<script" not in svg
     png = write_png(tmp_path / "report.png", series, bands(h, audit(), T0, T0 + 3), 3, "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def _chart(title: str) -> LoadChart:
+    h = _history().build()
+    return load_chart(h, audit(), started=T0, ended=T0 + 2.5, title=title)
+
+
+def test_a_png_drawn_ahead_is_kept_when_the_final_chart_is_the_same(tmp_path: Path) -> None:
+    ahead = PngAhead(tmp_path, lambda: _chart("PASS s seed 1"))
+    ahead.thread.join()
+    ahead.part.write_bytes(b"drawn ahead")  # mark the drawing, to see which file lands
+    ahead.write(tmp_path / "report.png", _chart("PASS s seed 1"))
+    assert (tmp_path / "report.png").read_bytes() == b"drawn ahead"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.png"]
+
+
+def test_a_png_drawn_ahead_is_drawn_again_when_teardown_changed_the_verdict(tmp_path: Path) -> None:
+    ahead = PngAhead(tmp_path, lambda: _chart("PASS s seed 1"))
+    ahead.thread.join()
+    ahead.part.write_bytes(b"drawn ahead")
+    ahead.write(tmp_path / "report.png", _chart("UNKNOWN s seed 1"))
+    png = (tmp_path / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.png"]
+    ahead.write(tmp_path / "again.png", _chart("PASS s seed 1"))  # a retry draws afresh: nothing left to keep
+    assert (tmp_path / "again.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_png_that_failed_ahead_is_drawn_at_the_end(tmp_path: Path) -> None:
+    def broken() -> LoadChart:
+        raise ValueError("no chart")
+
+    ahead = PngAhead(tmp_path, broken)
+    ahead.write(tmp_path / "report.png", _chart("PASS s seed 1"))
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not ahead.part.exists()

@@ -380,3 +380,25 @@ def test_a_signal_swallowed_by_a_finalizer_is_raised_at_the_next_phase() -> None
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         interrupts.take()
     interrupts.take()  # taken once: nothing pending any more
+
+
+def test_a_target_down_started_early_is_finished_by_teardown_with_its_error() -> None:
+    """The target goes down on a side thread once the audit is in; teardown joins it, and its
+    failure is teardown's (raised on the main thread), as if teardown had run it itself."""
+    from harness.errors import Undecided
+    from harness.runner import TargetDown
+
+    calls: list[str] = []
+
+    def down() -> None:
+        calls.append(threading.current_thread().name)
+        raise Undecided("toxiproxy would not stop")
+
+    early = TargetDown(down)
+    early.start()
+    with pytest.raises(Undecided, match="would not stop"):
+        early.finish()
+    assert calls == ["target-down"]
+    never_started = TargetDown(lambda: calls.append(threading.current_thread().name))
+    never_started.finish()  # an aborted run: teardown runs it in full
+    assert calls == ["target-down", "MainThread"]

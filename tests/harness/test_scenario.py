@@ -118,6 +118,8 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     ("checks: [safe_halt, recovery]", "checks: [safe_halt, recovry]", 16, "did you mean 'recovery'?"),
     ("checks: [safe_halt, recovery]", "checks: []", 16, "checks: tuple should have at least 1 item"),
     ("mix: {um_order: 1}", "mix: {um_order: 1, buy: 2}", 4, "load.mix: key 'buy'"),
+    ("steady_state: {", "steady_state: {probe_rounds: 0, ", 5, "steady_state.probe_rounds: input should be greater than or equal to 1"),
+    ("steady_state: {", "steady_state: {probe_rounds: 2.5, ", 5, "steady_state.probe_rounds: input should be a valid integer"),
     (SHOCK, "    fault: kill\n    service: matchmaker\n", 14, "unknown service 'matchmaker'"),
     (SHOCK, "    fault: region_power_loss\n    region: C\n", 14, "unknown region 'C'"),
     # durations and times

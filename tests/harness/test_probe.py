@@ -1,0 +1,48 @@
+"""The steady-state probe against a real umref: what a round sends, and on how many lanes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.load.probe import probe
+from targets.umref.launcher import Topology, plan
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    topology = Topology(plan(Path(tmp_path_factory.mktemp("probe")) / "umref", price_seed=5))
+    topology.start()
+    try:
+        yield topology
+    finally:
+        topology.stop()
+
+
+def _probe(topo: Topology, rounds: int) -> list[dict[str, Any]]:
+    trader = next(a for a in topo.config.accounts if a.role == "trader")
+    return probe(topo.config.url("gateway"), trader.account, trader.api_key, count=rounds, timeout_s=5.0,
+                 start_mono=time.monotonic())
+
+
+def test_one_round_is_a_um_and_a_spot_order_each_cancelled_on_two_lanes(topo: Topology) -> None:
+    ops = _probe(topo, 1)
+    done = [op for op in ops if op["type"] != "invoke"]
+    assert Counter(op["f"] for op in done) == {"um_order": 1, "spot_order": 1, "cancel": 2}
+    assert all(op["type"] == "ok" for op in done), done
+    assert {op["process"] for op in ops} == {"probe", "probe.1"}  # the two orders at once
+    assert [op["mono"] for op in ops] == sorted(op["mono"] for op in ops)
+
+
+def test_ten_rounds_spread_over_four_lanes_with_distinct_client_ids(topo: Topology) -> None:
+    ops = _probe(topo, 10)
+    done = [op for op in ops if op["type"] != "invoke"]
+    assert Counter(op["f"] for op in done) == {"um_order": 10, "spot_order": 10, "cancel": 20}
+    assert {op["process"] for op in ops} == {"probe", "probe.1", "probe.2", "probe.3"}
+    ids = [op["value"]["client_id"] for op in done]
+    assert len(set(ids)) == len(ids) == 40
