@@ -170,7 +170,6 @@ def _early_forkserver(args: argparse.Namespace) -> ForkServer | None:
 
 
 def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
-    from harness.report.junit import write_junit
     from harness.runner import RunOptions, run_scenario
     from harness.schedule import build_schedule, format_schedule
 
@@ -195,7 +194,9 @@ def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
                              timeout_s=args.timeout, forkserver=warm)
         results.append(run_scenario(path, options))
         warm = None
-    if args.junit:
+    if args.junit:  # imported here: the reports' imports are not start-up's
+        from harness.report.junit import write_junit
+
         write_junit(args.junit, results)
     return max((r.exit_code for r in results), key=lambda c: SEVERITY.get(c, 1))
 
@@ -263,7 +264,6 @@ def _shrink(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace, warm: ForkServer | None) -> int:
     """Load as the point: the same phases and checks as ``run``, sized from the command line."""
-    from harness.report.junit import write_junit
     from harness.runner import LoadOverrides, RunOptions, run_scenario
     from harness.scenario import parse_duration
 
@@ -289,6 +289,8 @@ def _load(args: argparse.Namespace, warm: ForkServer | None) -> int:
                          no_faults=args.no_faults, progress=True, forkserver=warm)
     result = run_scenario(args.scenario, options)
     if args.junit:
+        from harness.report.junit import write_junit
+
         write_junit(args.junit, [result])
     return result.exit_code
 

@@ -205,14 +205,13 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     reason: str | None = None
     checks: list[CheckResult] = []
     audit: dict[str, Any] = {"errors": []}
-    png_ahead = None
+    png_ahead = checked = None
     previous = {sig: signal.signal(sig, ctx.interrupts.handler(why)) for sig, why in SIGNALS.items()} if on_main else {}
     try:
         with ExitStack() as teardown:
             try:
                 audit, checks, status, reason, checked = _phases(ctx, teardown)
                 ctx.interrupts.take()  # one that landed in a finalizer during the last phase
-                png_ahead = draw_png_ahead(ctx, checked, audit, status, started)
             except KeyboardInterrupt as exc:
                 ctx.interrupts.pending = None
                 status, reason = "aborted", f"interrupted ({str(exc) or 'SIGINT, Ctrl-C'}) during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}"
@@ -225,6 +224,8 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
                 status, reason = "unknown", (f"internal error during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}: "
                                              f"{exc.__class__.__name__}: {exc}")
             ctx.phase("teardown")
+            if checked is not None:
+                png_ahead = draw_png_ahead(ctx, checked, audit, status, started)
     except KeyboardInterrupt as exc:
         again = "again " if status == "aborted" else ""
         status, reason = "aborted", (f"{reason + '; ' if reason else ''}interrupted {again}"
@@ -301,7 +302,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     backend = make_backend(ctx.options.backend, ctx)
     target_down = TargetDown(backend.down)
     teardown.callback(target_down.finish)  # registered first, so it runs last: load stops before the target goes
-    # Locust imports while the target starts; it sends nothing before load.go below.
+    # Locust imports while the target starts, sets up its users while the probe runs, and sends
+    # nothing before load.release below.
     load = spawn_load(spec, history_file=history_file, run_id=ctx.run_id, out_dir=ctx.run_dir,
                       start_mono=ctx.recorder.start_mono)
     kept: list[bool] = []
@@ -320,6 +322,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     backend.wait_ready(deadline_s=30)
 
     ctx.phase("steady_state_before")
+    load.configure(target.accounts_file)
     trader = next(a for a in target.accounts if a["role"] == "trader")
     probe_rounds = scenario.steady_state.probe_rounds
     for attempt in range(1, STEADY_STATE_PROBES + 1):
@@ -340,7 +343,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     faults = [build_fault(spec, env) for spec in schedule.faults]
 
     ctx.phase("load")
-    load.go(target.accounts_file)
+    load.release()
     sampler = BalanceSampler(target.services).start()
     teardown.callback(sampler.stop)
     if not load.wait_first_op(timeout=30):
@@ -444,20 +447,19 @@ def draw_png_ahead(ctx: RunContext, history: History, audit: dict[str, Any], sta
     from harness.report import PngAhead
     from harness.report.load_charts import chart_title, load_chart
 
-    title, ended = chart_title(status, ctx.scenario.name, ctx.schedule.seed), time.time()
+    title, ended = chart_title(status, ctx.scenario.name, ctx.schedule.seed), ctx.phases[-1]["start"]  # teardown's
     return PngAhead(ctx.run_dir, lambda: load_chart(history, audit, started=started, ended=ended, title=title))
 
 
 def warm_late_imports() -> None:
-    """Import what only a run's end needs (checks, reports, matplotlib: a third of a second of CPU)
-    on a side thread while the run waits out its faults: start-up, CPU-bound on two cores, does
-    not pay for it, and the end pays only for its work."""
+    """Import what only a run's end needs (checks, reports, matplotlib and its first drawing: half
+    a second of CPU) on a side thread while the run waits out its faults: start-up, CPU-bound on
+    two cores, does not pay for it, and the end pays only for its work."""
     def imports() -> None:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-
         import harness.checks  # noqa: F401
-        import harness.report  # noqa: F401
+        from harness.report.load_charts import warm_png
+
+        warm_png()  # matplotlib's imports, fonts and caches
 
     threading.Thread(target=imports, name="warm-imports", daemon=True).start()
 

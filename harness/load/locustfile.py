@@ -19,6 +19,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from gevent.event import Event
 from locust import FastHttpUser, between, events, task
 
 from harness.load.ops import OpWriter
@@ -65,6 +66,24 @@ def _exit_now(exit_code: int, **_: Any) -> None:
     os._exit(exit_code)
 
 
+_released = Event()  # set once the runner creates the release file
+
+
+@events.init.add_listener
+def _wait_for_release(**_: Any) -> None:
+    """Users are set up before the steady-state probe and send once it has passed: one greenlet
+    watches for the release file, each user waits on its event. Should it never come, Locust's
+    own --run-time ends the wait."""
+    import gevent
+
+    def watch() -> None:
+        while not os.path.exists(CONFIG["release_file"]):
+            gevent.sleep(0.005)
+        _released.set()
+
+    gevent.spawn(watch)
+
+
 @events.init.add_listener
 def _flush_often(**_: Any) -> None:
     """Flush ten times a second, so the live display and the runner's start signal see ops promptly."""
@@ -93,6 +112,7 @@ class Customer(FastHttpUser):
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))
 
     def on_start(self) -> None:
+        _released.wait()  # the runner's release
         self.uid = next(_user_ids)
         self.process = f"u{_worker or '0'}-{self.uid}"
         self.account = ACCOUNTS[self.uid % len(ACCOUNTS)]

@@ -5,8 +5,9 @@ A subprocess, because Locust's gevent monkey-patching must never touch the harne
 own history file and ``read_ops`` merges them.
 
 Locust takes about a second to import. ``spawn_load`` starts it before the target is up; the
-locustfile waits for its config file, which ``LoadProcess.go`` writes once the target's gateway
-and accounts are known, so that second overlaps the target's start instead of adding to the run.
+locustfile waits for its config file, which ``LoadProcess.configure`` writes once the target's
+gateway and accounts are known, so that second overlaps the target's start instead of adding to
+the run. Its users then wait for ``release`` (after the steady-state probe) to send anything.
 """
 
 from __future__ import annotations
@@ -61,12 +62,22 @@ class LoadProcess:
     settings: dict[str, Any]  # the config's part known before the target is up
     terminated: set[int] = field(default_factory=set)  # pids sent SIGTERM
 
-    def go(self, accounts_file: Path) -> None:
-        """Release the waiting Locust processes against the target named in ``accounts_file``.
-        Written to a temporary name and renamed: a reader never sees half a config."""
+    def configure(self, accounts_file: Path) -> None:
+        """Point the waiting Locust processes at the target named in ``accounts_file``: they set up
+        their users, who send nothing until ``release``. Written to a temporary name and renamed: a
+        reader never sees half a config."""
         tmp = self.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file)}))
+        tmp.write_text(json.dumps({**self.settings, "accounts_file": str(accounts_file),
+                                   "release_file": str(self.release_file)}))
         tmp.rename(self.config_file)
+
+    def release(self) -> None:
+        """Let the users send."""
+        self.release_file.touch()
+
+    @property
+    def release_file(self) -> Path:
+        return self.config_file.with_suffix(".go")
 
     @property
     def pid(self) -> int:
@@ -131,6 +142,7 @@ def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path
     """Start Locust (and its workers), waiting for ``go``; stop it with ``stop`` either way."""
     config = out_dir / "load-config.json"
     config.unlink(missing_ok=True)
+    config.with_suffix(".go").unlink(missing_ok=True)
     settings = {"history_file": str(history_file), "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
                 "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s}
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
@@ -163,7 +175,8 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
                start_mono: float) -> LoadProcess:
     """Spawn and release at once: for callers whose target is already up."""
     load = spawn_load(spec, history_file=history_file, run_id=run_id, out_dir=out_dir, start_mono=start_mono)
-    load.go(accounts_file)
+    load.configure(accounts_file)
+    load.release()
     return load
 
 

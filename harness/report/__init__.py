@@ -13,17 +13,16 @@ from harness.history import History
 from harness.report.html import write_html
 from harness.report.json_report import write_result_json
 from harness.report.junit import write_junit
-from harness.report.load_charts import LoadChart, chart_title, load_chart, write_png
+from harness.report.load_charts import LoadChart, chart_end, chart_title, load_chart, write_png
 from harness.result import RunResult
 
 __all__ = ["write_reports", "PngAhead"]
 
 
 class PngAhead:
-    """report.png drawn on a side thread while teardown waits for the target's processes to exit
-    (the drawing is a tenth of a second, the biggest part of writing the reports). It is kept only
-    if the final chart is the one it drew: teardown rarely changes a verdict, records ops or
-    crosses into another second of the run; when it does, the PNG is drawn again."""
+    """report.png drawn on a side thread while teardown runs (the drawing is the largest part of
+    a run's end). It is kept only if the final chart is the one drawn: teardown rarely changes a
+    verdict or records a fault; when it does, the PNG is drawn again."""
 
     def __init__(self, run_dir: Path, make_chart: Callable[[], LoadChart]) -> None:
         self.part = run_dir / "report.png.part"
@@ -58,7 +57,7 @@ def write_reports(run_dir: Path, result: RunResult, history: History, audit: Aud
     """Write every report; one that fails (disk full) does not stop the others. Returns report.html."""
     run_dir.mkdir(parents=True, exist_ok=True)
     # drawn twice: in report.html and as report.png
-    chart = load_chart(history, audit, started=result.started, ended=result.ended,
+    chart = load_chart(history, audit, started=result.started, ended=chart_end(result),
                        title=chart_title(result.status, result.scenario, result.seed))
     png = run_dir / "report.png"
     writers = {
