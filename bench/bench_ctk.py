@@ -2,10 +2,13 @@
 (one latency fault on one link, a probe before and after) next to the real Chaos Toolkit CLI with
 its toxiproxy extension doing the same against the same kind of target, in one run.
 
-Chaos Toolkit does not start a target, so its side is timed as: start the same umref topology
-with matching->margin through a real toxiproxy-server (the code umchaos's local backend uses),
-``chaos run``, stop. Both sides wait the same 5 s fault and the same recovery pause; the probe is
-the same POST /um/order far below the market. Target: umchaos no slower.
+Chaos Toolkit does not start a target, so its side is timed as its user runs it: a program of
+their own brings up the same umref topology with matching->margin through a real toxiproxy-server
+(``bench/ctk/target.py``, the code umchaos's local backend uses), then ``chaos run``, then that
+program is stopped. Each side is timed from a cold start of its processes to their exit. Both wait
+the same 5 s fault and the same recovery pause; each probe is one POST /um/order far below the
+market (umchaos's round adds its cancel and a spot order: ``probe_rounds: 1``). Target: umchaos
+no slower.
 
     bench/.venv-ctk/bin/pip install chaostoolkit chaostoolkit-toxiproxy   # once, not the project's deps
     python bench/bench_ctk.py [--repeat 2]
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from harness.faults.network import ProxyNet, ToxiproxyServer  # noqa: E402
-from harness.setup import toxiproxy_server_path  # noqa: E402
-from targets.umref.launcher import Topology, plan  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 CHAOS = Path(__file__).parent / ".venv-ctk" / "bin" / "chaos"
 SCENARIO = Path(__file__).parent / "ctk" / "one-latency-fault.yaml"
+TARGET = Path(__file__).parent / "ctk" / "target.py"  # what the Chaos Toolkit user runs to bring the target up
 FAULT_S, RECOVERY_S = 5, 6
 
 
@@ -66,24 +66,20 @@ def experiment(gateway: str, api_key: str, api_url: str, proxy: str) -> dict[str
 
 def ctk_once(tmp: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    with ToxiproxyServer(toxiproxy_server_path(), run_id="benchctk", log_path=tmp / "toxiproxy.log") as server:
-        net = ProxyNet(server.url, run_id="benchctk")
-        config = plan(tmp / "target", price_seed=1)
-        proxy = net.create_proxy("matching->margin", f"{config.host}:{config.ports['margin']}")
-        topo = Topology(config.with_(links={"matching->margin": f"http://{proxy.listen}"}))
-        topo.start()
-        try:
-            topo.wait_calm(deadline=time.monotonic() + 30)
-            ready = time.perf_counter() - t0
-            key = next(a.api_key for a in config.accounts if a.role == "trader")
-            exp = tmp / "experiment.json"
-            exp.write_text(json.dumps(experiment(config.url("gateway"), key, server.url, net.proxy_name("matching->margin"))))
-            c0 = time.perf_counter()
-            proc = subprocess.run([str(CHAOS), "--no-log-file", "run", "--journal-path", str(tmp / "journal.json"), str(exp)],
-                                  capture_output=True, text=True, timeout=120, cwd=tmp)
-            chaos_s = time.perf_counter() - c0
-        finally:
-            topo.stop()
+    target = subprocess.Popen([sys.executable, str(TARGET), str(tmp)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert target.stdout is not None
+        up = json.loads(target.stdout.readline())
+        ready = time.perf_counter() - t0
+        exp = tmp / "experiment.json"
+        exp.write_text(json.dumps(experiment(up["gateway"], up["api_key"], up["toxiproxy"], up["proxy"])))
+        c0 = time.perf_counter()
+        proc = subprocess.run([str(CHAOS), "--no-log-file", "run", "--journal-path", str(tmp / "journal.json"), str(exp)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp)
+        chaos_s = time.perf_counter() - c0
+    finally:
+        target.send_signal(signal.SIGTERM)
+        target.wait(timeout=30)
     total = time.perf_counter() - t0
     journal = json.loads((tmp / "journal.json").read_text()) if (tmp / "journal.json").exists() else {}
     return {"total_s": round(total, 2), "target_ready_s": round(ready, 2), "chaos_run_s": round(chaos_s, 2),

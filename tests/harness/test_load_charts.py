@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report import PngAhead
-from harness.report.load_charts import LoadChart, bands, load_chart, load_series, svg_per_kind, write_png
+from harness.report.load_charts import (
+    LoadChart,
+    bands,
+    load_chart,
+    load_series,
+    svg_per_kind,
+    write_png,
+)
 from tests.harness.factories import T0, HistoryBuilder, audit, halt
 
 
