@@ -22,6 +22,13 @@ __all__ = ["probe"]
 
 
 PARALLEL = 4
+# A round's two orders: (op kind, path, client-id tags of the order and its cancel, far-from-market order)
+ORDERS: dict[str, tuple[str, str, tuple[str, str], dict[str, str]]] = {
+    "um": ("um_order", "/um/order", ("o", "c"),
+           {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001", "price": "25000.00"}),
+    "spot": ("spot_order", "/spot/order", ("s", "x"),
+             {"symbol": "BTC/USDT", "side": "BUY", "type": "LIMIT", "qty": "0.00100", "price": "25000.00"}),
+}
 
 
 def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: float, start_mono: float,
@@ -49,20 +56,12 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
 
         with session:
             for i, kind in orders[lane::lanes]:
-                if kind == "um":
-                    placed = send("um_order", "/um/order", {"client_id": f"{stamp}-o{i}", "symbol": "BTCUSDT",
-                                                            "side": "BUY", "type": "LIMIT", "qty": "0.001",
-                                                            "price": "25000.00"})
-                    if placed and placed.get("status") == "NEW":
-                        send("cancel", "/um/cancel", {"client_id": f"{stamp}-c{i}", "order_id": placed["order_id"]})
-                else:
-                    spot = send("spot_order", "/spot/order", {"client_id": f"{stamp}-s{i}", "symbol": "BTC/USDT",
-                                                              "side": "BUY", "type": "LIMIT", "qty": "0.00100",
-                                                              "price": "25000.00"})
-                    if spot and spot.get("status") == "NEW":
-                        send("cancel", "/um/cancel", {"client_id": f"{stamp}-x{i}", "order_id": spot["order_id"]})
+                f, path, (order_tag, cancel_tag), fields = ORDERS[kind]
+                placed = send(f, path, {"client_id": f"{stamp}-{order_tag}{i}", **fields})
+                if placed and placed.get("status") == "NEW":
+                    send("cancel", "/um/cancel", {"client_id": f"{stamp}-{cancel_tag}{i}", "order_id": placed["order_id"]})
 
-    orders = [(i, kind) for i in range(count) for kind in ("um", "spot")]
+    orders = [(i, kind) for i in range(count) for kind in ORDERS]
     lanes = min(PARALLEL, len(orders))
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="probe") as pool:
         list(pool.map(lane_of, range(lanes)))

@@ -58,7 +58,7 @@ class LoadProcess:
     history_file: Path
     log: Path
     history_files: list[Path]
-    config_file: Path  # written by ``go``; the locustfile waits for it
+    config_file: Path  # written by ``configure``; the locustfile waits for it
     settings: dict[str, Any]  # the config's part known before the target is up
     terminated: set[int] = field(default_factory=set)  # pids sent SIGTERM
 
@@ -105,8 +105,10 @@ class LoadProcess:
                     continue
 
     def stop(self) -> None:
-        """SIGTERM each process group, SIGKILL after a grace period; idempotent."""
+        """SIGTERM each process group, SIGKILL after a grace period; idempotent. The release file,
+        a signal only, does not stay in the report folder."""
         self.finish()
+        self.release_file.unlink(missing_ok=True)
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
@@ -139,10 +141,10 @@ class LoadProcess:
 
 
 def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path, start_mono: float) -> LoadProcess:
-    """Start Locust (and its workers), waiting for ``go``; stop it with ``stop`` either way."""
+    """Start Locust (and its workers), waiting for ``configure`` and ``release``; stop it with ``stop``
+    either way."""
     config = out_dir / "load-config.json"
     config.unlink(missing_ok=True)
-    config.with_suffix(".go").unlink(missing_ok=True)
     settings = {"history_file": str(history_file), "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
                 "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s}
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
@@ -168,7 +170,9 @@ def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path
             for i in range(spec.workers):
                 spawn(["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *spec.class_names()],
                       worker=f".w{i}")
-    return LoadProcess(procs, history_file, log, files, config, settings)
+    load = LoadProcess(procs, history_file, log, files, config, settings)
+    load.release_file.unlink(missing_ok=True)  # users wait for it only once configured
+    return load
 
 
 def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_id: str, out_dir: Path,
