@@ -55,7 +55,7 @@ from harness.load.runner import LoadSpec, spawn_load
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario, load_scenario, um_only
 from harness.schedule import Schedule, ScheduledFault, build_schedule
 from harness.watchdog import WatchdogSpec, start_watchdog
 
@@ -324,19 +324,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.phase("steady_state_before")
     load.configure(target.accounts_file)
     trader = next(a for a in target.accounts if a["role"] == "trader")
-    probe_rounds = scenario.steady_state.probe_rounds
-    for attempt in range(1, STEADY_STATE_PROBES + 1):
-        # A freshly started target on a busy machine may need a moment: probe again before
-        # declaring the run undecidable. Every probe's requests are real and stay in the history.
-        before = probe(target.gateway, trader["account"], trader["api_key"], count=probe_rounds, timeout_s=5.0,
-                       start_mono=ctx.recorder.start_mono, tag=f"pb{attempt}")
-        ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "before"}}) for op in before)
-        if (why := steady_state_violation(before, scenario)) is None:
-            break
-        if attempt == STEADY_STATE_PROBES:
-            raise Undecided(f"steady state not met before faults ({attempt} probes): {why}")
-        log.info("steady state not met yet (%s); probing again", why)
-        time.sleep(1.0)
+    if (why := probe_until_steady(ctx, target.gateway, trader, "before")) is not None:
+        raise Undecided(f"steady state not met before faults ({STEADY_STATE_PROBES} probes): {why}")
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
                    regions=target.regions, risk=target.risk, backend=backend.name)
@@ -378,9 +367,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     load.finish()
 
     ctx.phase("steady_state_after")  # while Locust finishes its last requests and exits
-    after = probe(target.gateway, trader["account"], trader["api_key"], count=probe_rounds, timeout_s=5.0,
-                  start_mono=ctx.recorder.start_mono, tag="pa")
-    ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "after"}}) for op in after)
+    probe_until_steady(ctx, target.gateway, trader, "after")  # judged by the recovery check
     load.wait(timeout=15)
     load.stop()
     if ctx.options.progress:
@@ -390,8 +377,9 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("collect_audit")
     samples = sampler.stop()
-    config = {"bugs": list(ctx.bugs), "risk": asdict(target.risk), "seed": schedule.seed,
-              "steady_state": scenario.steady_state.per_phase()}
+    # Nothing about bug switches: a check judges what happened, never what the target was told to do.
+    config = {"risk": asdict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
+              "probe_gate": scenario.steady_state.probe_gate()}
     audit = collect_audit(target.services, config=config, samples=samples)
     target_down.start()  # load stopped, audit in: the rest needs only data
 
@@ -406,6 +394,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         return audit, results, "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False), history
     if not_landed:
         return audit, results, "unknown", f"fault(s) did not land: {', '.join(not_landed)}", history
+    if audit["errors"] and verdict is True:  # what could not be collected may hold the violation
+        return audit, results, "unknown", f"audit incomplete: {'; '.join(audit['errors'][:3])}", history
     if verdict == "unknown":
         return (audit, results, "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown"),
                 history)
@@ -464,22 +454,26 @@ def warm_late_imports() -> None:
     threading.Thread(target=imports, name="warm-imports", daemon=True).start()
 
 
-def steady_state_violation(ops: list[dict[str, Any]], scenario: Scenario) -> str | None:
-    """Does the probe meet the scenario's steady state? A reason if not."""
-    done = [op for op in ops if op["type"] != "invoke" and op["f"] == "um_order"]
-    if not done:
-        return "the probe made no UM order"
-    ok = [op for op in done if op["type"] == "ok"]
-    rate = len(ok) / len(done)
-    wanted = scenario.steady_state
-    if wanted.um_order_success_rate is not None and wanted.um_order_success_rate.min is not None \
-            and rate < wanted.um_order_success_rate.min:
-        return f"UM order success rate {rate:.2f} < {wanted.um_order_success_rate.min}"
-    latencies = sorted(op["latency_ms"] or 0.0 for op in done)
-    p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)] if len(latencies) > 1 else latencies[0]
-    if wanted.p99_ms is not None and wanted.p99_ms.max is not None and p99 > wanted.p99_ms.max:
-        return f"UM order p99 {p99:.1f} ms > {wanted.p99_ms.max} ms"
-    return None
+def probe_until_steady(ctx: RunContext, gateway: str, trader: dict[str, Any], phase: str) -> str | None:
+    """Probe up to STEADY_STATE_PROBES times until the steady-state gate holds; None once it does,
+    else the last reason. A freshly started (or just recovered) target on a busy machine may need
+    a moment, so one slow probe does not decide. Every probe's requests are real and stay in the
+    history, each op marked with its phase and attempt."""
+    from harness.checks.steady_state import probe_violation
+
+    gate = ctx.scenario.steady_state.probe_gate()
+    why = None
+    for attempt in range(1, STEADY_STATE_PROBES + 1):
+        raw = probe(gateway, trader["account"], trader["api_key"], count=ctx.scenario.steady_state.probe_rounds,
+                    timeout_s=5.0, start_mono=ctx.recorder.start_mono, tag=f"p{phase[0]}{attempt}")
+        ops = [Op.from_dict({**op, "value": {**op["value"], "phase": phase, "attempt": attempt}}) for op in raw]
+        ctx.recorder.extend(ops)
+        if (why := probe_violation(ops, gate)) is None:
+            return None
+        if attempt < STEADY_STATE_PROBES:
+            log.info("steady state not met %s the faults yet (%s); probing again", phase, why)
+            time.sleep(1.0)
+    return why
 
 
 def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault], t0: float) -> None:
@@ -501,7 +495,8 @@ def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault],
 def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     spec = fault.spec
     base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "inject",
-            "expect_um_halt": fault.expect_um_halt(), "params": dict(spec.params)}
+            "expect_um_halt": fault.expect_um_halt(), "um_only": um_only(spec.kind, spec.target),
+            "params": dict(spec.params)}
     ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
     instant = spec.duration_s is None and spec.kind == "price_shock"  # a market event: nothing to heal
     if not instant:
@@ -527,7 +522,7 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
 def heal(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     spec = fault.spec
     base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "heal",
-            "expect_um_halt": fault.expect_um_halt()}
+            "expect_um_halt": fault.expect_um_halt(), "um_only": um_only(spec.kind, spec.target)}
     ctx.recorder.record("invoke", "fault", "nemesis", base)
     fault.heal()
     active.pop(spec.id, None)

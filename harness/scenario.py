@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from harness.errors import BadInput
-from targets.umref.config import BUG_SWITCHES, LINKS, REGION_OF, RiskBudget
+from targets.umref.config import BUG_SWITCHES, LINKS, REGION_OF, UM_ONLY, RiskBudget
 
 try:
     from yaml import CSafeLoader as _SafeLoader
@@ -60,6 +60,7 @@ __all__ = [
     "Span",
     "links_touched",
     "services_touched",
+    "um_only",
     "load_scenario",
     "parse_duration",
     "parse_scenario",
@@ -297,6 +298,7 @@ class RiskOverrides(Model):
     resume_p99_ms: Ms | None = None
     healthy_for_ms: Ms | None = None
     staleness_ms: Ms | None = None
+    act_within_ms: Ms | None = None
     max_deviation_pct: Annotated[str, BeforeValidator(_decimal_pct), Strict()] | None = None
 
     @model_validator(mode="after")
@@ -350,6 +352,11 @@ class Load(Model):
     duration: PositiveSeconds | None = None  # how long load flows: the run's length
     classes: Annotated[dict[UserClass, Weight], AfterValidator(_some_class)] | None = None
 
+    @property
+    def sends_forged_keys(self) -> bool:
+        """Only the mixed trader's ``bad_key`` requests carry an invalid key (no user class does)."""
+        return self.classes is None and self.mix.get("bad_key", 0) > 0
+
 
 class MinRate(Model):
     min: Rate
@@ -388,6 +395,10 @@ class SteadyState(Model):
     before: PhaseTolerance | None = None
     during: PhaseTolerance | None = None
     after: PhaseTolerance | None = None
+
+    def probe_gate(self) -> dict[str, dict[str, float]]:
+        """What each steady-state probe must meet (before the faults, and again after recovery)."""
+        return PhaseTolerance(um_order_success_rate=self.um_order_success_rate, p99_ms=self.p99_ms).bounds()
 
     def per_phase(self) -> dict[str, dict[str, dict[str, float]]]:
         """The tolerance of each phase, top-level keys filling ``before`` and ``after`` when unset."""
@@ -625,6 +636,17 @@ def services_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
     return (target["service"],) if "service" in target else ()
 
 
+def um_only(kind: str, target: Mapping[str, Any]) -> bool:
+    """Does the fault touch only the UM path (a UM-only service, or a link with one at either
+    end)? Spot is judged against its SLO only during such faults: during a fault on something
+    spot needs too (auth, the gateway, the ledger) spot must fail closed, not keep its numbers."""
+    links, services = links_touched(kind, target), services_touched(kind, target)
+    if not links and not services:
+        return False  # a market event (price_shock): not a fault of the infrastructure
+    return all(s in UM_ONLY for s in services) and all(
+        any(end in UM_ONLY for end in link.split("->")) for link in links)
+
+
 # ---- random timelines ----------------------------------------------------------------------------
 
 FaultKind = Annotated[str, Strict(), AfterValidator(_one_of(FAULT_KINDS, "fault kind"))]
@@ -739,6 +761,9 @@ class Scenario(Model):
                 raise _Problem(("timeline", i), f"this fault ends at {_secs(end)}, after the "
                                                 f"{_secs(MAX_SECONDS)} maximum")
         _refuse_overlaps(self.timeline)
+        if "auth_fail_closed" in self.checks and not self.load.sends_forged_keys:
+            raise _Problem(("checks",), "auth_fail_closed needs requests with forged keys to judge: "
+                                        "add `bad_key` to load.mix")
         run, where = (self.duration, ("duration",)) if self.duration is not None else (self.load.duration, ("load", "duration"))
         if self.random is not None:
             if run is None:

@@ -1,5 +1,9 @@
 """recovery: after each fault (or each run of overlapping faults) is healed, UM accepts orders
-again within the recovery budget (RTO).
+again within the recovery budget (RTO), and the steady state holds again after recovery.
+
+Evidence: the clients' acknowledged UM orders (the history) and the harness's own fault ops and
+recovery budget; the after-recovery steady-state probe (the harness's own requests, in the history)
+against the scenario's probe gate. Nothing from the target's audit.
 
 Every healed fault counts, not only those meant to halt UM: a killed region or a crashed ledger
 stops UM too, and its RTO is what an operator is promised. The clock starts when the heal begins
@@ -14,6 +18,7 @@ import bisect
 
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops, recovery_budgets
+from harness.checks.steady_state import probe_violation
 from harness.history import History, Op
 
 __all__ = ["recovery"]
@@ -67,7 +72,27 @@ def recovery(history: History, audit: Audit) -> CheckResult:
             bad.append(Evidence(f"UM accepted orders again {took:.2f} s after fault {heal.value.get('id')} was healed "
                                 f"(budget {budget:.1f} s)", first_ok.time, (heal.index, first_ok.index)))
     figures = {"rto_s": round(max(rtos), 3) if rtos else None, "outages": len(outages), "budget_s": budget}
+    restored, why = _steady_after(history, audit)
+    if restored is False:
+        bad.append(Evidence(f"steady state not restored after recovery: {why}"))
     if bad:
         return CheckResult(NAME, False, bad[0].text, tuple(bad), figures)
+    if restored == "unknown":
+        return CheckResult(NAME, "unknown", f"UM accepted orders again {max(rtos):.2f} s after the heal, but {why}",
+                           figures=figures)
     return CheckResult(NAME, True, f"UM accepted orders again {max(rtos):.2f} s after the heal (slowest of "
-                                   f"{len(outages)} outage(s); budget {budget:.1f} s)", figures=figures)
+                                   f"{len(outages)} outage(s); budget {budget:.1f} s); steady state held after "
+                                   "recovery", figures=figures)
+
+
+def _steady_after(history: History, audit: Audit) -> tuple[bool | str, str]:
+    """The last after-recovery probe against the probe gate (the runner probes until it holds)."""
+    gate = (audit.get("config") or {}).get("probe_gate")
+    if gate is None:
+        return "unknown", "the audit has no probe gate to judge the after-recovery probe by"
+    probes = [op for op in history.of("um_order") if op.value.get("phase") == "after"]
+    if not probes:
+        return "unknown", "no steady-state probe was made after recovery"
+    last = max(op.value.get("attempt", 1) for op in probes)
+    why = probe_violation([op for op in probes if op.value.get("attempt", 1) == last], gate)
+    return (True, "") if why is None else (False, why)

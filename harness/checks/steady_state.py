@@ -15,7 +15,7 @@ from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops, recovery_budgets
 from harness.history import History, Op
 
-__all__ = ["steady_state", "phase_figures", "percentile", "PHASES", "REQUEST_KINDS"]
+__all__ = ["steady_state", "phase_figures", "percentile", "probe_violation", "PHASES", "REQUEST_KINDS"]
 NAME = "steady_state"
 PHASES = ("before", "during", "after")
 REQUEST_KINDS = ("um_order", "cancel", "transfer", "spot_order", "leverage")
@@ -53,6 +53,23 @@ def phase_figures(ops: Sequence[Op], seconds: float) -> dict[str, float | int]:
     if spot:
         out["spot_success_rate"] = round(sum(op.type == "ok" for op in spot) / len(spot), 4)
     return out
+
+
+def probe_violation(ops: Sequence[Op], gate: Mapping[str, Mapping[str, float]]) -> str | None:
+    """Does one steady-state probe meet the scenario's gate (its top-level ``um_order_success_rate``
+    and ``p99_ms``)? The reason if not. The runner asks it before the faults (not met: the run is
+    undecided) and after recovery (the ``recovery`` check reads the answer from the history)."""
+    done = [op for op in ops if op.type != "invoke" and op.f == "um_order"]
+    if not done:
+        return "the probe made no UM order"
+    rate = sum(op.type == "ok" for op in done) / len(done)
+    if (least := (gate.get("um_order_success_rate") or {}).get("min")) is not None and rate < least:
+        return f"UM order success rate {rate:.2f} < {least}"
+    latencies = sorted(op.latency_ms or 0.0 for op in done)
+    p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)] if len(latencies) > 1 else latencies[0]
+    if (most := (gate.get("p99_ms") or {}).get("max")) is not None and p99 > most:
+        return f"UM order p99 {p99:.1f} ms > {most} ms"
+    return None
 
 
 def _windows(history: History) -> dict[str, tuple[float, float]]:

@@ -26,6 +26,7 @@ from harness.scenario import (
     load_scenario,
     parse_duration,
     parse_scenario,
+    um_only,
 )
 from targets.umref.config import LINKS, RiskBudget
 
@@ -170,6 +171,10 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     ("seed: 1", "seed: 1\nabort_when: {target_process_gone: 'yes'}", 3, "abort_when.target_process_gone"),
     ("seed: 1", "seed: 1\nabort_when: {error_rate: 0.5}", 3, "abort_when"),
     ("seed: 1", "seed: 1\nabort_when: {error_rate_above: 0.5, for: 5s, outside_faults: false}", 3, None),
+    # a check that cannot judge without its evidence is refused up front
+    ("checks: [safe_halt, recovery]", "checks: [safe_halt, auth_fail_closed]", 16,
+     "checks: auth_fail_closed needs requests with forged keys to judge: add `bad_key` to load.mix"),
+    ("mix: {um_order: 1}", "mix: {um_order: 1, bad_key: 1}", 4, None),
 ])
 def test_each_error_is_one_line_at_its_line(old: str, new: str, line: int, words: str | None) -> None:
     assert old in BASE
@@ -180,6 +185,14 @@ def test_each_error_is_one_line_at_its_line(old: str, new: str, line: int, words
     message = error_of(text)
     assert message.startswith(f"s.yaml:{line}: "), message
     assert words in message, message
+
+
+def test_um_only_faults_are_those_on_the_um_path_alone() -> None:
+    assert um_only("latency", {"link": "matching->margin"}) and um_only("kill", {"service": "liquidation"})
+    assert um_only("partition", {"links": ["margin->pricefeed"]})
+    assert not um_only("down", {"link": "gateway->auth"}) and not um_only("kill", {"service": "matching"})
+    assert not um_only("region_power_loss", {"region": "A"}) and not um_only("price_shock", {})
+    assert not um_only("partition", {"links": ["matching->margin", "matching->ledger-a"]})
 
 
 def test_a_kill_without_for_lasts_to_the_end_so_a_later_fault_on_it_overlaps() -> None:
