@@ -206,17 +206,19 @@ def _selftest(args: argparse.Namespace) -> int:
     from harness.report.selftest import print_matrix, write_matrix
     from harness.schedule import build_schedule
     from harness.selftest import Matrix, plan_cells, run_matrix, verdict
-    from targets.umref.config import BUG_SWITCHES
+    from targets.umref.config import BUG_SWITCHES, KILLED_BY
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
     check_backend(args.backend)
     bugs = BUG_SWITCHES if args.bugs is None else _bugs(args.bugs) or ()  # --bugs '': the correct exchange only
     chosen = _scenarios(args.scenarios, args.tag)
-    cells = plan_cells([(s.name, str(path), s.seed) for path, s in chosen], bugs, args.seeds)
+    cells = plan_cells([(s.name, str(path), s.seed, s.checks) for path, s in chosen],
+                       {bug: KILLED_BY[bug] for bug in bugs}, args.seeds)
     out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     longest = max(build_schedule(s, s.seed).duration_s for _, s in chosen)
-    print(f"selftest: {len(cells)} runs ({len(chosen)} scenario(s) × ({args.seeds} seed(s) + {len(bugs)} bug switches)), "
+    print(f"selftest: {len(cells)} runs ({len(chosen)} scenario(s) × {args.seeds} seed(s), then {len(bugs)} bug switches "
+          f"on {max(2, args.seeds)} seeds of each scenario that runs a check expected to catch them), "
           f"{args.jobs} at a time; results in {out_dir}", file=sys.stderr)
 
     def progress(result: Any, done: int, total: int) -> None:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +25,13 @@ from typing import Literal
 
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
 
-__all__ = ["CORRECT", "Cell", "CellResult", "Outcome", "Matrix", "plan_cells", "verdict", "run_cell", "run_matrix"]
+__all__ = ["BUSY", "CORRECT", "Cell", "CellResult", "Outcome", "Matrix", "plan_cells", "verdict", "run_cell", "run_matrix"]
 
 CORRECT = "correct"  # the row of the exchange with no bug switch on
-Outcome = Literal["killed", "survived", "unknown", "pass", "false_alarm"]
+# killed: failed by a check expected to catch that bug; wrong_killer: failed, but only by other checks
+# (the bug was caught for a reason nobody predicted: the table or the check is wrong, so it is shown)
+Outcome = Literal["killed", "wrong_killer", "survived", "unknown", "pass", "false_alarm"]
+BUSY = "steady state not met before faults"  # a cell undecided because the machine was busy: run it again
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Cell:
     path: str
     seed: int
     bug: str | None
+    expected: tuple[str, ...] = ()  # the checks expected to kill this bug (empty: any check counts)
 
     @property
     def key(self) -> str:
@@ -59,16 +63,23 @@ class CellResult:
         """What the run says about the harness: a failing mutant is killed, a failing correct run a false alarm."""
         if self.cell.bug is None:
             return {"pass": "pass", "fail": "false_alarm"}.get(self.status, "unknown")  # type: ignore[return-value]
+        if self.status == "fail" and self.cell.expected and not set(self.failed_checks) & set(self.cell.expected):
+            return "wrong_killer"
         return {"pass": "survived", "fail": "killed"}.get(self.status, "unknown")  # type: ignore[return-value]
 
 
-def plan_cells(scenarios: Sequence[tuple[str, str, int]], bugs: Sequence[str], seeds: int) -> list[Cell]:
-    """The correct exchange on ``seeds`` seeds per scenario, then every bug on each scenario's own seed.
+def plan_cells(scenarios: Sequence[tuple[str, str, int, tuple[str, ...]]], bugs: Mapping[str, tuple[str, ...]],
+               seeds: int) -> list[Cell]:
+    """The correct exchange on ``seeds`` seeds per scenario, then every bug on at least two seeds.
 
-    ``scenarios`` are (name, path, base seed). Mutants run one seed each: a defect the suite catches
-    only on some seeds would show up as survived in the matrix, which is the honest answer."""
-    cells = [Cell(name, path, base + i, None) for name, path, base in scenarios for i in range(seeds)]
-    cells += [Cell(name, path, base, bug) for bug in bugs for name, path, base in scenarios]
+    ``scenarios`` are (name, path, base seed, its checks); ``bugs`` maps each bug switch to the
+    checks expected to kill it. A bug runs on the scenarios that run one of its expected checks
+    (on all of them when it names none): a defect caught only on some seeds shows up per seed."""
+    cells = [Cell(name, path, base + i, None) for name, path, base, _ in scenarios for i in range(seeds)]
+    for bug, expected in bugs.items():
+        chosen = [s for s in scenarios if not expected or set(expected) & set(s[3])] or list(scenarios)
+        cells += [Cell(name, path, base + i, bug, expected) for name, path, base, _ in chosen
+                  for i in range(max(2, seeds))]
     return cells
 
 
@@ -88,11 +99,18 @@ class Matrix:
         return cells
 
     def bug_status(self, bug: str) -> Outcome:
-        """killed by any scenario; survived when every scenario passed; otherwise unknown."""
+        """killed (by an expected check) in any cell; else wrong_killer if some other check failed it;
+        survived when every cell passed; otherwise unknown."""
         outcomes = {r.outcome for rs in self.row(bug).values() for r in rs}
-        if "killed" in outcomes:
-            return "killed"
+        for status in ("killed", "wrong_killer"):
+            if status in outcomes:
+                return status  # type: ignore[return-value]
         return "survived" if outcomes == {"survived"} else "unknown"
+
+    def kills(self, bug: str) -> tuple[int, int]:
+        """(cells that killed the bug, cells that ran it): the per-seed view of one row."""
+        cells = [r for rs in self.row(bug).values() for r in rs]
+        return sum(r.outcome == "killed" for r in cells), len(cells)
 
     def false_alarms(self) -> list[CellResult]:
         return [r for r in self.results if r.outcome == "false_alarm"]
@@ -104,7 +122,7 @@ class Matrix:
 def verdict(matrix: Matrix) -> tuple[int, str]:
     """Exit code and one line: 1 for a surviving mutant or a false alarm, 2 when something is
     undecided, 0 when every mutant is killed and the correct exchange passed everywhere."""
-    survivors = [b for b in matrix.bugs if matrix.bug_status(b) == "survived"]
+    survivors = [b for b in matrix.bugs if matrix.bug_status(b) in ("survived", "wrong_killer")]
     undecided = [b for b in matrix.bugs if matrix.bug_status(b) == "unknown"]
     alarms, unsure = matrix.false_alarms(), matrix.correct_unknown()
     killed = sum(matrix.bug_status(b) == "killed" for b in matrix.bugs)
@@ -112,7 +130,8 @@ def verdict(matrix: Matrix) -> tuple[int, str]:
     parts = [f"{killed}/{len(matrix.bugs)} bug switches killed",
              f"{len(alarms)} false alarm(s) in {correct_runs} run(s) of the correct exchange"]
     if survivors:
-        parts.append(f"survived: {', '.join(survivors)}")
+        parts.append("not killed by an expected check: " + ", ".join(
+            f"{b} ({matrix.bug_status(b)})" for b in survivors))
     if alarms:
         parts.append("false alarms: " + ", ".join(f"{r.cell.scenario} seed {r.cell.seed} "
                                                   f"({', '.join(r.failed_checks)})" for r in alarms))
@@ -175,4 +194,11 @@ def run_matrix(cells: Sequence[Cell], *, out_dir: Path, state_dir: Path, jobs: i
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, cells))
+        results = list(pool.map(one, cells))
+    # A cell left undecided because the machine was too busy to meet the steady state says nothing
+    # about the exchange: run it again, alone, before the matrix is decided.
+    for i, result in enumerate(results):
+        if result.status == "unknown" and BUSY in (result.reason or ""):
+            results[i] = run_cell(result.cell, out_dir / "rerun", state_dir, timeout_s, backend)
+            on_result(results[i], len(done), len(cells))
+    return results

@@ -22,8 +22,12 @@ def _cell_text(matrix: Matrix, bug: str | None, scenario: str) -> str:
         text = f"pass {passed}/{len(results)}"
         return text + (f", {alarms} FALSE ALARM" if alarms else "") + (
             f", {len(results) - passed - alarms} unknown" if len(results) - passed - alarms else "")
-    result = results[0]
-    return result.outcome + (f" ({', '.join(result.failed_checks)})" if result.failed_checks else "")
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    failed = sorted({c for r in results for c in r.failed_checks})
+    text = ", ".join(f"{outcome} {n}/{len(results)}" for outcome, n in counts.items())
+    return text + (f" ({', '.join(failed)})" if failed else "")
 
 
 def matrix_rows(matrix: Matrix) -> list[tuple[str, list[str], str]]:
@@ -51,15 +55,19 @@ def render_html(matrix: Matrix, line: str) -> str:
             "td,th{border:1px solid #d0d7de;padding:6px 10px;text-align:left;font-size:13px}"
             "</style></head><body><h1>Mutation self-test</h1>"
             f"<p><b>{escape(line)}</b></p><table><tr><th>exchange</th>{head}<th>row</th></tr>{body}</table>"
-            "<p>A bug switch is <i>killed</i> when a scenario fails with it on (the failing checks in brackets); "
+            "<p>A bug switch is <i>killed</i> when a scenario fails with it on by a check expected to catch it (the "
+            "failing checks in brackets; <i>wrong_killer</i>: failed only by other checks), on each seed; "
             "the correct exchange must pass every scenario on every seed.</p></body></html>")
 
 
 def write_matrix(out_dir: Path, matrix: Matrix, line: str) -> tuple[Path, Path]:
     """selftest.json (every cell, machine-readable) and selftest.html beside the cells' run folders."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    expected = {r.cell.bug: list(r.cell.expected) for r in matrix.results if r.cell.bug}
     data = {"verdict": line, "scenarios": list(matrix.scenarios), "bugs": list(matrix.bugs),
+            "expected_killers": expected,
             "bug_status": {b: matrix.bug_status(b) for b in matrix.bugs},
+            "kills": {b: dict(zip(("killed", "cells"), matrix.kills(b), strict=True)) for b in matrix.bugs},
             "false_alarms": [r.cell.key for r in matrix.false_alarms()],
             "cells": [{**asdict(r.cell), "status": r.status, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
                        "run_dir": r.run_dir, "reason": r.reason, "seconds": r.seconds} for r in matrix.results]}
@@ -72,7 +80,7 @@ def write_matrix(out_dir: Path, matrix: Matrix, line: str) -> tuple[Path, Path]:
 def _style(text: str) -> str:
     """Red for a miss or a false alarm, yellow for undecided, green otherwise."""
     lowered = text.lower()
-    if "false alarm" in lowered or lowered.startswith("survived"):
+    if "false alarm" in lowered or lowered.startswith(("survived", "wrong_killer")):
         return "red"
     return "yellow" if "unknown" in lowered else "green"
 

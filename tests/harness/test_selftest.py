@@ -13,26 +13,41 @@ from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
 from harness.report.selftest import matrix_rows, render_html, write_matrix
 from harness.selftest import Cell, CellResult, Matrix, plan_cells, verdict
 
-SCENARIOS = (("halt", "scenarios/halt.yaml", 42), ("auth", "scenarios/auth.yaml", 17))
-BUGS = ("no_halt", "fail_open_auth")
+SCENARIOS = (("halt", "scenarios/halt.yaml", 42, ("safe_halt", "rollback")),
+             ("auth", "scenarios/auth.yaml", 17, ("auth_fail_closed", "rollback")))
+KILLERS = {"no_halt": ("safe_halt",), "fail_open_auth": ("auth_fail_closed",)}
+BUGS = tuple(KILLERS)
+ANY = {"no_halt": (), "fail_open_auth": ()}  # no expectation: every scenario, any check
 
 
 def results(status: dict[tuple[str, int, str | None], str]) -> Matrix:
     """A matrix where every planned cell passed unless ``status`` says otherwise."""
-    cells = plan_cells(SCENARIOS, BUGS, seeds=2)
+    cells = plan_cells(SCENARIOS, ANY, seeds=2)
     made = [CellResult(c, status.get((c.scenario, c.seed, c.bug), "pass"),
                        ("safe_halt",) if status.get((c.scenario, c.seed, c.bug)) == "fail" else ()) for c in cells]
     return Matrix(tuple(s[0] for s in SCENARIOS), BUGS, tuple(made))
 
 
-def test_plan_runs_the_correct_exchange_on_each_seed_and_every_bug_on_every_scenario() -> None:
-    cells = plan_cells(SCENARIOS, BUGS, seeds=3)
+def test_plan_runs_the_correct_exchange_on_each_seed_and_each_bug_on_two_seeds_where_it_is_expected() -> None:
+    cells = plan_cells(SCENARIOS, KILLERS, seeds=1)
     correct = [c for c in cells if c.bug is None]
-    assert [(c.scenario, c.seed) for c in correct] == [("halt", 42), ("halt", 43), ("halt", 44),
-                                                       ("auth", 17), ("auth", 18), ("auth", 19)]
+    assert [(c.scenario, c.seed) for c in correct] == [("halt", 42), ("auth", 17)]
     assert {(c.scenario, c.bug, c.seed) for c in cells if c.bug} == {
-        ("halt", "no_halt", 42), ("auth", "no_halt", 17), ("halt", "fail_open_auth", 42), ("auth", "fail_open_auth", 17)}
+        ("halt", "no_halt", 42), ("halt", "no_halt", 43), ("auth", "fail_open_auth", 17), ("auth", "fail_open_auth", 18)}
+    cells = plan_cells(SCENARIOS, ANY, seeds=3)  # no expectation: every scenario
+    assert len([c for c in cells if c.bug == "no_halt"]) == 6
     assert len({c.key for c in cells}) == len(cells)  # each cell has its own run folder
+
+
+def test_a_kill_by_a_check_nobody_expected_is_flagged_not_counted() -> None:
+    cells = plan_cells(SCENARIOS, KILLERS, seeds=1)
+    made = tuple(CellResult(c, "fail" if c.bug else "pass", ("rollback",) if c.bug == "no_halt" else
+                            ("auth_fail_closed",) if c.bug else ()) for c in cells)
+    matrix = Matrix(("halt", "auth"), BUGS, made)
+    assert matrix.bug_status("no_halt") == "wrong_killer" and matrix.bug_status("fail_open_auth") == "killed"
+    assert matrix.kills("fail_open_auth") == (2, 2) and matrix.kills("no_halt") == (0, 2)
+    code, line = verdict(matrix)
+    assert code == EXIT_VIOLATION and "not killed by an expected check: no_halt (wrong_killer)" in line
 
 
 def test_every_bug_killed_and_no_false_alarm_passes() -> None:
@@ -44,7 +59,7 @@ def test_every_bug_killed_and_no_false_alarm_passes() -> None:
 
 def test_a_bug_that_survives_every_scenario_fails_the_selftest() -> None:
     code, line = verdict(results({("halt", 42, "no_halt"): "fail"}))
-    assert code == EXIT_VIOLATION and "survived: fail_open_auth" in line
+    assert code == EXIT_VIOLATION and "not killed by an expected check: fail_open_auth (survived)" in line
 
 
 def test_a_false_alarm_on_any_seed_fails_the_selftest_even_when_every_bug_is_killed() -> None:
@@ -65,7 +80,7 @@ def test_reports_show_each_cell_and_escape_what_they_print(tmp_path: Path) -> No
     matrix = results({("halt", 42, "no_halt"): "fail", ("auth", 18, None): "fail"})
     rows = {label: (texts, status) for label, texts, status in matrix_rows(matrix)}
     assert rows["correct"] == (["pass 2/2", "pass 1/2, 1 FALSE ALARM"], "false alarm")
-    assert rows["no_halt"] == (["killed (safe_halt)", "survived"], "killed")
+    assert rows["no_halt"] == (["killed 1/2, survived 1/2 (safe_halt)", "survived 2/2"], "killed")
     assert rows["fail_open_auth"][1] == "survived"
     hostile = Matrix(("<script>x</script>",), (), (CellResult(Cell("<script>x</script>", "p", 1, None), "pass"),))
     assert "<script>x" not in render_html(hostile, "PASS <b>")
@@ -73,7 +88,8 @@ def test_reports_show_each_cell_and_escape_what_they_print(tmp_path: Path) -> No
     data = json.loads(json_path.read_text())
     assert data["bug_status"] == {"no_halt": "killed", "fail_open_auth": "survived"}
     assert data["false_alarms"] == ["auth-18-correct"]
-    assert len(data["cells"]) == 8 and html_path.read_text().count("<tr>") == 4
+    assert data["kills"]["no_halt"] == {"killed": 1, "cells": 4}
+    assert len(data["cells"]) == 12 and html_path.read_text().count("<tr>") == 4
 
 
 def test_bad_options_are_one_line_and_exit_3(tmp_path: Path) -> None:
@@ -98,5 +114,7 @@ def test_a_real_selftest_kills_a_bug_and_passes_the_correct_exchange(tmp_path: P
     assert data["false_alarms"] == []
     assert {c["outcome"] for c in data["cells"] if c["bug"] is None} == {"pass"}
     killed = next(c for c in data["cells"] if c["bug"] == "fail_open_auth")
+    assert killed["expected"] == ["auth_fail_closed"]
     assert "auth_fail_closed" in killed["failed_checks"] and Path(killed["run_dir"], "report.html").exists()
-    assert "1/2 bug switches killed" in proc.stdout and "survived: halt_spot_too" in proc.stdout
+    assert "1/2 bug switches killed" in proc.stdout and "halt_spot_too (survived)" in proc.stdout
+    assert data["kills"]["fail_open_auth"] == {"killed": 2, "cells": 2}  # each bug on two seeds
