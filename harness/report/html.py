@@ -114,8 +114,7 @@ def _timeline(result: RunResult, history: History, audit: Audit) -> str:
         end = hi.end if math.isfinite(hi.end) else t1
         parts.append(f'<rect x="{x(hi.start):.1f}" y="{hy}" width="{max(2, x(end) - x(hi.start)):.1f}" height="{h}" '
                      f'fill="#cf222e" opacity="0.75"><title>UM halted {escape(_rel(hi.start, t0))}…{escape(_rel(end, t0))}'
-                     f'</title></rect><text x="{x(hi.start) + 4:.1f}" y="{hy + 15}" style="fill:#fff">UM HALTED'
-                     f'{" (+spot)" if "spot" in hi.scope else ""}</text>')
+                     f'</title></rect><text x="{x(hi.start) + 4:.1f}" y="{hy + 15}" style="fill:#fff">UM HALTED</text>')
     my = hy + h + 10
     for e in (audit.get("margin_calls") or []) + (audit.get("liquidations") or []):
         cx = x(float(e["time"]))
