@@ -129,7 +129,6 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
     halts = _get(session, services["matching"] + "/audit/halts", errors)
     audit["halts"] = halts.get("events") if isinstance(halts, dict) else None
     audit["books"] = _get(session, services["matching"] + "/audit/books", errors)
-    audit["prices"] = _get(session, services["pricefeed"] + "/audit/prices", errors)
     audit["replication"] = _get(session, services["coordinator"] + "/audit/replication", errors)
     primary = primary_ledger(session, services)
     if primary is None:

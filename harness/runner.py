@@ -52,6 +52,7 @@ from harness.history import History, Op
 from harness.load.probe import probe
 from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, spawn_load
+from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
@@ -318,6 +319,11 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     target = backend.up()
+    # The harness is the market: its seeded ticks reach the pricefeed from now until the audit is
+    # in (bounded by the run's own watchdog margin should teardown never come).
+    market = MarketFeed(PricePath(seed=schedule.seed), target.services["pricefeed"] + "/intake", ctx.recorder,
+                        max_s=schedule.duration_s + WATCHDOG_MARGIN_S).start()
+    teardown.callback(market.stop)
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)
 
@@ -328,7 +334,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         raise Undecided(f"steady state not met before faults ({STEADY_STATE_PROBES} probes): {why}")
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
-                   regions=target.regions, risk=target.risk, backend=backend.name)
+                   regions=target.regions, risk=target.risk, backend=backend.name, market=market)
     faults = [build_fault(spec, env) for spec in schedule.faults]
 
     ctx.phase("load")
@@ -381,6 +387,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     config = {"risk": asdict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
               "probe_gate": scenario.steady_state.probe_gate()}
     audit = collect_audit(target.services, config=config, samples=samples)
+    market.stop()  # after the audit: every decision it holds was made while ticks flowed
     target_down.start()  # load stopped, audit in: the rest needs only data
 
     ctx.phase("checks")
@@ -513,9 +520,6 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     ctx.recorder.record("info", "fault", "nemesis", {**base, "landed": landing.landed, "detail": landing.detail})
     if instant:
         ctx.journal.remove_fault(spec.id)
-    if spec.kind == "price_shock":
-        ctx.recorder.record("info", "price_shock", "nemesis", {"asset": spec.params["asset"],
-                                                               "move_pct": spec.params["move_pct"], "time": time.time()})
     log.info("fault %s %s: %s", spec.id, fault.describe(), landing.detail)
 
 

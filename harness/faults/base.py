@@ -52,6 +52,7 @@ class FaultEnv:
     regions: dict[str, str]  # service -> region
     risk: Any  # targets.umref.config.RiskBudget in force
     backend: str = "local"  # picks a backend's own implementation of a kind, if it registered one
+    market: Any = None  # harness.market.MarketFeed publishing this run's prices (price shocks move it)
 
 
 class Fault(Protocol):

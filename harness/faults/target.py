@@ -1,10 +1,11 @@
-"""Faults acted through the target's own controls: a price shock (a market event, not an
-infrastructure fault) and a skewed node clock (on the local backend every service shares the
+"""Faults acted through the target's inputs and controls: a price shock (a market event moved on
+the harness's own price path, not an infrastructure fault) and a skewed node clock (on the local backend every service shares the
 host's kernel clock, so a node's skew is set through its clock control)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -14,6 +15,8 @@ from harness.http import target_session
 from harness.schedule import ScheduledFault
 
 __all__ = ["PriceShock", "ClockSkew"]
+
+SHOCK_LANDS_WITHIN_S = 1.0  # ten ticks: one at least reaches a live price intake
 
 
 @register("price_shock")
@@ -32,13 +35,21 @@ class PriceShock:
         return {"heal": "none"}  # a market move is not undone
 
     def inject(self) -> Landing:
-        body = {"asset": self.spec.params["asset"], "move_pct": str(self.spec.params["move_pct"])}
+        """Moves the harness's own price path from its next tick; landed once a tick carrying the
+        move reached the target's price intake (the path moved all the same if none did)."""
+        if self.env.market is None:
+            raise FaultError(f"{self.spec.id}: no market feed in this run to shock")
+        asset, move = self.spec.params["asset"], Decimal(str(self.spec.params["move_pct"]))
         try:
-            with target_session() as http:
-                resp = http.post(self.env.services["pricefeed"] + "/shock", json=body, timeout=2)
-        except requests.RequestException as exc:
-            raise FaultError(f"{self.spec.id}: pricefeed unreachable for the shock: {exc.__class__.__name__}") from None
-        return Landing(resp.status_code == 200, f"pricefeed answered {resp.status_code}: {resp.text[:200]}")
+            step = self.env.market.shock(asset, move)
+        except ValueError as exc:
+            raise FaultError(f"{self.spec.id}: {exc}") from None
+        tick, detail = self.env.market.wait_delivered(step, timeout_s=SHOCK_LANDS_WITHIN_S)
+        if tick is None:
+            return Landing(False, f"{asset} {move:+}% from tick {step}: no tick carrying it delivered within "
+                                  f"{SHOCK_LANDS_WITHIN_S:g} s ({detail})")
+        return Landing(True, f"{asset} {move:+}% from tick {step}: delivered with tick {tick.step} "
+                             f"({asset} {tick.prices[asset]})")
 
     def heal(self) -> None:
         return None

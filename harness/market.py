@@ -1,0 +1,201 @@
+"""The market: the harness owns the price path and publishes it to the target, tick by tick.
+
+A staging platform takes its prices from an external market-data source; here the harness is
+that source. It generates a seeded path per asset (shocks included), posts each tick to the
+target's price intake every 100 ms and records each tick as one history op, delivered or not.
+Margin decisions are then judged against what the harness itself published, not against the
+target's account of its own prices.
+
+``PricePath`` is the pure part (same seed and shocks, same path); ``MarketFeed`` is the thread
+that publishes it and records the ticks.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from harness.history import Op
+from harness.http import target_session
+from harness.recorder import Recorder
+
+__all__ = ["STEP_S", "START_PRICES", "Tick", "PricePath", "MarketFeed"]
+
+STEP_S = 0.1
+# The prices umref's demo path starts from too, so a target that priced a few steps on its own
+# path before the first tick reached it saw no jump.
+START_PRICES = {"BTC": Decimal("50000.00"), "ETH": Decimal("3000.00")}
+CENT = Decimal("0.01")
+STEP_SIGMA = 0.0001
+INTAKE_TIMEOUT_S = 0.25  # a tick is worth sending only until the next one is due
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One published tick: its step on the path, its timestamp, its prices, whether the target
+    accepted it (and if not, why)."""
+
+    step: int
+    time: float
+    prices: dict[str, str]
+    delivered: bool
+    detail: str
+
+
+@dataclass
+class PricePath:
+    """A seeded random walk per asset, one step per tick: each step multiplies the last price by
+    (1 + e), e ~ N(0, 0.0001) from the asset's own generator, then quantizes to 0.01. A shock
+    multiplies the path from its step on. Steps are computed in order, so a step's price does not
+    depend on which steps were published."""
+
+    seed: int
+    shocks: dict[tuple[str, int], list[Decimal]] = field(default_factory=dict)  # (asset, step) -> moves %
+    _steps: dict[str, list[Decimal]] = field(default_factory=dict)
+    _rngs: dict[str, random.Random] = field(default_factory=dict)
+
+    def computed(self, asset: str | None = None) -> int:
+        """The last step whose price is fixed, of ``asset`` or of any asset (step 0, the start
+        price, always is)."""
+        assets = START_PRICES if asset is None else (asset,)
+        return max(0, *(len(self._steps.get(a, ())) - 1 for a in assets))
+
+    def shock(self, asset: str, move_pct: Decimal, step: int) -> None:
+        """Moves ``asset`` by ``move_pct`` % from ``step`` on; only steps not yet computed can move."""
+        if asset not in START_PRICES:
+            raise ValueError(f"unknown asset {asset!r}: one of {', '.join(START_PRICES)}")
+        if not Decimal(-100) < move_pct:
+            raise ValueError(f"a move of {move_pct} % leaves no price")
+        if step <= self.computed(asset):
+            raise ValueError(f"step {step} of {asset} is already priced (up to {self.computed(asset)})")
+        self.shocks.setdefault((asset, step), []).append(move_pct)
+
+    def price(self, asset: str, step: int) -> Decimal:
+        steps = self._steps.setdefault(asset, [START_PRICES[asset]])
+        rng = self._rngs.setdefault(asset, random.Random(f"umchaos-market-{self.seed}-{asset}"))
+        while len(steps) <= step:
+            k = len(steps)
+            price = steps[-1] * (1 + Decimal(repr(rng.gauss(0.0, STEP_SIGMA))))
+            for move in self.shocks.get((asset, k), ()):
+                price *= 1 + move / 100
+            steps.append(price.quantize(CENT))
+        return steps[step]
+
+    def prices(self, step: int) -> dict[str, Decimal]:
+        return {asset: self.price(asset, step) for asset in START_PRICES}
+
+
+class MarketFeed:
+    """Publishes ``path`` to ``intake_url`` in a daemon thread, one tick per 100 ms on a fixed
+    timetable (a late tick is skipped, never sent in a burst), and records every tick in
+    ``recorder`` as ``f="tick"``, process ``market``, at the tick's time. A shock is recorded as
+    ``f="price_shock"`` at the time of the first tick carrying it. Bounded: stops on ``stop()``
+    or after ``max_s`` seconds."""
+
+    def __init__(self, path: PricePath, intake_url: str, recorder: Recorder, *, max_s: float,
+                 step_s: float = STEP_S, timeout_s: float = INTAKE_TIMEOUT_S) -> None:
+        self.path = path
+        self.intake_url = intake_url
+        self.recorder = recorder
+        self.max_s = max_s
+        self.step_s = step_s
+        self.timeout_s = timeout_s
+        self.ticks = 0
+        self.delivered = 0
+        self._pending: list[tuple[str, Decimal, int]] = []  # shocks not yet on a published tick
+        self._last: Tick | None = None
+        self._last_delivered: Tick | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="market-feed", daemon=True)
+
+    def start(self) -> MarketFeed:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * self.timeout_s + 1)
+        with self._cond:
+            self._cond.notify_all()
+
+    def shock(self, asset: str, move_pct: Decimal) -> int:
+        """Moves ``asset`` from the next tick on; returns that tick's step."""
+        with self._cond:
+            step = self.path.computed() + 1
+            self.path.shock(asset, move_pct, step)
+            self._pending.append((asset, move_pct, step))
+            return step
+
+    def wait_delivered(self, step: int, timeout_s: float) -> tuple[Tick | None, str]:
+        """The last delivered tick at or after ``step`` once there is one (None if none within
+        ``timeout_s`` or the feed stopped), and what the last tick met."""
+
+        def reached() -> bool:
+            last = self._last_delivered
+            return (last is not None and last.step >= step) or self._stop.is_set()
+
+        with self._cond:
+            self._cond.wait_for(reached, timeout=timeout_s)
+            last, delivered = self._last, self._last_delivered
+        if delivered is not None and delivered.step >= step:
+            return delivered, delivered.detail
+        why = "no tick published since" if last is None or last.step < step else last.detail
+        return None, why + (" (market feed stopped)" if self._stop.is_set() else "")
+
+    def _run(self) -> None:
+        session = target_session()
+        start = time.monotonic()
+        step = 0
+        try:
+            while not self._stop.is_set() and step * self.step_s <= self.max_s:
+                self._publish(session, step)
+                now = time.monotonic()
+                step = max(step + 1, int((now - start) / self.step_s))  # the latest due tick, no burst
+                if self._stop.wait(max(0.0, start + step * self.step_s - time.monotonic())):
+                    break
+        finally:
+            session.close()
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _publish(self, session: requests.Session, step: int) -> None:
+        with self._cond:
+            prices = {asset: str(p) for asset, p in self.path.prices(step).items()}
+            shocks = [s for s in self._pending if s[2] <= step]
+            self._pending = [s for s in self._pending if s[2] > step]
+        at, mono = time.time(), time.monotonic() - self.recorder.start_mono
+        delivered, detail = self._post(session, {"time": at, "prices": prices})
+        tick = Tick(step, at, prices, delivered, detail)
+        ops = [Op(index=-1, type="info", f="tick", process="market", time=at, mono=mono,
+                  value={"prices": prices, "delivered": delivered})]
+        ops += [Op(index=-1, type="info", f="price_shock", process="market", time=at, mono=mono,
+                   value={"asset": asset, "move_pct": float(move), "time": at, "step": step,
+                          "delivered": delivered})
+                for asset, move, _ in shocks]
+        self.recorder.extend(ops)
+        with self._cond:
+            self.ticks += 1
+            self.delivered += delivered
+            self._last = tick
+            if delivered:
+                self._last_delivered = tick
+            self._cond.notify_all()
+
+    def _post(self, session: requests.Session, body: dict[str, Any]) -> tuple[bool, str]:
+        try:
+            resp = session.post(self.intake_url, json=body, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            return False, f"price intake unreachable: {exc.__class__.__name__}"
+        try:
+            accepted = resp.status_code == 200 and resp.json().get("accepted") is True
+        except (ValueError, AttributeError):
+            accepted = False
+        return accepted, f"price intake answered {resp.status_code}" + ("" if accepted else f": {resp.text[:200]}")

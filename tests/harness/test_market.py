@@ -1,0 +1,247 @@
+"""The harness's price path (pure) and its publisher (against real HTTP servers on loopback)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.faults.base import FaultEnv, FaultError
+from harness.faults.target import PriceShock
+from harness.market import START_PRICES, MarketFeed, PricePath
+from harness.recorder import Recorder
+from harness.schedule import ScheduledFault
+from targets.umref.launcher import Topology, plan
+
+
+def walk(path: PricePath, asset: str, n: int) -> list[Decimal]:
+    return [path.price(asset, k) for k in range(n)]
+
+
+def test_same_seed_same_path_and_another_seed_another() -> None:
+    a, b, c = PricePath(seed=3), PricePath(seed=3), PricePath(seed=4)
+    assert walk(a, "BTC", 200) == walk(b, "BTC", 200)
+    assert walk(a, "BTC", 200) != walk(c, "BTC", 200)
+    ratios = {eth / btc for btc, eth in zip(walk(a, "BTC", 50), walk(a, "ETH", 50), strict=True)}
+    assert len(ratios) > 1  # each asset walks on its own generator
+
+
+def test_path_starts_at_the_start_prices_moves_in_small_steps_quantized_to_cents() -> None:
+    path = PricePath(seed=1)
+    for asset, start in START_PRICES.items():
+        prices = walk(path, asset, 500)
+        assert prices[0] == start
+        assert all(p.as_tuple().exponent == -2 for p in prices)
+        assert all(abs(b / a - 1) < Decimal("0.001") for a, b in zip(prices, prices[1:], strict=False))
+        assert len(set(prices)) > 100  # it moves
+
+
+def test_a_shock_moves_the_path_from_its_step_on() -> None:
+    plain, shocked = PricePath(seed=9), PricePath(seed=9)
+    shocked.shock("BTC", Decimal("-7"), 10)
+    before, after = walk(plain, "BTC", 30), walk(shocked, "BTC", 30)
+    assert after[:10] == before[:10]
+    for k in range(10, 30):  # the same walk, from a price 7 % lower
+        assert abs(after[k] / before[k] - Decimal("0.93")) < Decimal("0.0001")
+    assert walk(shocked, "ETH", 30) == walk(plain, "ETH", 30)
+
+
+def test_a_priced_step_cannot_be_shocked_nor_an_unknown_asset() -> None:
+    path = PricePath(seed=1)
+    path.price("BTC", 5)
+    with pytest.raises(ValueError, match="already priced"):
+        path.shock("BTC", Decimal(5), 5)
+    path.shock("BTC", Decimal(5), 6)
+    path.shock("ETH", Decimal(5), 1)  # ETH is not priced yet beyond its start
+    with pytest.raises(ValueError, match="unknown asset"):
+        path.shock("DOGE", Decimal(5), 9)
+    with pytest.raises(ValueError, match="no price"):
+        path.shock("BTC", Decimal(-100), 9)
+
+
+class Intake:
+    """A price intake on 127.0.0.1 answering ``status``; keeps every body it was sent."""
+
+    def __init__(self, status: int) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        intake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                intake.bodies.append(body)
+                answer = json.dumps({"accepted": True} if status == 200 else {"error": "NO"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/intake"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def intake() -> Iterator[Intake]:
+    server = Intake(200)
+    yield server
+    server.close()
+
+
+def ops_of(recorder: Recorder, f: str) -> list[Any]:
+    return [op for op in recorder.snapshot() if op.f == f]
+
+
+def test_feed_posts_a_tick_every_100ms_and_records_each(intake: Intake) -> None:
+    recorder = Recorder(time.monotonic())
+    feed = MarketFeed(PricePath(seed=5), intake.url, recorder, max_s=0.8).start()
+    began = time.monotonic()
+    feed._thread.join(timeout=5)  # stops by itself at max_s
+    assert not feed._thread.is_alive() and time.monotonic() - began < 3
+    ticks = ops_of(recorder, "tick")
+    assert 3 <= len(ticks) <= 9 and feed.ticks == len(ticks) == len(intake.bodies)
+    assert all(op.type == "info" and op.process == "market" and op.value["delivered"] for op in ticks)
+    assert [b["prices"] for b in intake.bodies] == [op.value["prices"] for op in ticks]
+    assert [b["time"] for b in intake.bodies] == [op.time for op in ticks]
+    expected = PricePath(seed=5)
+    step_of = {tuple(str(p) for p in expected.prices(k).values()): k for k in range(20)}
+    steps = [step_of[tuple(op.value["prices"].values())] for op in ticks]  # each tick is a step of the path
+    assert steps[0] == 0 and steps == sorted(set(steps))
+    for op, step in zip(ticks, steps, strict=True):  # on the timetable: possibly late, never early
+        assert op.time - ticks[0].time >= step * 0.1 - 0.01
+
+
+def test_a_shock_lands_on_the_next_delivered_tick_and_is_recorded_there(intake: Intake) -> None:
+    recorder = Recorder(time.monotonic())
+    feed = MarketFeed(PricePath(seed=2), intake.url, recorder, max_s=5).start()
+    try:
+        time.sleep(0.35)
+        step = feed.shock("BTC", Decimal("-10"))
+        tick, detail = feed.wait_delivered(step, timeout_s=1.0)
+    finally:
+        feed.stop()
+    assert tick is not None and tick.delivered and tick.step >= step, detail
+    assert not feed._thread.is_alive()
+    shocks = ops_of(recorder, "price_shock")
+    assert len(shocks) == 1 and shocks[0].value["asset"] == "BTC" and shocks[0].value["move_pct"] == -10.0
+    ticks = ops_of(recorder, "tick")
+    carrying = next(i for i, op in enumerate(ticks) if op.time == shocks[0].time)
+    ratio = Decimal(ticks[carrying].value["prices"]["BTC"]) / Decimal(ticks[carrying - 1].value["prices"]["BTC"])
+    assert abs(ratio - Decimal("0.9")) < Decimal("0.005")
+    ratio = Decimal(ticks[carrying].value["prices"]["ETH"]) / Decimal(ticks[carrying - 1].value["prices"]["ETH"])
+    assert abs(ratio - 1) < Decimal("0.005")  # ETH walks on
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("refusal", ["503", "nobody listening"])
+def test_a_refused_tick_is_recorded_undelivered_and_a_shock_does_not_land(refusal: str) -> None:
+    server = Intake(503) if refusal == "503" else None
+    url = server.url if server else f"http://127.0.0.1:{closed_port()}/intake"
+    recorder = Recorder(time.monotonic())
+    feed = MarketFeed(PricePath(seed=2), url, recorder, max_s=5).start()
+    try:
+        step = feed.shock("ETH", Decimal("4"))
+        began = time.monotonic()
+        tick, detail = feed.wait_delivered(step, timeout_s=0.6)
+        waited = time.monotonic() - began
+    finally:
+        feed.stop()
+        if server:
+            server.close()
+    assert tick is None and 0.5 < waited < 2
+    assert ("answered 503" if server else "unreachable: ConnectionError") in detail
+    ticks = ops_of(recorder, "tick")
+    assert ticks and not any(op.value["delivered"] for op in ticks) and feed.delivered == 0
+    assert [op.value["delivered"] for op in ops_of(recorder, "price_shock")] == [False]  # the truth moved all the same
+
+
+def test_stop_ends_the_feed_at_once_and_a_stopped_feed_lands_nothing(intake: Intake) -> None:
+    feed = MarketFeed(PricePath(seed=1), intake.url, Recorder(time.monotonic()), max_s=600).start()
+    time.sleep(0.25)
+    began = time.monotonic()
+    feed.stop()
+    assert not feed._thread.is_alive() and time.monotonic() - began < 1
+    step = feed.shock("BTC", Decimal(3))
+    tick, detail = feed.wait_delivered(step, timeout_s=5)
+    assert tick is None and "stopped" in detail and time.monotonic() - began < 2
+
+
+def shock_fault(feed: MarketFeed | None) -> PriceShock:
+    spec = ScheduledFault(id="f1", kind="price_shock", at_s=0.0, duration_s=None, target={},
+                          params={"asset": "BTC", "move_pct": -7}, lines=(0, 0))
+    env = FaultEnv(run_id="t", proxies=None, processes=None, services={}, regions={}, risk=None,  # type: ignore[arg-type]
+                   market=feed)
+    return PriceShock(spec, env)
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_price_shock_fault_moves_the_market_and_lands_only_when_delivered(status: int) -> None:
+    server = Intake(status)
+    feed = MarketFeed(PricePath(seed=4), server.url, Recorder(time.monotonic()), max_s=10).start()
+    try:
+        landing = shock_fault(feed).inject()
+    finally:
+        feed.stop()
+        server.close()
+    assert landing.landed is (status == 200), landing.detail
+    assert ("delivered with tick" if status == 200 else "answered 503") in landing.detail
+    assert any(k[0] == "BTC" for k in feed.path.shocks)  # the path moved either way
+
+
+def test_price_shock_without_a_market_does_not_land() -> None:
+    with pytest.raises(FaultError, match="no market feed"):
+        shock_fault(None).inject()
+
+
+@pytest.mark.integration
+def test_umref_pricefeed_serves_the_harness_ticks(tmp_path: Path) -> None:
+    """The real pricefeed alone: from the first tick on it serves what the harness published,
+    every source stamped with the tick's time, and a shock reaches it."""
+    topology = Topology(plan(tmp_path / "umref", price_seed=3))
+    topology.logs_dir.mkdir(parents=True)  # (the data dir with it) what Topology.start makes for all
+    topology.forkserver.start()
+    try:
+        topology.spawn("pricefeed")
+        topology.wait_healthy(["pricefeed"], deadline=time.monotonic() + 15)
+        url = topology.config.url("pricefeed")
+        assert requests.get(url + "/prices", timeout=2).json()["mode"] == "demo"
+        recorder = Recorder(time.monotonic())
+        feed = MarketFeed(PricePath(seed=3), url + "/intake", recorder, max_s=30).start()
+        try:
+            tick, detail = feed.wait_delivered(feed.shock("BTC", Decimal("-20")), timeout_s=2)
+            assert tick is not None, detail
+            served = requests.get(url + "/prices", timeout=2).json()
+        finally:
+            feed.stop()
+        ticks = {op.time: op.value for op in ops_of(recorder, "tick")}
+        assert served["mode"] == "intake" and all(t["delivered"] for t in ticks.values())
+        for asset, quotes in served["assets"].items():
+            times = {q["time"] for q in quotes["sources"]}
+            assert len(times) == 1 and (t := times.pop()) in ticks  # the tick it came from
+            assert Counter(q["price"] for q in quotes["sources"]).most_common(1)[0][0] == ticks[t]["prices"][asset]
+        assert Decimal(served["assets"]["BTC"]["sources"][0]["price"]) < Decimal(40500)  # 50000 -20 %
+        assert feed.ticks >= 2 and feed.delivered == feed.ticks
+    finally:
+        topology.stop()
