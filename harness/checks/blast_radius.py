@@ -1,5 +1,14 @@
-"""blast_radius: a UM fault does not spill into spot. Spot's success rate and p99 while UM
-faults are active stay within tolerance of spot before the first fault.
+"""blast_radius: a fault confined to the UM path does not spill into spot. Spot's success rate
+and p99 while such faults are active stay within tolerance of spot before the first fault.
+
+Only faults confined to the UM path are judged (the harness's ``um_only`` on the inject op: every
+service and link the fault touches is UM-only). During a fault on something spot needs too
+(auth, gateway, ledger...) spot must fail closed, not keep its SLO: any time overlapping such a
+shared fault is left out of the judged windows, and a spot order sent or answered in it is not
+judged.
+
+Evidence: the client history (spot orders' outcomes and latencies, probes left out) and the
+harness's own fault record (landing, heal, ``um_only``); nothing from the target.
 
 The p99 must be over its bound in a sustained way, not in one burst: a spill slows spot for as
 long as the fault lasts, while a pause of the whole machine (seen on a 2-core CI machine: every
@@ -11,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import fault_ops
+from harness.checks.common import fault_windows, merge, overlaps, started, within
 from harness.history import History, Op, is_probe
 
 __all__ = ["blast_radius", "served"]
@@ -34,33 +43,38 @@ def _p99(ops: Sequence[Op]) -> float:
 
 def blast_radius(history: History, audit: Audit, *, rate_drop: float = 0.05, p99_factor: float = 3.0,
                  p99_floor_ms: float = 50.0) -> CheckResult:
-    injects = [op for op in fault_ops(history, "inject") if op.value.get("fault") != "price_shock"]
-    if not injects:
-        return CheckResult(NAME, True, "no infrastructure fault (vacuous)")
-    start = min(op.time for op in injects)
-    end = max((op.time for op in fault_ops(history, "heal")), default=float("inf"))
+    faults = fault_windows(history)
+    confined = merge((f.start, f.end) for f in faults if f.um_only)
+    shared = merge((f.start, f.end) for f in faults if not f.um_only)
+    if not confined:
+        return CheckResult(NAME, True, f"no fault confined to the UM path (vacuous): spot is judged only during those; "
+                                       f"{len(faults)} fault(s) on paths spot shares not judged")
+    first = min(f.start for f in faults)
+    start = confined[0][0]
     spot = [op for op in history.completions("spot_order") if not is_probe(op)]
-    before = [op for op in spot if op.time < start]
-    during = [op for op in spot if start <= op.time <= end]
+    before = [op for op in spot if op.time < first]
+    during = [op for op in spot if within(confined, started(op), op.time) and not overlaps(shared, started(op), op.time)]
     if len(before) < MIN_OPS or len(during) < MIN_OPS:
-        return CheckResult(NAME, "unknown", f"too few spot orders to compare ({len(before)} before, {len(during)} during)")
+        return CheckResult(NAME, "unknown", f"too few spot orders to compare ({len(before)} before the faults, "
+                                            f"{len(during)} during UM-only faults outside shared ones)")
     rate_before = sum(map(served, before)) / len(before)
     rate_during = sum(map(served, during)) / len(during)
     p99_before, p99_during = _p99(before), _p99(during)
     p99_bound = max(p99_factor * p99_before, p99_floor_ms)
     figures = {"spot_rate_before": round(rate_before, 4), "spot_rate_during": round(rate_during, 4),
                "spot_p99_before_ms": round(p99_before, 2), "spot_p99_during_ms": round(p99_during, 2),
-               "spot_p99_bound_ms": round(p99_bound, 2)}
+               "spot_p99_bound_ms": round(p99_bound, 2), "um_only_faults": sum(f.um_only for f in faults),
+               "shared_faults": sum(not f.um_only for f in faults)}
     bad = []
     if rate_during < rate_before - rate_drop:
         failed = [op for op in during if not served(op)][:10]
-        bad.append(Evidence(f"spot success rate fell from {rate_before:.3f} to {rate_during:.3f} during the fault",
+        bad.append(Evidence(f"spot success rate fell from {rate_before:.3f} to {rate_during:.3f} during UM-only faults",
                             start, tuple(op.index for op in failed)))
     seconds, slow = _slow_seconds(during, start, p99_bound)
     figures |= {"spot_seconds": seconds, "spot_slow_seconds": slow}
     if p99_during > p99_bound and slow >= max(2.0, SUSTAINED_SHARE * seconds):
         bad.append(Evidence(f"spot p99 rose from {p99_before:.1f} ms to {p99_during:.1f} ms (bound {p99_bound:.1f} ms), "
-                            f"over the bound in {slow} of {seconds} seconds of the fault", start))
+                            f"over the bound in {slow} of {seconds} seconds of UM-only faults", start))
     if bad:
         return CheckResult(NAME, False, bad[0].text, tuple(bad), figures)
     burst = f"; over {p99_bound:.1f} ms in {slow} of {seconds} seconds only: a burst, not sustained" if p99_during > p99_bound else ""

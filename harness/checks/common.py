@@ -25,23 +25,24 @@ UM_RECORD_KINDS = ("order", "leverage", "transfer", "transfer_debit", "transfer_
 class Interval:
     start: float
     end: float  # math.inf while still halted
-    scope: tuple[str, ...]
 
     def holds(self, t: float) -> bool:
         return self.start < t < self.end
 
 
 def halt_intervals(audit: Audit) -> list[Interval]:
+    """The halts the target claims. Its ``scope`` field is not read: whether spot was halted is
+    judged from what spot clients saw, never from the target's word."""
     out: list[Interval] = []
-    open_at: tuple[float, tuple[str, ...]] | None = None
+    open_at: float | None = None
     for event in sorted(audit.get("halts") or [], key=lambda e: e["time"]):
         if event["type"] == "halt" and open_at is None:
-            open_at = (float(event["time"]), tuple(event.get("scope") or ("um",)))
+            open_at = float(event["time"])
         elif event["type"] == "resume" and open_at is not None:
-            out.append(Interval(open_at[0], float(event["time"]), open_at[1]))
+            out.append(Interval(open_at, float(event["time"])))
             open_at = None
     if open_at is not None:
-        out.append(Interval(open_at[0], math.inf, open_at[1]))
+        out.append(Interval(open_at, math.inf))
     return out
 
 
@@ -106,3 +107,72 @@ class TruePrices:
             return None
         i = bisect.bisect_right(times, t + 1e-9) - 1
         return self.values[asset][i] if i >= 0 else None
+
+
+# ---- faults as the harness knows them, client writes as the clients saw them ------------------
+UM_WRITE_KINDS = ("um_order", "transfer", "leverage")  # client writes a UM halt refuses (a cancel is not one)
+HALT_SLACK_S = 0.1  # measurement slack between the harness's and the exchange's view of "now"
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One injected fault as the harness knows it: from its landing (the inject's info op) to
+    its heal's info op (``math.inf`` if never healed)."""
+
+    id: str
+    fault: str
+    start: float
+    end: float
+    um_only: bool
+    expect_um_halt: bool
+    landed: bool
+    detail: str
+    index: int
+
+
+def fault_windows(history: History) -> list[FaultWindow]:
+    """Infrastructure faults in landing order; a price shock is a market event, not one of them."""
+    heals = {op.value.get("id"): op.time for op in fault_ops(history, "heal")}
+    return [FaultWindow(str(v.get("id")), str(v.get("fault")), op.time, heals.get(v.get("id"), math.inf),
+                        bool(v.get("um_only")), bool(v.get("expect_um_halt")), bool(v.get("landed")),
+                        str(v.get("detail") or ""), op.index)
+            for op in fault_ops(history, "inject") if (v := op.value).get("fault") != "price_shock"]
+
+
+def merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The union of spans, as sorted disjoint spans (what ``overlaps`` bisects)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def overlaps(spans: Sequence[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether [start, end] meets one of ``spans`` (sorted, disjoint: the last span starting by
+    ``end`` is the only candidate, as ends are sorted too)."""
+    i = bisect.bisect_right(spans, end, key=lambda s: s[0]) - 1
+    return i >= 0 and spans[i][1] >= start
+
+
+def within(spans: Sequence[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether [start, end] lies inside one of ``spans`` (sorted, disjoint)."""
+    i = bisect.bisect_right(spans, start, key=lambda s: s[0]) - 1
+    return i >= 0 and end <= spans[i][1]
+
+
+def halt_budget_s(risk: dict[str, Any]) -> float:
+    """How long after a margin breach lands UM may take to halt: the guard's window p99, one
+    heartbeat and its halt bound, plus the clocks' slack."""
+    return (risk["p99_ms"] + risk["heartbeat_ms"] + risk["halt_within_ms"]) / 1000 + HALT_SLACK_S
+
+
+def started(op: Op) -> float:
+    """When a completed client op was sent: its completion time less its latency."""
+    return op.time - (op.latency_ms or 0.0) / 1000
+
+
+__all__ += ["UM_WRITE_KINDS", "HALT_SLACK_S", "FaultWindow", "fault_windows", "merge", "overlaps", "within",
+            "halt_budget_s", "started"]

@@ -1,17 +1,44 @@
-"""resting_orders_preserved: the UM books before a halt equal the books after it, less what
-acknowledged client cancels removed."""
+"""resting_orders_preserved: every resting UM order the clients placed is in the books after the
+run with the quantity their acks, their cancels and the journal's fills leave; and no resting
+order was filled or cancelled (other than by its owner) while UM was halted.
+
+Evidence, most trusted first:
+- client history: UM orders acknowledged as resting (``order_id``, ``status`` NEW or
+  PARTIALLY_FILLED, ``filled_qty``; the quantity and price from the request), cancels
+  acknowledged to the clients, and the ``UM_HALTED`` refusals that vouch for a halt. An order or
+  a cancel whose outcome the client does not know (``info``) is not judged: it may or may not be
+  in the book.
+- the harness itself: the faults it injected that should halt UM; with no claimed halt
+  covering one, the span it kept UM due to be halted is judged as a halt (never vacuous).
+- the target: the journal's trade and cancel events (what reduced an order) and the books after
+  the run (``/audit/books``), cross-examined against the acks: an order missing from the books,
+  or resting with another quantity, with no journal record explaining it, is a violation; and
+  ``/audit/halts`` for the claimed halts."""
 
 from __future__ import annotations
 
 import bisect
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import Interval, halt_intervals, missing, unknown
+from harness.checks.common import (
+    Interval,
+    fault_windows,
+    halt_budget_s,
+    halt_intervals,
+    merge,
+    missing,
+    pair_completions,
+    risk_of,
+    unknown,
+)
 from harness.history import History
 
 __all__ = ["resting_orders_preserved"]
 NAME = "resting_orders_preserved"
+RESTING = ("NEW", "PARTIALLY_FILLED")
 
 
 def _during(halts: list[Interval], starts: list[float], t: float) -> int | None:
@@ -23,23 +50,129 @@ def _during(halts: list[Interval], starts: list[float], t: float) -> int | None:
     return None
 
 
+def _dec(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
 def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
-    if absent := missing(audit, "halts", "journal"):
+    if absent := missing(audit, "journal", "books"):
         return unknown(NAME, absent, audit)
-    halts = halt_intervals(audit)
-    if not halts:
-        return CheckResult(NAME, True, "no halt happened (vacuous)")
-    acked_cancels = {op.value.get("client_id") for op in history.completions("cancel") if op.type == "ok"}
+    journal = sorted(audit["journal"], key=lambda r: r.seq)
+    books = audit["books"]
+    compared = _books_against_acks(history, journal, books)
+    figures: dict[str, Any] = {"acked_resting": compared.placed, "judged_in_books": compared.judged}
+    if audit.get("halts") is None:
+        if compared.found:
+            return CheckResult(NAME, False, f"{len(compared.found)} client order(s) not as the books show: "
+                                            f"{compared.found[0].text}", compared.found[:50], figures)
+        return unknown(NAME, ["halts"], audit)
+    halts, due = _halts_to_judge(history, audit)
+    during, snapshots = _changed_during_halts(history, journal, halts)
+    figures |= {"halts": len(halt_intervals(audit)), "halts_due_unrecorded": due, "resting_at_halt": [len(s) for s in snapshots]}
+    found = [*compared.found, *during]
+    if found:
+        return CheckResult(NAME, False, f"{len(found)} resting order(s) changed or lost: {found[0].text}", tuple(found[:50]),
+                           figures)
+    unrecorded = f", {due} due halt(s) not recorded judged from the faults" if due else ""
+    return CheckResult(NAME, True, f"{compared.judged} client-acked resting UM order(s) as the books show them; "
+                                   f"{sum(map(len, snapshots))} resting order(s) kept through {len(halts)} halt(s){unrecorded}",
+                       figures=figures)
+
+
+@dataclass(frozen=True)
+class BookComparison:
+    found: tuple[Evidence, ...]
+    placed: int  # UM orders the clients saw acknowledged as resting
+    judged: int  # of them, those whose fate the clients know (no cancel of unknown outcome)
+
+
+def _books_against_acks(history: History, journal: list[Any], books: dict[str, Any]) -> BookComparison:
+    """Rebuild the resting orders from the clients' acks less their acked cancels and the
+    journal's fills and cancels, and compare them with the books after the run."""
+    found: list[Evidence] = []
+    taken = float(books.get("time") or float("inf"))
+    expected: dict[str, tuple[Decimal, int]] = {}  # order id -> (remaining, index of the ack)
+    for invoke, done in pair_completions(history, ["um_order"]):
+        body = done.value.get("body") if done is not None else None
+        if done is None or done.type != "ok" or done.time > taken or not isinstance(body, dict):
+            continue
+        qty, filled = _dec(invoke.value.get("qty")), _dec(body.get("filled_qty") or "0")
+        if (body.get("status") not in RESTING or not body.get("order_id") or invoke.value.get("price") is None
+                or invoke.value.get("type", "LIMIT") != "LIMIT" or qty is None or filled is None):
+            continue
+        expected[str(body["order_id"])] = (qty - filled, done.index)
+    placed = len(expected)
+    unsure: set[str] = set()
+    for invoke, done in pair_completions(history, ["cancel"]):
+        oid = str(invoke.value.get("order_id"))
+        if oid not in expected:
+            continue
+        if done is None or done.type == "info" or done.time > taken:
+            unsure.add(oid)  # may or may not have been applied
+        elif done.type == "ok":
+            expected[oid] = (Decimal(0), expected[oid][1])  # gone: it must not rest any more
+    for record in journal:
+        if record.time > taken:
+            continue
+        for event in record.events:
+            kind = event.get("type")
+            if kind == "trade" and (oid := event.get("maker_order_id")) in expected:
+                left, at = expected[oid]
+                expected[oid] = (left - (_dec(event.get("qty")) or Decimal(0)), at)
+            elif kind == "cancel" and (oid := event.get("order_id")) in expected:
+                expected[oid] = (Decimal(0), expected[oid][1])  # a recorded cancel; inside a halt judged below
+    resting: dict[str, Decimal | None] = {}
+    for book in (books.get("books") or {}).values():
+        for side in ("bids", "asks"):
+            for order in book.get(side) or []:
+                resting[str(order.get("order_id"))] = _dec(order.get("qty"))
+    for oid, (left, at) in expected.items():
+        if oid in unsure:
+            continue
+        shown = resting.get(oid)
+        if left <= 0 and oid in resting:
+            found.append(Evidence(f"order {oid} filled or cancelled per the acks and the journal still rests with "
+                                      f"{shown}", None, (at,)))
+        elif left > 0 and oid not in resting:
+            found.append(Evidence(f"order {oid} acked as resting, {left} left per the journal, is missing from the "
+                                      "books, with no client cancel or journal record removing it", None, (at,)))
+        elif left > 0 and shown != left:
+            found.append(Evidence(f"order {oid} rests with {shown} in the books; {left} left per the acks and the "
+                                      "journal's fills", None, (at,)))
+    return BookComparison(tuple(found), placed, len(expected) - len(unsure & expected.keys()))
+
+
+def _halts_to_judge(history: History, audit: Audit) -> tuple[list[Interval], int]:
+    """The claimed halts, and for each fault that should have halted UM with no claimed halt
+    covering it, the span it kept UM due to be halted (whether or not the target says so)."""
+    claimed = halt_intervals(audit)
+    risk = risk_of(audit)
+    budget_s, healthy_s = halt_budget_s(risk), risk["healthy_for_ms"] / 1000
+    due = [(f.start + budget_s, f.end + healthy_s) for f in fault_windows(history)
+           if f.expect_um_halt and f.landed and f.end - f.start >= budget_s
+           and not any(h.start <= f.start + budget_s and h.end > f.start for h in claimed)]
+    spans = merge([(h.start, h.end) for h in claimed] + due)
+    return [Interval(s, e) for s, e in spans], len(due)
+
+
+def _changed_during_halts(history: History, journal: list[Any],
+                          halts: list[Interval]) -> tuple[list[Evidence], list[dict[str, Decimal]]]:
+    """Orders resting when a halt began that the journal shows filled, or cancelled other than by
+    a cancel its owner sent for that very order (acked or of unknown outcome), inside it."""
+    client_cancels = {op.value.get("client_id"): op.value.get("order_id") for op in history.of("cancel")
+                      if op.type == "invoke"}
     resting: dict[str, Decimal] = {}
     snapshots: list[dict[str, Decimal]] = [{} for _ in halts]
-    taken = [False] * len(halts)
     bad: list[Evidence] = []
     starts = [h.start for h in halts]  # sorted, the intervals disjoint: a bisect, not a scan per record
     upcoming = 0
-    for record in sorted(audit["journal"], key=lambda r: r.seq):
+    for record in journal:
         t = record.time
         while upcoming < len(halts) and t >= halts[upcoming].start:
-            snapshots[upcoming], taken[upcoming] = dict(resting), True
+            snapshots[upcoming] = dict(resting)
             upcoming += 1
         during = _during(halts, starts, t)
         for event in record.events:
@@ -51,18 +184,15 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
                     o = event[side]
                     if o in resting:
                         if during is not None and o in snapshots[during]:
-                            bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {t - halts[during].start:.3f} s into a halt",
-                                                t, records=(record.seq,)))
+                            bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {t - halts[during].start:.3f} s "
+                                                "into a halt", t, records=(record.seq,)))
                         resting[o] -= Decimal(event["qty"])
                         if resting[o] <= 0:
                             del resting[o]
             elif kind == "cancel" and oid in resting:
-                if during is not None and oid in snapshots[during] and record.client_id not in acked_cancels:
-                    bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) {t - halts[during].start:.3f} s "
-                                        "into a halt, without an acknowledged client cancel",
+                if during is not None and oid in snapshots[during] and client_cancels.get(record.client_id) != oid:
+                    bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) "
+                                        f"{t - halts[during].start:.3f} s into a halt, not by a client's cancel of it",
                                         t, records=(record.seq,)))
                 del resting[oid]
-    figures = {"halts": len(halts), "resting_at_halt": [len(s) for s in snapshots]}
-    if bad:
-        return CheckResult(NAME, False, f"{len(bad)} resting order(s) changed during a halt: {bad[0].text}", tuple(bad[:50]), figures)
-    return CheckResult(NAME, True, f"{sum(map(len, snapshots))} resting UM order(s) kept through {len(halts)} halt(s)", figures=figures)
+    return bad, snapshots

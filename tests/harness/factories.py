@@ -64,3 +64,22 @@ def audit(**parts: Any) -> dict[str, Any]:
                             "balances": {"time": T0, "balances": {}}, "balance_samples": [], "errors": [],
                             "prices": {"step_s": 0.1, "start": T0, "assets": {}}, "replication": {"failovers": []}}
     return {**base, **parts}
+
+
+def fault_with_scope(h: HistoryBuilder, fid: str, t_inject: float, t_heal: float | None, *, um_only: bool,
+                     expect_um_halt: bool = False, fault: str = "latency", target: str = "matching->margin") -> None:
+    """A fault whose inject and heal ops carry ``um_only`` (contract 2), as the runner writes them."""
+    base = {"id": fid, "fault": fault, "target": target, "expect_um_halt": expect_um_halt, "um_only": um_only}
+    h.add("invoke", "fault", "nemesis", t_inject, {**base, "action": "inject"})
+    h.add("info", "fault", "nemesis", t_inject + 0.001, {**base, "action": "inject", "landed": True})
+    if t_heal is not None:
+        h.add("invoke", "fault", "nemesis", t_heal, {**base, "action": "heal"})
+        h.add("info", "fault", "nemesis", t_heal + 0.001, {**base, "action": "heal", "landed": True})
+
+
+def ack(h: HistoryBuilder, f: str, t: float, client_id: str, body: dict[str, Any], *, latency_ms: float = 5.0,
+        process: str = "u1", **request: Any) -> Op:
+    """A client request acknowledged (200) with this answer body, as the load writes it."""
+    h.add("invoke", f, process, t, {"client_id": client_id, "account": "a1", "api_key_valid": True, **request})
+    return h.add("ok", f, process, t + latency_ms / 1000,
+                 {"client_id": client_id, "account": "a1", "status": 200, "body": body}, latency_ms)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given
@@ -21,58 +20,13 @@ def order_event(oid: str, account: str = "a1", qty: str = "1", price: str | None
             "price": price, "qty": qty}
 
 
-# ---- safe_halt -----------------------------------------------------------------------------------
+# ---- safe_halt, resting_orders_preserved, blast_radius: tests/harness/test_checks_halt.py -----------
 def halting_history(landed: bool = True) -> History:
     h = HistoryBuilder()
     h.fault("f1", 5.0, 15.0, landed=landed)
     for i in range(20):
         h.request("spot_order", 1 + i, "ok", f"s{i}")
     return h.build()
-
-
-def test_safe_halt_true_when_halted_in_budget_and_nothing_inside() -> None:
-    a = audit(halts=[halt(5.4), halt(18.0, "resume")], journal=[record(1, 4.0, "order", "o1"), record(2, 19.0, "order", "o2")])
-    assert CHECKS["safe_halt"](halting_history(), a).valid is True
-
-
-def test_safe_halt_false_when_no_halt_or_late_or_write_inside_or_spot() -> None:
-    assert CHECKS["safe_halt"](halting_history(), audit(halts=[])).valid is False
-    late = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(6.0), halt(18.0, "resume")]))
-    assert late.valid is False and "not halted within" in late.summary
-    inside = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(18.0, "resume")],
-                                                           journal=[record(1, 10.0, "transfer", "t1")]))
-    assert inside.valid is False and inside.evidence[0].records == (1,)
-    spot = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3, scope=("um", "spot")), halt(18.0, "resume")]))
-    assert spot.valid is False and "spot" in spot.summary
-
-
-def test_safe_halt_false_when_um_resumes_before_margin_was_healthy_long_enough() -> None:
-    during = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(12.0, "resume"), halt(12.2)]))
-    assert during.valid is False and "UM resumed -3.00" in during.summary and "from the heal of fault f1" in during.summary
-    early = CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(16.5, "resume")]))
-    assert early.valid is False and "not been healthy for 3 s (no hysteresis)" in early.summary
-    assert CHECKS["safe_halt"](halting_history(), audit(halts=[halt(5.3), halt(17.95, "resume")])).valid is True
-
-
-def test_safe_halt_unknown_when_fault_did_not_land_or_audit_missing() -> None:
-    assert CHECKS["safe_halt"](halting_history(landed=False), audit(halts=[])).valid == "unknown"
-    assert CHECKS["safe_halt"](halting_history(), audit(halts=None)).valid == "unknown"
-
-
-# ---- resting_orders_preserved --------------------------------------------------------------------
-def test_resting_orders_true_false_unknown() -> None:
-    journal = [record(1, 1.0, "order", "c1", events=[order_event("o1")]), record(2, 2.0, "order", "c2", events=[order_event("o2")])]
-    halts = [halt(5.0), halt(10.0, "resume")]
-    h = HistoryBuilder()
-    h.request("cancel", 6.0, "ok", "x1")
-    hist = h.build()
-    cancel = {"type": "cancel", "order_id": "o1", "account": "a1", "symbol": "BTCUSDT", "market": "um", "qty": "1", "reason": "client"}
-    by_client = journal + [record(3, 6.0, "cancel", "x1", events=[cancel])]
-    assert CHECKS["resting_orders_preserved"](hist, audit(halts=halts, journal=by_client)).valid is True
-    by_halt = journal + [record(3, 5.0, "halt", "h", events=[{**cancel, "reason": "halt"}])]
-    result = CHECKS["resting_orders_preserved"](hist, audit(halts=halts, journal=by_halt))
-    assert result.valid is False and "o1" in result.summary
-    assert CHECKS["resting_orders_preserved"](hist, audit(halts=halts, journal=None)).valid == "unknown"
 
 
 # ---- no_erroneous_margin_calls --------------------------------------------------------------------
@@ -169,45 +123,6 @@ def test_no_acked_write_lost_true_false_unknown() -> None:
     caught_up = {"failovers": [{"epoch": 2, "keep_through_seq": 2}]}  # record 2 was there before the promotion
     assert CHECKS["no_acked_write_lost"](h.build(), audit(journal=deposed, replication=caught_up)).valid is True
     assert CHECKS["no_acked_write_lost"](h.build(), audit(journal=None)).valid == "unknown"
-
-
-# ---- blast_radius --------------------------------------------------------------------------------
-def spot_history(during_outcome: str, during_error: str | None = None, during_status: int | None = 200) -> History:
-    h = HistoryBuilder()
-    for i in range(20):
-        h.request("spot_order", i * 0.2, "ok", f"b{i}", latency_ms=5)
-    h.fault("f1", 5.0, 15.0)
-    for i in range(20):
-        h.request("spot_order", 6 + i * 0.2, during_outcome, f"d{i}", latency_ms=6, error=during_error, status=during_status)
-    return h.build()
-
-
-def test_blast_radius_true_false_unknown() -> None:
-    assert CHECKS["blast_radius"](spot_history("ok"), audit()).valid is True
-    result = CHECKS["blast_radius"](spot_history("fail", "UM_HALTED", 503), audit())
-    assert result.valid is False and "success rate" in result.summary
-    h = HistoryBuilder()
-    h.fault("f1", 5.0, 15.0)
-    assert CHECKS["blast_radius"](h.build(), audit()).valid == "unknown"
-
-
-def test_blast_radius_p99_must_be_sustained_not_one_stall() -> None:
-    """Spot slowed through the fault fails; one 0.5 s pause of everything (a busy CI machine) passes."""
-    def hist(slow_at: Callable[[float], bool]) -> History:
-        h = HistoryBuilder()
-        for i in range(50):
-            h.request("spot_order", i * 0.1, "ok", f"b{i}", latency_ms=5)
-        h.fault("f1", 5.0, 15.0)
-        for i in range(100):
-            t = 5.05 + i * 0.1
-            h.request("spot_order", t, "ok", f"d{i}", latency_ms=400 if slow_at(t) else 6)
-        return h.build()
-
-    sustained = CHECKS["blast_radius"](hist(lambda t: int(t * 10) % 10 == 3), audit())  # one in ten, every second
-    assert sustained.valid is False and "over the bound in 10 of 10 seconds" in sustained.summary
-    stall = CHECKS["blast_radius"](hist(lambda t: 9.6 <= t < 9.9), audit())  # all in flight answered at once
-    assert stall.valid is True and "a burst, not sustained" in stall.summary, stall.summary
-    assert stall.figures["spot_slow_seconds"] == 1
 
 
 # ---- recovery ------------------------------------------------------------------------------------
