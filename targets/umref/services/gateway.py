@@ -34,7 +34,7 @@ WRITES = {
     "/spot/order": "/order?market=spot",
 }
 AUDIT_OWNERS = {
-    "halts": "matching", "books": "matching", "prices": "pricefeed", "replication": "coordinator",
+    "halts": "matching", "books": "matching", "replication": "coordinator",
     "orders": "ledger", "trades": "ledger", "ledger": "ledger", "balances": "ledger",
     "margin-calls": "ledger", "liquidations": "ledger",
 }
