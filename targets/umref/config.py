@@ -33,6 +33,11 @@ BUG_SWITCHES: tuple[str, ...] = (
     "no_fencing",
     "fail_open_auth",
     "halt_spot_too",
+    "halt_leak",
+    "price_mislabel",
+    "resume_shrinks_orders",
+    "ledger_misreport",
+    "late_liquidation",
 )
 
 # Start order matters: a service starts after the services it calls.
@@ -98,6 +103,7 @@ class RiskBudget:
     healthy_for_ms: int = 3000  # ... continuously for this long
     staleness_ms: int = 1000  # a price older than this is not used for margin decisions
     max_deviation_pct: str = "1.0"  # a source deviating more than this from the median is dropped
+    act_within_ms: int = 2000  # a due margin call or liquidation is acted on within this long
 
 
 @dataclass(frozen=True)

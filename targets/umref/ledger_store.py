@@ -4,6 +4,9 @@ Records are appended in batches, one SQLite transaction per batch (group commit)
 validated on its own: integer legs that balance per asset and leave no customer account below
 zero. A client id appears once; a retry gets the first result. Everything is also held in
 memory for the audit views and for replication.
+
+A tail dropped when the node is fenced or demoted is not forgotten: it moves to the
+``discarded`` table, the evidence of what a deposed primary wrote at its old epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import sqlite3
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +78,11 @@ class LedgerStore:
                         "node TEXT NOT NULL, time REAL NOT NULL, client_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "
                         "body TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS discarded (id INTEGER PRIMARY KEY, record TEXT NOT NULL)")
         self.records: list[dict[str, Any]] = []
+        self.discarded: list[dict[str, Any]] = [json.loads(r) for (r,) in self.db.execute(
+            "SELECT record FROM discarded ORDER BY id")]
+        self.truncations = 0  # how often a tail was dropped (a derived view must then start over)
         self.by_client: dict[str, dict[str, Any]] = {}
         self.raw: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         # Writes run in a worker thread while audit reads run on the event loop: a balance snapshot
@@ -180,14 +188,22 @@ class LedgerStore:
         self.write([r for i, r in enumerate(fresh) if r["seq"] == self.last_seq + 1 + i])
         return self.last_seq
 
-    def truncate_after(self, seq: int) -> int:
-        """Drop records after ``seq`` (a demoted node's unreplicated tail); returns how many."""
+    def truncate_after(self, seq: int, *, reason: str, time_now: float, superseded_by_epoch: int | None = None,
+                       acked: Callable[[int], bool | None] = lambda _: False) -> int:
+        """Drop records after ``seq`` (a fenced or demoted node's unreplicated tail), keeping each
+        in ``discarded`` with why, when, and whether this node had acknowledged it (``acked`` of
+        its seq; None: it cannot tell); returns how many."""
         doomed = [r for r in self.records if r["seq"] > seq]
         if not doomed:
             return 0
+        kept = [{**r, "discarded_at": time_now, "reason": reason, "superseded_by_epoch": superseded_by_epoch,
+                 "acked": acked(r["seq"])} for r in doomed]
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM records WHERE seq > ?", (seq,))
+            self.db.executemany("INSERT INTO discarded (record) VALUES (?)", [(json.dumps(r),) for r in kept])
+        self.discarded += kept
+        self.truncations += 1
         with self.view_lock:
             for record in doomed:
                 self.by_client.pop(record["client_id"], None)

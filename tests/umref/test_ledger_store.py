@@ -56,10 +56,15 @@ def test_everything_survives_reopening_and_truncation_drops_only_the_tail(tmp_pa
     store.close()
     reopened = LedgerStore(path, "ledger-a")
     assert reopened.last_seq == 3 and reopened.meta("epoch") == "3"
-    assert reopened.truncate_after(2) == 1
+    assert reopened.truncate_after(2, reason="demoted", time_now=2.0) == 1
     assert reopened.balances()["cust:a:um"]["USDT"] == 10 and "t2" not in reopened.by_client
     reopened.close()
-    assert LedgerStore(path, "ledger-a").last_seq == 2
+    again = LedgerStore(path, "ledger-a")
+    assert again.last_seq == 2
+    # the dropped tail is kept as evidence, durably: what it was, why, and unacknowledged
+    [gone] = again.discarded
+    assert (gone["client_id"], gone["seq"], gone["epoch"], gone["reason"], gone["acked"]) == ("t2", 3, 1, "demoted", False)
+    assert gone["legs"] and gone["discarded_at"] == 2.0
 
 
 def test_replicated_records_apply_in_order_and_idempotently(tmp_path: Path) -> None:

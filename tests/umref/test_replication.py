@@ -41,7 +41,7 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 
 
 def append(topo: Topology, node: str, client_id: str) -> requests.Response:
-    record = {"client_id": client_id, "kind": "transfer", "time": time.time(), "events": [],
+    record: dict[str, Any] = {"client_id": client_id, "kind": "transfer", "time": time.time(), "events": [],
               "legs": [{"account": "cust:acct000:spot", "asset": "USDT", "amount": 1},
                        {"account": "cust:acct000:um", "asset": "USDT", "amount": -1}]}
     return requests.post(topo.config.url(node) + "/append", json={"records": [record]}, timeout=5)
@@ -53,6 +53,12 @@ def state(topo: Topology, node: str) -> dict[str, Any]:
 
 def journal(topo: Topology, node: str) -> list[dict[str, Any]]:
     return requests.get(topo.config.url(node) + "/audit/ledger", timeout=5).json()["records"]
+
+
+def discarded(topo: Topology, node: str) -> list[dict[str, Any]]:
+    body = requests.get(topo.config.url(node) + "/audit/discarded", timeout=5).json()
+    assert body["node"] == node
+    return list(body["records"])
 
 
 def primary(topo: Topology) -> str:
@@ -91,6 +97,9 @@ def test_paused_old_primary_is_fenced_by_its_standby(topo: Topology) -> None:
     answer = append(topo, "ledger-a", "stale-primary-write")  # it still thinks it is primary at epoch 1
     assert answer.status_code == 503 and answer.json()["error"]["code"] == "NOT_PRIMARY"
     assert "stale-primary-write" not in {r["client_id"] for r in journal(topo, "ledger-b")}
+    # what it wrote before it learnt it was fenced is kept as evidence: written, never acknowledged
+    [kept] = [r for r in discarded(topo, "ledger-a") if r["client_id"] == "stale-primary-write"]
+    assert (kept["epoch"], kept["reason"], kept["acked"]) == (1, "fenced", False)
 
 
 def test_no_fencing_bug_lets_an_old_primary_ack_what_the_new_one_drops(tmp_path: Path) -> None:
@@ -104,6 +113,12 @@ def test_no_fencing_bug_lets_an_old_primary_ack_what_the_new_one_drops(tmp_path:
         assert answer.status_code == 200  # the defect: acknowledged at the old epoch ...
         assert answer.json()["results"][0]["epoch"] == 1
         assert "stale-primary-write" not in {r["client_id"] for r in journal(topo, "ledger-b")}  # ... and lost
+        # the demotion erases it from the old primary's journal, but not from its evidence
+        wait_for(lambda: state(topo, "ledger-a")["role"] == "standby", 10, "old primary demoted")
+        assert "stale-primary-write" not in {r["client_id"] for r in journal(topo, "ledger-a")}
+        [kept] = [r for r in discarded(topo, "ledger-a") if r["client_id"] == "stale-primary-write"]
+        assert (kept["epoch"], kept["reason"], kept["acked"], kept["superseded_by_epoch"]) == (1, "demoted", True, 2)
+        assert kept["seq"] == answer.json()["results"][0]["seq"] and kept["legs"]
     finally:
         topo.stop()
 

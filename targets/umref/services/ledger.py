@@ -4,7 +4,8 @@ The primary gathers concurrent appends into one batch (group commit), commits it
 it to the standby, and answers only when the standby confirmed (RPO 0). A standby refuses
 records from a lower epoch (409 FENCED); a primary told FENCED steps down and drops what it
 could not replicate, so an old primary never writes at its old epoch. After a failover the new
-primary runs alone until the old one comes back as its standby.
+primary runs alone until the old one comes back as its standby. What a node drops when it is
+fenced or demoted is kept as evidence (``/audit/discarded``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from targets.umref.config import ServiceConfig
-from targets.umref.ledger_store import LedgerStore
+from targets.umref.ledger_store import LedgerStore, natural_balance
 from targets.umref.money import to_minor
 from targets.umref.service import (
     ApiError,
@@ -46,6 +48,40 @@ class NotPrimary(Exception):
     pass
 
 
+class BalanceCache:
+    """The ``ledger_misreport`` defect: balances folded incrementally from the journal, but the
+    fold skips the legs of every 5th record that has legs. Each skipped record balances, so the
+    totals still agree with each other (segregation holds on paper); only balances recomputed
+    from the journal's legs show the difference."""
+
+    SKIP_EVERY = 5
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self._reset()
+
+    def _reset(self) -> None:
+        self.through = 0
+        self.with_legs = 0
+        self.truncations = self.store.truncations
+        self.raw: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def balances(self) -> dict[str, dict[str, int]]:
+        if self.truncations != self.store.truncations or self.store.last_seq < self.through:
+            self._reset()
+        with self.store.view_lock:
+            new = self.store.records[self.through:]
+        for record in new:
+            if record.get("legs"):
+                self.with_legs += 1
+                if self.with_legs % self.SKIP_EVERY == 0:
+                    continue
+            for leg in record.get("legs", []):
+                self.raw[leg["account"]][leg["asset"]] += leg["amount"]
+        self.through += len(new)
+        return {acct: {a: natural_balance(acct, v) for a, v in assets.items()} for acct, assets in self.raw.items()}
+
+
 class LedgerNode:
     def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
         self.cfg = cfg
@@ -59,6 +95,11 @@ class LedgerNode:
         self.epoch = int(self.store.meta("epoch", "1") or 1)
         self.solo = False  # a promoted primary without a standby yet
         self.peer_acked = 0  # highest seq the standby confirmed
+        # What this node acknowledged as written, as seq ranges [first, last]; of records older than
+        # this process (seq <= known_from) it cannot tell.
+        self.answered: list[list[int]] = []
+        self.known_from = self.store.last_seq
+        self.balance_cache = BalanceCache(self.store) if cfg.has_bug("ledger_misreport") else None
         self.blocked = False  # the standby missed records: ack nothing new until it caught up
         self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = asyncio.Queue()
         self.failovers: list[dict[str, Any]] = []
@@ -129,7 +170,7 @@ class LedgerNode:
 
     def demote(self, epoch: int, keep_through_seq: int | None) -> None:
         if keep_through_seq is not None:
-            dropped = self.store.truncate_after(int(keep_through_seq))
+            dropped = self.truncate(int(keep_through_seq), "demoted", epoch)
             if dropped:
                 log.warning("%s dropped %d unreplicated record(s) after seq %s", self.name, dropped, keep_through_seq)
         self.become("standby", epoch)
@@ -166,14 +207,35 @@ class LedgerNode:
             return views
         if self.cfg.has_bug("async_replication"):
             asyncio.create_task(self.ship())  # the bug: acknowledged before the standby has it
-            return views
+            return self.acknowledged(new, views)
         if self.solo or await self.ship():
-            return views
+            return self.acknowledged(new, views)
         if self.role != "primary":  # fenced while shipping: what we wrote is not the truth any more
-            self.store.truncate_after(new[0]["seq"] - 1)
+            self.truncate(new[0]["seq"] - 1, "fenced", None)
             raise ApiError(503, "NOT_PRIMARY", f"{self.name} was fenced by a newer epoch")
         self.blocked = True
         raise ApiError(504, "REPLICATION_TIMEOUT", "standby did not confirm in time; outcome unknown")
+
+    def acknowledged(self, new: list[dict[str, Any]], views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        first, last = new[0]["seq"], new[-1]["seq"]
+        if self.answered and self.answered[-1][1] == first - 1:
+            self.answered[-1][1] = last
+        else:
+            self.answered.append([first, last])
+        return views
+
+    def was_acked(self, seq: int) -> bool | None:
+        if seq <= self.known_from:
+            return None
+        return any(first <= seq <= last for first, last in reversed(self.answered))
+
+    def truncate(self, keep_through: int, reason: str, superseded_by_epoch: int | None) -> int:
+        """Drop the tail after ``keep_through``, kept as evidence with whether it was acknowledged."""
+        dropped = self.store.truncate_after(keep_through, reason=reason, time_now=self.clock.now(),
+                                            superseded_by_epoch=superseded_by_epoch, acked=self.was_acked)
+        self.answered = [[f, min(last, keep_through)] for f, last in self.answered if f <= keep_through]
+        self.known_from = min(self.known_from, keep_through)
+        return dropped
 
     async def ship(self) -> bool:
         """Send the standby everything it lacks; True when it confirmed all of it."""
@@ -268,7 +330,12 @@ class LedgerNode:
         return json_response({"records": self.store.after(after, limit), **self.state()})
 
     async def balances(self, _: web.Request) -> web.Response:
-        return json_response({"time": self.clock.now(), "node": self.name, "balances": self.store.balances()})
+        balances = self.balance_cache.balances() if self.balance_cache else self.store.balances()
+        return json_response({"time": self.clock.now(), "node": self.name, "balances": balances})
+
+    async def audit_discarded(self, _: web.Request) -> web.Response:
+        """What this node wrote and later dropped (fenced, or demoted after a failover)."""
+        return json_response({"node": self.name, "epoch": self.epoch, "records": self.store.discarded})
 
     async def audit_ledger(self, request: web.Request) -> web.StreamResponse:
         """The whole journal; ``?format=jsonl`` streams it as a header line, then one record per
@@ -314,6 +381,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_get("/audit/balances", node.balances)
     app.router.add_get("/audit/ledger", node.audit_ledger)
     app.router.add_get("/audit/replication", node.audit_replication)
+    app.router.add_get("/audit/discarded", node.audit_discarded)
     for name, types in AUDIT_EVENTS.items():
         app.router.add_get(f"/audit/{name}", node.audit_events(types))
     app["metrics"].gauges["ledger_last_seq"] = lambda: float(node.store.last_seq)

@@ -7,6 +7,10 @@ fresh (within the staleness bound) and newer than the last resume; a stale candi
 dropped and re-evaluated. Each action is journaled with every input it used, so that the
 harness can recompute it. A liquidation is first *started*; it executes on the next fresh
 evaluation still at or below the liquidation threshold, and is cancelled if uniMMR recovered.
+
+Accounts are evaluated concurrently, so that a cycle stays short with many accounts: a due
+account is acted on within a cycle or two of margin seeing the breaching price, well inside
+the budget's ``act_within_ms``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ __all__ = ["build"]
 log = logging.getLogger("umref.liquidation")
 ACTIONABLE = ("margin_call", "liquidation")
 CYCLE_S = 0.2
+EVALUATIONS_AT_ONCE = 8
+LATE_S = 5.0  # the late_liquidation defect: how long a due account waits
 
 
 class Liquidation:
@@ -39,6 +45,7 @@ class Liquidation:
         self.candidates: dict[str, dict[str, Any]] = {}  # account -> first actionable evaluation
         self.called: set[str] = set()  # accounts margin-called in their current episode
         self.pending_liquidation: set[str] = set()
+        self.due_since: dict[str, float] = {}  # account -> when it was first seen due (this episode)
         self.actions = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -66,9 +73,16 @@ class Liquidation:
         status, body = await self.matching.get("/internal/accounts")
         if status != 200:
             return
-        for view in body["accounts"]:
-            await self.evaluate(view, resumed_at)
+        limit = asyncio.Semaphore(EVALUATIONS_AT_ONCE)
+
+        async def evaluate(view: dict[str, Any]) -> None:
+            async with limit:
+                await self.evaluate(view, resumed_at)
+
+        await asyncio.gather(*(evaluate(view) for view in body["accounts"]))
         for account in list(self.candidates):
+            if self.waits(account):
+                continue
             # Re-read the halt right before each action: evaluating every account takes time, and
             # UM may have halted since the cycle began.
             status, state = await self.matching.get("/state")
@@ -84,14 +98,26 @@ class Liquidation:
             return
         account = view["account"]
         if evaluation["state"] in ACTIONABLE:
-            self.candidates.setdefault(account, evaluation)
+            self.due_since.setdefault(account, self.clock.now())
+            if self.cfg.has_bug("late_liquidation"):
+                self.candidates[account] = evaluation  # the latest: honest, fresh prices when it acts
+            else:
+                self.candidates.setdefault(account, evaluation)
         elif evaluation["state"] in ("normal", "watch", "no_position"):
             self.candidates.pop(account, None)
+            self.due_since.pop(account, None)
             self.called.discard(account)
             if account in self.pending_liquidation:
                 self.pending_liquidation.discard(account)
                 await self.journal("liquidation_cancel", evaluation, stage="cancelled")
         # state "unknown" (no usable price): no decision either way
+
+    def waits(self, account: str) -> bool:
+        """The ``late_liquidation`` defect: a due account is left alone for seconds (a backlog
+        worked through in order, say); its evaluation and prices stay honest."""
+        if not self.cfg.has_bug("late_liquidation"):
+            return False
+        return self.clock.now() - self.due_since.get(account, self.clock.now()) < LATE_S
 
     def fresh(self, evaluation: dict[str, Any], resumed_at: float | None) -> bool:
         """Every price used is within the staleness bound and newer than the last resume."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,8 @@ from targets.umref.service import (
 __all__ = ["build", "usable_price", "UsablePrice"]
 
 STABLE = ("USDT", "USDC")
+MISLABEL_LAG_S = 1.5  # the price_mislabel defect's price age: older than the staleness bound
+HISTORY_POLLS = 60  # price polls kept for it (100 ms apart)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Margin:
         self.clock = clock
         self.pricefeed = Peer(cfg.peers["pricefeed"], timeout_s=0.5)
         self.sources: dict[str, list[dict[str, Any]]] = {}
+        self.history: deque[tuple[float, dict[str, list[dict[str, Any]]]]] = deque(maxlen=HISTORY_POLLS)
         self.max_dev = Decimal(cfg.risk.max_deviation_pct)
         self._task: asyncio.Task[None] | None = None
 
@@ -84,16 +88,33 @@ class Margin:
                 if status == 200:
                     for asset, entry in body["assets"].items():
                         self.sources[asset] = entry["sources"]
+                    if self.cfg.has_bug("price_mislabel"):
+                        self.history.append((self.clock.now(), dict(self.sources)))
             await asyncio.sleep(0.1)
 
-    def prices(self, assets: set[str], min_time: float | None) -> tuple[dict[str, Decimal], list[dict[str, Any]], list[str]]:
-        """Usable index prices for ``assets`` (stablecoins at 1), their evidence, and what is missing."""
+    def mislabelled(self, asset: str) -> list[dict[str, Any]]:
+        """The ``price_mislabel`` defect: the quotes of some 1.5 s ago (a lagging cache), stamped
+        with the freshest quote's time, so that they pass every freshness test downstream."""
+        fresh = self.sources.get(asset, [])
+        newest = max((s["time"] for s in fresh), default=None)
+        polled = self.clock.now() - MISLABEL_LAG_S
+        old = next((snap for t, snap in reversed(self.history) if t <= polled), None)
+        if newest is None or old is None or asset not in old:
+            return fresh
+        return [{**s, "time": newest} for s in old[asset]]
+
+    def prices(self, assets: set[str], min_time: float | None, *, decision: bool = False,
+               ) -> tuple[dict[str, Decimal], list[dict[str, Any]], list[str]]:
+        """Usable index prices for ``assets`` (stablecoins at 1), their evidence, and what is missing.
+        ``decision``: for a margin call or liquidation (what the price_mislabel defect distorts)."""
         now = self.clock.now()
+        mislabel = decision and self.cfg.has_bug("price_mislabel")
         index: dict[str, Decimal] = {a: Decimal(1) for a in STABLE}
         used: list[dict[str, Any]] = []
         missing: list[str] = []
         for asset in sorted(assets - set(STABLE)):
-            price = usable_price(asset, self.sources.get(asset, []), now, staleness_s=self.cfg.risk.staleness_ms / 1000,
+            quotes = self.mislabelled(asset) if mislabel else self.sources.get(asset, [])
+            price = usable_price(asset, quotes, now, staleness_s=self.cfg.risk.staleness_ms / 1000,
                                  max_deviation_pct=self.max_dev, min_time=min_time)
             if price is None:
                 missing.append(asset)
@@ -146,7 +167,7 @@ class Margin:
         if min_time is not None and not isinstance(min_time, (int, float)):
             raise ApiError(400, "BAD_REQUEST", "min_price_time must be a number or null")
         assets = {a for a in wallet} | {base_of(p.symbol) for p in positions}
-        index, used, missing = self.prices(assets, min_time)
+        index, used, missing = self.prices(assets, min_time, decision=True)
         evaluation: dict[str, Any] = {
             "account": account, "time": self.clock.now(), "wallet": {a: str(v) for a, v in wallet.items()},
             "positions": [{"symbol": p.symbol, "qty": str(p.qty), "entry_price": str(p.entry_price), "leverage": p.leverage}

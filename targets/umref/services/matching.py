@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -84,6 +84,8 @@ class Matching:
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: set[asyncio.Task[None]] = set()
         self._counter = 0
+        self.leaked: list[dict[str, Any]] = []  # halt_leak: transfers acked while halted, journaled at resume
+        self._halted_transfers = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, _: web.Application) -> None:
@@ -164,13 +166,46 @@ class Matching:
             if transition.kind == "halt" and self.cfg.has_bug("halt_cancels_orders"):
                 record["events"] += [cancel_event(o, "halt") for o in list(self.ex.orders.values()) if o.market == "um"]
                 self.ex.apply({**record, "events": [e for e in record["events"] if e["type"] == "cancel"]})
-            asyncio.create_task(self._journal_quietly(record))
+            records = [record]
+            if transition.kind == "resume":
+                if self.cfg.has_bug("resume_shrinks_orders"):
+                    self.shrink_resting_orders()
+                records += self.leaked_records(transition.time)
+            asyncio.create_task(self._journal_quietly(*records))
 
-    async def _journal_quietly(self, record: dict[str, Any]) -> None:
-        try:
-            await self.ledger.append(record)
-        except (PeerUnavailable, PeerTimeout) as exc:
-            log.error("could not journal %s: %s", record["kind"], exc)
+    async def _journal_quietly(self, *records: dict[str, Any]) -> None:
+        """Journal records in order (a resume before what it releases), logging a failure."""
+        for record in records:
+            try:
+                await self.ledger.append(record)
+            except (PeerUnavailable, PeerTimeout) as exc:
+                log.error("could not journal %s: %s", record["kind"], exc)
+
+    def shrink_resting_orders(self) -> None:
+        """The ``resume_shrinks_orders`` defect: on resume every resting UM order keeps half its
+        remaining quantity (to the step, at least one step), in the book only: no journal record."""
+        for order in list(self.ex.orders.values()):
+            if order.market != "um":
+                continue
+            step = money.QTY_STEP[order.symbol]
+            keep = max(step, (order.qty / 2).quantize(step, ROUND_DOWN))
+            if keep < order.qty:
+                self.ex._reduce(order, order.qty - keep)
+
+    def leaks_through_halt(self) -> bool:
+        """The ``halt_leak`` defect: while halted, every other margin transfer skips the halt check."""
+        if not self.cfg.has_bug("halt_leak") or not self.guard.halted:
+            return False
+        self._halted_transfers += 1
+        return self._halted_transfers % 2 == 1
+
+    def leaked_records(self, resumed_at: float) -> list[dict[str, Any]]:
+        """What ``halt_leak`` accepted during the halt, stamped just after the resume, so that the
+        journal shows no UM write inside the halt."""
+        leaked, self.leaked = self.leaked, []
+        for i, record in enumerate(leaked):
+            record["time"] = resumed_at + 1e-6 * (i + 1)
+        return leaked
 
     def refuse_if_halted(self, market: str) -> None:
         if self.guard.halted and market in self.halt_scope:
@@ -310,7 +345,9 @@ class Matching:
             raise ApiError(400, "BAD_REQUEST", "from and to must differ")
         minor = money.to_minor(asset, amount)
         self.writable()
-        self.refuse_if_halted("um")
+        leak = self.leaks_through_halt()
+        if not leak:
+            self.refuse_if_halted("um")
         if src == "um":  # withdrawing collateral must leave the initial margin covered
             view = self.ex.margin_view(account)
             view["wallet"][asset] = str(Decimal(view["wallet"].get(asset, "0")) - amount)
@@ -319,29 +356,28 @@ class Matching:
             margin_refusal(status, answer)
         async with self.lock:
             self.writable()
-            self.refuse_if_halted("um")
+            if not leak:
+                self.refuse_if_halted("um")
             if self.ex.balance(cust(account, src), asset) < minor:
                 raise ApiError(400, "INSUFFICIENT_BALANCE", f"{src} {asset} balance too low")
             event = {"type": "transfer", "account": account, "asset": asset, "amount": str(amount), "from": src, "to": dst}
             now = self.clock.now()
+            answer = {"status": "DONE", **event}
             if self.cfg.has_bug("non_atomic_transfer"):
-                return await self.non_atomic_transfer(client_id, event, asset, minor, now)
-            record = {"client_id": client_id, "kind": "transfer", "time": now, "events": [event],
-                      "legs": transfer_legs(cust(account, src), cust(account, dst), asset, minor)}
-        return await self.commit(record, {"status": "DONE", **event})
-
-    async def non_atomic_transfer(self, client_id: str, event: dict[str, Any], asset: str, minor: int, now: float) -> web.Response:
-        """The `non_atomic_transfer` bug: debit and credit committed as two separate records."""
-        account, src, dst = event["account"], event["from"], event["to"]
-        debit = {"client_id": f"{client_id}#debit", "kind": "transfer_debit", "time": now, "events": [event],
-                 "legs": transfer_legs(cust(account, src), "suspense:transfer", asset, minor)}
-        first = await self.commit(debit, {"status": "PENDING"})
-        if first.status != 200:
-            return first
-        await asyncio.sleep(0.05)  # the window in which a crash leaves the transfer half-applied
-        credit = {"client_id": client_id, "kind": "transfer_credit", "time": self.clock.now(), "events": [],
-                  "legs": transfer_legs("suspense:transfer", cust(account, dst), asset, minor)}
-        return await self.commit(credit, {"status": "DONE", **event})
+                records = non_atomic_transfer(client_id, event, asset, minor, now)
+            else:
+                records = [{"client_id": client_id, "kind": "transfer", "time": now, "events": [event],
+                            "legs": transfer_legs(cust(account, src), cust(account, dst), asset, minor)}]
+            if leak and self.guard.halted:
+                for record in records:  # applied and acknowledged now, journaled at the resume
+                    self.ex.apply({**record, "answer": answer})
+                    self.leaked.append({**record, "answer": answer})
+                return json_response(answer)
+        for record in records[:-1]:  # non_atomic_transfer: each half its own commit, no lock held
+            first = await self.commit(record, answer)
+            if first.status != 200:
+                return first
+        return await self.commit(records[-1], answer)
 
     async def liquidate(self, request: web.Request) -> web.Response:
         """The liquidation engine hands over an account: its UM positions go to the insurance fund."""
@@ -427,6 +463,21 @@ class Matching:
 
     async def audit_books(self, _: web.Request) -> web.Response:
         return json_response({"time": self.clock.now(), "books": {s: b.resting() for s, b in self.ex.books.items()}})
+
+
+def non_atomic_transfer(client_id: str, event: dict[str, Any], asset: str, minor: int,
+                        now: float) -> list[dict[str, Any]]:
+    """The ``non_atomic_transfer`` defect: the debit and the credit as two records, each balanced
+    through ``suspense:transfer`` and each a ``transfer`` carrying the transfer's event, committed
+    one after the other. Nothing shows unless the second never lands (a crash between the two
+    commits, or the second failing): then the money sits in suspense."""
+    account, src, dst = event["account"], event["from"], event["to"]
+    return [
+        {"client_id": f"{client_id}#debit", "kind": "transfer", "time": now, "events": [event],
+         "legs": transfer_legs(cust(account, src), "suspense:transfer", asset, minor)},
+        {"client_id": client_id, "kind": "transfer", "time": now, "events": [event],
+         "legs": transfer_legs("suspense:transfer", cust(account, dst), asset, minor)},
+    ]
 
 
 def account_of(request: web.Request) -> str:
