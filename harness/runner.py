@@ -567,8 +567,21 @@ def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list
         reason=reason, versions=versions(), phases=tuple(ctx.phases),
         figures={"ops": len(history), "requests": len(completions),
                  "ok": sum(op.type == "ok" for op in completions), "fail": sum(op.type == "fail" for op in completions),
-                 "info": sum(op.type == "info" for op in completions)},
+                 "info": sum(op.type == "info" for op in completions), **headline_figures(checks)},
     )
+
+
+# The measurements a reader (and a trend across nights) looks for first: (figure, check, its figure).
+HEADLINE = (("time_to_halt_s", "safe_halt", "detect_from_landing_s"),
+            ("time_to_halt_from_client_breach_s", "safe_halt", "detect_from_client_breach_s"),
+            ("rto_s", "recovery", "rto_s"))
+
+
+def headline_figures(checks: list[CheckResult]) -> dict[str, Any]:
+    """Measured detection and recovery times, lifted from the checks that measured them."""
+    by_name = {c.name: c.figures for c in checks}
+    return {name: value for name, check, key in HEADLINE
+            if (value := by_name.get(check, {}).get(key)) is not None}
 
 
 def versions() -> dict[str, str]:

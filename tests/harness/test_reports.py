@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -73,6 +74,9 @@ def test_summary_line() -> None:
     line = summary_line(make_result(), Path("reports/x/report.html"))
     assert line.startswith("FAIL margin-latency-halt seed=42 backend=local bugs=halt_cancels_orders")
     assert "resting_orders_preserved=fail" in line and line.endswith("report: reports/x/report.html")
+    assert "halted after" not in line  # nothing measured: no figure printed, never the budget
+    measured = dataclasses.replace(make_result(), figures={"ops": 8, "time_to_halt_s": 0.3994, "rto_s": 1.25})
+    assert "halted after 0.399 s  RTO 1.250 s" in summary_line(measured)
 
 
 def test_a_report_that_cannot_be_written_is_a_clear_error_and_the_rest_is_kept(tmp_path: Path) -> None:
