@@ -117,6 +117,22 @@ def flatten(records: list[JournalRecord]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _discarded(session: requests.Session, services: dict[str, str], errors: list[str]) -> list[dict[str, Any]] | None:
+    """What each ledger node wrote and later dropped (a deposed primary's tail): evidence that a
+    resync from the new primary would otherwise erase. Every node is asked; one that does not
+    answer makes the view incomplete, so it is None."""
+    out: list[dict[str, Any]] = []
+    for node in ("ledger-a", "ledger-b"):
+        url = services[node] + "/audit/discarded"
+        body = _get(session, url, errors)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            if body is not None:
+                errors.append(f"{url}: not a list of discarded records")
+            return None
+        out += [{**r, "node": node} for r in body["records"] if isinstance(r, dict)]
+    return out
+
+
 def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     with no_cyclic_gc():  # a soak's journal is hundreds of thousands of records
         return _collect(services, config=config, samples=samples)
@@ -140,6 +156,7 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
         audit["journal_node"] = primary
         audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
         audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
+    audit["discarded"] = _discarded(session, services, errors)
     session.close()
     return audit
 
