@@ -13,8 +13,10 @@ from typing import Any
 
 __all__ = [
     "BUG_SWITCHES",
+    "KILLED_BY",
     "SERVICES",
     "REGION_OF",
+    "UM_ONLY",
     "LINKS",
     "RiskBudget",
     "Account",
@@ -22,23 +24,26 @@ __all__ = [
     "TopologyConfig",
 ]
 
-BUG_SWITCHES: tuple[str, ...] = (
-    "no_halt",
-    "halt_cancels_orders",
-    "stale_margin_call",
-    "margin_call_during_halt",
-    "non_atomic_transfer",
-    "commingle_fees",
-    "async_replication",
-    "no_fencing",
-    "fail_open_auth",
-    "halt_spot_too",
-    "halt_leak",
-    "price_mislabel",
-    "resume_shrinks_orders",
-    "ledger_misreport",
-    "late_liquidation",
-)
+# Each bug switch (a realistic defect, off by default) and the checks expected to catch it: the
+# self-test counts a switch as killed only when one of these fails, and flags a kill by any other.
+KILLED_BY: dict[str, tuple[str, ...]] = {
+    "no_halt": ("safe_halt",),
+    "halt_cancels_orders": ("resting_orders_preserved",),
+    "stale_margin_call": ("no_erroneous_margin_calls",),
+    "margin_call_during_halt": ("no_erroneous_margin_calls",),
+    "non_atomic_transfer": ("rollback", "segregation"),
+    "commingle_fees": ("segregation",),
+    "async_replication": ("no_acked_write_lost",),
+    "no_fencing": ("no_acked_write_lost",),
+    "fail_open_auth": ("auth_fail_closed",),
+    "halt_spot_too": ("safe_halt", "blast_radius"),
+    "halt_leak": ("safe_halt",),
+    "price_mislabel": ("no_erroneous_margin_calls",),
+    "resume_shrinks_orders": ("resting_orders_preserved",),
+    "ledger_misreport": ("segregation",),
+    "late_liquidation": ("no_erroneous_margin_calls",),
+}
+BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 
 # Start order matters: a service starts after the services it calls.
 SERVICES: tuple[str, ...] = (
@@ -64,6 +69,9 @@ REGION_OF: dict[str, str] = {
     "liquidation": "A",
     "gateway": "A",
 }
+
+# Services only UM needs: spot trades through gateway, auth, matching and the ledger, never these.
+UM_ONLY: tuple[str, ...] = ("margin", "liquidation")
 
 # Every caller->callee link; each can be routed through a proxy by the harness.
 LINKS: tuple[str, ...] = (
