@@ -1,14 +1,25 @@
-"""auth_fail_closed: no request without a valid key was accepted, and no account's request
-touched another account."""
+"""auth_fail_closed: no request without a valid key was accepted, and no account's request touched
+another account; judged only when it was put to the test, with forged requests sent while auth
+itself was faulted (fail closed, not open).
+
+Evidence. From the client history: which requests carried a forged key (``api_key_valid`` false
+on the invoke), which account each request came from, and what each was answered. From the harness
+itself: when it faulted auth (the landed fault ops whose target names ``auth``: the service or a
+link to it), so a run that never sent a forged request while auth was down is ``unknown``, not a
+vacuous pass. From the target: the journal, searched for records of forged requests and for
+events on an account other than the requester's."""
 
 from __future__ import annotations
 
+import bisect
+
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import missing, pair_completions, unknown
+from harness.checks.common import fault_spans_touching, missing, pair_completions, unknown
 from harness.history import WRITE_KINDS, History
 
 __all__ = ["auth_fail_closed"]
 NAME = "auth_fail_closed"
+AUTH = {"auth"}  # the service whose faults put fail-closed to the test
 
 
 def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
@@ -30,8 +41,23 @@ def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
             if cid in owner and account is not None and account != owner[cid]:
                 bad.append(Evidence(f"{cid} from {owner[cid]} touched account {account}", record.time,
                                     records=(record.seq,)))
-    figures = {"invalid_key_requests": len(forged)}
+
+    spans = sorted((start, end) for start, end, _ in fault_spans_touching(history, AUTH))
+    starts = [s for s, _ in spans]
+    during = 0
+    for invoke, _ in forged:  # sent while an auth fault held (spans may overlap: any of them)
+        i = bisect.bisect_right(starts, invoke.time)
+        during += any(end >= invoke.time for _, end in spans[:i])
+    figures = {"invalid_key_requests": len(forged), "invalid_key_during_auth_fault": during,
+               "auth_faults": len(spans)}
     if bad:
         return CheckResult(NAME, False, f"{len(bad)} auth violation(s): {bad[0].text}", tuple(bad[:50]), figures)
-    return CheckResult(NAME, True, f"all {len(forged)} request(s) with an invalid key were refused; no cross-account write",
-                       figures=figures)
+    if not forged:
+        return CheckResult(NAME, "unknown", "no request with an invalid key was sent (add bad_key to the load mix): "
+                                            "failing closed was never tried", figures=figures)
+    if not during:
+        why = "no fault touched auth" if not spans else f"none while auth was faulted ({len(spans)} auth fault(s))"
+        return CheckResult(NAME, "unknown", f"{len(forged)} request(s) with an invalid key were refused, but {why}: "
+                                            "failing closed while auth is down was never tried", figures=figures)
+    return CheckResult(NAME, True, f"all {len(forged)} request(s) with an invalid key were refused, {during} of them "
+                                   "while auth was faulted; no cross-account write", figures=figures)

@@ -176,3 +176,71 @@ def started(op: Op) -> float:
 
 __all__ += ["UM_WRITE_KINDS", "HALT_SLACK_S", "FaultWindow", "fault_windows", "merge", "overlaps", "within",
             "halt_budget_s", "started"]
+
+
+# ---- the journal as evidence: every record of one client write; what a fault touched -----------
+PART_SEPARATORS = "#:/|@"  # a write committed in parts: "<id>#2", "debit#<id>" (never in the load's ids)
+_SEPARATOR_SET = frozenset(PART_SEPARATORS)
+
+
+def _bases(client_id: str) -> list[str]:
+    """The client ids a record's id may be a part of: what stands before or after a separator."""
+    out: list[str] = []
+    for sep in PART_SEPARATORS:
+        if sep in client_id:
+            out += [*client_id.partition(sep)[::2], *client_id.rpartition(sep)[::2]]
+    return out
+
+
+def client_parts(ids: set[str], items: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The records carrying these client ids, whatever their kind: (the record under each id,
+    keyed by every record's id; the other records carrying one of these ids: under the id plus
+    a suffix or prefix after a separator, or a second record under the id). A write the target
+    committed in pieces is judged by all of them, not by the one the id names. Two maps rather
+    than a list per id: a million writes need no million lists."""
+    pairs = items if isinstance(items, list) else list(items)
+    by_id = dict(pairs)  # in C
+    extra: dict[str, list[Any]] = {}
+    if len(by_id) < len(pairs):  # an id twice (copies discarded by two nodes): keep every copy
+        for client_id, item in pairs:
+            if client_id in ids and by_id[client_id] is not item:
+                extra.setdefault(client_id, []).append(item)
+    others = by_id.keys() - ids  # set algebra in C
+    joined = "\n".join(others)
+    if any(sep in joined for sep in PART_SEPARATORS):  # most journals hold no id with a separator
+        for client_id in others:
+            if base := _base_in(client_id, ids):
+                extra.setdefault(base, []).append(by_id[client_id])
+    return by_id, extra
+
+
+def parts_of(client_id: str, parts: tuple[dict[str, Any], dict[str, list[Any]]]) -> list[Any]:
+    """Every record carrying this client id, from ``client_parts``'s two maps."""
+    own = parts[0].get(client_id)
+    return ([] if own is None else [own]) + parts[1].get(client_id, [])
+
+
+def _base_in(client_id: str, ids: set[str]) -> str | None:
+    if _SEPARATOR_SET.isdisjoint(client_id):  # a C-speed test: most ids have no separator
+        return None
+    return next((b for b in _bases(client_id) if b in ids), None)
+
+
+def target_names(label: str) -> set[str]:
+    """What a fault's target label names: services, both ends of links, regions
+    ("gateway->auth", "ledger-a", "region A", "A↔B", "x->y,y->x")."""
+    for sep in (",", "->", "↔"):
+        label = label.replace(sep, " ")
+    return set(label.split())
+
+
+def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float, float, str]]:
+    """(landed at, healed at or inf, fault id) of the landed faults whose target names one of these:
+    the harness's own record of what it broke and when, never the target's."""
+    heals = {op.value.get("id"): op.time for op in fault_ops(history, "heal")}
+    return [(op.time, heals.get(v.get("id"), math.inf), str(v.get("id")))
+            for op in fault_ops(history, "inject")
+            if (v := op.value).get("landed") and names & target_names(str(v.get("target") or ""))]
+
+
+__all__ += ["PART_SEPARATORS", "client_parts", "parts_of", "target_names", "fault_spans_touching"]
