@@ -13,7 +13,7 @@ from harness.history import History, Op
 
 __all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknown", "fault_ops", "recovery_budgets",
            "pair_completions",
-           "TruePrices", "UM_RECORD_KINDS", "DEFAULT_RISK"]
+           "Ticks", "TICK_TIME_TOLERANCE_S", "UM_RECORD_KINDS", "DEFAULT_RISK"]
 
 DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_within_ms": 250, "heartbeat_ms": 100,
                 "resume_p99_ms": 100, "healthy_for_ms": 3000, "staleness_ms": 1000}
@@ -91,22 +91,39 @@ def pair_completions(history: History, kinds: Iterable[str]) -> list[tuple[Op, O
     return list(pairs.values())
 
 
-class TruePrices:
-    """The seeded true path: price of the last step at or before a time."""
+TICK_TIME_TOLERANCE_S = 1e-6  # a tick's time as a float after a trip through JSON and back
 
-    def __init__(self, prices: dict[str, Any]) -> None:
-        self.times: dict[str, list[float]] = {}
-        self.values: dict[str, list[str]] = {}
-        for asset, path in prices.get("assets", {}).items():
-            self.times[asset] = [float(t) for t, _ in path]
-            self.values[asset] = [str(p) for _, p in path]
 
-    def at(self, asset: str, t: float) -> str | None:
-        times = self.times.get(asset)
-        if not times:
-            return None
-        i = bisect.bisect_right(times, t + 1e-9) - 1
-        return self.values[asset][i] if i >= 0 else None
+@dataclass(frozen=True)
+class Ticks:
+    """The prices the harness published: one ``tick`` op per tick (its time, its prices as decimal
+    strings, whether the target's intake accepted it), in time order. The harness is the market,
+    so this is the truth: the price at t is that of the last tick at or before t, delivered or not;
+    a target can only be expected to act on the delivered ones."""
+
+    times: tuple[float, ...]
+    prices: tuple[dict[str, str], ...]
+    delivered: tuple[bool, ...]
+
+    @staticmethod
+    def from_history(history: History) -> Ticks:
+        ops = sorted((op for op in history.of("tick") if op.type == "info" and isinstance(op.value.get("prices"), dict)),
+                     key=lambda op: op.time)
+        return Ticks(tuple(op.time for op in ops), tuple(op.value["prices"] for op in ops),
+                     tuple(op.value.get("delivered") is True for op in ops))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def last_at(self, t: float) -> int | None:
+        """The index of the last tick at or before t (None before the first)."""
+        i = bisect.bisect_right(self.times, t + TICK_TIME_TOLERANCE_S) - 1
+        return i if i >= 0 else None
+
+    def published_at(self, t: float) -> int | None:
+        """The index of the tick stamped t, if the harness published one then."""
+        i = self.last_at(t)
+        return i if i is not None and abs(self.times[i] - t) <= TICK_TIME_TOLERANCE_S else None
 
 
 # ---- faults as the harness knows them, client writes as the clients saw them ------------------

@@ -1,4 +1,5 @@
-"""An independent recomputation of uniMMR (exact fractions) from DESIGN.md's margin model.
+"""An independent recomputation of uniMMR from DESIGN.md's margin model: exact (fractions) to
+decide, and a float twin to screen thousands of ticks quickly.
 
 Written apart from the target's own code on purpose: a shared bug would hide itself.
 """
@@ -9,15 +10,34 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["unimmr", "maintenance"]
+__all__ = ["RATES", "MARGIN_ASSET", "SCALE", "TABLES", "MAX_RATE", "unimmr", "maintenance",
+           "unrealized_pnl", "maintenance_float", "FloatRatio", "unimmr_float"]
 
 RATES = {"USDT": Fraction(1), "USDC": Fraction(1), "BTC": Fraction(95, 100), "ETH": Fraction(95, 100)}
 MARGIN_ASSET = {"BTCUSDT": "USDT", "ETHUSDT": "USDT", "BTCUSDC": "USDC", "ETHUSDC": "USDC"}
+SCALE = {"USDT": 10**6, "USDC": 10**6, "BTC": 10**8, "ETH": 10**8}  # ledger minor units per 1
 # (upper notional bound, maintenance margin rate); cum follows from continuity.
 TABLES = {
     "BTC": [(50_000, "0.004"), (250_000, "0.005"), (1_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")],
     "ETH": [(10_000, "0.005"), (100_000, "0.0065"), (500_000, "0.01"), (1_000_000, "0.02"), (2_000_000, "0.05")],
 }
+# The steepest maintenance rate: how fast maintenance margin can grow with notional (screening).
+MAX_RATE = max(Fraction(rate) for table in TABLES.values() for _, rate in table)
+
+
+def _float_tiers(table: list[tuple[int, str]]) -> tuple[tuple[float, float, float], ...]:
+    """(bound, rate, cum) per tier, cum from the continuity rule, as floats."""
+    out, floor, prev_rate, cum = [], Fraction(0), Fraction(0), Fraction(0)
+    for bound, rate_text in table:
+        rate = Fraction(rate_text)
+        cum += floor * (rate - prev_rate)
+        out.append((float(bound), float(rate), float(cum)))
+        floor, prev_rate = Fraction(bound), rate
+    return tuple(out)
+
+
+_FLOAT_TIERS = {base: _float_tiers(table) for base, table in TABLES.items()}
+_FLOAT_RATES = {asset: float(rate) for asset, rate in RATES.items()}
 
 
 def maintenance(symbol: str, qty: Fraction, mark: Fraction) -> Fraction:
@@ -32,6 +52,20 @@ def maintenance(symbol: str, qty: Fraction, mark: Fraction) -> Fraction:
     return notional * rate - cum
 
 
+def maintenance_float(symbol: str, notional: float) -> float:
+    """``maintenance`` in floats, from a notional (screening only; decisions use fractions)."""
+    tiers = _FLOAT_TIERS[symbol[:3]]
+    for bound, rate, cum in tiers:
+        if notional <= bound:
+            return notional * rate - cum
+    _, rate, cum = tiers[-1]
+    return notional * rate - cum
+
+
+def unrealized_pnl(qty: Fraction, entry: Fraction, mark: Fraction) -> Fraction:
+    return qty * (mark - entry)
+
+
 def unimmr(wallet: Mapping[str, Any], positions: Sequence[Mapping[str, Any]], index: Mapping[str, Fraction]) -> Fraction | None:
     amounts = {asset: Fraction(str(v)) for asset, v in wallet.items()}
     mm = Fraction(0)
@@ -39,7 +73,7 @@ def unimmr(wallet: Mapping[str, Any], positions: Sequence[Mapping[str, Any]], in
         qty, entry = Fraction(str(p["qty"])), Fraction(str(p["entry_price"]))
         mark = index[p["symbol"][:3]]
         margin_asset = MARGIN_ASSET[p["symbol"]]
-        amounts[margin_asset] = amounts.get(margin_asset, Fraction(0)) + qty * (mark - entry)
+        amounts[margin_asset] = amounts.get(margin_asset, Fraction(0)) + unrealized_pnl(qty, entry, mark)
         if qty:
             mm += maintenance(p["symbol"], qty, mark)
     if mm <= 0:
@@ -49,3 +83,50 @@ def unimmr(wallet: Mapping[str, Any], positions: Sequence[Mapping[str, Any]], in
         value = q * index.get(asset, Fraction(1))
         equity += value * RATES[asset] if q > 0 else value
     return equity / mm
+
+
+class FloatRatio:
+    """uniMMR's parts in floats at one set of prices: equity, maintenance, the positions' notional
+    (``gross``) and the value of non-stable wallet assets (``crypto``): what ``safe_band`` needs."""
+
+    __slots__ = ("equity", "mm", "gross", "crypto")
+
+    def __init__(self, equity: float, mm: float, gross: float, crypto: float) -> None:
+        self.equity, self.mm, self.gross, self.crypto = equity, mm, gross, crypto
+
+    @property
+    def ratio(self) -> float | None:
+        return self.equity / self.mm if self.mm > 0 else None
+
+    def safe_band(self, threshold: float) -> float:
+        """A relative price move every price may make without uniMMR reaching ``threshold`` (0 if
+        none is sure). Equity moves by at most move·(gross + crypto); maintenance grows by at most
+        MAX_RATE·move·gross (its slope in notional); so uniMMR stays above the threshold while
+        move < (equity − threshold·mm) / (gross + crypto + threshold·MAX_RATE·gross)."""
+        room = self.equity - threshold * self.mm
+        if self.mm <= 0 or room <= 0:
+            return 0.0
+        return room / (self.gross + self.crypto + threshold * float(MAX_RATE) * self.gross)
+
+
+def unimmr_float(wallet: Mapping[str, float], positions: Sequence[tuple[str, float, float]],
+                 index: Mapping[str, float]) -> FloatRatio:
+    """``unimmr`` in floats: wallet in major units, positions as (symbol, signed qty, entry);
+    an asset missing from ``index`` is a stablecoin at 1 (KeyError for a missing base price)."""
+    amounts = dict(wallet)
+    mm = gross = 0.0
+    for symbol, qty, entry in positions:
+        mark = index[symbol[:3]]
+        margin_asset = MARGIN_ASSET[symbol]
+        amounts[margin_asset] = amounts.get(margin_asset, 0.0) + qty * (mark - entry)
+        notional = abs(qty * mark)
+        gross += notional
+        mm += maintenance_float(symbol, notional)
+    equity = crypto = 0.0
+    for asset, q in amounts.items():
+        price = index.get(asset)
+        value = q if price is None else q * price
+        if price is not None:
+            crypto += abs(value)
+        equity += value * _FLOAT_RATES[asset] if q > 0 else value
+    return FloatRatio(equity, mm, gross, crypto)

@@ -1,62 +1,617 @@
-"""no_erroneous_margin_calls: every margin call and liquidation used true, fresh prices (none
-from before the last resume), recomputes at or below its threshold, and did not happen inside
-a halt."""
+"""no_erroneous_margin_calls: no margin call or liquidation on wrong or stale inputs, and none
+that was due left undone: both directions, judged on prices the harness itself published.
+
+Evidence, and how the target's is cross-examined:
+
+- From the harness itself: the prices. The harness is the market; each tick it published is a
+  ``tick`` op (time, prices, delivered). The truth at t is the last tick at or before t
+  (``Ticks``); only delivered ticks can be expected to move the target.
+- From the client history: the faults the nemesis injected, UM writes refused ``UM_HALTED`` (a
+  halt as clients saw it) and UM writes acknowledged (UM trading again after a fault).
+- From the target: its decisions (``margin_call`` / ``liquidation`` events in the journal, each
+  carrying the evaluation it acted on: wallet, positions, prices with their times), the journal's
+  trades, executed liquidations and legs, and its halt log (``/audit/halts``).
+
+Wrong or stale inputs, for each decision not ``cancelled``: every price it reports must be one
+the harness published, at exactly that time (a time no tick had is a violation) and at that price
+(a different one is "wrong parameters"); no older than ``risk.staleness_ms`` at the decision, none
+from before the last resume; the decision not inside a halt. Its wallet and positions are compared
+with the account's rebuilt from the journal up to that record. UM wallet: credits − debits of the
+legs on ``cust:<acct>:um``; umref evaluates exactly that ledger balance (deposits, transfers,
+realized PnL, fees, liquidation proceeds all move through those legs), so it must match to the
+minor unit. Positions: signed qty per symbol from UM trade events, less what executed
+liquidations closed: exact. A margin engine reads an account a little before it decides, so a
+reported state matches if the account held it at some moment of the INPUT_WINDOW_S before the
+decision. Entry prices cannot be rebuilt to the digit (each venue rounds the average of opening
+fills its own way): the qty-weighted average of opening fills is compared within
+ENTRY_TOLERANCE. uniMMR is then recomputed by the oracle (exact fractions) on the true prices and
+the journal's inputs (the reported entry price where it agrees with the rebuilt one): at or below
+1.2 for a margin call, 1.05 for a liquidation.
+
+Missed or late actions: the uniMMR of every customer account (one with a ``cust:<acct>:*`` leg)
+holding positions, rebuilt from the journal, at each delivered tick (floats, skipping ticks that
+provably cannot cross 1.2; fractions where a float lies within NEAR of a threshold). A period where
+it stays at or below 1.2 (1.05) needs a margin call or liquidation (a liquidation) for that account
+within ``risk.act_within_ms`` + CYCLE_SLACK_S of the moment the target could act: the breach, or UM
+trading again (a halt ended, claimed or seen by clients; the first acknowledged UM write after an
+injected fault was healed), or fresh ticks again (delivered ticks gapped by more than the staleness
+bound), whichever is latest. Periods shorter than that need nothing; an action earlier in the same
+period (from CYCLE_SLACK_S before it) suffices: a margin-called account that never recovered needs
+no new call. Nothing is expected from a fault's landing until UM writes are acknowledged again
+after its heal: the harness broke part of the platform then (safe_halt and recovery judge those
+windows), so timeliness is judged where nothing was broken. Judged up to the end of the load (the
+``load_end`` phase; else the journal's last record): the journal is read after it.
+
+Cost: one pass over the journal (linear) and, per delivered tick, only the accounts that changed
+or whose band of safe prices the tick left (see ``_Replay``).
+
+Missing truth is unknown, never a violation: no tick at all makes the check unknown; a decision
+whose price time has no tick at or before it is counted and reported, its prices unjudged; while
+ticks were not delivered nothing is expected of the target.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+import bisect
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from itertools import pairwise
+from typing import Any
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import TruePrices, halt_intervals, inside, missing, risk_of, unknown
-from harness.checks.margin_oracle import unimmr
+from harness.checks.common import (
+    UM_WRITE_KINDS,
+    Interval,
+    Ticks,
+    fault_windows,
+    halt_intervals,
+    inside,
+    merge,
+    missing,
+    risk_of,
+    started,
+    unknown,
+)
+from harness.checks.margin_oracle import (
+    MARGIN_ASSET,
+    MAX_RATE,
+    SCALE,
+    FloatRatio,
+    unimmr,
+    unimmr_float,
+)
 from harness.history import History
 
-__all__ = ["no_erroneous_margin_calls"]
+__all__ = ["no_erroneous_margin_calls", "CYCLE_SLACK_S", "INPUT_WINDOW_S", "ENTRY_TOLERANCE"]
+
 NAME = "no_erroneous_margin_calls"
-THRESHOLD = {"margin_call": Fraction(12, 10), "liquidation": Fraction(105, 100)}
+MARGIN_CALL, LIQUIDATION = Fraction(6, 5), Fraction(21, 20)
+THRESHOLD = {"margin_call": MARGIN_CALL, "liquidation": LIQUIDATION}
+LEVELS = ((MARGIN_CALL, float(MARGIN_CALL)), (LIQUIDATION, float(LIQUIDATION)))
+LEVEL_OF = {level_f: level for level, level_f in LEVELS}
+DEFAULT_ACT_WITHIN_MS = 2000
+# The target evaluates accounts in cycles (umref: every 200 ms, then each account in turn), not on
+# each tick: this much on top of act_within_ms before an action counts as late.
+CYCLE_SLACK_S = 1.0
+# How old a view of an account a decision may have been made on: a cycle reads every account
+# first, then evaluates them one by one (slowly, when the margin service is slow).
+INPUT_WINDOW_S = 30.0
+ENTRY_TOLERANCE = 1e-6  # relative: venues round the average entry price differently
+NEAR = 1e-9  # relative distance of a float uniMMR to a threshold within which fractions decide
+CLIENT_HALT_GAP_S = 1.0  # UM_HALTED refusals this close together are one halt as clients saw it
+BAND_SAFETY = 0.5  # share of the provably safe price move used to skip ticks (float rounding room)
+WAKE_RATE = float(MARGIN_CALL * MAX_RATE)  # how fast 1.2·maintenance can grow with notional
+ROOM_FLOOR = 1e-6  # a band's room (in margin-asset units) at or below which the account is evaluated
+STABLE = frozenset(MARGIN_ASSET.values())  # priced at 1: a leg in one moves equity by its amount
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An account's UM state after one journal record: nonzero positions, entry prices, wallet."""
+
+    time: float
+    qty: dict[str, Decimal]
+    entry: dict[str, float]
+    wallet: dict[str, int]  # minor units
+
+
+EMPTY = Snapshot(-math.inf, {}, {}, {})
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A period in which an account's true uniMMR stayed at or below ``level``."""
+
+    account: str
+    level: Fraction
+    start: float
+    end: float
+    ratio: float
+    prices: Mapping[str, str]
+
+
+@dataclass(eq=False)
+class _Account:
+    """One account as the journal makes it, replayed record by record."""
+
+    name: str
+    customer: bool = False
+    keep: bool = False  # its states are kept: the account has decisions to judge
+    qty: dict[str, Decimal] = field(default_factory=dict)
+    qf: dict[str, float] = field(default_factory=dict)  # qty in floats, for uniMMR's screen
+    entry: dict[str, float] = field(default_factory=dict)
+    wallet: dict[str, int] = field(default_factory=dict)
+    recent: deque[Snapshot] = field(default_factory=deque)
+    floats: tuple[dict[str, float], list[tuple[str, float, float]]] | None = None
+    # The band: per priced asset, (low, high) prices within which uniMMR cannot reach 1.2, and
+    # ``room``, a floor of (equity − 1.2·maintenance) anywhere in it, lowered by each change of
+    # the account; ``band`` is its id (0: none, the account is evaluated at every tick).
+    band: int = 0
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    room: float = 0.0
+    open: dict[float, tuple[float, float, Mapping[str, str]]] = field(default_factory=dict)  # level -> breach
+
+    def snapshot(self, t: float) -> None:
+        self.recent.append(Snapshot(t, {s: q for s, q in self.qty.items() if q}, dict(self.entry), dict(self.wallet)))
+        while len(self.recent) > 1 and self.recent[1].time < t - INPUT_WINDOW_S:
+            self.recent.popleft()
+
+    def held_since(self, t: float) -> list[Snapshot]:
+        """The states the account was in at some moment from t on (the last always counts)."""
+        states = list(self.recent) or [EMPTY]
+        return [s for s, nxt in zip(states, [*states[1:], None], strict=True) if nxt is None or nxt.time >= t]
+
+    def float_inputs(self) -> tuple[dict[str, float], list[tuple[str, float, float]]]:
+        if self.floats is None:
+            wallet = {a: v / SCALE[a] for a, v in self.wallet.items() if a in SCALE}
+            self.floats = (wallet, [(s, self.qf[s], self.entry[s]) for s, q in self.qty.items() if q])
+        return self.floats
+
+
+class _Replay:
+    """The journal replayed in order: accounts, decisions judged (direction 1) and uniMMR sampled
+    at each delivered tick before each record (direction 2).
+
+    Sampling every account at every tick would be accounts × ticks float evaluations on a soak;
+    instead an account whose uniMMR is above 1.2 gets a band of prices within which it provably
+    stays above (``FloatRatio.safe_band``), and sleeps until a price leaves its band (heaps of
+    band edges per asset) or its own changes use up the band's room: a fill of d at any mark m
+    in the band changes equity by m·d − Δ(qty·entry) and 1.2·maintenance by at most
+    1.2·MAX_RATE·|d|·m; a stablecoin leg changes equity by its amount; anything else wakes it."""
+
+    def __init__(self, ticks: Ticks, halts: list[Interval], staleness_s: float, until: float,
+                 deciders: set[str]) -> None:
+        self.ticks = ticks
+        self.halts = halts
+        self.resumes = sorted(h.end for h in halts if h.end != math.inf)
+        self.staleness_s = staleness_s
+        self.until = until
+        self.deciders = deciders
+        self.accounts: dict[str, _Account] = {}
+        self.awake: set[str] = set()  # accounts evaluated at the next tick: changed, unbanded or breached
+        self.low_edges: dict[str, list[tuple[float, int, str]]] = {}  # asset -> heap of (-low, band, account)
+        self.high_edges: dict[str, list[tuple[float, int, str]]] = {}  # asset -> heap of (high, band, account)
+        self.bands = 0
+        self.bad: list[Evidence] = []
+        self.episodes: list[Episode] = []
+        self.actions: dict[str, list[float]] = {}  # account -> times of its margin calls and liquidations
+        self.liquidations: dict[str, list[float]] = {}
+        self.decisions = self.judged = self.unjudged = 0
+        self.recorded = dict.fromkeys(THRESHOLD, 0)  # margin_call / liquidation events, every stage
+        self.delivered = [i for i, d in enumerate(ticks.delivered) if d and ticks.times[i] <= until]
+        self.samples = 0
+
+    def account(self, name: str) -> _Account:
+        if (a := self.accounts.get(name)) is None:
+            a = self.accounts[name] = _Account(name, keep=name in self.deciders)
+        return a
+
+    def changed(self, a: _Account) -> None:
+        """The account's state changed in a way its band's room does not account for."""
+        a.band = 0
+        a.floats = None
+        self.awake.add(a.name)
+
+    # ---- replay -----------------------------------------------------------------------------
+    def run(self, records: Iterable[Any]) -> None:
+        times, delivered, accounts = self.ticks.times, self.delivered, self.accounts
+        quantities: dict[str, tuple[tuple[Decimal, float], ...]] = {}  # a qty's text parsed once, both signs
+        wallets: dict[str, _Account | None] = {}  # ledger account -> the customer whose UM wallet it is
+        next_tick = 0
+        next_time = times[delivered[0]] if delivered else math.inf
+        for record in records:
+            while next_time < record.time:  # the ticks before this record, on the state before it
+                self.sample(next_time, self.ticks.prices[delivered[next_tick]])
+                next_tick += 1
+                next_time = times[delivered[next_tick]] if next_tick < len(delivered) else math.inf
+            kept: list[_Account] = []
+            for event in record.events:
+                kind = event.get("type")
+                if kind == "trade":
+                    if event.get("market") == "um":
+                        qty, symbol = event["qty"], event["symbol"]
+                        if (parsed := quantities.get(qty)) is None:
+                            exact, d = Decimal(qty), float(qty)
+                            parsed = quantities[qty] = ((exact, d), (-exact, -d))
+                        price = float(event["price"])
+                        buy, sell = parsed if event.get("taker_side") == "BUY" else parsed[::-1]
+                        for name, (delta, d) in ((event["taker_account"], buy), (event["maker_account"], sell)):
+                            a = accounts.get(name) or self.account(name)
+                            self.fill(a, symbol, delta, d, price)
+                            if a.keep:
+                                kept.append(a)
+                    continue
+                if kind in THRESHOLD:
+                    self.recorded[kind] += 1
+                    if event.get("stage") != "cancelled":
+                        self.decision(record, event)
+                if kind == "liquidation" and event.get("closed"):
+                    kept.append(self.closed(event))
+            for leg in record.legs:
+                try:
+                    owner = wallets[leg.account]
+                except KeyError:
+                    owner = wallets[leg.account] = self.wallet_of(leg.account)
+                if owner is not None:
+                    owner.wallet[leg.asset] = owner.wallet.get(leg.asset, 0) - leg.amount
+                    owner.room -= leg.amount / SCALE.get(leg.asset, 1)  # the balance is credits − debits
+                    owner.floats = None
+                    if not owner.band or leg.asset not in STABLE or owner.room <= ROOM_FLOOR:
+                        owner.band = 0
+                        self.awake.add(owner.name)
+                    if owner.keep:
+                        kept.append(owner)
+            for a in kept:
+                a.snapshot(record.time)
+        for i in delivered[next_tick:]:
+            self.sample(times[i], self.ticks.prices[i])
+        for name in self.awake:
+            for level_f, (start, ratio, prices) in self.accounts[name].open.items():
+                self.episodes.append(Episode(name, LEVEL_OF[level_f], start, self.until, ratio, prices))
+
+    def wallet_of(self, ledger_account: str) -> _Account | None:
+        """The customer whose UM wallet this ledger account is (``cust:<acct>:um``); any
+        ``cust:<acct>:*`` account marks <acct> a customer."""
+        if not ledger_account.startswith("cust:"):
+            return None
+        a = self.account(ledger_account[5:ledger_account.rindex(":")])
+        if not a.customer and any(a.qty.values()):
+            self.awake.add(a.name)  # positions held before it was known a customer
+        a.customer = True
+        return a if ledger_account.endswith(":um") else None
+
+    def fill(self, a: _Account, symbol: str, delta: Decimal, d: float, price: float) -> None:
+        """A fill of signed ``delta`` (``d`` in float) at ``price``: qty exact, entry the
+        qty-weighted average of opening fills (floats: compared within ENTRY_TOLERANCE)."""
+        qty = a.qty.get(symbol, ZERO)
+        q, entry = a.qf.get(symbol, 0.0), a.entry.get(symbol, 0.0)
+        new = qty + delta
+        n = q + d if new else 0.0
+        if not qty or (qty > 0) == (delta > 0):
+            after = (q * entry + d * price) / n
+        elif not new:
+            after = 0.0
+        elif (new > 0) != (qty > 0):
+            after = price  # flipped: the rest opens at the fill price
+        else:
+            after = entry
+        a.qty[symbol], a.qf[symbol], a.entry[symbol] = new, n, after
+        a.floats = None
+        if a.band:
+            edges = a.bounds.get(symbol[:3])
+            if edges is not None:
+                low, high = edges
+                a.room += q * entry - n * after + (d * low if d > 0 else d * high) - WAKE_RATE * abs(d) * high
+                if a.room > ROOM_FLOOR:
+                    return
+            a.band = 0
+        self.awake.add(a.name)
+
+    def closed(self, event: Mapping[str, Any]) -> _Account:
+        a = self.account(event["account"])
+        for c in event["closed"]:
+            symbol = c["symbol"]
+            left = a.qty.get(symbol, ZERO) - Decimal(str(c["qty"])) if "qty" in c else ZERO
+            a.qty[symbol], a.qf[symbol] = left, float(left)
+            if not left or symbol not in a.entry:
+                a.entry[symbol] = 0.0
+        self.changed(a)
+        return a
+
+    # ---- direction 1: each decision's inputs ------------------------------------------------
+    def decision(self, record: Any, event: Mapping[str, Any]) -> None:
+        self.decisions += 1
+        kind = str(event["type"])
+        t = float(event.get("time", record.time))
+        name = str(event.get("account"))
+        label = f"{kind} {event.get('stage') or ''} for {name}".replace("  ", " ")
+        self.actions.setdefault(name, []).append(t)
+        if kind == "liquidation":
+            self.liquidations.setdefault(name, []).append(t)
+
+        def flag(text: str) -> None:
+            self.bad.append(Evidence(f"{label}: {text}", t, records=(record.seq,)))
+
+        if h := inside(t, self.halts):
+            flag(f"inside a halt, {t - h.start:.3f} s after it began")
+        last_resume = self.resumes[bisect.bisect_right(self.resumes, t) - 1] if self.resumes and self.resumes[0] <= t else None
+        index: dict[str, Fraction] = {}
+        unjudged = False
+        for p in event.get("prices") or []:
+            asset, used_at, text = str(p["asset"]), float(p["time"]), str(p["price"])
+            i = self.ticks.last_at(used_at)
+            if i is None or asset not in self.ticks.prices[i]:
+                unjudged = True  # the harness had published no such price by then: no truth to judge by
+                continue
+            true = self.ticks.prices[i][asset]
+            if self.ticks.published_at(used_at) is None:
+                flag(f"{asset} price {text} stamped {used_at:.6f}, when the harness published no tick "
+                     f"(the last before was at {self.ticks.times[i]:.6f}, {asset} {true})")
+            elif _decimal(text) != _decimal(true):
+                flag(f"wrong parameters: {asset} price {text} at {used_at:.6f}, but the harness published {true} then")
+            if t - used_at > self.staleness_s + 1e-6:
+                flag(f"stale {asset} price, {t - used_at:.3f} s old (bound {self.staleness_s} s)")
+            elif last_resume is not None and used_at < last_resume - 1e-6:
+                flag(f"{asset} price from {last_resume - used_at:.3f} s before the last resume")
+            index[asset] = Fraction(true)
+        states = self.account(name).held_since(t - INPUT_WINDOW_S)
+        state = next((s for s in states if _same_inputs(event, s)), None)
+        if state is None:
+            state = states[-1]
+            flag(f"its inputs are not the account's per the journal: {_difference(event, state)}")
+        if unjudged:
+            self.unjudged += 1
+            return
+        self.judged += 1
+        wallet = {a: Fraction(v, SCALE[a]) for a, v in state.wallet.items() if a in SCALE}
+        positions = [{"symbol": s, "qty": q, "entry_price": _entry(event, s, state.entry[s])} for s, q in state.qty.items()]
+        try:
+            ratio = unimmr(wallet, positions, index)
+        except KeyError as exc:
+            flag(f"no price for {exc} among its inputs")
+            return
+        if ratio is None or ratio > THRESHOLD[kind]:
+            shown = "none (no position)" if ratio is None else f"{float(ratio):.4f}"
+            flag(f"uniMMR on the harness's prices and the journal's inputs is {shown} > {float(THRESHOLD[kind])}")
+
+    # ---- direction 2: uniMMR at each delivered tick -------------------------------------------
+    def sample(self, t: float, text: Mapping[str, str]) -> None:
+        px = {a: float(p) for a, p in text.items()}
+        for asset, p in px.items():  # wake the accounts whose band this price left
+            if (heap := self.low_edges.get(asset)) is not None:
+                while heap and -heap[0][0] >= p:
+                    self.wake(*heapq.heappop(heap)[1:])
+            if (heap := self.high_edges.get(asset)) is not None:
+                while heap and heap[0][0] <= p:
+                    self.wake(*heapq.heappop(heap)[1:])
+        for name in list(self.awake):
+            a = self.accounts[name]
+            if not a.customer:
+                self.awake.discard(name)
+                continue
+            wallet, positions = a.float_inputs()
+            try:
+                parts = unimmr_float(wallet, positions, px) if positions else None
+            except KeyError:
+                continue  # this tick lacks a price the account needs: no sample
+            self.samples += 1
+            ratio = None if parts is None else parts.ratio
+            for level, level_f in LEVELS:
+                breached = ratio is not None and ratio <= level_f
+                if ratio is not None and abs(ratio - level_f) <= NEAR * level_f:
+                    exact = _exact(a, text)
+                    breached = exact is not None and exact <= level
+                if breached and level_f not in a.open:
+                    a.open[level_f] = (t, ratio or 0.0, text)
+                elif not breached and level_f in a.open:
+                    start, low, prices = a.open.pop(level_f)
+                    self.episodes.append(Episode(name, level, start, t, low, prices))
+            if parts is None or ratio is None:
+                if not a.open:
+                    self.awake.discard(name)
+            elif not a.open and (move := parts.safe_band(LEVELS[0][1]) * BAND_SAFETY) > 0:
+                self.banded(a, parts, move, positions, wallet, px)
+
+    def banded(self, a: _Account, parts: FloatRatio, move: float, positions: Sequence[tuple[str, float, float]],
+               wallet: Mapping[str, float], px: Mapping[str, float]) -> None:
+        """Put the account to sleep within ``move`` (relative) of these prices."""
+        self.bands += 1
+        a.band = self.bands
+        a.bounds = {x: (px[x] * (1 - move), px[x] * (1 + move)) for x in {s[:3] for s, _, _ in positions} | (wallet.keys() & px.keys())}
+        a.room = parts.equity - LEVELS[0][1] * parts.mm - move * (parts.gross + parts.crypto + WAKE_RATE * parts.gross)
+        for x, (low, high) in a.bounds.items():
+            lows, highs = self.low_edges.setdefault(x, []), self.high_edges.setdefault(x, [])
+            heapq.heappush(lows, (-low, a.band, a.name))
+            heapq.heappush(highs, (high, a.band, a.name))
+            if len(lows) > 4 * len(self.accounts) + 64:  # mostly edges of bands long gone: rebuild
+                self.low_edges[x] = [e for e in lows if self.accounts[e[2]].band == e[1]]
+                self.high_edges[x] = [e for e in highs if self.accounts[e[2]].band == e[1]]
+                heapq.heapify(self.low_edges[x])
+                heapq.heapify(self.high_edges[x])
+        self.awake.discard(a.name)
+
+    def wake(self, band: int, name: str) -> None:
+        if (a := self.accounts[name]).band == band:
+            a.band = 0
+            self.awake.add(name)
+
+    # ---- direction 2: each breach against the actions taken -----------------------------------
+    def late(self, excused: list[tuple[float, float]], bound_s: float) -> int:
+        """Flag each breach not acted on in time; return how many breaches required an action."""
+        starts = [s for s, _ in excused]
+        for times in (*self.actions.values(), *self.liquidations.values()):
+            times.sort()
+        due = 0
+        for ep in sorted(self.episodes, key=lambda e: (e.start, e.account)):
+            times = (self.actions if ep.level == MARGIN_CALL else self.liquidations).get(ep.account, [])
+            what = "margin call or liquidation" if ep.level == MARGIN_CALL else "liquidation"
+            for a, b in _windows(ep.start, ep.end, excused, starts):
+                if b - a <= bound_s:
+                    continue
+                due += 1
+                deadline = a + bound_s
+                first = bisect.bisect_left(times, ep.start - CYCLE_SLACK_S)
+                if first < len(times) and times[first] <= deadline:
+                    break
+                after = f"; its first after came {times[first] - a:.3f} s after" if first < len(times) else "; none came"
+                shown = ", ".join(f"{k} {v}" for k, v in sorted(ep.prices.items()))
+                self.bad.append(Evidence(
+                    f"{ep.account}: true uniMMR {ep.ratio:.4f} <= {float(ep.level)} from {ep.start:.3f} ({shown}), "
+                    f"UM trading with fresh ticks from {a:.3f}, yet no {what} within {bound_s:.1f} s{after}",
+                    deadline))
+                break
+        return due
+
+
+def _windows(start: float, end: float, excused: Sequence[tuple[float, float]],
+             starts: Sequence[float]) -> Iterable[tuple[float, float]]:
+    """[start, end) less the excused spans (sorted, disjoint)."""
+    cur = start
+    for x, y in excused[max(0, bisect.bisect_right(starts, start) - 1):]:
+        if x >= end:
+            break
+        if y <= cur:
+            continue
+        if x > cur:
+            yield cur, x
+        cur = max(cur, y)
+    if cur < end:
+        yield cur, end
+
+
+def _decimal(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text))
+    except InvalidOperation:
+        return None
+
+
+def _reported(event: Mapping[str, Any]) -> tuple[dict[str, Decimal | None], dict[str, Decimal | None]]:
+    qty = {str(p.get("symbol")): _decimal(p.get("qty")) for p in event.get("positions") or []}
+    return {s: q for s, q in qty.items() if q != 0}, {str(a): _decimal(v) for a, v in (event.get("wallet") or {}).items()}
+
+
+def _same_inputs(event: Mapping[str, Any], state: Snapshot) -> bool:
+    qty, wallet = _reported(event)
+    if qty != state.qty:
+        return False
+    for asset in set(wallet) | set(state.wallet):
+        reported, scale = wallet.get(asset, ZERO), SCALE.get(asset)
+        if reported is None or scale is None or reported * scale != state.wallet.get(asset, 0):
+            return False
+    for p in event.get("positions") or []:
+        symbol, entry = str(p.get("symbol")), _decimal(p.get("entry_price"))
+        if symbol in state.qty and (entry is None or abs(float(entry) - state.entry[symbol])
+                                    > ENTRY_TOLERANCE * abs(state.entry[symbol]) + 1e-8):
+            return False
+    return True
+
+
+def _difference(event: Mapping[str, Any], state: Snapshot) -> str:
+    qty, wallet = _reported(event)
+    parts = [f"{s} qty {qty.get(s, 0)} reported, {state.qty.get(s, 0)} in the journal"
+             for s in sorted(set(qty) | set(state.qty)) if qty.get(s, ZERO) != state.qty.get(s, ZERO)]
+    for asset in sorted(set(wallet) | set(state.wallet)):
+        reported, minor, scale = wallet.get(asset, ZERO), state.wallet.get(asset, 0), SCALE.get(asset)
+        if reported is None or scale is None or reported * scale != minor:
+            journal = "?" if scale is None else Decimal(minor) / scale
+            parts.append(f"wallet {asset} {reported} reported, {journal} in the journal")
+    if not parts:
+        parts = [f"{p.get('symbol')} entry price {p.get('entry_price')} reported, "
+                 f"{state.entry.get(str(p.get('symbol')), 0.0):.8f} rebuilt from the journal's fills"
+                 for p in event.get("positions") or []]
+    return "; ".join(parts)
+
+
+def _entry(event: Mapping[str, Any], symbol: str, rebuilt: float) -> str:
+    """The reported entry price where it agrees with the rebuilt one (it carries the venue's own
+    rounding), else the rebuilt one."""
+    for p in event.get("positions") or []:
+        if p.get("symbol") == symbol and (entry := _decimal(p.get("entry_price"))) is not None \
+                and abs(float(entry) - rebuilt) <= ENTRY_TOLERANCE * abs(rebuilt) + 1e-8:
+            return str(entry)
+    return repr(rebuilt)
+
+
+def _exact(a: _Account, prices: Mapping[str, str]) -> Fraction | None:
+    """uniMMR in fractions (entry prices as rebuilt), for a float too near a threshold to decide."""
+    wallet = {x: Fraction(v, SCALE[x]) for x, v in a.wallet.items() if x in SCALE}
+    positions = [{"symbol": s, "qty": q, "entry_price": repr(a.entry[s])} for s, q in a.qty.items() if q]
+    return unimmr(wallet, positions, {x: Fraction(p) for x, p in prices.items()})
+
+
+def _client_halts(history: History) -> tuple[list[tuple[float, float]], list[float]]:
+    """Halts as UM clients saw them (refusals ``UM_HALTED`` close together, as spans), and the
+    times UM writes were acknowledged."""
+    spans: list[tuple[float, float]] = []
+    acked: list[float] = []
+    for op in history.completions(*UM_WRITE_KINDS):
+        if op.type == "ok":
+            acked.append(op.time)
+        elif op.error == "UM_HALTED":
+            if spans and started(op) - spans[-1][1] <= CLIENT_HALT_GAP_S:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], op.time))
+            else:
+                spans.append((started(op), op.time))
+    acked.sort()
+    return spans, acked
 
 
 def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
-    if absent := missing(audit, "margin_calls", "liquidations", "prices", "halts"):
+    if absent := missing(audit, "journal", "halts"):
         return unknown(NAME, absent, audit)
-    truth = TruePrices(audit["prices"])
-    staleness_s = risk_of(audit)["staleness_ms"] / 1000
+    ticks = Ticks.from_history(history)
+    if not ticks:
+        return CheckResult(NAME, "unknown", "the history holds no price tick: the harness published no prices "
+                                            "this run, so there is no truth to judge margin decisions by")
+    risk = risk_of(audit)
+    staleness_s = risk["staleness_ms"] / 1000
+    bound_s = float(risk.get("act_within_ms") or DEFAULT_ACT_WITHIN_MS) / 1000 + CYCLE_SLACK_S
+    records = sorted(audit["journal"], key=lambda r: r.seq)
+    load_end = [op.time for op in history.of("phase") if op.value.get("phase") == "load_end"]
+    # Judged up to the end of the load (the audit is read after it): a journal read later may not
+    # hold an action taken after the read.
+    until = min(ticks.times[-1], load_end[-1] if load_end else (records[-1].time if records else -math.inf))
     halts = halt_intervals(audit)
-    resumes = sorted(h.end for h in halts)
-    events = [e for e in audit["margin_calls"] + audit["liquidations"] if e.get("stage") != "cancelled"]
-    bad: list[Evidence] = []
-    for e in events:
-        t, kind = float(e["time"]), ("margin_call" if e["type"] == "margin_call" else "liquidation")
-        label = f"{kind} {e.get('stage', '')} for {e['account']}".replace("  ", " ")
-        if h := inside(t, halts):
-            bad.append(Evidence(f"{label}: inside a halt, {t - h.start:.3f} s after it began", t, records=(e.get("seq"),)))
-        last_resume = max((r for r in resumes if r <= t), default=None)
-        index: dict[str, Fraction] = {}
-        for p in e.get("prices", []):
-            asset, used_at = p["asset"], float(p["time"])
-            true = truth.at(asset, used_at)
-            if true is None or Decimal(true) != Decimal(p["price"]):
-                bad.append(Evidence(f"{label}: {asset} price {p['price']} ({t - used_at:.3f} s before the call) but the true price then was {true}", t,
-                                    records=(e.get("seq"),)))
-            if t - used_at > staleness_s:
-                bad.append(Evidence(f"{label}: stale {asset} price, {t - used_at:.3f} s old (bound {staleness_s} s)", t,
-                                    records=(e.get("seq"),)))
-            elif last_resume is not None and used_at < last_resume:
-                bad.append(Evidence(f"{label}: {asset} price from {last_resume - used_at:.3f} s before the last resume", t, records=(e.get("seq"),)))
-            index[asset] = Fraction(str(p["price"]))
-        try:
-            ratio = unimmr(e.get("wallet", {}), e.get("positions", []), index)
-        except KeyError as exc:
-            bad.append(Evidence(f"{label}: no price for {exc} among its inputs", t, records=(e.get("seq"),)))
-            continue
-        if ratio is None or ratio > THRESHOLD[kind]:
-            shown = "none" if ratio is None else f"{float(ratio):.4f}"
-            bad.append(Evidence(f"{label}: uniMMR recomputes to {shown} > {float(THRESHOLD[kind])}", t, records=(e.get("seq"),)))
-    figures = {"margin_calls": len(audit["margin_calls"]), "liquidations": len(audit["liquidations"])}
+    deciders = {str(e.get("account")) for r in records for e in r.events if e.get("type") in THRESHOLD}
+    replay = _Replay(ticks, halts, staleness_s, until, deciders)
+    replay.run(records)
+
+    client_halts, acked = _client_halts(history)
+    excused = [(h.start, h.end) for h in halts] + client_halts
+    for fw in fault_windows(history):  # until UM writes are acknowledged again after the heal
+        i = bisect.bisect_left(acked, fw.end)
+        excused.append((fw.start, acked[i] if i < len(acked) else math.inf))
+    fresh = [ticks.times[i] for i in replay.delivered]
+    excused += [(-math.inf, fresh[0] if fresh else math.inf)]
+    excused += [(a + staleness_s, b) for a, b in pairwise(fresh) if b - a > staleness_s]
+    if fresh:
+        excused.append((fresh[-1] + staleness_s, math.inf))
+    due = replay.late(merge(excused), bound_s)
+
+    bad = replay.bad
+    figures = {"margin_calls": replay.recorded["margin_call"], "liquidations": replay.recorded["liquidation"],
+               "decisions": replay.decisions, "decisions_judged": replay.judged, "decisions_unjudged": replay.unjudged,
+               "ticks": len(ticks), "ticks_delivered": len(fresh), "breaches": len(replay.episodes), "breaches_due": due,
+               "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3)}
+    unjudged = f"; {replay.unjudged} decision(s) unjudged: made on prices from before the harness's first tick" \
+        if replay.unjudged else ""
     if bad:
-        return CheckResult(NAME, False, f"{len(bad)} erroneous margin decision(s): {bad[0].text}", tuple(bad[:50]), figures)
-    if not events:
-        return CheckResult(NAME, True, "no margin call or liquidation was made (vacuous)", figures=figures)
-    return CheckResult(NAME, True, f"{len(events)} margin decision(s), each on true fresh prices and below threshold",
-                       figures=figures)
+        bad.sort(key=lambda e: (math.inf if e.time is None else e.time, e.text))
+        return CheckResult(NAME, False, f"{len(bad)} erroneous or missing margin decision(s): {bad[0].text}{unjudged}",
+                           tuple(bad[:50]), figures)
+    if replay.decisions and not replay.judged:
+        return CheckResult(NAME, "unknown", f"{replay.decisions} margin decision(s), none judgeable{unjudged}",
+                           figures=figures)
+    breaches = (f"{len(replay.episodes)} breach period(s) on the harness's prices, {due} long enough with UM trading "
+                f"and fresh ticks to require an action, each acted on in time")
+    if not replay.decisions:
+        return CheckResult(NAME, True, f"no margin call or liquidation was made; {breaches}{unjudged}", figures=figures)
+    return CheckResult(NAME, True, f"{replay.judged} margin decision(s), each on the harness's fresh prices, the "
+                                   f"journal's inputs and below threshold; {breaches}{unjudged}", figures=figures)

@@ -83,3 +83,28 @@ def ack(h: HistoryBuilder, f: str, t: float, client_id: str, body: dict[str, Any
     h.add("invoke", f, process, t, {"client_id": client_id, "account": "a1", "api_key_valid": True, **request})
     return h.add("ok", f, process, t + latency_ms / 1000,
                  {"client_id": client_id, "account": "a1", "status": 200, "body": body}, latency_ms)
+
+
+# ---- margin decisions: the harness's price ticks, UM trades, decision events ------------------
+def tick(h: HistoryBuilder, t: float, prices: dict[str, str], delivered: bool = True) -> Op:
+    """One tick the harness published to the target's price intake (the harness is the market)."""
+    return h.add("info", "tick", "market", t, {"prices": dict(prices), "delivered": delivered})
+
+
+def um_trade(taker: str, maker: str, qty: str, price: str, *, taker_side: str = "BUY",
+             symbol: str = "BTCUSDT") -> dict[str, Any]:
+    return {"type": "trade", "trade_id": f"t-{taker}-{maker}-{price}", "symbol": symbol, "market": "um",
+            "price": price, "qty": qty, "maker_order_id": f"o-{maker}", "taker_order_id": f"o-{taker}",
+            "maker_account": maker, "taker_account": taker, "taker_side": taker_side}
+
+
+def decision(kind: str, account: str, t: float, *, wallet: dict[str, str], positions: list[dict[str, Any]],
+             prices: list[tuple[str, str, float]], stage: str | None = None) -> dict[str, Any]:
+    """A margin_call or liquidation event as umref journals it: the evaluation it acted on
+    (prices as (asset, price, time since T0)) and the decision's own time."""
+    event: dict[str, Any] = {"type": kind, "account": account, "time": T0 + t, "wallet": wallet, "positions": positions,
+                             "prices": [{"asset": a, "price": p, "time": T0 + pt, "sources": []} for a, p, pt in prices],
+                             "threshold": "1.2" if kind == "margin_call" else "1.05"}
+    if stage is not None:
+        event["stage"] = stage
+    return event

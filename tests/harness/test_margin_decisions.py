@@ -1,0 +1,268 @@
+"""no_erroneous_margin_calls on hand-made histories: decisions judged against the harness's own
+ticks and the journal's positions and wallets, in both directions (wrong or stale inputs; due
+actions missed or late)."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from typing import Any
+
+from pytest import MonkeyPatch
+
+from harness.audit import JournalRecord
+from harness.checks import CHECKS
+from harness.checks.base import CheckResult
+from harness.history import History
+from tests.harness.factories import (
+    HistoryBuilder,
+    audit,
+    decision,
+    halt,
+    leg,
+    record,
+    tick,
+    um_trade,
+)
+
+CHECK = CHECKS["no_erroneous_margin_calls"]
+module = importlib.import_module("harness.checks.no_erroneous_margin_calls")  # the package re-exports the function under this name
+WALLET = 3_700_000_000  # lev0's UM wallet: 3,700 USDT in minor units
+# lev0: 1 BTC long at 50,000 on 3,700 USDT. At 46,500 uniMMR = (3700 - 3500) / 186 = 1.075: a
+# margin call is due, not a liquidation. At 46,380 it is 80 / 185.52 = 0.43: a liquidation is due.
+
+
+def market(h: HistoryBuilder, *, start: float = 0.0, until: float = 20.0, shock_at: float = 8.0,
+           low: str = "46500.00", delivered: Callable[[float], bool] = lambda t: True) -> None:
+    for k in range(round(start * 10), round(until * 10) + 1):
+        t = round(k * 0.1, 1)
+        tick(h, t, {"BTC": low if t >= shock_at else "50000.00", "ETH": "3000.00"}, delivered(t))
+
+
+def history(end: float = 20.0, **market_args: Any) -> HistoryBuilder:
+    h = HistoryBuilder()
+    market(h, until=end, **market_args)
+    h.phase(end, "load_end")
+    return h
+
+
+def journal(*decisions: tuple[float, dict[str, Any]], opened_at: float = 0.5,
+            extra: list[JournalRecord] | None = None, wallet: int = WALLET) -> list[JournalRecord]:
+    records = [record(1, opened_at - 0.4, "transfer", "x1", legs=[leg("cust:lev0:spot", "USDT", wallet),
+                                                                  leg("cust:lev0:um", "USDT", -wallet)]),
+               record(2, opened_at, "order", "o1", events=[um_trade("lev0", "mm", "1", "50000.00")])]
+    records += extra or []
+    for t, event in decisions:
+        records.append(record(len(records) + 1, t, event["type"], f"d{len(records)}", events=[event],
+                              legs=event.pop("legs", [])))
+    return sorted(records, key=lambda r: r.time)
+
+
+def call(t: float, price: str = "46500.00", price_t: float | None = None, *, qty: str = "1",
+         wallet: str = "3700.000000", kind: str = "margin_call", stage: str | None = None) -> tuple[float, dict[str, Any]]:
+    positions = [{"symbol": "BTCUSDT", "qty": qty, "entry_price": "50000.00000000", "leverage": 20}]
+    at = round(t - 0.1, 1) if price_t is None else price_t
+    return t, decision(kind, "lev0", t, wallet={"USDT": wallet}, positions=positions, prices=[("BTC", price, at)], stage=stage)
+
+
+def judge(h: HistoryBuilder | History, records: list[JournalRecord], **parts: Any) -> CheckResult:
+    built = h.build() if isinstance(h, HistoryBuilder) else h
+    return CHECK(built, audit(journal=records, **parts))
+
+
+# ---- direction 1: each decision's inputs ---------------------------------------------------------
+def test_a_call_on_the_harness_prices_and_the_journal_inputs_passes() -> None:
+    result = judge(history(), journal(call(8.5)))
+    assert result.valid is True, result.summary
+    assert result.figures["decisions_judged"] == 1 and result.figures["breaches"] == result.figures["breaches_due"] == 1
+
+
+def test_a_mislabelled_price_is_wrong_parameters() -> None:
+    """The price_mislabel lie: the pre-shock price stamped with a fresh tick's time."""
+    result = judge(history(), journal(call(8.5, "50000.00", 8.4)))
+    assert result.valid is False and "wrong parameters" in result.summary
+    assert "46500.00" in result.summary
+
+
+def test_a_price_stamped_when_no_tick_was_published_fails() -> None:
+    result = judge(history(), journal(call(8.5, "46500.00", 8.45)))
+    assert result.valid is False and "published no tick" in result.summary
+
+
+def test_a_stale_price_fails() -> None:
+    result = judge(history(), journal(call(10.0, "46500.00", 8.4)))
+    assert result.valid is False and "stale BTC price, 1.600 s old" in result.summary
+
+
+def test_a_call_on_a_healthy_account_fails_on_the_harness_prices() -> None:
+    result = judge(history(), journal(call(5.0, "50000.00")))
+    assert result.valid is False and "uniMMR on the harness's prices and the journal's inputs is 18.5000" in result.summary
+
+
+def test_a_decision_whose_qty_or_wallet_differs_from_the_journal_fails() -> None:
+    qty = judge(history(), journal(call(8.5, qty="2")))
+    assert qty.valid is False and "BTCUSDT qty 2 reported, 1 in the journal" in qty.summary
+    wallet = judge(history(), journal(call(8.5, wallet="3900.000000")))
+    assert wallet.valid is False and "wallet USDT 3900.000000 reported, 3700" in wallet.summary
+
+
+def test_a_decision_may_use_a_view_a_little_older_than_itself_but_not_an_old_one() -> None:
+    """lev0 adds 0.001 BTC after opening; a call reporting 1 BTC read the account before that."""
+    def with_top_up(at: float) -> list[JournalRecord]:
+        top_up = record(3, at, "order", "o2", events=[um_trade("lev0", "mm", "0.001", "50000.00")])
+        return journal(call(8.5), opened_at=-39.5, extra=[top_up])
+
+    assert judge(history(start=-40.0), with_top_up(-15.0)).valid is True
+    old = judge(history(start=-40.0), with_top_up(-35.0))
+    assert old.valid is False and "BTCUSDT qty 1 reported, 1.001 in the journal" in old.summary
+
+
+def test_a_decision_inside_a_halt_or_on_a_price_from_before_the_resume_fails() -> None:
+    inside = judge(history(), journal(call(8.5)), halts=[halt(7.0)])
+    assert inside.valid is False and "inside a halt" in inside.summary
+    before = judge(history(), journal(call(8.5)), halts=[halt(3.0), halt(8.45, "resume")])
+    assert before.valid is False and "before the last resume" in before.summary
+
+
+def test_no_tick_at_all_is_unknown_and_a_decision_before_the_first_tick_is_unjudged() -> None:
+    h = HistoryBuilder()
+    h.phase(20.0, "load_end")
+    assert judge(h, journal(call(8.5))).valid == "unknown"
+    early = judge(history(start=1.0, shock_at=99.0), journal(call(0.8, "50000.00", 0.7)))
+    assert early.valid == "unknown" and early.figures["decisions_unjudged"] == 1
+    assert "before the harness's first tick" in early.summary
+
+
+def test_missing_journal_or_halts_is_unknown() -> None:
+    assert judge(history(), [], halts=None).valid == "unknown"
+    assert CHECK(history().build(), audit(journal=None)).valid == "unknown"
+
+
+# ---- direction 2: due actions missed or late --------------------------------------------------------
+def test_a_due_account_not_acted_on_within_the_bound_fails() -> None:
+    missed = judge(history(), journal())
+    assert missed.valid is False and "lev0: true uniMMR 1.0753 <= 1.2" in missed.summary
+    assert "no margin call or liquidation within 3.0 s; none came" in missed.summary
+    late = judge(history(), journal(call(12.0)))
+    assert late.valid is False and "its first after came 4.000 s after" in late.summary
+
+
+def test_the_same_acted_on_in_time_passes_and_the_bound_is_configurable() -> None:
+    assert judge(history(), journal(call(10.9))).valid is True
+    strict = judge(history(), journal(call(10.9)), config={"risk": {"act_within_ms": 1000}})
+    assert strict.valid is False and "within 2.0 s" in strict.summary
+
+
+def test_a_breach_shorter_than_the_bound_needs_nothing() -> None:
+    assert judge(history(end=10.5), journal()).valid is True
+
+
+def test_undelivered_ticks_expect_nothing_of_the_target() -> None:
+    result = judge(history(delivered=lambda t: t < 8.0), journal())
+    assert result.valid is True and result.figures["ticks_delivered"] == 80
+    back = judge(history(delivered=lambda t: not 8.0 <= t < 15.0), journal())  # fresh ticks again from 15
+    assert back.valid is False and "fresh ticks from 1000015.000" in back.summary
+
+
+def test_a_halt_claimed_or_seen_by_clients_restarts_the_clock() -> None:
+    claimed = [halt(7.0), halt(15.0, "resume")]
+    assert judge(history(), journal(call(15.5)), halts=claimed).valid is True
+    assert judge(history(), journal(), halts=claimed).valid is False
+    h = history(end=17.0)
+    for i in range(17):  # UM writes refused UM_HALTED every 0.5 s from 7 to 15 s
+        h.request("um_order", 7.0 + 0.5 * i, "fail", f"r{i}", status=503, error="UM_HALTED")
+    assert judge(h, journal()).valid is True  # 2 s of trading left after the clients' halt: too short
+    assert judge(history(end=17.0), journal()).valid is False
+
+
+def test_nothing_is_expected_during_a_fault_nor_until_um_writes_are_acked_again() -> None:
+    def faulted(acked_at: float) -> HistoryBuilder:
+        h = history()
+        h.fault("f1", 7.0, 14.0, expect_um_halt=False, fault="kill", target="liquidation")
+        h.request("um_order", acked_at, "ok", "w1")
+        return h
+
+    assert judge(faulted(18.0), journal()).valid is True
+    late = judge(faulted(16.0), journal())
+    assert late.valid is False and "fresh ticks from 1000016.005" in late.summary
+
+
+def test_an_account_due_for_liquidation_needs_a_liquidation_not_only_a_call() -> None:
+    h = history(low="46380.00")
+    called = judge(h, journal(call(8.5, "46380.00")))
+    assert called.valid is False and "<= 1.05" in called.summary and "no liquidation within" in called.summary
+    started = call(8.7, "46380.00", kind="liquidation", stage="started")
+    executed = call(9.0, "46380.00", kind="liquidation", stage="executed")
+    executed[1]["closed"] = [{"symbol": "BTCUSDT", "qty": "1", "price": "46380.00", "realized": "-3620.00"}]
+    executed[1]["legs"] = [leg("cust:lev0:um", "USDT", 3_620_000_000), leg("insurance:fund", "USDT", -3_620_000_000)]
+    result = judge(h, journal(call(8.5, "46380.00"), started, executed))
+    assert result.valid is True, result.summary
+    assert result.figures["decisions_judged"] == 3
+
+
+def test_a_ratio_exactly_at_the_threshold_is_due_decided_in_fractions() -> None:
+    wallet = 3_723_200_000  # 3,723.2 USDT: at 46,500 uniMMR is 223.2 / 186 = 1.2 exactly
+    assert judge(history(), journal(wallet=wallet)).valid is False
+    assert judge(history(), journal(call(8.5, wallet="3723.200000"), wallet=wallet)).valid is True
+
+
+# ---- the screen that skips ticks changes nothing but the work done ---------------------------------
+def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
+    """Twelve accounts near their thresholds on a volatile random walk, trading against a maker
+    all along (fees, realized PnL, transfers in and out, now and then a BTC deposit)."""
+    rng = random.Random(seed)
+    h = HistoryBuilder()
+    path: list[dict[str, float]] = []
+    btc, eth = 50_000.0, 3_000.0
+    for k in range(600):
+        btc *= 1 + rng.gauss(0, 0.002) - (0.03 if k == 300 else 0)
+        eth *= 1 + rng.gauss(0, 0.002)
+        path.append({"BTC": round(btc, 2), "ETH": round(eth, 2)})
+        tick(h, round(k * 0.1, 1), {a: f"{p:.2f}" for a, p in path[-1].items()}, rng.random() > 0.05)
+    h.phase(60.0, "load_end")
+    records: list[JournalRecord] = []
+
+    def add(t: float, kind: str, events: list[dict[str, Any]] | None = None, legs: list[Any] | None = None) -> None:
+        records.append(record(len(records) + 1, t, kind, f"r{len(records)}", events=events, legs=legs))
+
+    names = [f"acct{i}" for i in range(12)]
+    for i, name in enumerate(names):
+        symbol = rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
+        price = "50000.00" if symbol.startswith("BTC") else "3000.00"
+        asset = "USDT" if symbol.endswith("USDT") else "USDC"
+        qty = f"{rng.choice([1, 2, 3, 4]) * (0.1 if symbol.startswith('BTC') else 1):.3f}"
+        minor = int(float(qty) * float(price) * rng.uniform(0.005, 0.08) * 10**6)
+        add(0.05 * i, "transfer", legs=[leg(f"cust:{name}:spot", asset, minor), leg(f"cust:{name}:um", asset, -minor)])
+        add(0.05 * i + 0.01, "order", [um_trade(name, "mm", qty, price, taker_side=rng.choice(["BUY", "SELL"]), symbol=symbol)])
+    for k in range(1, 1000):
+        t = 1.0 + k * 0.05
+        name, roll = rng.choice(names), rng.random()
+        if roll < 0.8:
+            symbol = rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
+            mark = path[int(t * 10)][symbol[:3]]
+            price = f"{mark * (1 + rng.uniform(-0.002, 0.002)):.2f}"
+            qty = f"{rng.choice([1, 5, 20]) * (0.001 if symbol.startswith('BTC') else 0.01):.3f}"
+            fee = int(float(qty) * float(price) * 0.0004 * 10**6)
+            asset = "USDT" if symbol.endswith("USDT") else "USDC"
+            pnl = rng.randint(-5, 5) * 10**6
+            add(t, "order", [um_trade(name, "mm", qty, price, taker_side=rng.choice(["BUY", "SELL"]), symbol=symbol)],
+                [leg(f"cust:{name}:um", asset, fee + pnl), leg("fee:revenue", asset, -fee - pnl)])
+        elif roll < 0.95:
+            amount = rng.randint(-50, 50) * 10**6
+            add(t, "transfer", legs=[leg(f"cust:{name}:spot", "USDT", amount), leg(f"cust:{name}:um", "USDT", -amount)])
+        else:
+            add(t, "transfer", legs=[leg(f"cust:{name}:spot", "BTC", 100_000), leg(f"cust:{name}:um", "BTC", -100_000)])
+    return h.build(), records
+
+
+def test_skipping_ticks_that_cannot_breach_finds_the_same_breaches(monkeypatch: MonkeyPatch) -> None:
+    for seed in range(5):
+        h, records = random_run(seed)
+        screened = CHECK(h, audit(journal=records))
+        monkeypatch.setattr(module, "BAND_SAFETY", 0.0)  # no band: every account at every tick
+        every = CHECK(h, audit(journal=records))
+        monkeypatch.undo()
+        assert screened.figures["breaches"] == every.figures["breaches"] > 0
+        assert [e.text for e in screened.evidence] == [e.text for e in every.evidence]
+        assert screened.figures["uniMMR_samples"] < every.figures["uniMMR_samples"]
