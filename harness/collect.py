@@ -151,10 +151,12 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
         errors.append("no ledger node is primary: journal and balances not collected")
         audit["journal"] = audit["balances"] = None
     else:
+        # Balances first: their last_seq is then within the journal read next, so segregation can
+        # replay the journal's legs to exactly that seq and compare.
+        audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
         records = _get_journal(session, services[primary] + "/audit/ledger", errors)
         audit["journal"] = records
         audit["journal_node"] = primary
-        audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
         audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
     audit["discarded"] = _discarded(session, services, errors)
     session.close()
@@ -184,7 +186,8 @@ class BalanceSampler:
                 continue
             body = _get(session, self.services[primary] + "/audit/balances", [], timeout=2.0)
             if isinstance(body, dict) and "balances" in body:
-                self.samples.append({"time": body.get("time", time.time()), "node": primary, "balances": body["balances"]})
+                self.samples.append({"time": body.get("time", time.time()), "node": primary, "balances": body["balances"],
+                                     "last_seq": body.get("last_seq"), "epoch": body.get("epoch")})
         session.close()
 
     def stop(self) -> list[dict[str, Any]]:

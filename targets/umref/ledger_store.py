@@ -109,8 +109,14 @@ class LedgerStore:
 
     def balances(self) -> dict[str, dict[str, int]]:
         """A consistent snapshot: whole records only."""
+        return self.balances_through()[1]
+
+    def balances_through(self) -> tuple[int, dict[str, dict[str, int]]]:
+        """The balances and the last seq they include, read together: an auditor lines them up
+        with the journal at that seq."""
         with self.view_lock:
-            return {acct: {a: natural_balance(acct, v) for a, v in assets.items()} for acct, assets in list(self.raw.items())}
+            return self.last_seq, {acct: {a: natural_balance(acct, v) for a, v in assets.items()}
+                                   for acct, assets in list(self.raw.items())}
 
     def after(self, seq: int, limit: int | None = None) -> list[dict[str, Any]]:
         # seqs are contiguous from 1, so record i has seq i + 1

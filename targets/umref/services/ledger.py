@@ -66,7 +66,7 @@ class BalanceCache:
         self.truncations = self.store.truncations
         self.raw: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
-    def balances(self) -> dict[str, dict[str, int]]:
+    def balances_through(self) -> tuple[int, dict[str, dict[str, int]]]:
         if self.truncations != self.store.truncations or self.store.last_seq < self.through:
             self._reset()
         with self.store.view_lock:
@@ -79,7 +79,8 @@ class BalanceCache:
             for leg in record.get("legs", []):
                 self.raw[leg["account"]][leg["asset"]] += leg["amount"]
         self.through += len(new)
-        return {acct: {a: natural_balance(acct, v) for a, v in assets.items()} for acct, assets in self.raw.items()}
+        return self.through, {acct: {a: natural_balance(acct, v) for a, v in assets.items()}
+                              for acct, assets in self.raw.items()}
 
 
 class LedgerNode:
@@ -330,8 +331,9 @@ class LedgerNode:
         return json_response({"records": self.store.after(after, limit), **self.state()})
 
     async def balances(self, _: web.Request) -> web.Response:
-        balances = self.balance_cache.balances() if self.balance_cache else self.store.balances()
-        return json_response({"time": self.clock.now(), "node": self.name, "balances": balances})
+        last_seq, balances = (self.balance_cache or self.store).balances_through()
+        return json_response({"time": self.clock.now(), "node": self.name, "epoch": self.epoch, "last_seq": last_seq,
+                              "balances": balances})
 
     async def audit_discarded(self, _: web.Request) -> web.Response:
         """What this node wrote and later dropped (fenced, or demoted after a failover)."""
