@@ -49,7 +49,7 @@ from harness.faults.base import (
 )
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History, Op
-from harness.load.probe import probe
+from harness.load.probe import place_sentinels, probe
 from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, spawn_load
 from harness.market import MarketFeed, PricePath
@@ -332,6 +332,9 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     trader = next(a for a in target.accounts if a["role"] == "trader")
     if (why := probe_until_steady(ctx, target.gateway, trader, "before")) is not None:
         raise Undecided(f"steady state not met before faults ({STEADY_STATE_PROBES} probes): {why}")
+    sentinels = place_sentinels(target.gateway, trader["account"], trader["api_key"], timeout_s=5.0,
+                                start_mono=ctx.recorder.start_mono)
+    ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "sentinel"}}) for op in sentinels)
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
                    regions=target.regions, risk=target.risk, backend=backend.name, market=market)

@@ -18,7 +18,7 @@ import requests
 from harness.http import target_session
 from harness.load.ops import OpWriter
 
-__all__ = ["probe"]
+__all__ = ["probe", "place_sentinels", "SENTINELS"]
 
 
 PARALLEL = 4
@@ -66,3 +66,34 @@ def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: fl
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="probe") as pool:
         list(pool.map(lane_of, range(lanes)))
     return sorted(writer.kept, key=lambda op: op["mono"])
+
+
+# Resting orders the harness places before the faults and never cancels: far from the market, so
+# nothing fills them, with room to shrink (several quantity steps). Customer load may cancel all of
+# its own resting orders during a halt; these rest through every halt and resume whatever the
+# load does, so ``resting_orders_preserved`` always has orders to find in the books afterwards.
+SENTINELS: tuple[dict[str, str], ...] = tuple(
+    {"symbol": symbol, "side": "BUY", "type": "LIMIT", "qty": "0.004", "price": price}
+    for symbol, price in (("BTCUSDT", "25000.00"), ("ETHUSDT", "1500.00"), ("BTCUSDC", "25000.00"),
+                          ("ETHUSDC", "1500.00")))
+
+
+def place_sentinels(gateway: str, account: str, api_key: str, *, timeout_s: float,
+                    start_mono: float) -> list[dict[str, Any]]:
+    """Place the sentinel orders as ``um_order`` ops of the process ``probe.sentinel``."""
+    writer = OpWriter(None, start_mono)
+    stamp = f"sn{time.time_ns() % 10**12}"
+    with target_session() as session:
+        session.headers["X-API-Key"] = api_key
+        for i, order in enumerate(SENTINELS):
+            body = {"client_id": f"{stamp}-{i}", **order}
+            started = writer.invoke("um_order", "probe.sentinel", {**body, "account": account, "api_key_valid": True})
+            status, answer, exc = None, None, None
+            try:
+                resp = session.post(gateway + "/um/order", json=body, timeout=timeout_s)
+                status, answer = resp.status_code, resp.json() if resp.content else None
+            except (requests.RequestException, ValueError) as error:
+                exc = error
+            writer.complete("um_order", "probe.sentinel", started, client_id=body["client_id"], account=account,
+                            status=status, body=answer, exc=exc)
+    return writer.kept

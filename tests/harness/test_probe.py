@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.load.probe import probe
+from harness.load.probe import SENTINELS, place_sentinels, probe
 from targets.umref.launcher import Topology, plan
 
 
@@ -46,3 +46,19 @@ def test_ten_rounds_spread_over_four_lanes_with_distinct_client_ids(topo: Topolo
     assert {op["process"] for op in ops} == {"probe", "probe.1", "probe.2", "probe.3"}
     ids = [op["value"]["client_id"] for op in done]
     assert len(set(ids)) == len(ids) == 40
+
+
+def test_sentinel_orders_rest_in_every_um_book_with_room_to_shrink(topo: Topology) -> None:
+    import requests
+
+    trader = next(a for a in topo.config.accounts if a.role == "trader")
+    ops = place_sentinels(topo.config.url("gateway"), trader.account, trader.api_key, timeout_s=5.0,
+                          start_mono=time.monotonic())
+    done = [op for op in ops if op["type"] != "invoke"]
+    assert len(done) == len(SENTINELS) and all(op["type"] == "ok" and op["value"]["body"]["status"] == "NEW"
+                                               for op in done), done
+    assert {op["process"] for op in ops} == {"probe.sentinel"}
+    books = requests.get(topo.config.url("matching") + "/audit/books", timeout=5).json()["books"]
+    ids = {op["value"]["body"]["order_id"] for op in done}
+    resting = {o["order_id"]: o["qty"] for book in books.values() for o in book["bids"] if o["order_id"] in ids}
+    assert sorted(resting.values()) == ["0.004"] * len(SENTINELS)
