@@ -47,6 +47,19 @@ def _rename(value: Any, k: int) -> Any:
     return value
 
 
+def _balances(journal: list[dict[str, Any]]) -> dict[str, Any]:
+    from targets.umref.ledger_store import natural_balance
+
+    raw: dict[str, dict[str, int]] = {}
+    for record in journal:
+        for leg in record.get("legs", []):
+            assets = raw.setdefault(leg["account"], {})
+            assets[leg["asset"]] = assets.get(leg["asset"], 0) + leg["amount"]
+    last = max((r["seq"] for r in journal), default=0)
+    return {"time": max((r["time"] for r in journal), default=0.0), "last_seq": last, "epoch": 1,
+            "balances": {a: {asset: natural_balance(a, v) for asset, v in assets.items()} for a, assets in raw.items()}}
+
+
 def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
     """Write history.jsonl and audit.json of at least ``ops_wanted`` ops into ``out``; return their shape."""
     base = [json.loads(line) for line in (run_dir / "history.jsonl").open()]
@@ -75,14 +88,14 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
                     continue
                 journal.append({**_rename(r, k), "time": r["time"] + shift, "seq": r["seq"] + k * seq_step})
             halts += [{**h, "time": h["time"] + shift} for h in audit.get("halts") or []]
-            samples += [{**s, "time": s["time"] + shift} for s in audit.get("balance_samples") or []]
-    prices = dict(audit["prices"])
-    prices["assets"] = {a: [[t + k * span, p] for k in range(copies) for t, p in path]
-                        for a, path in audit["prices"]["assets"].items()}
+            # a later copy's samples do not hold the earlier copies' legs: judged on their own figures
+            samples += [{**s, "time": s["time"] + shift, **({"last_seq": None} if k else {})}
+                        for s in audit.get("balance_samples") or []]
     # orders, trades, margin calls and liquidations are not stored: like collect_audit, the checks'
-    # process derives them from the journal (they share its strings, as in a real run)
+    # process derives them from the journal (they share its strings, as in a real run). The final
+    # balances are the legs of the whole synthetic journal, as the ledger would report them.
     big = {**{k: v for k, v in audit.items() if k not in FLATTENED_VIEWS}, "journal": journal, "halts": halts,
-           "balance_samples": samples, "prices": prices}
+           "balance_samples": samples, "balances": _balances(journal)}
     big.pop("journal")
     (out / "audit.json").write_text(json.dumps(big))
     with (out / "journal.jsonl").open("w") as lines:  # as the ledger streams it (?format=jsonl)

@@ -62,7 +62,7 @@ def halt(t: float, kind: str = "halt", scope: tuple[str, ...] = ("um",)) -> dict
 def audit(**parts: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"config": {"risk": {}}, "halts": [], "journal": [], "margin_calls": [], "liquidations": [],
                             "balances": {"time": T0, "balances": {}}, "balance_samples": [], "errors": [],
-                            "prices": {"step_s": 0.1, "start": T0, "assets": {}}, "replication": {"failovers": []}}
+                            "replication": {"failovers": []}}
     return {**base, **parts}
 
 
