@@ -58,6 +58,7 @@ __all__ = [
     "Scenario",
     "ScenarioSource",
     "Span",
+    "first_overlap",
     "links_touched",
     "services_touched",
     "um_only",
@@ -68,6 +69,7 @@ __all__ = [
 
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of YAML; anything bigger is a mistake or an attack
 MAX_SECONDS = 3600.0  # no time or duration in a scenario beyond an hour
+MIN_SECONDS = 0.001  # nor below a millisecond: nothing the harness does is finer (1e-300s is a typo)
 MAX_FAULTS = 500
 SETTLE_S = 5.0  # after the recovery window, before load stops: the last probe sees a settled target
 _MAX_NODES = 100_000  # YAML nodes with aliases expanded: bounds what validation has to walk
@@ -148,6 +150,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{_show(value)} is not a duration (use e.g. 500ms, 5s, 1.5m)")
     if seconds < 0:
         raise ValueError(f"duration {_show(value)} is negative")
+    if 0 < seconds < MIN_SECONDS:
+        raise ValueError(f"duration {_show(value)} is under {_num(MIN_SECONDS * 1000)} ms (0, or at least 1ms)")
     if seconds > MAX_SECONDS:
         raise ValueError(f"duration {_show(value)} is over the {_secs(MAX_SECONDS)} maximum")
     return seconds
@@ -780,16 +784,25 @@ class Scenario(Model):
         return self
 
 
-def _refuse_overlaps(timeline: Sequence[BaseFaultSpec]) -> None:
-    """Two faults on one link or service at once: healing one would undo part of the other."""
-    windows = [(spec.at, math.inf if spec.duration_s is None else spec.at + spec.duration_s,
-                {*links_touched(spec.fault, spec.target), *services_touched(spec.fault, spec.target)})
-               for spec in timeline]
+def first_overlap(faults: Sequence[tuple[str, Mapping[str, Any], float, float | None]]) -> tuple[int, int, str] | None:
+    """Two faults (kind, target, at, duration; None lasts to the end) on one link or service at
+    once, as (earlier index, later index, what they share): healing one would undo part of the
+    other. One rule for written timelines and for a stored schedule read back by replay."""
+    windows = [(at, math.inf if duration is None else at + duration,
+                {*links_touched(kind, target), *services_touched(kind, target)})
+               for kind, target, at, duration in faults]
     for j, (start, end, touched) in enumerate(windows):
         for i, (other_start, other_end, other_touched) in enumerate(windows[:j]):
             if start < other_end and other_start < end and (shared := touched & other_touched):
-                raise _Problem(("timeline", j), f"overlaps timeline[{i}] ({timeline[i].fault} from "
-                                                f"{_secs(other_start)}) on {', '.join(sorted(shared))}")
+                return i, j, ", ".join(sorted(shared))
+    return None
+
+
+def _refuse_overlaps(timeline: Sequence[BaseFaultSpec]) -> None:
+    if found := first_overlap([(spec.fault, spec.target, spec.at, spec.duration_s) for spec in timeline]):
+        i, j, shared = found
+        raise _Problem(("timeline", j), f"overlaps timeline[{i}] ({timeline[i].fault} from "
+                                        f"{_secs(timeline[i].at)}) on {shared}")
 
 
 # ---- YAML with line numbers ----------------------------------------------------------------------
@@ -803,6 +816,24 @@ class _Loader(_SafeLoader):
         except (ValueError, OverflowError, TypeError) as exc:
             raise yaml.constructor.ConstructorError(None, None, f"cannot read this value: {exc}",
                                                     node.start_mark) from None
+
+
+def _no_base_60(construct: Callable[[Any, yaml.ScalarNode], Any]) -> Callable[[Any, yaml.ScalarNode], Any]:
+    """YAML 1.1 reads ``1:30`` as the base-60 number 90: a time that silently means something else."""
+    def checked(loader: Any, node: yaml.ScalarNode) -> Any:
+        if ":" in str(node.value):
+            raise ValueError(f"{_show(node.value)} is a YAML 1.1 base-60 number "
+                             f"({_show(construct(loader, node))}); write e.g. 90s or 1.5m, or quote it")
+        return construct(loader, node)
+
+    return checked
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _no_base_60(_SafeLoader.construct_yaml_int))
+_Loader.add_constructor("tag:yaml.org,2002:float", _no_base_60(_SafeLoader.construct_yaml_float))
+_STR_TAG, _MERGE_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+_KEY_KINDS = {f"tag:yaml.org,2002:{tag}": kind for tag, kind in (
+    ("int", "a number"), ("float", "a number"), ("bool", "true/false"), ("null", "null"), ("timestamp", "a date"))}
 
 
 def _line(node: yaml.Node) -> int:
@@ -853,6 +884,9 @@ def _check_shape(root: yaml.Node, file: str) -> None:
             seen: dict[tuple[str, Any], int] = {}
             for key, _ in node.value:
                 if isinstance(key, yaml.ScalarNode):
+                    if key.tag not in (_STR_TAG, _MERGE_TAG):  # pydantic would not know its line
+                        raise _bad(file, _line(key), f"key {_show(key.value)} is read as "
+                                       f"{_KEY_KINDS.get(key.tag, key.tag)}; keys are names (quote it if it is one)")
                     if (key.tag, key.value) in seen:
                         raise _bad(file, _line(key), f"duplicate key {_show(key.value)} "
                                        f"(first on line {seen[(key.tag, key.value)]})")
