@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, Validati
 from harness.errors import BadInput
 from harness.scenario import (
     LINK_KINDS,
+    MAX_FAULTS,
     MAX_SECONDS,
     REGIONS,
     SERVICES,
@@ -26,6 +27,7 @@ from harness.scenario import (
     RandomTimeline,
     Scenario,
     Span,
+    first_overlap,
     links_touched,
     services_touched,
 )
@@ -69,6 +71,8 @@ class Schedule:
     @staticmethod
     def from_dict(raw: Any) -> Schedule:
         """The schedule a run stored; ``BadInput`` (one line) if it is not one."""
+        if isinstance(raw, dict) and isinstance(raw.get("faults"), list) and len(raw["faults"]) > MAX_FAULTS:
+            raise BadInput(f"schedule: faults: {len(raw['faults'])} faults; a run has at most {MAX_FAULTS}")
         try:
             stored = _StoredSchedule.model_validate(raw)
         except ValidationError as exc:
@@ -81,7 +85,21 @@ class Schedule:
             _revalidate(fault, i)
         if len({f.id for f in faults}) != len(faults):
             raise BadInput("schedule: faults: two faults share an id")
+        # as a whole, as a scenario's timeline is checked: an edited file must not start a fault
+        # after the run, nor two faults at once on one link or service
+        for i, fault in enumerate(faults):
+            if fault.end_s > stored.duration_s:
+                raise BadInput(f"schedule: faults.{i}: ends at {fault.end_s:g} s, after the run's "
+                               f"duration_s ({stored.duration_s:g} s)")
+        if found := first_overlap([(f.kind, f.target, f.at_s, f.duration_s) for f in faults]):
+            i, j, shared = found
+            raise BadInput(f"schedule: faults.{j}: overlaps faults.{i} ({faults[i].kind} from "
+                           f"{faults[i].at_s:g} s) on {shared}")
         return Schedule(stored.seed, faults, stored.duration_s, stored.recovery_within_s)
+
+
+# The longest run a scenario describes: a fault ending at the hour, an hour of recovery, settling.
+MAX_RUN_S = 2 * MAX_SECONDS + SETTLE_S
 
 
 class _Stored(BaseModel):
@@ -99,9 +117,9 @@ class _StoredFault(_Stored):
 
 
 class _StoredSchedule(_Stored):
-    seed: Annotated[int, Strict(), Field(ge=0)]
-    faults: tuple[_StoredFault, ...]
-    duration_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
+    faults: Annotated[tuple[_StoredFault, ...], Field(max_length=MAX_FAULTS)]
+    duration_s: Annotated[float, Field(gt=0, le=MAX_RUN_S, allow_inf_nan=False)]
     recovery_within_s: Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
 
