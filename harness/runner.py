@@ -49,6 +49,7 @@ from harness.faults.base import (
 )
 from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History, Op
+from harness.inputs import check_seed, run_folder_path
 from harness.load.probe import place_sentinels, probe
 from harness.load.progress import ProgressDisplay
 from harness.load.runner import LoadSpec, spawn_load
@@ -173,10 +174,11 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     if options.no_faults:
         schedule = replace(schedule, faults=())
     if options.load is not None and options.load.duration_s is not None:
-        needed = max((f.at_s + (f.duration_s or 0.0) for f in schedule.faults), default=0.0)
+        # cut short before the last heal plus recovery.within, the run would judge a recovery it never allowed
+        needed = max((f.end_s + schedule.recovery_within_s for f in schedule.faults), default=0.0)
         if options.load.duration_s < needed:
-            raise BadInput(f"--duration {options.load.duration_s:g}s: shorter than the scenario's fault timeline "
-                           f"({needed:g}s); use --no-faults or a longer duration")
+            raise BadInput(f"--duration {options.load.duration_s:g}s: ends before the last fault has healed and "
+                           f"recovery.within has passed; the shortest that works is {needed:g}s (or --no-faults)")
         schedule = replace(schedule, duration_s=options.load.duration_s)
     load_fault_kinds()
     if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
@@ -185,7 +187,7 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id = f"uc{os.getpid():x}{int(time.time() * 1000) % 10**6:06d}"
-    run_dir = options.report_dir / f"{stamp}-{scenario.name}-{seed}{'-' + '+'.join(bugs) if bugs else ''}"
+    run_dir = run_folder_path(options.report_dir, stamp, scenario.name, check_seed(seed, "--seed"), bugs)
     return RunContext(run_id=run_id, run_dir=run_dir, scenario_path=scenario_path, scenario=scenario,
                       schedule=schedule, options=options, bugs=bugs,
                       journal=FaultJournal(options.state_dir, run_id), recorder=Recorder(time.monotonic()))

@@ -10,7 +10,6 @@ run's failing checks. The search is pure (``ddmin``, ``shorter``) over a predica
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,10 +19,11 @@ from typing import Any, TypeVar
 import yaml
 
 from harness.errors import BadInput
+from harness.inputs import RunFolder, read_run_folder
 from harness.scenario import load_scenario
 from harness.schedule import SETTLE_S, Schedule, ScheduledFault
 
-__all__ = ["Budget", "ddmin", "shorter", "ShrinkResult", "shrink_run", "scenario_text"]
+__all__ = ["Budget", "ddmin", "shorter", "ShrinkResult", "failed_run", "shrink_run", "scenario_text"]
 
 T = TypeVar("T")
 MIN_FAULT_S = 0.5  # no shorter fault than this: below it a fault is mostly its own set-up
@@ -101,20 +101,20 @@ class ShrinkResult:
     written: Path
 
 
-def _failed_run(run_dir: Path) -> tuple[dict[str, Any], Schedule, tuple[str, ...]]:
-    result_file = run_dir / "result.json"
-    try:
-        saved = json.loads(result_file.read_text())
-        schedule = Schedule.from_dict(json.loads((run_dir / "schedule.json").read_text()))
-        status = saved["status"]
-        failing = tuple(c["name"] for c in saved["checks"] if c.get("status") == "fail")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{result_file}: not a run folder's result ({exc.__class__.__name__}: {exc})") from None
-    if status != "fail" or not failing:
-        raise BadInput(f"{run_dir}: the run did not fail (status {status}): nothing to shrink")
-    if not schedule.faults:
+def failed_run(run_dir: Path) -> RunFolder:
+    """A run folder, checked as replay checks it, that failed with faults to shrink, and whose
+    scenario file is unchanged since (re-runs of a changed file would not test the run's load)."""
+    folder = read_run_folder(run_dir, need_hash=True)
+    if folder.status != "fail" or not folder.failing:
+        raise BadInput(f"{run_dir}: the run did not fail (status {folder.status or 'not stored'}): nothing to shrink")
+    if not folder.schedule.faults:
         raise BadInput(f"{run_dir}: the failing run had no faults: nothing to shrink")
-    return saved, schedule, failing
+    source = folder.scenario_file
+    load_scenario(source)  # still a valid scenario: the shrunk file is made from it
+    if folder.scenario_hash != hashlib.sha256(source.read_bytes()).hexdigest():
+        raise BadInput(f"{source}: changed since {run_dir} ran (its sha256 differs): re-runs would not test "
+                       "the run's load and checks")
+    return folder
 
 
 def scenario_text(source: Path, saved: dict[str, Any], smallest: Schedule, checks: Sequence[str], run_dir: Path) -> str:
@@ -142,12 +142,9 @@ def shrink_run(run_dir: Path, *, max_runs: int, out: Path | None,
                run: Callable[[Schedule], tuple[str, ...]], say: Callable[[str], None]) -> ShrinkResult:
     """Shrink a failed run. ``run(schedule)`` runs the scenario on that schedule and returns the
     checks that failed; a candidate "still fails" when one of the original failing checks does."""
-    saved, original, failing = _failed_run(run_dir)
-    source = Path(saved["scenario_file"])
-    load_scenario(source)  # still a valid scenario: the shrunk file is made from it
-    if saved.get("scenario_hash") not in (None, hashlib.sha256(source.read_bytes()).hexdigest()):
-        raise BadInput(f"{source}: changed since {run_dir} ran (its sha256 differs): re-runs would not test "
-                       "the run's load and checks")
+    folder = failed_run(run_dir)
+    original, failing, source = folder.schedule, folder.failing, folder.scenario_file
+    saved = {"bugs": list(folder.bugs)}
     tried = 0
     violations: dict[str, tuple[str, ...]] = {}
 

@@ -59,7 +59,8 @@ def test_a_candidate_run_is_only_as_long_as_its_faults_need() -> None:
 
 
 def test_a_run_that_did_not_fail_is_bad_input(tmp_path: Path) -> None:
-    (tmp_path / "result.json").write_text(json.dumps({"status": "pass", "checks": [], "scenario_file": "x"}))
+    (tmp_path / "result.json").write_text(json.dumps({"status": "pass", "checks": [], "scenario_file": "x",
+                                                      "seed": 1, "scenario_hash": "0" * 64}))
     (tmp_path / "schedule.json").write_text(json.dumps(
         {"seed": 1, "duration_s": 10, "recovery_within_s": 5, "faults": []}))
     with pytest.raises(BadInput, match="did not fail"):

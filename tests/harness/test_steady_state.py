@@ -122,7 +122,7 @@ def test_bad_phase_or_class_is_one_line_with_file_and_line(tmp_path: Path, text:
     (["--users", "0"], "--users 0: must be from 1 to 10000"),
     (["--duration", "soon"], "--duration soon:"),
     (["--workers", "-1"], "--workers -1: must be from 0 to 64"),
-    (["--duration", "3s"], "--duration 3s: shorter than the scenario's fault timeline"),
+    (["--duration", "3s"], "--duration 3s: ends before the last fault has healed and recovery.within has passed"),
 ])
 def test_umchaos_load_bad_options_exit_3_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                        args: list[str], message: str) -> None:
