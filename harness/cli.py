@@ -7,7 +7,6 @@ violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file ins
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ from harness.errors import (
     BadInput,
     HarnessError,
 )
+from harness.inputs import printable
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -42,19 +42,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"umchaos: {message} (see umchaos --help)\n")
 
 
+def _seed(text: str) -> int:
+    """--seed: a seed a scenario could hold, or the run it names could not be replayed."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= seed <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"{seed}: a seed is from 0 to {2**31 - 1}")
+    return seed
+
+
+def _count(text: str) -> int:
+    """--seeds, --jobs: at least one (0 would silently mean one, -1 none)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: must be at least 1")
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="umchaos", description="Chaos experiments with safety checks for Unified Margin platforms.")
     p.add_argument("-q", "--quiet", action="store_true", help="only the verdict lines")
     p.add_argument("--state-dir", type=Path, default=Path(".umchaos"), help="fault journal folder (default .umchaos)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    v = sub.add_parser("validate", help="check scenario files; touches nothing")
+    v = sub.add_parser("validate", help="check scenario files as `run` would; touches nothing")
     v.add_argument("scenarios", nargs="+", type=Path)
+    v.add_argument("--backend", default="local", help="the backend the scenarios will run on (local)")
 
     r = sub.add_parser("run", help="run scenarios against the target")
     r.add_argument("scenarios", nargs="+", type=Path)
-    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    r.add_argument("--seeds", type=int, default=None, help="run each scenario with N seeds (seed, seed+1, ...)")
+    r.add_argument("--seed", type=_seed, default=None, help="override the scenario's seed")
+    r.add_argument("--seeds", type=_count, default=None, help="run each scenario with N seeds (seed, seed+1, ...)")
     r.add_argument("--backend", default="local", help="where the target runs (local)")
     r.add_argument("--report-dir", type=Path, default=Path("reports"))
     r.add_argument("--bugs", default=None, help="comma-separated bug switches, overriding the scenario's")
@@ -81,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--duration", default=None, help="how long load flows, e.g. 60s or 2m")
     ld.add_argument("--workers", type=int, default=0, help="Locust worker processes (master/worker mode)")
     ld.add_argument("--report-dir", type=Path, default=Path("reports"))
-    ld.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    ld.add_argument("--seed", type=_seed, default=None, help="override the scenario's seed")
     ld.add_argument("--no-faults", action="store_true", help="load only: leave the scenario's timeline out")
     ld.add_argument("--junit", type=Path, default=None, help="also write a JUnit file here")
 
@@ -111,14 +134,18 @@ def expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _validate(paths: list[Path]) -> int:
-    from harness.scenario import load_scenario
-    from harness.schedule import build_schedule
+def _validate(paths: list[Path], backend: str) -> int:
+    """Every check ``run`` makes before it starts (``prepare``): target safety, the backend's fault
+    kinds, the run folder's name; all files first, so that one bad file is not found half way."""
+    from harness.runner import RunOptions, prepare
 
-    for path in expand(paths):
-        scenario = load_scenario(path)
-        schedule = build_schedule(scenario, scenario.seed)
-        print(f"ok {path}: {scenario.name}, {len(schedule.faults)} fault(s), {schedule.duration_s:.0f} s")
+    files = expand(paths)
+    if not files:
+        raise BadInput(f"no scenario (*.yaml) in {', '.join(map(str, paths))}")
+    contexts = [(path, prepare(path, RunOptions(backend=backend))) for path in files]
+    for path, ctx in contexts:
+        print(printable(f"ok {path}: {ctx.scenario.name}, {len(ctx.schedule.faults)} fault(s), "
+                        f"{ctx.schedule.duration_s:.0f} s"))
     return EXIT_PASS
 
 
@@ -130,7 +157,8 @@ def _list(folder: Path) -> int:
     for path in sorted(folder.glob("*.yaml")):
         scenario = load_scenario(path)
         tags = f"[{','.join(scenario.tags)}]" if scenario.tags else ""
-        print(f"{scenario.name:<26} {tags:<9} {path}  {scenario.description.strip().splitlines()[0] if scenario.description else ''}")
+        first = scenario.description.strip().splitlines()[0] if scenario.description.strip() else ""
+        print(printable(f"{scenario.name:<26} {tags:<9} {path}  {first}"))
     return EXIT_PASS
 
 
@@ -170,8 +198,9 @@ def _early_forkserver(args: argparse.Namespace) -> ForkServer | None:
 
 
 def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
-    from harness.runner import RunOptions, run_scenario
-    from harness.schedule import build_schedule, format_schedule
+    from harness.inputs import MAX_SEED, check_writable_dir, check_writable_file
+    from harness.runner import RunOptions, prepare, run_scenario
+    from harness.schedule import format_schedule
 
     bugs = _bugs(args.bugs)
     from harness.backends import check_backend
@@ -182,11 +211,19 @@ def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
     plans = []
     for path, scenario in _scenarios(args.scenarios, args.tag):
         base = args.seed if args.seed is not None else scenario.seed
+        if base + (args.seeds or 1) - 1 > MAX_SEED:
+            raise BadInput(f"--seeds {args.seeds}: seeds from {base} would pass {MAX_SEED}, the largest seed")
         plans += [(path, scenario, base + i) for i in range(args.seeds or 1)]
+    # every check a run makes before it starts, for every run, before the first starts
+    contexts = [prepare(path, RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir,
+                                         state_dir=args.state_dir, bugs=bugs)) for path, _, seed in plans]
+    check_writable_dir(args.report_dir, "--report-dir")
+    if args.junit:
+        check_writable_file(args.junit, "--junit")
     if args.dry_run:
-        for path, scenario, seed in plans:
-            print(f"# {path} ({scenario.name}) seed={seed}")
-            print(format_schedule(build_schedule(scenario, seed)))
+        for ctx in contexts:
+            print(printable(f"# {ctx.scenario_path} ({ctx.scenario.name}) seed={ctx.schedule.seed}"))
+            print(format_schedule(ctx.schedule))
         return EXIT_PASS
     results = []
     for path, _, seed in plans:
@@ -203,6 +240,7 @@ def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
 
 def _selftest(args: argparse.Namespace) -> int:
     from harness.backends import check_backend
+    from harness.inputs import check_writable_dir
     from harness.report.selftest import print_matrix, write_matrix
     from harness.schedule import build_schedule
     from harness.selftest import Matrix, plan_cells, run_matrix, verdict
@@ -216,6 +254,7 @@ def _selftest(args: argparse.Namespace) -> int:
     cells = plan_cells([(s.name, str(path), s.seed, s.checks) for path, s in chosen],
                        {bug: KILLED_BY[bug] for bug in bugs}, args.seeds)
     out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_writable_dir(args.report_dir, "--report-dir")
     longest = max(build_schedule(s, s.seed).duration_s for _, s in chosen)
     print(f"selftest: {len(cells)} runs ({len(chosen)} scenario(s) × {args.seeds} seed(s), then {len(bugs)} bug switches "
           f"on {max(2, args.seeds)} seeds of each scenario that runs a check expected to catch them), "
@@ -239,22 +278,25 @@ def _selftest(args: argparse.Namespace) -> int:
 
 
 def _shrink(args: argparse.Namespace) -> int:
-    from harness.runner import RunOptions, run_scenario
+    from dataclasses import replace
+
+    from harness.inputs import check_writable_dir, check_writable_file
+    from harness.runner import RunOptions, prepare, run_scenario
     from harness.schedule import Schedule
-    from harness.shrink import shrink_run
+    from harness.shrink import failed_run, shrink_run
 
     if args.max_runs < 1:
         raise BadInput("--max-runs must be at least 1")
-    try:
-        saved = json.loads((args.run_dir / "result.json").read_text())
-        scenario_file, seed = Path(saved["scenario_file"]), int(saved["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{args.run_dir / 'result.json'}: not a run folder's result ({exc.__class__.__name__}: {exc})") from None
+    folder = failed_run(args.run_dir)
+    options = RunOptions(seed=folder.seed, report_dir=args.run_dir / "shrink", state_dir=args.state_dir,
+                         bugs=folder.bugs, schedule=folder.schedule, backend=folder.backend)
+    prepare(folder.scenario_file, options)  # every check a re-run makes, before the first
+    check_writable_dir(options.report_dir, "shrink's report folder")
+    check_writable_file(args.out or args.run_dir / "shrunk.yaml", "--out")
 
     def run(schedule: Schedule) -> tuple[str, ...]:
-        options = RunOptions(seed=seed, report_dir=args.run_dir / "shrink", state_dir=args.state_dir,
-                             bugs=tuple(saved.get("bugs", ())), schedule=schedule, backend=saved.get("backend", "local"))
-        return tuple(c.name for c in run_scenario(scenario_file, options).checks if c.valid is False)
+        return tuple(c.name for c in run_scenario(folder.scenario_file, replace(options, schedule=schedule)).checks
+                     if c.valid is False)
 
     result = shrink_run(args.run_dir, max_runs=args.max_runs, out=args.out, run=run,
                         say=lambda line: print(line, file=sys.stderr, flush=True))
@@ -298,26 +340,21 @@ def _load(args: argparse.Namespace, warm: ForkServer | None) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from harness.runner import RunOptions, run_scenario
-    from harness.schedule import Schedule
+    from harness.replay import plan_replay
+    from harness.runner import run_scenario
 
-    result_file = args.run_dir / "result.json"
-    try:
-        saved = json.loads(result_file.read_text())
-        schedule = Schedule.from_dict(json.loads((args.run_dir / "schedule.json").read_text()))
-        scenario_file = Path(saved["scenario_file"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{result_file}: not a run folder's result ({exc.__class__.__name__}: {exc})") from None
-    options = RunOptions(seed=saved["seed"], report_dir=args.report_dir, state_dir=args.state_dir,
-                         bugs=tuple(saved.get("bugs", ())), schedule=schedule, backend=saved.get("backend", "local"))
-    return run_scenario(scenario_file, options).exit_code
+    plan = plan_replay(args.run_dir, report_dir=args.report_dir, state_dir=args.state_dir)
+    return run_scenario(plan.folder.scenario_file, plan.options).exit_code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
-        return _validate(args.scenarios)
+        return _validate(args.scenarios, args.backend)
     if args.command == "list":
         return _list(args.folder)
+    from harness.inputs import check_writable_dir
+
+    check_writable_dir(args.state_dir, "--state-dir")  # the fault journal goes there before anything starts
     if args.command == "setup":
         from harness.setup import install_toxiproxy
 
@@ -361,10 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except BadInput as exc:
-        print(f"umchaos: {exc}", file=sys.stderr)
+        print(printable(f"umchaos: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except HarnessError as exc:
-        print(f"umchaos: {exc}", file=sys.stderr)
+        print(printable(f"umchaos: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("umchaos: interrupted", file=sys.stderr)
@@ -373,11 +410,31 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PASS
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
-        crash = args.state_dir / "crash.log"
-        crash.parent.mkdir(parents=True, exist_ok=True)
-        crash.write_text(traceback.format_exc())
-        print(f"umchaos: internal error: {exc.__class__.__name__}: {exc} (traceback in {crash})", file=sys.stderr)
+        where = _keep_traceback(args.state_dir)
+        print(printable(f"umchaos: internal error: {exc.__class__.__name__}: {exc} ({where})"), file=sys.stderr)
         return EXIT_UNKNOWN
+
+
+def _keep_traceback(state_dir: Path) -> str:
+    """The traceback in the state folder, else in a temporary file; never an error of its own
+    (a crash handler that crashes prints a traceback and exits 1, which CI reads as a violation)."""
+    import tempfile
+
+    text = traceback.format_exc()
+    try:
+        crash = state_dir / "crash.log"
+        crash.parent.mkdir(parents=True, exist_ok=True)
+        crash.write_text(text)
+        return f"traceback in {crash}"
+    except OSError:
+        pass
+    try:
+        fd, name = tempfile.mkstemp(prefix="umchaos-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        return f"traceback in {name}"
+    except OSError:
+        return "no traceback kept: neither the state folder nor the temporary folder is writable"
 
 
 def entry() -> NoReturn:
