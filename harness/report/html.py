@@ -177,8 +177,11 @@ def render_html(result: RunResult, history: History, audit: Audit, chart: LoadCh
     sources = "".join(f"<p>fault <b>{escape(s.fault_id)}</b> — {escape(s.file)}:{s.first_line}-{s.last_line}</p>"
                       f"<pre>{escape(chr(10).join(f'{n:>4}  {line}' for n, line in enumerate(s.text.splitlines(), s.first_line)))}</pre>"
                       for s in result.fault_sources)
+    # "held" only when checks ran and all held: an unknown or aborted run that ran none must not read as a pass
+    held = "<p>Every check held.</p>" if result.checks else (
+        f"<p>No check ran: the run ended {escape(result.status)} before its checks.</p>")
     evidence = ("".join(_check_block(c, t0) for c in failing) + (f"<h2>Faults in play</h2>{sources}" if sources else "")
-                if failing else "<p>Every check held.</p>")
+                if failing else held)
     rows = "".join(f'<tr><td><b>{escape(c.name)}</b></td><td class="st" style="color:{COLORS[c.status]}">{c.status}</td>'
                    f"<td>{escape(c.summary)}</td></tr>" for c in result.checks)
     schedule = "".join(f"<tr><td>{escape(str(f.get('id')))}</td><td>{f.get('at_s')}s</td><td>{escape(str(f.get('duration_s')))}</td>"
