@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.scenario import AbortWhen
 from harness.schedule import ScheduledFault
-from targets.umref.config import REGION_OF
+from harness.targets import Topology
 
 __all__ = ["Aborted", "AbortMonitor", "fault_windows", "services_down_by"]
 
@@ -40,12 +40,12 @@ def fault_windows(faults: Iterable[ScheduledFault], load_start_mono: float, end_
             for f in faults if f.kind != "price_shock"]
 
 
-def services_down_by(kind: str, target: dict[str, object]) -> set[str]:
+def services_down_by(kind: str, target: dict[str, object], topology: Topology) -> set[str]:
     """The services a fault is meant to take down (their death is then not a surprise)."""
     if kind == "kill" and "service" in target:
         return {str(target["service"])}
     if kind == "region_power_loss" and "region" in target:
-        return {s for s, r in REGION_OF.items() if r == target["region"]}
+        return set(topology.in_region(str(target["region"])))
     return set()
 
 

@@ -1,4 +1,4 @@
-"""``umchaos``: validate, run, load, list, replay, selftest, shrink, setup, cleanup.
+"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, setup, cleanup.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--junit", type=Path, default=None, help="also write a JUnit file here")
 
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
+    sub.add_parser("list-targets", help="the installed target systems: services by region, links, bug switches")
 
     sh = sub.add_parser("shrink", help="find a smaller schedule that still fails; write it as a scenario file")
     sh.add_argument("run_dir", type=Path)
@@ -162,15 +163,39 @@ def _list(folder: Path) -> int:
     return EXIT_PASS
 
 
-def _bugs(option: str | None) -> tuple[str, ...] | None:
-    """--bugs a,b: checked against the known switches; None when not given."""
+def _list_targets() -> int:
+    """Each installed target as the harness sees it; one that does not load is named, not hidden."""
+    from harness.targets import installed_targets, killed_by, load_target
+
+    code = EXIT_PASS
+    for name in installed_targets():
+        try:
+            target = load_target(name)
+        except BadInput as exc:
+            print(f"{name}: {exc}")
+            code = EXIT_BAD_INPUT
+            continue
+        topology = target.topology
+        print(f"{name}: {target.description}")
+        for region in topology.regions:
+            print(f"  region {region}: {', '.join(topology.in_region(region))}")
+        print(f"  links: {len(topology.links)}; UM-only services: {', '.join(topology.um_only) or 'none'}")
+        print(f"  bug switches: {', '.join(killed_by(target)) or 'none'}")
+    return code
+
+
+def _bugs(option: str | None, scenarios: list[tuple[Path, Scenario]]) -> tuple[str, ...] | None:
+    """--bugs a,b: checked against the switches of each scenario's target; None when not given."""
     if option is None:
         return None
-    from targets.umref.config import BUG_SWITCHES
+    from harness.targets import killed_by
 
     bugs = tuple(b for b in option.split(",") if b)
-    if unknown := sorted(set(bugs) - set(BUG_SWITCHES)):
-        raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)}; known: {', '.join(BUG_SWITCHES)}")
+    for target in {s.target.system: s.target_system for _, s in scenarios}.values():
+        known = killed_by(target)
+        if unknown := sorted(set(bugs) - set(known)):
+            raise BadInput(f"--bugs: unknown bug switch(es) {', '.join(unknown)} of target {target.name}; "
+                           f"known: {', '.join(known)}")
     return bugs
 
 
@@ -198,18 +223,18 @@ def _early_forkserver(args: argparse.Namespace) -> ForkServer | None:
 
 
 def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
+    from harness.backends import check_backend
     from harness.inputs import MAX_SEED, check_writable_dir, check_writable_file
     from harness.runner import RunOptions, prepare, run_scenario
     from harness.schedule import format_schedule
 
-    bugs = _bugs(args.bugs)
-    from harness.backends import check_backend
-
     check_backend(args.backend)
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise BadInput(f"--timeout {args.timeout:g}: must be above 0 and at most 86400 seconds")
+    chosen = _scenarios(args.scenarios, args.tag)
+    bugs = _bugs(args.bugs, chosen)
     plans = []
-    for path, scenario in _scenarios(args.scenarios, args.tag):
+    for path, scenario in chosen:
         base = args.seed if args.seed is not None else scenario.seed
         if base + (args.seeds or 1) - 1 > MAX_SEED:
             raise BadInput(f"--seeds {args.seeds}: seeds from {base} would pass {MAX_SEED}, the largest seed")
@@ -244,15 +269,19 @@ def _selftest(args: argparse.Namespace) -> int:
     from harness.report.selftest import print_matrix, write_matrix
     from harness.schedule import build_schedule
     from harness.selftest import Matrix, plan_cells, run_matrix, verdict
-    from targets.umref.config import BUG_SWITCHES, KILLED_BY
+    from harness.targets import killed_by
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
     check_backend(args.backend)
-    bugs = BUG_SWITCHES if args.bugs is None else _bugs(args.bugs) or ()  # --bugs '': the correct exchange only
     chosen = _scenarios(args.scenarios, args.tag)
+    if len(systems := sorted({s.target.system for _, s in chosen})) > 1:
+        raise BadInput(f"selftest: the scenarios name several targets ({', '.join(systems)}); "
+                       "one target's bug switches at a time")
+    table = killed_by(chosen[0][1].target_system)  # which checks should catch each bug switch
+    bugs = tuple(table) if args.bugs is None else _bugs(args.bugs, chosen) or ()  # --bugs '': the correct one only
     cells = plan_cells([(s.name, str(path), s.seed, s.checks) for path, s in chosen],
-                       {bug: KILLED_BY[bug] for bug in bugs}, args.seeds)
+                       {bug: table[bug] for bug in bugs}, args.seeds)
     out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     check_writable_dir(args.report_dir, "--report-dir")
     longest = max(build_schedule(s, s.seed).duration_s for _, s in chosen)
@@ -352,6 +381,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.scenarios, args.backend)
     if args.command == "list":
         return _list(args.folder)
+    if args.command == "list-targets":
+        return _list_targets()
     from harness.inputs import check_writable_dir
 
     check_writable_dir(args.state_dir, "--state-dir")  # the fault journal goes there before anything starts

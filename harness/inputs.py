@@ -96,9 +96,10 @@ def check_seed(seed: object, where: str) -> int:
 
 
 def known_bugs() -> tuple[str, ...]:
-    from targets.umref.config import BUG_SWITCHES
+    """The default target's bug switches (a run folder does not yet record its target)."""
+    from harness.targets import DEFAULT_TARGET, killed_by, load_target
 
-    return tuple(BUG_SWITCHES)
+    return tuple(killed_by(load_target(DEFAULT_TARGET)))
 
 
 def check_bugs(bugs: object, where: str) -> tuple[str, ...]:

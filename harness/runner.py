@@ -339,7 +339,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "sentinel"}}) for op in sentinels)
 
     env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
-                   regions=target.regions, risk=target.risk, backend=backend.name, market=market)
+                   regions=target.regions, risk=target.risk, backend=backend.name, market=market,
+                   topology=scenario.topology)
     faults = [build_fault(spec, env) for spec in schedule.faults]
 
     ctx.phase("load")
@@ -354,7 +355,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
         start = load_started - ctx.recorder.start_mono
         windows = fault_windows(schedule.faults, start, start + schedule.duration_s + 60, schedule.recovery_within_s)
         ctx.monitor = AbortMonitor(scenario.abort_when, load.history_files, windows, tuple(target.services),
-                                   backend.alive, lambda: set().union(*(services_down_by(f.spec.kind, f.spec.target)
+                                   backend.alive, lambda: set().union(*(services_down_by(f.spec.kind, f.spec.target,
+                                                                                         scenario.topology)
                                                                        for f in active.values())))
 
     active: dict[str, Fault] = {}
@@ -507,8 +509,8 @@ def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault],
 def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     spec = fault.spec
     base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "inject",
-            "expect_um_halt": fault.expect_um_halt(), "um_only": um_only(spec.kind, spec.target),
-            "params": dict(spec.params)}
+            "expect_um_halt": fault.expect_um_halt(),
+            "um_only": um_only(spec.kind, spec.target, ctx.scenario.topology), "params": dict(spec.params)}
     ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
     instant = spec.duration_s is None and spec.kind == "price_shock"  # a market event: nothing to heal
     if not instant:
@@ -531,7 +533,8 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
 def heal(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
     spec = fault.spec
     base = {"id": spec.id, "fault": spec.kind, "target": target_label(spec), "action": "heal",
-            "expect_um_halt": fault.expect_um_halt(), "um_only": um_only(spec.kind, spec.target)}
+            "expect_um_halt": fault.expect_um_halt(),
+            "um_only": um_only(spec.kind, spec.target, ctx.scenario.topology)}
     ctx.recorder.record("invoke", "fault", "nemesis", base)
     fault.heal()
     active.pop(spec.id, None)

@@ -14,7 +14,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,12 +29,13 @@ from pydantic import (
     PrivateAttr,
     Strict,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 
 from harness.errors import BadInput
-from targets.umref.config import BUG_SWITCHES, LINKS, REGION_OF, UM_ONLY, RiskBudget
+from harness.targets import DEFAULT_TARGET, TargetSystem, Topology, load_target
 
 try:
     from yaml import CSafeLoader as _SafeLoader
@@ -49,8 +50,6 @@ __all__ = [
     "MAX_FAULTS",
     "MAX_FILE_BYTES",
     "MAX_SECONDS",
-    "REGIONS",
-    "SERVICES",
     "SETTLE_S",
     "BaseFaultSpec",
     "RandomTimeline",
@@ -93,8 +92,6 @@ LINK_KINDS: tuple[str, ...] = ("latency", "bandwidth", "timeout", "reset_peer", 
 FAULT_KINDS: tuple[str, ...] = (
     *LINK_KINDS, "partition", "kill", "pause", "region_power_loss", "clock_skew", "price_shock", "netem",
 )
-SERVICES: tuple[str, ...] = tuple(REGION_OF)
-REGIONS: tuple[str, ...] = tuple(sorted(set(REGION_OF.values())))
 
 _DURATION = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(ms|s|m)?")
 _UNIT_S: Mapping[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0}
@@ -208,15 +205,39 @@ class _Bounds:
         return Span(low, high)
 
 
-def _one_of(known: Sequence[str], what: str) -> Callable[[str], str]:
+def _one_of(known: Sequence[str], what: str, owner: str = "") -> Callable[[str], str]:
     def check(value: str) -> str:
         if value in known:
             return value
         close = difflib.get_close_matches(value, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
-        raise ValueError(f"unknown {what} {_show(value)}; {hint}")
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known) or 'none'}"
+        raise ValueError(f"unknown {what} {_show(value)}{owner}; {hint}")
 
     return check
+
+
+def _target(info: ValidationInfo) -> TargetSystem:
+    """The target the scenario is validated against: the context's (``parse_scenario`` puts the
+    one ``target.system`` names there), else the default target."""
+    target = info.context.get("target") if isinstance(info.context, dict) else None
+    return target if isinstance(target, TargetSystem) else load_target(DEFAULT_TARGET)
+
+
+def _of_target(what: str, names: Callable[[TargetSystem], Sequence[str]]) -> Callable[[str, ValidationInfo], str]:
+    """A name checked against the chosen target's topology, not any one target's."""
+    def check(value: str, info: ValidationInfo) -> str:
+        target = _target(info)
+        return _one_of(names(target), what, f" of target {target.name}")(value)
+
+    return check
+
+
+def _system(value: str, info: ValidationInfo) -> str:
+    chosen = _target(info)
+    if value != chosen.name:  # only without parse_scenario's context: nothing was validated against it
+        raise ValueError(f"{_show(value)}: validated against target {chosen.name}; "
+                         "read scenario files with load_scenario or parse_scenario")
+    return value
 
 
 def _unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -255,10 +276,11 @@ def _address(value: str) -> str:
 
 Text = Annotated[str, Strict()]
 CheckName = Annotated[str, Strict(), AfterValidator(_one_of(CHECK_NAMES, "check"))]
-BugName = Annotated[str, Strict(), AfterValidator(_one_of(BUG_SWITCHES, "bug switch"))]
-LinkName = Annotated[str, Strict(), AfterValidator(_one_of(LINKS, "link (caller->callee)"))]
-ServiceName = Annotated[str, Strict(), AfterValidator(_one_of(SERVICES, "service"))]
-RegionName = Annotated[str, Strict(), AfterValidator(_one_of(REGIONS, "region"))]
+BugName = Annotated[str, Strict(), AfterValidator(
+    _of_target("bug switch", lambda t: [b.name for b in t.bug_switches]))]
+LinkName = Annotated[str, Strict(), AfterValidator(_of_target("link (caller->callee)", lambda t: t.topology.links))]
+ServiceName = Annotated[str, Strict(), AfterValidator(_of_target("service", lambda t: t.topology.services))]
+RegionName = Annotated[str, Strict(), AfterValidator(_of_target("region", lambda t: t.topology.regions))]
 Address = Annotated[str, Strict(), AfterValidator(_address)]
 Tag = Annotated[str, Strict(), AfterValidator(_name)]
 Ms = Annotated[int, Strict(), Field(ge=1, le=3_600_000)]
@@ -292,7 +314,8 @@ def _decimal_pct(value: object) -> object:
 
 
 class RiskOverrides(Model):
-    """Overrides of the risk guard's budget (``targets.umref.config.RiskBudget``); unset keeps the default."""
+    """Overrides of the risk guard's budget; unset keeps the target's default. The harness knows
+    what each setting means; the chosen target says which it accepts (``risk_defaults``)."""
 
     window_ms: Ms | None = None
     p99_ms: Ms | None = None
@@ -306,17 +329,23 @@ class RiskOverrides(Model):
     max_deviation_pct: Annotated[str, BeforeValidator(_decimal_pct), Strict()] | None = None
 
     @model_validator(mode="after")
-    def _hysteresis(self) -> RiskOverrides:
-        budget = replace(RiskBudget(), **self.model_dump(exclude_none=True))
-        if budget.resume_p99_ms > budget.p99_ms:
+    def _hysteresis(self, info: ValidationInfo) -> RiskOverrides:
+        target = _target(info)
+        given = self.model_dump(exclude_none=True)
+        for key in given:
+            if key not in target.risk_defaults:
+                raise _Problem((key,), f"target {target.name} has no risk setting {_show(key)}; it takes: "
+                                       f"{', '.join(target.risk_defaults) or 'none'}")
+        budget = {**target.risk_defaults, **given}
+        if "resume_p99_ms" in budget and "p99_ms" in budget and int(budget["resume_p99_ms"]) > int(budget["p99_ms"]):
             field = "resume_p99_ms" if self.resume_p99_ms is not None else "p99_ms"
-            raise _Problem((field,), f"resume_p99_ms ({budget.resume_p99_ms}) must not exceed p99_ms "
-                                     f"({budget.p99_ms}), or UM would resume while still breaching")
+            raise _Problem((field,), f"resume_p99_ms ({budget['resume_p99_ms']}) must not exceed p99_ms "
+                                     f"({budget['p99_ms']}), or UM would resume while still breaching")
         return self
 
 
 class Target(Model):
-    system: Literal["umref"] = "umref"
+    system: Annotated[str, Strict(), AfterValidator(_system)] = DEFAULT_TARGET  # an installed target
     host: Address = "127.0.0.1"  # where the target's services listen; not loopback: needs allow_targets
     bugs: Annotated[tuple[BugName, ...], AfterValidator(_unique)] = ()
     risk: RiskOverrides = RiskOverrides()
@@ -616,9 +645,10 @@ _FAULT_MODELS: Mapping[str, type[BaseFaultSpec]] = {
 _FIELD_ORDER = ("at", "fault", "link", "links", "regions", "direction", "service", "region", "params", "for")
 
 
-def links_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
-    """The LINKS a fault acts on: its link, a partition's links (and their reverse when two-way),
-    or for a region partition every link from one region to the other (A->B only when one-way)."""
+def links_touched(kind: str, target: Mapping[str, Any], topology: Topology) -> tuple[str, ...]:
+    """The topology's links a fault acts on: its link, a partition's links (and their reverse when
+    two-way), or for a region partition every link from one region to the other (A->B only when
+    one-way)."""
     if kind in LINK_KINDS:
         return (target["link"],)
     if kind != "partition":
@@ -627,28 +657,29 @@ def links_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
     if "regions" in target:
         a, b = target["regions"]
         wanted = {(a, b)} if one_way else {(a, b), (b, a)}
-        return tuple(link for link in LINKS if tuple(REGION_OF[s] for s in link.split("->")) in wanted)
+        return tuple(link for link in topology.links
+                     if tuple(topology.region_of[s] for s in topology.ends(link)) in wanted)
     chosen = list(target["links"])
     if not one_way:
-        chosen += [back for link in chosen if (back := "->".join(reversed(link.split("->")))) in LINKS]
+        chosen += [back for link in chosen if (back := "->".join(reversed(topology.ends(link)))) in topology.links]
     return tuple(dict.fromkeys(chosen))
 
 
-def services_touched(kind: str, target: Mapping[str, Any]) -> tuple[str, ...]:
+def services_touched(kind: str, target: Mapping[str, Any], topology: Topology) -> tuple[str, ...]:
     if kind == "region_power_loss":
-        return tuple(s for s in SERVICES if REGION_OF[s] == target["region"])
+        return topology.in_region(target["region"])
     return (target["service"],) if "service" in target else ()
 
 
-def um_only(kind: str, target: Mapping[str, Any]) -> bool:
+def um_only(kind: str, target: Mapping[str, Any], topology: Topology) -> bool:
     """Does the fault touch only the UM path (a UM-only service, or a link with one at either
     end)? Spot is judged against its SLO only during such faults: during a fault on something
     spot needs too (auth, the gateway, the ledger) spot must fail closed, not keep its numbers."""
-    links, services = links_touched(kind, target), services_touched(kind, target)
+    links, services = links_touched(kind, target, topology), services_touched(kind, target, topology)
     if not links and not services:
         return False  # a market event (price_shock): not a fault of the infrastructure
-    return all(s in UM_ONLY for s in services) and all(
-        any(end in UM_ONLY for end in link.split("->")) for link in links)
+    return all(s in topology.um_only for s in services) and all(
+        any(end in topology.um_only for end in topology.ends(link)) for link in links)
 
 
 # ---- random timelines ----------------------------------------------------------------------------
@@ -670,20 +701,19 @@ class RandomTimeline(Model):
     services: Annotated[tuple[ServiceName, ...], AfterValidator(_unique)] = ()  # empty: any service
 
     @model_validator(mode="after")
-    def _sane(self) -> RandomTimeline:
+    def _sane(self, info: ValidationInfo) -> RandomTimeline:
         if self.min_fault > self.max_fault:
             raise _Problem(("min_fault",), f"min_fault ({_secs(self.min_fault)}) is above max_fault "
                                            f"({_secs(self.max_fault)})")
-        if self.mix.get("region_power_loss", 0) > 0 and not self.power_loss_regions:
+        if self.mix.get("region_power_loss", 0) > 0 and not self.power_loss_regions(_target(info).topology):
             raise _Problem(("mix", "region_power_loss"), "no region has all its services in `services:`, "
                                                          "so a region power loss would touch others")
         return self
 
-    @property
-    def power_loss_regions(self) -> tuple[str, ...]:
+    def power_loss_regions(self, topology: Topology) -> tuple[str, ...]:
         """Regions a power loss may hit: only those whose every service the section allows."""
-        return tuple(r for r in REGIONS if not self.services
-                     or all(s in self.services for s in SERVICES if REGION_OF[s] == r))
+        return tuple(r for r in topology.regions if not self.services
+                     or all(s in self.services for s in topology.in_region(r)))
 
 
 # ---- the scenario --------------------------------------------------------------------------------
@@ -722,14 +752,26 @@ class Scenario(Model):
     abort_when: AbortWhen | None = None
     duration: PositiveSeconds | None = None  # run length; default: last fault end + recovery + settle
     _source: ScenarioSource = PrivateAttr(default=_NO_SOURCE)
+    _system: TargetSystem | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
         if isinstance(context, dict) and isinstance(source := context.get("source"), ScenarioSource):
             self._source = source
+        if isinstance(context, dict) and isinstance(target := context.get("target"), TargetSystem):
+            self._system = target
 
     @property
     def source(self) -> ScenarioSource:
         return self._source
+
+    @property
+    def target_system(self) -> TargetSystem:
+        """The target the scenario was validated against (``target.system``)."""
+        return self._system or load_target(self.target.system)
+
+    @property
+    def topology(self) -> Topology:
+        return self.target_system.topology
 
     @property
     def scenario_hash(self) -> str:
@@ -755,7 +797,7 @@ class Scenario(Model):
         return data
 
     @model_validator(mode="after")
-    def _coherent(self) -> Scenario:
+    def _coherent(self, info: ValidationInfo) -> Scenario:
         if None not in (self.duration, self.load.duration) and self.duration != self.load.duration:
             raise _Problem(("load", "duration"), f"load.duration ({_secs(self.load.duration or 0)}) differs from "
                                                  f"duration ({_secs(self.duration or 0)}): give one of them")
@@ -764,7 +806,7 @@ class Scenario(Model):
             if end > MAX_SECONDS:
                 raise _Problem(("timeline", i), f"this fault ends at {_secs(end)}, after the "
                                                 f"{_secs(MAX_SECONDS)} maximum")
-        _refuse_overlaps(self.timeline)
+        _refuse_overlaps(self.timeline, _target(info).topology)
         if "auth_fail_closed" in self.checks and not self.load.sends_forged_keys:
             raise _Problem(("checks",), "auth_fail_closed needs requests with forged keys to judge: "
                                         "add `bad_key` to load.mix")
@@ -784,12 +826,13 @@ class Scenario(Model):
         return self
 
 
-def first_overlap(faults: Sequence[tuple[str, Mapping[str, Any], float, float | None]]) -> tuple[int, int, str] | None:
+def first_overlap(faults: Sequence[tuple[str, Mapping[str, Any], float, float | None]],
+                  topology: Topology) -> tuple[int, int, str] | None:
     """Two faults (kind, target, at, duration; None lasts to the end) on one link or service at
     once, as (earlier index, later index, what they share): healing one would undo part of the
     other. One rule for written timelines and for a stored schedule read back by replay."""
     windows = [(at, math.inf if duration is None else at + duration,
-                {*links_touched(kind, target), *services_touched(kind, target)})
+                {*links_touched(kind, target, topology), *services_touched(kind, target, topology)})
                for kind, target, at, duration in faults]
     for j, (start, end, touched) in enumerate(windows):
         for i, (other_start, other_end, other_touched) in enumerate(windows[:j]):
@@ -798,8 +841,8 @@ def first_overlap(faults: Sequence[tuple[str, Mapping[str, Any], float, float | 
     return None
 
 
-def _refuse_overlaps(timeline: Sequence[BaseFaultSpec]) -> None:
-    if found := first_overlap([(spec.fault, spec.target, spec.at, spec.duration_s) for spec in timeline]):
+def _refuse_overlaps(timeline: Sequence[BaseFaultSpec], topology: Topology) -> None:
+    if found := first_overlap([(spec.fault, spec.target, spec.at, spec.duration_s) for spec in timeline], topology):
         i, j, shared = found
         raise _Problem(("timeline", j), f"overlaps timeline[{i}] ({timeline[i].fault} from "
                                         f"{_secs(timeline[i].at)}) on {shared}")
@@ -1003,14 +1046,26 @@ def _sentence(error: ErrorDetails) -> str:
     return f"{msg}, not {_show(value)}" if isinstance(value, (str, int, float, type(None))) else msg
 
 
+def _chosen_target(root: yaml.Node, data: dict[Any, Any], file: str) -> TargetSystem:
+    """The target ``target.system`` names, loaded before the rest is validated against its topology;
+    a system that is not a name is left to the schema's error."""
+    section = data.get("target")
+    system = section.get("system", DEFAULT_TARGET) if isinstance(section, dict) else DEFAULT_TARGET
+    try:
+        return load_target(system if isinstance(system, str) else DEFAULT_TARGET)
+    except BadInput as exc:
+        raise _bad(file, _node_line(root, ["target", "system"]), f"target.system: {exc}") from None
+
+
 def _parse(text: str, file: str, sha256: str) -> Scenario:
     root, data = _read_yaml(text, file)
     if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         line = _line(root) if root is not None else 1
         raise _bad(file, line, "a scenario is a YAML mapping (name:, timeline:, checks:, ...)")
     source = ScenarioSource(file, sha256, tuple(_LINE_BREAK.split(text)), _fault_lines(root))
+    target = _chosen_target(root, data, file)
     try:
-        return Scenario.model_validate(data, context={"source": source})
+        return Scenario.model_validate(data, context={"source": source, "target": target})
     except ValidationError as exc:
         # The first error in the file, but a wrong field before a missing one: it often explains it.
         _, line, what = min(((error["type"] == "missing", _node_line(root, path), what)

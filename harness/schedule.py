@@ -20,8 +20,6 @@ from harness.scenario import (
     LINK_KINDS,
     MAX_FAULTS,
     MAX_SECONDS,
-    REGIONS,
-    SERVICES,
     SETTLE_S,
     FaultSpec,
     RandomTimeline,
@@ -31,7 +29,7 @@ from harness.scenario import (
     links_touched,
     services_touched,
 )
-from targets.umref.config import LINKS
+from harness.targets import DEFAULT_TARGET, TargetSystem, Topology, load_target
 
 __all__ = ["SETTLE_S", "ScheduledFault", "Schedule", "build_schedule", "draw_timeline", "format_schedule", "expands_links"]
 
@@ -69,8 +67,10 @@ class Schedule:
                            for f in self.faults]}
 
     @staticmethod
-    def from_dict(raw: Any) -> Schedule:
-        """The schedule a run stored; ``BadInput`` (one line) if it is not one."""
+    def from_dict(raw: Any, target: TargetSystem | None = None) -> Schedule:
+        """The schedule a run stored, checked against ``target`` (default: the default target);
+        ``BadInput`` (one line) if it is not one."""
+        target = target or load_target(DEFAULT_TARGET)
         if isinstance(raw, dict) and isinstance(raw.get("faults"), list) and len(raw["faults"]) > MAX_FAULTS:
             raise BadInput(f"schedule: faults: {len(raw['faults'])} faults; a run has at most {MAX_FAULTS}")
         try:
@@ -82,7 +82,7 @@ class Schedule:
         faults = tuple(ScheduledFault(f.id, f.kind, f.at_s, f.duration_s, dict(f.target), dict(f.params), f.lines)
                        for f in stored.faults)
         for i, fault in enumerate(faults):
-            _revalidate(fault, i)
+            _revalidate(fault, i, target)
         if len({f.id for f in faults}) != len(faults):
             raise BadInput("schedule: faults: two faults share an id")
         # as a whole, as a scenario's timeline is checked: an edited file must not start a fault
@@ -91,7 +91,7 @@ class Schedule:
             if fault.end_s > stored.duration_s:
                 raise BadInput(f"schedule: faults.{i}: ends at {fault.end_s:g} s, after the run's "
                                f"duration_s ({stored.duration_s:g} s)")
-        if found := first_overlap([(f.kind, f.target, f.at_s, f.duration_s) for f in faults]):
+        if found := first_overlap([(f.kind, f.target, f.at_s, f.duration_s) for f in faults], target.topology):
             i, j, shared = found
             raise BadInput(f"schedule: faults.{j}: overlaps faults.{i} ({faults[i].kind} from "
                            f"{faults[i].at_s:g} s) on {shared}")
@@ -126,13 +126,13 @@ class _StoredSchedule(_Stored):
 _FAULT_SPEC: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
 
 
-def _revalidate(fault: ScheduledFault, index: int) -> None:
+def _revalidate(fault: ScheduledFault, index: int, target: TargetSystem) -> None:
     """A stored fault must still be one a scenario could hold: same kinds, targets, parameter ranges."""
     entry: dict[str, Any] = {"at": fault.at_s, "fault": fault.kind, **fault.target, "params": fault.params}
     if fault.duration_s is not None:
         entry["for"] = fault.duration_s
     try:
-        _FAULT_SPEC.validate_python(entry)
+        _FAULT_SPEC.validate_python(entry, context={"target": target})
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"][1:])
@@ -155,7 +155,8 @@ def build_schedule(scenario: Scenario, seed: int) -> Schedule:
     duration = scenario.duration if scenario.duration is not None else scenario.load.duration
     if scenario.random is not None and duration is not None:
         specs: list[tuple[Any, tuple[int, int]]] = [
-            (spec, (0, 0)) for spec in draw_timeline(scenario.random, duration, scenario.recovery.within, seed)]
+            (spec, (0, 0)) for spec in draw_timeline(scenario.random, duration, scenario.recovery.within, seed,
+                                                   scenario.target_system)]
     else:
         lines = scenario.fault_lines
         specs = [(spec, lines[i] if i < len(lines) else (0, 0)) for i, spec in enumerate(scenario.timeline)]
@@ -171,18 +172,18 @@ def build_schedule(scenario: Scenario, seed: int) -> Schedule:
 
 # ---- random timelines ----------------------------------------------------------------------------
 
-def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random) -> dict[str, Any]:
+def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random, topology: Topology) -> dict[str, Any]:
     """Where a fault of ``kind`` acts and with what parameters (no time yet), in scenario terms."""
-    links = spec.links or LINKS
-    services = spec.services or SERVICES
+    links = spec.links or topology.links
+    services = spec.services or topology.services
     if kind in LINK_KINDS:
         params = {"latency": lambda: {"latency_ms": (ms := rng.randint(50, 1500)), "jitter_ms": rng.randint(0, ms // 4)},
                   "bandwidth": lambda: {"rate_kbps": rng.randint(8, 256)},
                   "reset_peer": lambda: {"timeout_ms": rng.randint(0, 500)}}.get(kind, dict)()
         return {"link": rng.choice(links), "params": params}
     if kind == "partition":
-        if not spec.links and rng.random() < 0.3:
-            return {"regions": list(REGIONS[:2]), "direction": rng.choice(["both", "one-way"])}
+        if not spec.links and rng.random() < 0.3 and len(topology.regions) > 1:
+            return {"regions": list(topology.regions[:2]), "direction": rng.choice(["both", "one-way"])}
         return {"links": rng.sample(list(links), k=min(len(links), rng.randint(1, 2))),
                 "direction": rng.choice(["both", "one-way"])}
     if kind in ("kill", "pause"):
@@ -193,11 +194,12 @@ def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random) -> dict[s
         return {"service": rng.choice(services),
                 "params": {"delay_ms": rng.choice([0, rng.randint(20, 500)]), "loss_pct": rng.randint(1, 30)}}
     if kind == "region_power_loss":
-        return {"region": rng.choice(spec.power_loss_regions)}
+        return {"region": rng.choice(spec.power_loss_regions(topology))}
     return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}
 
 
-def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: int) -> list[Any]:
+def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: int,
+                  target: TargetSystem) -> list[Any]:
     """Faults drawn from the seed: ``intensity`` per minute of the fault window, kinds by weight,
     never two at once on one link or service (healing one would undo part of the other), each
     validated exactly as a written timeline entry would be."""
@@ -210,7 +212,7 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
     for _ in range(count):
         for _attempt in range(50):  # a crowded window may refuse some draws
             kind = rng.choices(kinds, weights)[0]
-            entry = {"fault": kind, **_random_entry(kind, spec, rng)}
+            entry = {"fault": kind, **_random_entry(kind, spec, rng, target.topology)}
             # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
             length = None if kind == "price_shock" else min(
                 spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
@@ -218,8 +220,9 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
             at = min(latest, max(spec.start, round(rng.uniform(spec.start, latest), 1)))
             if length is not None:
                 entry["for"] = length
-            fault = _FAULT_SPEC.validate_python({"at": at, **entry})
-            touched = {*links_touched(fault.fault, fault.target), *services_touched(fault.fault, fault.target)}
+            fault = _FAULT_SPEC.validate_python({"at": at, **entry}, context={"target": target})
+            touched = {*links_touched(fault.fault, fault.target, target.topology),
+                       *services_touched(fault.fault, fault.target, target.topology)}
             end = at + (length or 0.0)
             if all(not (at < other_end and other_at < end and touched & other) and abs(at - other_at) >= spec.min_gap
                    for other_at, other_end, other in taken):
@@ -229,9 +232,9 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
     return drawn
 
 
-def expands_links(fault: ScheduledFault) -> tuple[str, ...]:
+def expands_links(fault: ScheduledFault, topology: Topology) -> tuple[str, ...]:
     """The links a fault acts on, so the backend knows which links need a proxy."""
-    return links_touched(fault.kind, fault.target)
+    return links_touched(fault.kind, fault.target, topology)
 
 
 def _seconds(value: float | None) -> str:

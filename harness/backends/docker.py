@@ -120,7 +120,7 @@ class DockerBackend:
         ctx.journal.add_resource("docker", {"docker_run": ctx.run_id})
         for net in ("A", "B", INTER_REGION):
             self.networks[net] = client.networks.create(self._net_name(net), driver="bridge", labels=self.labels)
-        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
+        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, ctx.scenario.topology)})
         links: dict[str, str] = {}
         if needed:
             links = self._start_toxiproxy(needed)

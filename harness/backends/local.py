@@ -57,7 +57,7 @@ class LocalBackend:
         risk = risk_budget(ctx.scenario.target.risk)
         # Checked again here, before anything is started or sent (prepare checked the YAML already).
         refuse_unsafe_addresses([ctx.scenario.target.host], ctx.scenario.allow_targets)
-        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault)})
+        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, ctx.scenario.topology)})
         if needed:
             self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
             self.server.start()

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from harness.errors import HarnessError
 from harness.schedule import ScheduledFault
+from harness.targets import Topology
 
 __all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "BACKEND_FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
 
@@ -53,6 +54,7 @@ class FaultEnv:
     risk: Any  # targets.umref.config.RiskBudget in force
     backend: str = "local"  # picks a backend's own implementation of a kind, if it registered one
     market: Any = None  # harness.market.MarketFeed publishing this run's prices (price shocks move it)
+    topology: Topology | None = None  # the target's; needed by faults on links (a partition's links)
 
 
 class Fault(Protocol):

@@ -34,9 +34,15 @@ def _toxic_for(spec: ScheduledFault) -> tuple[str, dict[str, int]]:
     raise FaultError(f"{spec.id}: {spec.kind} is not a toxic")
 
 
+def _links(spec: ScheduledFault, env: FaultEnv) -> tuple[str, ...]:
+    if env.topology is None:
+        raise FaultError(f"{spec.id}: the run gave no topology to find the fault's links in")
+    return expands_links(spec, env.topology)
+
+
 def _needs_proxies(env: FaultEnv, spec: ScheduledFault) -> Any:
     if env.proxies is None:
-        raise FaultError(f"{spec.id}: no proxy on {', '.join(expands_links(spec))}: the backend did not route it")
+        raise FaultError(f"{spec.id}: no proxy on {', '.join(_links(spec, env))}: the backend did not route it")
     return env.proxies
 
 
@@ -50,10 +56,10 @@ class ToxicFault:
     added: dict[str, str] = field(default_factory=dict)  # link -> toxic name
 
     def describe(self) -> str:
-        return f"{self.spec.kind} {dict(self.spec.params)} on {', '.join(expands_links(self.spec))}"
+        return f"{self.spec.kind} {dict(self.spec.params)} on {', '.join(_links(self.spec, self.env))}"
 
     def expect_um_halt(self) -> bool:
-        if MARGIN_LINK not in expands_links(self.spec):
+        if MARGIN_LINK not in _links(self.spec, self.env):
             return False
         if self.spec.kind == "latency":
             return int(self.spec.params.get("latency_ms", 0)) > self.env.risk.p99_ms
@@ -62,7 +68,7 @@ class ToxicFault:
     def journal_entry(self) -> dict[str, Any]:
         net = _needs_proxies(self.env, self.spec)
         return {"heal": "toxic", "api": net.api_url,
-                "toxics": [[net.proxy_name(link), self.toxic_name(link)] for link in expands_links(self.spec)]}
+                "toxics": [[net.proxy_name(link), self.toxic_name(link)] for link in _links(self.spec, self.env)]}
 
     def toxic_name(self, link: str) -> str:
         return f"{self.env.run_id}__{self.spec.id}"
@@ -72,7 +78,7 @@ class ToxicFault:
         kind, attributes = _toxic_for(self.spec)
         # A black hole swallows the requests (upstream); the others act on what comes back.
         stream = "upstream" if kind == "timeout" else "downstream"
-        for link in expands_links(self.spec):
+        for link in _links(self.spec, self.env):
             self.added[link] = net.add_toxic(link, kind, attributes, stream=stream, name=self.toxic_name(link))
         listed = {link: self.added[link] in {t["name"] for t in net.toxics(link)} for link in self.added}
         missing = [link for link, ok in listed.items() if not ok]
@@ -82,7 +88,7 @@ class ToxicFault:
     def heal(self) -> None:
         if self.env.proxies is None:
             return
-        for link in expands_links(self.spec):
+        for link in _links(self.spec, self.env):
             self.env.proxies.remove_toxic(link, self.toxic_name(link))
         self.added.clear()
 
@@ -96,18 +102,18 @@ class LinkDown:
     env: FaultEnv
 
     def describe(self) -> str:
-        return f"{self.spec.kind} {', '.join(expands_links(self.spec))}"
+        return f"{self.spec.kind} {', '.join(_links(self.spec, self.env))}"
 
     def expect_um_halt(self) -> bool:
-        return MARGIN_LINK in expands_links(self.spec)
+        return MARGIN_LINK in _links(self.spec, self.env)
 
     def journal_entry(self) -> dict[str, Any]:
         net = _needs_proxies(self.env, self.spec)
-        return {"heal": "enable", "api": net.api_url, "proxies": [net.proxy_name(link) for link in expands_links(self.spec)]}
+        return {"heal": "enable", "api": net.api_url, "proxies": [net.proxy_name(link) for link in _links(self.spec, self.env)]}
 
     def inject(self) -> Landing:
         net = _needs_proxies(self.env, self.spec)
-        links = expands_links(self.spec)
+        links = _links(self.spec, self.env)
         for link in links:
             net.set_enabled(link, False)
         return Landing(True, f"disabled and verified: {', '.join(links)}")
@@ -115,7 +121,7 @@ class LinkDown:
     def heal(self) -> None:
         if self.env.proxies is None:
             return
-        for link in expands_links(self.spec):
+        for link in _links(self.spec, self.env):
             self.env.proxies.set_enabled(link, True)
 
 

@@ -28,7 +28,10 @@ from harness.scenario import (
     parse_scenario,
     um_only,
 )
+from harness.targets import load_target
 from targets.umref.config import LINKS, RiskBudget
+
+UMREF = load_target("umref").topology
 
 SEED = Path(__file__).parents[2] / "scenarios" / "margin-latency-halt.yaml"
 
@@ -188,11 +191,11 @@ def test_each_error_is_one_line_at_its_line(old: str, new: str, line: int, words
 
 
 def test_um_only_faults_are_those_on_the_um_path_alone() -> None:
-    assert um_only("latency", {"link": "matching->margin"}) and um_only("kill", {"service": "liquidation"})
-    assert um_only("partition", {"links": ["margin->pricefeed"]})
-    assert not um_only("down", {"link": "gateway->auth"}) and not um_only("kill", {"service": "matching"})
-    assert not um_only("region_power_loss", {"region": "A"}) and not um_only("price_shock", {})
-    assert not um_only("partition", {"links": ["matching->margin", "matching->ledger-a"]})
+    assert um_only("latency", {"link": "matching->margin"}, UMREF) and um_only("kill", {"service": "liquidation"}, UMREF)
+    assert um_only("partition", {"links": ["margin->pricefeed"]}, UMREF)
+    assert not um_only("down", {"link": "gateway->auth"}, UMREF) and not um_only("kill", {"service": "matching"}, UMREF)
+    assert not um_only("region_power_loss", {"region": "A"}, UMREF) and not um_only("price_shock", {}, UMREF)
+    assert not um_only("partition", {"links": ["matching->margin", "matching->ledger-a"]}, UMREF)
 
 
 def test_a_kill_without_for_lasts_to_the_end_so_a_later_fault_on_it_overlaps() -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.scenario import FAULT_KINDS, REGIONS, SERVICES, load_scenario, parse_scenario
+from harness.scenario import FAULT_KINDS, load_scenario, parse_scenario
 from harness.schedule import (
     SETTLE_S,
     Schedule,
@@ -24,7 +24,11 @@ from harness.schedule import (
     expands_links,
     format_schedule,
 )
+from harness.targets import load_target
 from targets.umref.config import LINKS, REGION_OF
+
+UMREF = load_target("umref").topology
+REGIONS, SERVICES = UMREF.regions, UMREF.services
 
 SEED = Path(__file__).parents[2] / "scenarios" / "margin-latency-halt.yaml"
 EVERY_KIND = Path(__file__).parent / "scenarios_extra" / "every-fault-kind.yaml"
@@ -178,28 +182,28 @@ def test_every_scenario_that_loads_schedules_and_round_trips(entries: list, seed
     assert Schedule.from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
     assert [f.at_s for f in schedule.faults] == sorted(f.at_s for f in schedule.faults)
     for f in schedule.faults:
-        assert set(expands_links(f)) <= set(LINKS) and 1 <= f.lines[0] <= f.lines[1] <= len(text.splitlines())
+        assert set(expands_links(f, UMREF)) <= set(LINKS) and 1 <= f.lines[0] <= f.lines[1] <= len(text.splitlines())
     format_schedule(schedule)
 
 
 def test_expands_links_for_region_partitions() -> None:
-    both = set(expands_links(fault("partition", regions=["A", "B"], direction="both")))
+    both = set(expands_links(fault("partition", regions=["A", "B"], direction="both"), UMREF))
     crossing = {link for link in LINKS if len({REGION_OF[s] for s in link.split("->")}) == 2}
     assert both == crossing and {"ledger-a->ledger-b", "ledger-b->ledger-a", "gateway->ledger-b"} <= both
-    one_way = set(expands_links(fault("partition", regions=["A", "B"], direction="one-way")))
+    one_way = set(expands_links(fault("partition", regions=["A", "B"], direction="one-way"), UMREF))
     assert one_way == {link for link in crossing if REGION_OF[link.split("->")[0]] == "A"}
     assert "ledger-a->ledger-b" in one_way and "ledger-b->ledger-a" not in one_way
-    back = set(expands_links(fault("partition", regions=["B", "A"], direction="one-way")))
+    back = set(expands_links(fault("partition", regions=["B", "A"], direction="one-way"), UMREF))
     assert back == crossing - one_way and "coordinator->ledger-a" in back
 
 
 def test_expands_links_for_links_and_other_kinds() -> None:
-    assert expands_links(fault("latency", link="matching->margin")) == ("matching->margin",)
-    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="both")) == (
+    assert expands_links(fault("latency", link="matching->margin"), UMREF) == ("matching->margin",)
+    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="both"), UMREF) == (
         "ledger-a->ledger-b", "ledger-b->ledger-a")
-    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="one-way")) == ("ledger-a->ledger-b",)
-    assert expands_links(fault("partition", links=["matching->margin"], direction="both")) == ("matching->margin",)
-    assert expands_links(fault("kill", service="margin")) == () and expands_links(fault("price_shock")) == ()
+    assert expands_links(fault("partition", links=["ledger-a->ledger-b"], direction="one-way"), UMREF) == ("ledger-a->ledger-b",)
+    assert expands_links(fault("partition", links=["matching->margin"], direction="both"), UMREF) == ("matching->margin",)
+    assert expands_links(fault("kill", service="margin"), UMREF) == () and expands_links(fault("price_shock"), UMREF) == ()
 
 
 def test_format_schedule_is_a_table() -> None:
@@ -233,7 +237,7 @@ recovery: {within: 10s}
 def _touched(fault: ScheduledFault) -> set[str]:
     from harness.scenario import services_touched
 
-    return {*expands_links(fault), *services_touched(fault.kind, fault.target)}
+    return {*expands_links(fault, UMREF), *services_touched(fault.kind, fault.target, UMREF)}
 
 
 def test_a_random_timeline_is_the_same_for_the_same_seed_and_differs_across_seeds() -> None:
@@ -322,12 +326,12 @@ def test_every_random_timeline_that_loads_draws_a_schedule_a_written_timeline_co
         assert section["mix"].get(f.kind, 0) > 0
         assert scenario.random.start <= f.at_s and f.end_s <= window_end + 1e-9
         if section.get("links"):
-            assert set(expands_links(f)) <= set(section["links"]) or f.kind == "partition" and set(
+            assert set(expands_links(f, UMREF)) <= set(section["links"]) or f.kind == "partition" and set(
                 f.target["links"]) <= set(section["links"])
         if section.get("services"):
             from harness.scenario import services_touched
 
-            assert set(services_touched(f.kind, f.target)) <= set(section["services"])
+            assert set(services_touched(f.kind, f.target, UMREF)) <= set(section["services"])
     explicit = [{"at": f.at_s, "fault": f.kind, **f.target, "params": f.params,
                  **({"for": f.duration_s} if f.duration_s is not None else {})} for f in schedule.faults]
     written = parse_scenario(yaml.safe_dump({"name": "w", "duration": run, "timeline": explicit,
