@@ -30,6 +30,7 @@ selftest: setup
 lint: setup
 	$(VENV)/bin/ruff check harness targets tests bench
 	$(VENV)/bin/mypy harness targets
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .bin .umchaos
