@@ -86,7 +86,11 @@ def recovery(history: History, audit: Audit) -> CheckResult:
 
 
 def _steady_after(history: History, audit: Audit) -> tuple[bool | str, str]:
-    """The last after-recovery probe against the probe gate (the runner probes until it holds)."""
+    """The last after-recovery probe against the probe gate (the runner probes until it holds).
+
+    UM refusing the probe's orders after recovery is a violation. Its latency alone over the gate
+    is ``unknown``: three slow probes in a row on a busy machine look the same as a slow target
+    (the ``steady_state`` check's ``after`` bounds gate latency over the whole load instead)."""
     gate = (audit.get("config") or {}).get("probe_gate")
     if gate is None:
         return "unknown", "the audit has no probe gate to judge the after-recovery probe by"
@@ -94,5 +98,9 @@ def _steady_after(history: History, audit: Audit) -> tuple[bool | str, str]:
     if not probes:
         return "unknown", "no steady-state probe was made after recovery"
     last = max(op.value.get("attempt", 1) for op in probes)
-    why = probe_violation([op for op in probes if op.value.get("attempt", 1) == last], gate)
-    return (True, "") if why is None else (False, why)
+    final = [op for op in probes if op.value.get("attempt", 1) == last]
+    if (why := probe_violation(final, {k: v for k, v in gate.items() if k != "p99_ms"})) is not None:
+        return False, why
+    if (why := probe_violation(final, gate)) is not None:
+        return "unknown", f"the after-recovery probe was slow ({why}) in {last} attempt(s)"
+    return True, ""

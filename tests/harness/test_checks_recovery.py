@@ -53,8 +53,8 @@ def test_recovery_judges_the_last_after_probe_against_the_gate() -> None:
     result = CHECKS["recovery"](healed_at_15(19.0, refused), gated())
     assert result.valid is False and "steady state not restored" in result.summary and "0.90 < 0.99" in result.summary
     slow = [(1, ["ok"] * 10, 80.0), (2, ["ok"] * 10, 90.0), (3, ["ok"] * 10, 70.0)]
-    result = CHECKS["recovery"](healed_at_15(19.0, slow), gated())
-    assert result.valid is False and "p99 70.0 ms > 50.0 ms" in result.summary
+    result = CHECKS["recovery"](healed_at_15(19.0, slow), gated())  # a busy machine looks the same
+    assert result.valid == "unknown" and "p99 70.0 ms > 50.0 ms" in result.summary
 
 
 def test_recovery_without_after_probe_or_gate_is_unknown() -> None:
