@@ -40,6 +40,17 @@ __all__ = ["build"]
 
 log = logging.getLogger("umref.ledger")
 REPLICATION_TIMEOUT_S = 1.0
+# A shipment is cut into requests of at most this many records and bytes: a standby far behind
+# (back after a failover) gets its backlog in pieces it parses quickly, never as one body over its
+# request size limit (which it would refuse, every time).
+SHIP_CHUNK = 200
+SHIP_BYTES = 256 * 1024
+# One ship() call stops sending more pieces after this long; its caller comes back for the rest
+# (the coordinator's resync would otherwise time out while a long backlog is sent).
+SHIP_BUDGET_S = 0.4
+# Replications that may wait for their turn at a standby; more are refused (503 BUSY) unread, so a
+# flood from a primary can never pile up parsed bodies and stall the standby's audit endpoints.
+REPLICATION_QUEUE = 4
 AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "margin-calls": ("margin_call",),
                 "liquidations": ("liquidation",)}
 
@@ -83,6 +94,16 @@ class BalanceCache:
                               for acct, assets in self.raw.items()}
 
 
+def piece(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first records that fit in SHIP_BYTES (at least one)."""
+    size = 0
+    for i, record in enumerate(records):
+        size += len(orjson.dumps(record))
+        if size > SHIP_BYTES and i:
+            return records[:i]
+    return records
+
+
 class LedgerNode:
     def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
         self.cfg = cfg
@@ -108,6 +129,12 @@ class LedgerNode:
         # Epoch checks and what they guard happen as one step: a replication checked at epoch 1 but
         # applied after a promotion to epoch 2 would put an old-epoch record past keep_through_seq.
         self.epoch_lock = asyncio.Lock()
+        # One shipment in flight per primary: concurrent ones would each resend the same tail.
+        self.ship_lock = asyncio.Lock()
+        self._shipper: asyncio.Task[None] | None = None
+        # A standby reads and applies one replication body at a time.
+        self.replication_turn = asyncio.Semaphore(1)
+        self.replications_waiting = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, _: web.Application) -> None:
@@ -124,7 +151,7 @@ class LedgerNode:
         self._tasks.append(asyncio.create_task(self._writer()))
 
     async def stop(self, _: web.Application) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._shipper] if self._shipper else [])]:
             task.cancel()
         await self.peer.close()
         await self.coordinator.close()
@@ -207,7 +234,7 @@ class LedgerNode:
         if not new:
             return views
         if self.cfg.has_bug("async_replication"):
-            asyncio.create_task(self.ship())  # the bug: acknowledged before the standby has it
+            self.ship_behind()  # the bug: acknowledged before the standby has it
             return self.acknowledged(new, views)
         if self.solo or await self.ship():
             return self.acknowledged(new, views)
@@ -238,14 +265,38 @@ class LedgerNode:
         self.known_from = min(self.known_from, keep_through)
         return dropped
 
-    async def ship(self) -> bool:
-        """Send the standby everything it lacks; True when it confirmed all of it."""
-        pending = self.store.after(self.peer_acked)
-        if not pending:
-            self.blocked = False
-            return True
+    def ship_behind(self) -> None:
+        """Ship in the background (the async_replication bug), by one task that keeps going while
+        it makes progress: a task per batch would send the same tail many times over at once."""
+        if self._shipper is None or self._shipper.done():
+            self._shipper = asyncio.create_task(self._ship_while_progressing())
+
+    async def _ship_while_progressing(self) -> None:
+        for _ in range(100_000):  # bounded; each round confirms at least one record
+            before = self.peer_acked
+            if await self.ship() or self.peer_acked <= before:
+                return
+
+    async def ship(self, standby_last_seq: int | None = None) -> bool:
+        """Send the standby everything it lacks (from ``standby_last_seq`` when given), in pieces,
+        one shipment at a time; True when it confirmed all of it."""
+        async with self.ship_lock:
+            if standby_last_seq is not None:
+                self.peer_acked = standby_last_seq
+            until = time.monotonic() + SHIP_BUDGET_S
+            for _ in range(10_000):  # bounded; the time budget ends it first
+                pending = self.store.after(self.peer_acked, SHIP_CHUNK)
+                if not pending:
+                    self.blocked = False
+                    return True
+                if time.monotonic() > until or not await self._ship_piece(piece(pending)):
+                    return False
+            return False
+
+    async def _ship_piece(self, records: list[dict[str, Any]]) -> bool:
+        """One /replicate; True when the standby answered (it may still lack later records)."""
         try:
-            status, body = await self.peer.post("/replicate", {"epoch": self.epoch, "records": pending})
+            status, body = await self.peer.post("/replicate", {"epoch": self.epoch, "records": records})
         except (PeerUnavailable, PeerTimeout):
             return False
         if status == 409 and (body or {}).get("error", {}).get("code") == "FENCED" and not self.cfg.has_bug("no_fencing"):
@@ -254,9 +305,8 @@ class LedgerNode:
         if status != 200:
             return False
         self.peer_acked = int(body["last_seq"])
-        caught_up = self.peer_acked >= self.store.last_seq
-        self.blocked = not caught_up
-        return caught_up
+        self.blocked = self.peer_acked < self.store.last_seq
+        return True
 
     async def append(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -273,6 +323,16 @@ class LedgerNode:
 
     # ---- replication and roles ---------------------------------------------------------------
     async def replicate(self, request: web.Request) -> web.Response:
+        if self.replications_waiting >= REPLICATION_QUEUE:
+            raise ApiError(503, "BUSY", "replications already waiting here; send again later")
+        self.replications_waiting += 1
+        try:
+            async with self.replication_turn:  # bodies are read one at a time, not all at once
+                return await self._replicate(request)
+        finally:
+            self.replications_waiting -= 1
+
+    async def _replicate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         epoch = int(body.get("epoch", 0))
         async with self.epoch_lock:
@@ -310,8 +370,8 @@ class LedgerNode:
     async def resync(self, request: web.Request) -> web.Response:
         """The coordinator says our old primary is back as standby: replicate to it again."""
         body = await read_json(request)
-        self.peer_acked = int(body.get("last_seq", 0))
-        self.solo = not await self.ship()
+        if not self.ship_lock.locked():  # else a shipment in flight is already bringing it up to date
+            self.solo = not await self.ship(int(body.get("last_seq", 0)))
         return json_response({"solo": self.solo, "peer_acked": self.peer_acked})
 
     # ---- reads -----------------------------------------------------------------------------
