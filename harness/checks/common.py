@@ -18,7 +18,7 @@ __all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknow
 DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_within_ms": 250, "heartbeat_ms": 100,
                 "resume_p99_ms": 100, "healthy_for_ms": 3000, "staleness_ms": 1000}
 # Journal record kinds that are UM writes: refused while UM is halted.
-UM_RECORD_KINDS = ("order", "leverage", "transfer", "transfer_debit", "transfer_credit", "liquidation")
+UM_RECORD_KINDS = ("order", "leverage", "transfer", "liquidation")
 
 
 @dataclass(frozen=True)
