@@ -16,7 +16,7 @@ __all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknow
            "Ticks", "TICK_TIME_TOLERANCE_S", "UM_RECORD_KINDS", "DEFAULT_RISK"]
 
 DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_within_ms": 250, "heartbeat_ms": 100,
-                "resume_p99_ms": 100, "healthy_for_ms": 3000, "staleness_ms": 1000}
+                "resume_p99_ms": 100, "healthy_for_ms": 3000, "staleness_ms": 1000, "act_within_ms": 2000}
 # Journal record kinds that are UM writes: refused while UM is halted.
 UM_RECORD_KINDS = ("order", "leverage", "transfer", "liquidation")
 

@@ -94,7 +94,6 @@ MARGIN_CALL, LIQUIDATION = Fraction(6, 5), Fraction(21, 20)
 THRESHOLD = {"margin_call": MARGIN_CALL, "liquidation": LIQUIDATION}
 LEVELS = ((MARGIN_CALL, float(MARGIN_CALL)), (LIQUIDATION, float(LIQUIDATION)))
 LEVEL_OF = {level_f: level for level, level_f in LEVELS}
-DEFAULT_ACT_WITHIN_MS = 2000
 # The target evaluates accounts in cycles (umref: every 200 ms, then each account in turn), not on
 # each tick: this much on top of act_within_ms before an action counts as late.
 CYCLE_SLACK_S = 1.0
@@ -572,7 +571,7 @@ def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
                                             "this run, so there is no truth to judge margin decisions by")
     risk = risk_of(audit)
     staleness_s = risk["staleness_ms"] / 1000
-    bound_s = float(risk.get("act_within_ms") or DEFAULT_ACT_WITHIN_MS) / 1000 + CYCLE_SLACK_S
+    bound_s = float(risk["act_within_ms"]) / 1000 + CYCLE_SLACK_S
     records = sorted(audit["journal"], key=lambda r: r.seq)
     load_end = [op.time for op in history.of("phase") if op.value.get("phase") == "load_end"]
     # Judged up to the end of the load (the audit is read after it): a journal read later may not
