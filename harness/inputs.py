@@ -200,28 +200,20 @@ def _first_existing(path: Path) -> tuple[Path, list[Path]]:
 
 
 def check_writable_dir(path: Path, what: str) -> None:
-    """``path`` is, or can be made, a folder this process can write in; tried for real (root
-    ignores permission bits, /proc refuses whatever they say), and what the try made is removed."""
+    """``path`` is, or can be made, a folder this process can write in. Tried for real (root ignores
+    permission bits, /proc refuses whatever they say) with a nameless file in the nearest folder that
+    exists, the one the run's own ``mkdir`` would write in: nothing is made, so two runs starting
+    at once cannot trip over each other's try."""
     import tempfile  # here: the CLI imports this module at start-up, and it is needed by few commands
 
-    existing, missing = _first_existing(path)
+    existing, _ = _first_existing(path)
     if not existing.is_dir():
         raise BadInput(f"{what} {printable(str(path))}: {printable(str(existing))} is not a folder")
-    made: list[Path] = []
     try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            made.append(folder)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise BadInput(f"{what} {printable(str(path))}: cannot write there ({exc.strerror or exc})") from None
-    finally:
-        for folder in reversed(made):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
 
 
 def check_writable_file(path: Path, what: str) -> None:

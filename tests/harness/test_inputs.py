@@ -305,7 +305,7 @@ def test_a_read_only_report_dir_is_bad_input(tmp_path: Path) -> None:
         check_writable_dir(tmp_path / "ro" / "reports", "--report-dir")
 
 
-def test_write_targets_are_tried_and_what_the_try_made_is_removed(tmp_path: Path) -> None:
+def test_write_targets_are_tried_and_nothing_is_left(tmp_path: Path) -> None:
     check_writable_dir(tmp_path / "a" / "b" / "c", "--report-dir")
     check_writable_file(tmp_path / "x" / "junit.xml", "--junit")
     assert list(tmp_path.iterdir()) == []
