@@ -710,6 +710,12 @@ class RandomTimeline(Model):
                                                          "so a region power loss would touch others")
         return self
 
+    def fault_count(self, run_s: float, recovery_s: float) -> int:
+        """How many faults the draw tries to place (a crowded window refuses some): ``intensity``
+        per minute of the fault window. Known from the parameters, so the cap is checked before
+        anything is drawn."""
+        return max(1, round(self.intensity * (run_s - recovery_s - SETTLE_S - self.start) / 60))
+
     def power_loss_regions(self, topology: Topology) -> tuple[str, ...]:
         """Regions a power loss may hit: only those whose every service the section allows."""
         return tuple(r for r in topology.regions if not self.services
@@ -819,6 +825,12 @@ class Scenario(Model):
                 raise _Problem(("random",), f"no room for a fault: the run ({_secs(run)}) less start, recovery.within "
                                             f"and {_secs(SETTLE_S)} of settling leaves {_secs(max(room, 0))}, "
                                             f"under max_fault ({_secs(self.random.max_fault)})")
+            if (count := self.random.fault_count(run, self.recovery.within)) > MAX_FAULTS:
+                most = math.floor(MAX_FAULTS * 60 / room * 100) / 100
+                raise _Problem(("random",), f"intensity {_num(self.random.intensity)} a minute over a "
+                                            f"{_secs(room)} fault window is {count} faults; a run has at most "
+                                            f"{MAX_FAULTS}, as a written timeline (here: intensity {_num(most)} "
+                                            "at most, or a shorter duration)")
         needed = max(ends, default=0.0) + self.recovery.within
         if run is not None and run < needed:
             raise _Problem(where, f"the run ({_secs(run)}) ends before the last fault has healed and "

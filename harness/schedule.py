@@ -8,6 +8,7 @@ run folder is user input). Times are seconds after load starts.
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,19 +199,59 @@ def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random, topology:
     return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}
 
 
+# A fault is drawn again when it would overlap another on a shared link or service, or start within
+# min_gap of another; after this many tries it is left out. Bounds the draw at this many tries a
+# fault, MAX_FAULTS faults at most, each try O(log n): a crowded window cannot make it spin.
+TRIES_PER_FAULT = 50
+
+
+class _Taken:
+    """The faults placed so far, indexed so that a try is checked in O(log n), not against each one:
+    every start (for min_gap) and, per link or service, its faults' intervals; those never overlap
+    on one link or service, so sorted by start they are sorted by end too."""
+
+    def __init__(self, min_gap: float) -> None:
+        self.min_gap = min_gap
+        self.starts: list[float] = []
+        self.spans: dict[str, tuple[list[float], list[float]]] = {}  # link or service -> (starts, ends)
+
+    def fits(self, at: float, end: float, touched: set[str]) -> bool:
+        i = bisect.bisect_left(self.starts, at)
+        if (i < len(self.starts) and self.starts[i] - at < self.min_gap
+                or i > 0 and at - self.starts[i - 1] < self.min_gap):
+            return False
+        for name in touched:
+            starts, ends = self.spans.get(name, ([], []))
+            k = bisect.bisect_right(ends, at)  # the first that ends after ``at``: the only one that can overlap
+            if k < len(starts) and starts[k] < end:
+                return False
+        return True
+
+    def add(self, at: float, end: float, touched: set[str]) -> None:
+        bisect.insort(self.starts, at)
+        for name in touched:
+            starts, ends = self.spans.setdefault(name, ([], []))
+            k = bisect.bisect_right(ends, at)
+            starts.insert(k, at)
+            ends.insert(k, end)
+
+
 def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: int,
                   target: TargetSystem) -> list[Any]:
     """Faults drawn from the seed: ``intensity`` per minute of the fault window, kinds by weight,
     never two at once on one link or service (healing one would undo part of the other), each
-    validated exactly as a written timeline entry would be."""
+    validated exactly as a written timeline entry would be. At most ``MAX_FAULTS`` faults and
+    ``TRIES_PER_FAULT`` tries each, whatever the parameters."""
+    count = spec.fault_count(run_s, recovery_s)
+    if count > MAX_FAULTS:  # validation refuses such a scenario; this guards any other caller
+        raise BadInput(f"random: {count} faults in a {run_s:g} s run; a run has at most {MAX_FAULTS}")
     rng = random.Random(f"timeline-{seed}")
     window_end = run_s - recovery_s - SETTLE_S
-    count = max(1, round(spec.intensity * (window_end - spec.start) / 60))
     kinds, weights = zip(*((k, w) for k, w in spec.mix.items() if w > 0), strict=True)
-    taken: list[tuple[float, float, set[str]]] = []
+    taken = _Taken(spec.min_gap)
     drawn: list[Any] = []
     for _ in range(count):
-        for _attempt in range(50):  # a crowded window may refuse some draws
+        for _try in range(TRIES_PER_FAULT):
             kind = rng.choices(kinds, weights)[0]
             entry = {"fault": kind, **_random_entry(kind, spec, rng, target.topology)}
             # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
@@ -218,16 +259,15 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
                 spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
             latest = window_end - (length or 0.0)
             at = min(latest, max(spec.start, round(rng.uniform(spec.start, latest), 1)))
-            if length is not None:
-                entry["for"] = length
-            fault = _FAULT_SPEC.validate_python({"at": at, **entry}, context={"target": target})
-            touched = {*links_touched(fault.fault, fault.target, target.topology),
-                       *services_touched(fault.fault, fault.target, target.topology)}
+            where = {k: v for k, v in entry.items() if k not in ("fault", "params")}
+            touched = {*links_touched(kind, where, target.topology), *services_touched(kind, where, target.topology)}
             end = at + (length or 0.0)
-            if all(not (at < other_end and other_at < end and touched & other) and abs(at - other_at) >= spec.min_gap
-                   for other_at, other_end, other in taken):
-                taken.append((at, end, touched))
-                drawn.append(fault)
+            if taken.fits(at, end, touched):
+                if length is not None:
+                    entry["for"] = length
+                # validated once placed, not on every try: a refused try costs no validation
+                drawn.append(_FAULT_SPEC.validate_python({"at": at, **entry}, context={"target": target}))
+                taken.add(at, end, touched)
                 break
     return drawn
 

@@ -3,6 +3,7 @@ and a tampered one is bad input; which links a fault needs proxies on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.scenario import FAULT_KINDS, load_scenario, parse_scenario
+from harness.scenario import FAULT_KINDS, MAX_FAULTS, load_scenario, parse_scenario
 from harness.schedule import (
     SETTLE_S,
+    TRIES_PER_FAULT,
     Schedule,
     ScheduledFault,
     build_schedule,
+    draw_timeline,
     expands_links,
     format_schedule,
 )
@@ -339,3 +342,117 @@ def test_every_random_timeline_that_loads_draws_a_schedule_a_written_timeline_co
     assert build_schedule(written, seed).faults == tuple(
         ScheduledFault(f.id, f.kind, f.at_s, f.duration_s, f.target, f.params, w.lines)
         for f, w in zip(schedule.faults, build_schedule(written, seed).faults, strict=True))
+
+
+# ---- random timelines: bounded like written ones -------------------------------------------------
+MIX_ALL = ("{latency: 3, timeout: 1, reset_peer: 1, down: 1, bandwidth: 1, partition: 1, kill: 1, pause: 1, "
+           "clock_skew: 1, price_shock: 1}")
+# intensity 60 a minute; 525 s less 15 s recovery, 5 s settling and 5 s start: a 500 s window, 500 faults
+AT_CAP = f"""\
+name: at-cap
+duration: 525s
+timeline: random
+random:
+  mix: {MIX_ALL}
+  intensity: 60
+  min_gap: 1s
+recovery: {{within: 15s}}
+"""
+# one service, minute-long faults: at most a handful fit, so nearly every try is refused
+CROWDED = """\
+name: crowded
+duration: 525s
+timeline: random
+random: {mix: {pause: 1}, services: [margin], intensity: 60, min_fault: 60s, max_fault: 60s}
+recovery: {within: 15s}
+"""
+
+
+def test_an_hour_of_random_faults_is_refused_by_validate_with_its_place(tmp_path: Path) -> None:
+    """Issue 18: 420 bytes that drew thousands of faults and took seconds of CPU per validate."""
+    hour = tmp_path / "hour.yaml"
+    hour.write_text(AT_CAP.replace("525s", "3600s"))
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "validate", str(hour)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{hour}:4: random: intensity 60 a minute over a 3575 s fault window is 3575 faults" in proc.stderr
+    assert "at most 500" in proc.stderr and "intensity 8.39 at most" in proc.stderr
+
+
+def test_a_random_timeline_right_at_the_cap_validates_and_one_more_fault_does_not(tmp_path: Path) -> None:
+    at_cap = tmp_path / "at-cap.yaml"
+    at_cap.write_text(AT_CAP)
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "validate", str(at_cap)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    scenario = parse_scenario(AT_CAP, "a.yaml")
+    assert scenario.random is not None and scenario.random.fault_count(525, 15) == MAX_FAULTS
+    with pytest.raises(BadInput, match=r"^a\.yaml:4: random: .* is 501 faults; a run has at most 500"):
+        parse_scenario(AT_CAP.replace("525s", "526s"), "a.yaml")
+
+
+class _Counting:
+    """Counts the draw's tries (one ``_random_entry`` each) and its validations."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import harness.schedule as schedule
+
+        self.tries = self.validations = 0
+        entry, adapter = schedule._random_entry, schedule._FAULT_SPEC
+
+        def counted_entry(*args: Any) -> dict[str, Any]:
+            self.tries += 1
+            return entry(*args)
+
+        class CountedAdapter:
+            def validate_python(_, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+                self.validations += 1
+                return adapter.validate_python(*args, **kwargs)
+
+        monkeypatch.setattr(schedule, "_random_entry", counted_entry)
+        monkeypatch.setattr(schedule, "_FAULT_SPEC", CountedAdapter())
+
+
+@pytest.mark.parametrize("text", [AT_CAP, CROWDED])
+def test_the_draw_is_bounded_in_tries_and_validates_only_what_it_places(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not timed: at most TRIES_PER_FAULT tries a fault and MAX_FAULTS faults, each fault
+    left out only after all its tries, one validation per placed fault."""
+    scenario = parse_scenario(text, "r.yaml")
+    assert scenario.random is not None
+    counting = _Counting(monkeypatch)
+    drawn = draw_timeline(scenario.random, 525, 15, 3, scenario.target_system)
+    left_out = MAX_FAULTS - len(drawn)
+    assert TRIES_PER_FAULT * left_out <= counting.tries <= TRIES_PER_FAULT * MAX_FAULTS == 25_000
+    assert counting.validations == len(drawn)
+    if text is CROWDED:  # the worst case: nearly every fault spends every try
+        assert len(drawn) < 10 and counting.tries > 24_000
+
+
+def test_the_draw_refuses_too_many_faults_before_drawing_any(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever calls it, with whatever run length: the cap holds without a single try."""
+    scenario = parse_scenario(AT_CAP, "r.yaml")
+    assert scenario.random is not None
+    counting = _Counting(monkeypatch)
+    with pytest.raises(BadInput, match="3575 faults in a 3600 s run; a run has at most 500"):
+        draw_timeline(scenario.random, 3600, 15, 0, scenario.target_system)
+    assert counting.tries == 0
+
+
+@pytest.mark.parametrize(("name", "seed", "digest"), [
+    ("random-mix", 0, "7b2d9ae1f415a03b"), ("random-mix", 97, "cd8edc4de386e1b4"),
+    ("every-kind", 0, "3c00294f63d8e41c"), ("every-kind", 97, "aecb027add4045a5"),
+    ("at-cap", 0, "82347c64b58e3afc"), ("at-cap", 97, "c7de54f1e6ee3ec6"),
+    ("crowded", 0, "db32b83af6de0502"), ("crowded", 97, "70cedd34ef9bbcb0"),
+])
+def test_a_seed_names_the_same_random_schedule_as_before_the_draw_was_indexed(
+        name: str, seed: int, digest: str) -> None:
+    """A seed is how a random schedule is named (``--seed N``); these digests are the schedules the
+    draw gave before it checked tries against an index instead of every placed fault (b4fb89f)."""
+    scenario = {"random-mix": lambda: load_scenario(RANDOM_MIX),
+                "every-kind": lambda: parse_scenario(RANDOM % ", ".join(f"{k}: 1" for k in FAULT_KINDS), "r.yaml"),
+                "at-cap": lambda: parse_scenario(AT_CAP, "r.yaml"),
+                "crowded": lambda: parse_scenario(CROWDED, "r.yaml")}[name]()
+    stored = json.dumps(build_schedule(scenario, seed).to_dict(), sort_keys=True).encode()
+    assert hashlib.sha256(stored).hexdigest()[:16] == digest
