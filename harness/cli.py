@@ -27,7 +27,7 @@ from harness.inputs import printable
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
-    from targets.umref.forkserver import ForkServer
+    from harness.targets import Warm
 
 __all__ = ["main"]
 
@@ -210,19 +210,18 @@ def _scenarios(paths: list[Path], tag: str | None) -> list[tuple[Path, Scenario]
     return chosen
 
 
-def _early_forkserver(args: argparse.Namespace) -> ForkServer | None:
-    """Start umref's fork server (0.4 s of imports) before the harness's own imports, so that both
-    warm up at once on two cores; the first local run's topology takes it."""
+def _early_warm_up(args: argparse.Namespace) -> Warm | None:
+    """Begin the default target's warm-up (umref: a fork server importing its services) before
+    the harness's own imports, so that both proceed at once on two cores; the first local run of
+    that target takes it."""
     if getattr(args, "backend", "local") != "local" or getattr(args, "dry_run", False):
         return None
-    from targets.umref.forkserver import ForkServer
+    from harness.targets import warm_up
 
-    server = ForkServer()
-    server.start()
-    return server
+    return warm_up()
 
 
-def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
+def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     from harness.backends import check_backend
     from harness.inputs import MAX_SEED, check_writable_dir, check_writable_file
     from harness.runner import RunOptions, prepare, run_scenario
@@ -253,7 +252,7 @@ def _run(args: argparse.Namespace, warm: ForkServer | None) -> int:
     results = []
     for path, _, seed in plans:
         options = RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs,
-                             timeout_s=args.timeout, forkserver=warm)
+                             timeout_s=args.timeout, warm=warm)
         results.append(run_scenario(path, options))
         warm = None
     if args.junit:  # imported here: the reports' imports are not start-up's
@@ -335,7 +334,7 @@ def _shrink(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _load(args: argparse.Namespace, warm: ForkServer | None) -> int:
+def _load(args: argparse.Namespace, warm: Warm | None) -> int:
     """Load as the point: the same phases and checks as ``run``, sized from the command line."""
     from harness.runner import LoadOverrides, RunOptions, run_scenario
     from harness.scenario import parse_duration
@@ -359,7 +358,7 @@ def _load(args: argparse.Namespace, warm: ForkServer | None) -> int:
     options = RunOptions(seed=args.seed, report_dir=args.report_dir, state_dir=args.state_dir,
                          load=LoadOverrides(users=args.users, spawn_rate=args.spawn_rate, duration_s=duration,
                                             workers=args.workers),
-                         no_faults=args.no_faults, progress=True, forkserver=warm)
+                         no_faults=args.no_faults, progress=True, warm=warm)
     result = run_scenario(args.scenario, options)
     if args.junit:
         from harness.report.junit import write_junit
@@ -409,12 +408,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     for line in healed:
         log.warning("left behind by an earlier run: %s", line)
     if args.command in ("run", "load"):
-        warm = _early_forkserver(args)
+        warm = _early_warm_up(args)
         try:
             return _run(args, warm) if args.command == "run" else _load(args, warm)
         finally:
             if warm is not None:
-                warm.close()  # a no-op once a run's topology has taken and stopped it
+                warm.close()  # a no-op once a run's target has taken and stopped it
     if args.command == "selftest":
         return _selftest(args)
     if args.command == "shrink":

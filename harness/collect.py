@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from itertools import chain
 from sys import intern
 from typing import Any
@@ -22,13 +23,37 @@ from msgspec.structs import force_setattr
 from harness.audit import JournalRecord
 from harness.history import CHUNK_BYTES, line_blocks, no_cyclic_gc
 from harness.http import target_session
+from harness.targets.base import Topology
 
-__all__ = ["collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
+__all__ = ["AuditSources", "topology_facts", "collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
 
 log = logging.getLogger("umchaos.collect")
 FLATTENED = {"margin_call": "margin_calls", "liquidation": "liquidations"}  # event type -> audit view
 _RECORDS = msgspec.json.Decoder(JournalRecord)
 _HEADER = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True)
+class AuditSources:
+    """Where the audit contract's endpoints are served: the base URLs of the services playing
+    its roles in the target's topology."""
+
+    matching: str
+    ledgers: Mapping[str, str]  # node -> base URL, home primary first
+    replication: str
+
+    @staticmethod
+    def of(topology: Topology, services: Mapping[str, str]) -> AuditSources:
+        return AuditSources(matching=services[topology.role("matching")],
+                            ledgers={node: services[node] for node in topology.role_all("ledgers")},
+                            replication=services[topology.role("replication")])
+
+
+def topology_facts(topology: Topology) -> dict[str, Any]:
+    """What checks may know of the target's shape (regions, roles), as plain data in the audit's
+    config: the harness's own knowledge, not the target's report."""
+    return {"region_of": dict(topology.region_of), "um_only": list(topology.um_only),
+            "roles": {role: value if isinstance(value, str) else list(value) for role, value in topology.roles.items()}}
 
 
 def _get(session: requests.Session, url: str, errors: list[str], timeout: float = 10.0) -> Any:
@@ -93,11 +118,11 @@ def _get_journal(session: requests.Session, url: str, errors: list[str]) -> list
     return records
 
 
-def primary_ledger(session: requests.Session, services: dict[str, str]) -> str | None:
+def primary_ledger(session: requests.Session, ledgers: Mapping[str, str]) -> str | None:
     """The ledger node that says it is primary at the highest epoch."""
     best: tuple[int, str] | None = None
-    for node in ("ledger-a", "ledger-b"):
-        state = _get(session, services[node] + "/state", [], timeout=2.0)
+    for node, url in ledgers.items():
+        state = _get(session, url + "/state", [], timeout=2.0)
         if isinstance(state, dict) and state.get("role") == "primary":
             epoch = int(state.get("epoch", 0))
             if best is None or epoch > best[0]:
@@ -117,13 +142,13 @@ def flatten(records: list[JournalRecord]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _discarded(session: requests.Session, services: dict[str, str], errors: list[str]) -> list[dict[str, Any]] | None:
+def _discarded(session: requests.Session, ledgers: Mapping[str, str], errors: list[str]) -> list[dict[str, Any]] | None:
     """What each ledger node wrote and later dropped (a deposed primary's tail): evidence that a
     resync from the new primary would otherwise erase. Every node is asked; one that does not
     answer makes the view incomplete, so it is None."""
     out: list[dict[str, Any]] = []
-    for node in ("ledger-a", "ledger-b"):
-        url = services[node] + "/audit/discarded"
+    for node, base in ledgers.items():
+        url = base + "/audit/discarded"
         body = _get(session, url, errors)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             if body is not None:
@@ -133,32 +158,32 @@ def _discarded(session: requests.Session, services: dict[str, str], errors: list
     return out
 
 
-def collect_audit(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+def collect_audit(sources: AuditSources, *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     with no_cyclic_gc():  # a soak's journal is hundreds of thousands of records
-        return _collect(services, config=config, samples=samples)
+        return _collect(sources, config=config, samples=samples)
 
 
-def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+def _collect(sources: AuditSources, *, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     errors: list[str] = []
     session = target_session()
     audit: dict[str, Any] = {"config": config, "balance_samples": samples, "errors": errors}
-    halts = _get(session, services["matching"] + "/audit/halts", errors)
+    halts = _get(session, sources.matching + "/audit/halts", errors)
     audit["halts"] = halts.get("events") if isinstance(halts, dict) else None
-    audit["books"] = _get(session, services["matching"] + "/audit/books", errors)
-    audit["replication"] = _get(session, services["coordinator"] + "/audit/replication", errors)
-    primary = primary_ledger(session, services)
+    audit["books"] = _get(session, sources.matching + "/audit/books", errors)
+    audit["replication"] = _get(session, sources.replication + "/audit/replication", errors)
+    primary = primary_ledger(session, sources.ledgers)
     if primary is None:
         errors.append("no ledger node is primary: journal and balances not collected")
         audit["journal"] = audit["balances"] = None
     else:
         # Balances first: their last_seq is then within the journal read next, so segregation can
         # replay the journal's legs to exactly that seq and compare.
-        audit["balances"] = _get(session, services[primary] + "/audit/balances", errors)
-        records = _get_journal(session, services[primary] + "/audit/ledger", errors)
+        audit["balances"] = _get(session, sources.ledgers[primary] + "/audit/balances", errors)
+        records = _get_journal(session, sources.ledgers[primary] + "/audit/ledger", errors)
         audit["journal"] = records
         audit["journal_node"] = primary
         audit.update(flatten(records) if records is not None else {k: None for k in set(FLATTENED.values())})
-    audit["discarded"] = _discarded(session, services, errors)
+    audit["discarded"] = _discarded(session, sources.ledgers, errors)
     session.close()
     return audit
 
@@ -166,8 +191,8 @@ def _collect(services: dict[str, str], *, config: dict[str, Any], samples: list[
 class BalanceSampler:
     """Samples the primary ledger's balances every ``every_s`` in a daemon thread (bounded)."""
 
-    def __init__(self, services: dict[str, str], *, every_s: float = 1.0, max_samples: int = 3600) -> None:
-        self.services = services
+    def __init__(self, ledgers: Mapping[str, str], *, every_s: float = 1.0, max_samples: int = 3600) -> None:
+        self.ledgers = ledgers
         self.every_s = every_s
         self.max_samples = max_samples
         self.samples: list[dict[str, Any]] = []
@@ -181,10 +206,10 @@ class BalanceSampler:
     def _run(self) -> None:
         session = target_session()
         while not self._stop.wait(self.every_s) and len(self.samples) < self.max_samples:
-            primary = primary_ledger(session, self.services)
+            primary = primary_ledger(session, self.ledgers)
             if primary is None:
                 continue
-            body = _get(session, self.services[primary] + "/audit/balances", [], timeout=2.0)
+            body = _get(session, self.ledgers[primary] + "/audit/balances", [], timeout=2.0)
             if isinstance(body, dict) and "balances" in body:
                 self.samples.append({"time": body.get("time", time.time()), "node": primary, "balances": body["balances"],
                                      "last_seq": body.get("last_seq"), "epoch": body.get("epoch")})

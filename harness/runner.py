@@ -19,9 +19,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
 from harness.backends import check_backend, make_backend
 from harness.checks.base import CheckResult, verdict_of
-from harness.collect import BalanceSampler, collect_audit
+from harness.collect import AuditSources, BalanceSampler, collect_audit, topology_facts
 from harness.errors import (
     EXIT_PASS,
     EXIT_UNKNOWN,
@@ -63,7 +63,7 @@ from harness.watchdog import WatchdogSpec, start_watchdog
 
 if TYPE_CHECKING:
     from harness.report import PngAhead
-    from targets.umref.forkserver import ForkServer
+    from harness.targets import Warm
 
 __all__ = ["RunOptions", "LoadOverrides", "RunContext", "run_scenario"]
 
@@ -74,6 +74,7 @@ STEADY_STATE_PROBES = 3
 LOAD_BOUND_SLACK_S = 10.0
 
 WATCHDOG_MARGIN_S = 180.0  # start-up, readiness, probes, audit and teardown on a busy machine
+RUN_ROLES = ("price_intake", "matching", "ledgers", "replication")  # what every run reaches the target by
 POLL_S = 0.25  # how often abort conditions are looked at while waiting
 
 
@@ -89,7 +90,7 @@ class RunOptions:
     load: LoadOverrides | None = None  # `umchaos load`: the command line's users, rate, duration, workers
     no_faults: bool = False  # `umchaos load --no-faults`: load only, the timeline left out
     progress: bool = False  # live numbers while load flows (rich on a terminal, log lines otherwise)
-    forkserver: ForkServer | None = None  # umref's, started early by the CLI; the local backend's first topology takes it
+    warm: Warm | None = None  # the default target's warm-up, begun early by the CLI; the first local run takes it
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,9 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
             raise BadInput(f"--duration {options.load.duration_s:g}s: ends before the last fault has healed and "
                            f"recovery.within has passed; the shortest that works is {needed:g}s (or --no-faults)")
         schedule = replace(schedule, duration_s=options.load.duration_s)
+    if missing := [role for role in RUN_ROLES if role not in scenario.topology.roles]:
+        raise BadInput(f"{scenario_path}: target {scenario.target.system} names no {', '.join(missing)} in its "
+                       "topology's roles: a run publishes prices and fetches the audit through them")
     load_fault_kinds()
     if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
         raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
@@ -323,7 +327,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     target = backend.up()
     # The harness is the market: its seeded ticks reach the pricefeed from now until the audit is
     # in (bounded by the run's own watchdog margin should teardown never come).
-    market = MarketFeed(PricePath(seed=schedule.seed), target.services["pricefeed"] + "/intake", ctx.recorder,
+    market = MarketFeed(PricePath(seed=schedule.seed), target.services[scenario.topology.role("price_intake")] + "/intake", ctx.recorder,
                         max_s=schedule.duration_s + WATCHDOG_MARGIN_S).start()
     teardown.callback(market.stop)
     ctx.phase("wait_ready")
@@ -345,7 +349,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
 
     ctx.phase("load")
     load.release()
-    sampler = BalanceSampler(target.services).start()
+    sources = AuditSources.of(scenario.topology, target.services)
+    sampler = BalanceSampler(sources.ledgers).start()
     teardown.callback(sampler.stop)
     if not load.wait_first_op(timeout=30):
         log.warning("no load op within 30 s of starting Locust (see %s)", load.log)
@@ -362,7 +367,7 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     active: dict[str, Fault] = {}
     if ctx.options.progress:
         progress = ProgressDisplay(
-            files=load.history_files, matching=target.services["matching"], max_s=schedule.duration_s + 30,
+            files=load.history_files, matching=sources.matching, max_s=schedule.duration_s + 30,
             status=lambda: (ctx.phases[-1]["phase"] if ctx.phases else "-",
                             ", ".join(f"{f.spec.kind} {target_label(f.spec)}" for f in list(active.values()))))
         teardown.callback(progress.start().stop)
@@ -391,9 +396,9 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     ctx.phase("collect_audit")
     samples = sampler.stop()
     # Nothing about bug switches: a check judges what happened, never what the target was told to do.
-    config = {"risk": asdict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
-              "probe_gate": scenario.steady_state.probe_gate()}
-    audit = collect_audit(target.services, config=config, samples=samples)
+    config = {"risk": dict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
+              "probe_gate": scenario.steady_state.probe_gate(), "topology": topology_facts(scenario.topology)}
+    audit = collect_audit(sources, config=config, samples=samples)
     market.stop()  # after the audit: every decision it holds was made while ticks flowed
     target_down.start()  # load stopped, audit in: the rest needs only data
 
@@ -468,7 +473,7 @@ def warm_late_imports() -> None:
     threading.Thread(target=imports, name="warm-imports", daemon=True).start()
 
 
-def probe_until_steady(ctx: RunContext, gateway: str, trader: dict[str, Any], phase: str) -> str | None:
+def probe_until_steady(ctx: RunContext, gateway: str, trader: Mapping[str, Any], phase: str) -> str | None:
     """Probe up to STEADY_STATE_PROBES times until the steady-state gate holds; None once it does,
     else the last reason. A freshly started (or just recovered) target on a busy machine may need
     a moment, so one slow probe does not decide. Every probe's requests are real and stay in the

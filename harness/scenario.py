@@ -780,6 +780,11 @@ class Scenario(Model):
         return self.target_system.topology
 
     @property
+    def risk_budget(self) -> dict[str, int | str]:
+        """The whole risk budget in force: the target's defaults with ``target.risk`` over them."""
+        return {**self.target_system.risk_defaults, **self.target.risk.model_dump(exclude_none=True)}
+
+    @property
     def scenario_hash(self) -> str:
         """sha256 of the scenario file's bytes (stored in every report)."""
         return self._source.sha256

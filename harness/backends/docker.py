@@ -1,4 +1,4 @@
-"""The docker backend: each umref service a container, each region its own Docker network.
+"""The docker backend: each of the target's services a container, each region its own network.
 
 Networks: one per region (``A``, ``B``) for traffic inside a region, and one inter-region network
 that carries every cross-region call, so that cutting a region off is a network disconnect of its
@@ -6,32 +6,32 @@ hosts. Toxiproxy runs as a container on all three, for the links a schedule may 
 object carries the labels ``umchaos.run`` (run id) and ``umchaos.owner`` (pid of the harness), so
 two runs never touch each other's objects and ``umchaos cleanup`` finds those of dead runs. Host
 ports are published on 127.0.0.1 only. Each service's data folder is a named volume: a killed
-container (power loss) comes back with its ledger.
+container (power loss) comes back with its ledger. The target says what each container runs (its
+``ContainerLauncher``); the backend decides the networks, the names and which links are proxied.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
-from harness.backends.base import Target
-from harness.backends.local import risk_budget
+from harness.backends.base import Target, write_accounts
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
 from harness.http import target_session
+from harness.net import free_port
 from harness.schedule import expands_links
-from targets.umref.config import LINKS, REGION_OF, SERVICES, TopologyConfig
-from targets.umref.launcher import Topology, TopologyError, default_accounts, free_port
+from harness.targets import ContainerLauncher
+from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetError
 
 if TYPE_CHECKING:
     import docker
@@ -65,29 +65,15 @@ def _alias(service: str, net: str) -> str:
     return f"{service}.{net.lower()}"
 
 
-class _ContainerTopology(Topology):
-    """The launcher's health/calm/bootstrap logic, pointed at the published host ports."""
-
-    def __init__(self, config: TopologyConfig, backend: DockerBackend) -> None:
-        super().__init__(config)
-        self.backend = backend
-
-    def exited(self, name: str) -> str | None:
-        if self.backend.alive(name):
-            return None
-        return f"container of {name} exited during start: {self.backend.log_tail(name)}"
-
-
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, ctx: RunContext, *, image: str | None = None, toxiproxy_image: str | None = None) -> None:
+    def __init__(self, ctx: RunContext, *, toxiproxy_image: str | None = None) -> None:
         from harness.docker_setup import images_tag
 
         self.ctx = ctx
-        tag = images_tag()
-        self.image = image or f"umchaos/umref:{tag}"
-        self.toxiproxy_image = toxiproxy_image or f"umchaos/toxiproxy:{tag}"
+        self.tag = images_tag()
+        self.toxiproxy_image = toxiproxy_image or f"umchaos/toxiproxy:{self.tag}"
         self.client: docker.DockerClient | None = None
         self.prefix = f"umc-{ctx.run_id}"
         self.labels = {RUN_LABEL: ctx.run_id, OWNER_LABEL: str(os.getpid())}
@@ -96,8 +82,7 @@ class DockerBackend:
         self.proxies: ProxyNet | None = None
         self.host_ports: dict[str, int] = {}
         self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{ctx.run_id}-"))
-        self.config: TopologyConfig | None = None
-        self.topology: _ContainerTopology | None = None
+        self.readiness: Readiness | None = None
 
     # ---- start / stop -------------------------------------------------------------------
     def _docker(self) -> docker.DockerClient:
@@ -108,58 +93,71 @@ class DockerBackend:
     def _net_name(self, net: str) -> str:
         return f"{self.prefix}-{net}"
 
+    def _launcher(self) -> ContainerLauncher:
+        system = self.ctx.scenario.target_system
+        if not isinstance(system, ContainerLauncher):
+            raise BadInput(f"target {system.name} cannot be started on the docker backend")
+        return system
+
     def up(self) -> Target:
         ctx = self.ctx
+        launcher, topology = self._launcher(), ctx.scenario.topology
         client = self._docker()
-        for ref in (self.image, self.toxiproxy_image):
+        deployment = Deployment(data_dir=self.cfg_dir, logs_dir=ctx.run_dir / "logs", host="0.0.0.0",
+                                ports={name: SERVICE_PORT for name in topology.services}, bugs=ctx.bugs,
+                                risk=ctx.scenario.risk_budget, seed=ctx.schedule.seed)
+        image = f"{launcher.container_recipe(deployment).image}:{self.tag}"
+        for ref in (image, self.toxiproxy_image):
             try:
                 client.images.get(ref)
             except Exception:
                 raise Undecided(f"image {ref} missing; run `umchaos setup --docker`") from None
-        risk = risk_budget(ctx.scenario.target.risk)
         ctx.journal.add_resource("docker", {"docker_run": ctx.run_id})
-        for net in ("A", "B", INTER_REGION):
+        for net in (*topology.regions, INTER_REGION):
             self.networks[net] = client.networks.create(self._net_name(net), driver="bridge", labels=self.labels)
-        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, ctx.scenario.topology)})
-        links: dict[str, str] = {}
-        if needed:
-            links = self._start_toxiproxy(needed)
+        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, topology)})
+        proxied = self._start_toxiproxy(needed) if needed else {}
+        dial = {link: proxied.get(link, f"http://{self._peer_host(*topology.ends(link))}:{SERVICE_PORT}")
+                for link in topology.links}
         try:
-            config = TopologyConfig(data_dir="/data", bugs=ctx.bugs, risk=risk, price_seed=ctx.schedule.seed,
-                                    host="127.0.0.1", accounts=default_accounts(ctx.schedule.seed),
-                                    ports={name: 0 for name in SERVICES}, links=links)
-        except ValueError as exc:
+            recipe = launcher.container_recipe(replace(deployment, dial=dial))
+        except TargetError as exc:
             raise BadInput(str(exc)) from None
-        self.config = config
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
-            list(pool.map(self._create_service, SERVICES))
-        for name in SERVICES:  # started in the launcher's order: the ledgers' roles depend on it
+        with ThreadPoolExecutor(max_workers=len(topology.services)) as pool:
+            list(pool.map(lambda name: self._create_service(name, recipe, image), topology.services))
+        for name in topology.services:  # in the target's start order (umref's ledgers' roles depend on it)
             self.containers[name].start()
-        self.config = config.with_(ports=dict(self.host_ports))
-        self.topology = _ContainerTopology(self.config, self)
+        seen = replace(deployment, host="127.0.0.1", ports=dict(self.host_ports), dial=proxied)
+        readiness = self.readiness = launcher.attach(seen, self._exited)
         try:
-            self.topology.wait_healthy(SERVICES, deadline=time.monotonic() + 30)
-            self.topology.wait_calm(deadline=time.monotonic() + 30)
-            self.topology.bootstrap_positions()
-        except TopologyError as exc:
+            readiness.wait_healthy(topology.services, deadline=time.monotonic() + 30)
+            readiness.wait_calm(deadline=time.monotonic() + 30)
+            readiness.bootstrap()
+        except TargetError as exc:
             raise Undecided(f"target never became ready on docker: {exc}") from None
-        log.info("umref up on docker in %.2f s with %d proxied link(s)", time.monotonic() - started, len(links))
-        addresses = self.topology.addresses()
-        accounts_file = self.cfg_dir / "accounts.json"
-        accounts_file.write_text(json.dumps({"gateway": addresses["gateway"], "accounts": addresses["accounts"]}))
-        return Target(gateway=addresses["gateway"], services=addresses["services"], regions=dict(REGION_OF),
-                      accounts=tuple(addresses["accounts"]), accounts_file=accounts_file, proxies=self.proxies,
-                      links={link: f"toxiproxy:{link}" for link in links}, risk=risk)
+        log.info("%s up on docker in %.2f s with %d proxied link(s)", ctx.scenario.target.system,
+                 time.monotonic() - started, len(proxied))
+        addresses = readiness.addresses()
+        return Target(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
+                      accounts=addresses.accounts, accounts_file=write_accounts(self.cfg_dir / "accounts.json", addresses),
+                      proxies=self.proxies, links={link: f"toxiproxy:{link}" for link in proxied},
+                      risk=ctx.scenario.risk_budget)
+
+    def _exited(self, service: str) -> str | None:
+        if self.alive(service):
+            return None
+        return f"container of {service} exited during start: {self.log_tail(service)}"
 
     def _start_toxiproxy(self, needed: list[str]) -> dict[str, str]:
         """Toxiproxy on every network; callers reach it by its alias on their own region's network."""
         client = self._docker()
+        topology = self.ctx.scenario.topology
         container = client.containers.create(
             self.toxiproxy_image, name=f"{self.prefix}-toxiproxy", labels=self.labels, detach=True,
             network=self._net_name(INTER_REGION), ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)},
         )
-        for net in ("A", "B"):
+        for net in topology.regions:
             self.networks[net].connect(container, aliases=[_alias("toxiproxy", net)])
         container.start()
         self.containers["toxiproxy"] = container
@@ -177,39 +175,32 @@ class DockerBackend:
         self.proxies = ProxyNet(api, run_id=self.ctx.run_id)
         links: dict[str, str] = {}
         for i, link in enumerate(needed):
-            caller, callee = link.split("->")
-            port = FIRST_PROXY_PORT + LINKS.index(link) if link in LINKS else FIRST_PROXY_PORT + 100 + i
+            caller, callee = topology.ends(link)
+            port = FIRST_PROXY_PORT + topology.links.index(link) if link in topology.links else FIRST_PROXY_PORT + 1000 + i
             self.proxies.create_proxy(link, f"{self._peer_host(caller, callee, via_proxy=True)}:{SERVICE_PORT}",
                                       listen=f"0.0.0.0:{port}")
-            links[link] = f"http://{_alias('toxiproxy', REGION_OF[caller])}:{port}"
+            links[link] = f"http://{_alias('toxiproxy', topology.region_of[caller])}:{port}"
         return links
 
-    @staticmethod
-    def _peer_host(caller: str, callee: str, *, via_proxy: bool = False) -> str:
-        if via_proxy or REGION_OF[caller] != REGION_OF[callee]:
+    def _peer_host(self, caller: str, callee: str, *, via_proxy: bool = False) -> str:
+        region_of = self.ctx.scenario.topology.region_of
+        if via_proxy or region_of[caller] != region_of[callee]:
             return _alias(callee, INTER_REGION)
-        return _alias(callee, REGION_OF[callee])
+        return _alias(callee, region_of[callee])
 
-    def _service_config(self, name: str) -> dict[str, Any]:
-        assert self.config is not None
-        base = self.config.with_(ports={s: SERVICE_PORT for s in SERVICES}).service_config(name)
-        peers = {callee: self.config.links.get(f"{name}->{callee}",
-                                               f"http://{self._peer_host(name, callee)}:{SERVICE_PORT}")
-                 for callee in base.peers}
-        return asdict(replace(base, host="0.0.0.0", peers=peers))
-
-    def _create_service(self, name: str) -> None:
+    def _create_service(self, name: str, recipe: ContainerRecipe, image: str) -> None:
         client = self._docker()
-        cfg = self.cfg_dir / f"{name}.json"
-        cfg.write_text(json.dumps(self._service_config(name), indent=1))
-        region = REGION_OF[name]
+        cfg = self.cfg_dir / f"{name}.cfg"
+        cfg.write_text(recipe.configs[name])
+        region = self.ctx.scenario.topology.region_of[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
         host_port = free_port()
         container = client.containers.create(
-            self.image, ["python3", "-m", "targets.umref.service", name, "/cfg/config.json"],
+            image, list(recipe.commands[name]),
             name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
             detach=True, network=self._net_name(region),
-            volumes={volume.name: {"bind": "/data", "mode": "rw"}, str(cfg): {"bind": "/cfg/config.json", "mode": "ro"}},
+            volumes={volume.name: {"bind": recipe.data_dir, "mode": "rw"},
+                     str(cfg): {"bind": recipe.config_path, "mode": "ro"}},
             # a fixed host port, chosen here: a restarted container keeps its address (the load
             # generator and the audit keep using it), which a port left to the engine would not
             ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", host_port)}, cap_add=["NET_ADMIN"],
@@ -233,8 +224,8 @@ class DockerBackend:
 
     def wait_ready(self, *, deadline_s: float) -> None:
         try:
-            self._topology().wait_calm(deadline=time.monotonic() + deadline_s)
-        except TopologyError as exc:
+            self._readiness().wait_calm(deadline=time.monotonic() + deadline_s)
+        except TargetError as exc:
             raise Undecided(f"target not ready within {deadline_s:.0f} s: {exc}") from None
 
     def down(self) -> None:
@@ -251,10 +242,10 @@ class DockerBackend:
             self.client.close()
 
     # ---- process control: containers are hosts ------------------------------------------
-    def _topology(self) -> _ContainerTopology:
-        if self.topology is None:
+    def _readiness(self) -> Readiness:
+        if self.readiness is None:
             raise Undecided("target is not running")
-        return self.topology
+        return self.readiness
 
     def container(self, service: str) -> Any:
         try:
@@ -299,8 +290,8 @@ class DockerBackend:
             if self.alive(service):
                 container.kill()
             container.start()
-            self._topology().wait_healthy([service], deadline=time.monotonic() + 15)
-        except TopologyError as exc:
+            self._readiness().wait_healthy([service], deadline=time.monotonic() + 15)
+        except TargetError as exc:
             raise Undecided(f"could not restart {service}: {exc}") from None
 
     def disconnect(self, service: str) -> None:

@@ -8,7 +8,7 @@ applied, its ``journal_entry()`` is written to disk so that a later process can 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,10 +51,26 @@ class FaultEnv:
     processes: ProcessControl
     services: dict[str, str]  # service -> base URL (direct, not proxied)
     regions: dict[str, str]  # service -> region
-    risk: Any  # targets.umref.config.RiskBudget in force
+    risk: Mapping[str, int | str]  # the risk budget in force
     backend: str = "local"  # picks a backend's own implementation of a kind, if it registered one
     market: Any = None  # harness.market.MarketFeed publishing this run's prices (price shocks move it)
     topology: Topology | None = None  # the target's; needed by faults on links (a partition's links)
+
+    def margin_link(self) -> str | None:
+        """The target's UM path whose slowness or loss must halt UM; None when it names none (then
+        no fault expects a halt)."""
+        if self.topology is None or "margin_link" not in self.topology.roles:
+            return None
+        return self.topology.role("margin_link")
+
+    def loses_margin(self, services: Iterable[str]) -> bool:
+        """Losing ``services`` must halt UM: the margin side of the margin link goes, the matching
+        engine calling it stays."""
+        if (link := self.margin_link()) is None or self.topology is None:
+            return False
+        engine, margin = self.topology.ends(link)
+        gone = set(services)
+        return margin in gone and engine not in gone
 
 
 class Fault(Protocol):

@@ -32,7 +32,7 @@ class ContainerPause:
         return f"pause host {self.spec.target['service']}"
 
     def expect_um_halt(self) -> bool:
-        return self.spec.target["service"] == "margin"
+        return self.env.loses_margin([self.spec.target["service"]])
 
     def journal_entry(self) -> dict[str, Any]:
         container = self.env.processes.container(self.spec.target["service"])  # type: ignore[attr-defined]
@@ -206,7 +206,7 @@ class ContainerNetem:
                 f"± {p.get('jitter_ms', 0)} ms, loss {p.get('loss_pct', 0)} %")
 
     def expect_um_halt(self) -> bool:
-        return self.spec.target["service"] == "margin"
+        return self.env.loses_margin([self.spec.target["service"]])
 
     def _pid(self) -> int:
         pid = self.env.processes.pid(self.spec.target["service"])

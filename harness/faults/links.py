@@ -18,7 +18,6 @@ from harness.schedule import ScheduledFault, expands_links
 
 __all__ = ["ToxicFault", "LinkDown"]
 
-MARGIN_LINK = "matching->margin"
 
 
 def _toxic_for(spec: ScheduledFault) -> tuple[str, dict[str, int]]:
@@ -40,6 +39,10 @@ def _links(spec: ScheduledFault, env: FaultEnv) -> tuple[str, ...]:
     return expands_links(spec, env.topology)
 
 
+def _on_margin_link(spec: ScheduledFault, env: FaultEnv) -> bool:
+    return env.margin_link() in _links(spec, env)
+
+
 def _needs_proxies(env: FaultEnv, spec: ScheduledFault) -> Any:
     if env.proxies is None:
         raise FaultError(f"{spec.id}: no proxy on {', '.join(_links(spec, env))}: the backend did not route it")
@@ -59,10 +62,10 @@ class ToxicFault:
         return f"{self.spec.kind} {dict(self.spec.params)} on {', '.join(_links(self.spec, self.env))}"
 
     def expect_um_halt(self) -> bool:
-        if MARGIN_LINK not in _links(self.spec, self.env):
+        if not _on_margin_link(self.spec, self.env):
             return False
         if self.spec.kind == "latency":
-            return int(self.spec.params.get("latency_ms", 0)) > self.env.risk.p99_ms
+            return int(self.spec.params.get("latency_ms", 0)) > int(self.env.risk["p99_ms"])
         return self.spec.kind in ("timeout", "reset_peer")
 
     def journal_entry(self) -> dict[str, Any]:
@@ -105,7 +108,7 @@ class LinkDown:
         return f"{self.spec.kind} {', '.join(_links(self.spec, self.env))}"
 
     def expect_um_halt(self) -> bool:
-        return MARGIN_LINK in _links(self.spec, self.env)
+        return _on_margin_link(self.spec, self.env)
 
     def journal_entry(self) -> dict[str, Any]:
         net = _needs_proxies(self.env, self.spec)

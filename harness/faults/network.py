@@ -22,7 +22,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fi
 
 from harness.errors import HarnessError
 from harness.http import target_session
-from targets.umref.launcher import free_port
+from harness.net import free_port
 
 __all__ = ["ToxiproxyError", "FaultNotLanded", "ToxiproxyServer", "Proxy", "ProxyNet"]
 

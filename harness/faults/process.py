@@ -46,7 +46,7 @@ class Kill:
         return f"kill {', '.join(self.services)}"
 
     def expect_um_halt(self) -> bool:
-        return "margin" in self.services and "matching" not in self.services
+        return self.env.loses_margin(self.services)
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "none", "services": self.services}  # a dead process needs no cleanup
@@ -91,7 +91,7 @@ class Pause:
         return f"pause {self.spec.target['service']}"
 
     def expect_um_halt(self) -> bool:
-        return self.spec.target["service"] == "margin"
+        return self.env.loses_margin([self.spec.target["service"]])
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "sigcont", "pid": self.env.processes.pid(self.spec.target["service"])}

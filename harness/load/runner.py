@@ -16,7 +16,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import Op, read_ops
+from harness.net import free_port
 
 __all__ = ["LoadSpec", "LoadProcess", "spawn_load", "start_load", "USER_CLASSES"]
 
@@ -163,7 +163,7 @@ def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path
         if spec.workers <= 0:
             spawn(common)
         else:
-            port = _free_port()  # not Locust's default 5557: two runs at once must not share a master
+            port = free_port()  # not Locust's default 5557: two runs at once must not share a master
             spawn([*common, "--master", "--expect-workers", str(spec.workers), "--master-bind-host", "127.0.0.1",
                    "--master-bind-port", str(port)])
             files.pop()  # the master sends no requests
@@ -182,9 +182,3 @@ def start_load(spec: LoadSpec, *, accounts_file: Path, history_file: Path, run_i
     load.configure(accounts_file)
     load.release()
     return load
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -8,22 +8,34 @@ needs no edit and no import to test a new target.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from harness.errors import BadInput
-from harness.targets.base import BugSwitch, TargetInfo, TargetSystem, Topology
+from harness.targets.base import (
+    BugSwitch,
+    ContainerLauncher,
+    LocalLauncher,
+    TargetInfo,
+    TargetSystem,
+    Topology,
+)
 
 __all__ = [
     "DEFAULT_TARGET",
     "GROUP",
+    "LocalLauncher",
     "BugSwitch",
+    "ContainerLauncher",
     "TargetInfo",
     "TargetSystem",
     "Topology",
     "UnknownTarget",
+    "Warm",
     "installed_targets",
     "killed_by",
     "load_target",
+    "warm_up",
 ]
 
 GROUP = "umchaos.targets"
@@ -71,3 +83,29 @@ def load_target(name: str) -> TargetSystem:
 def killed_by(target: TargetSystem) -> dict[str, tuple[str, ...]]:
     """Each bug switch of the target and the checks expected to catch it."""
     return {bug.name: bug.killed_by for bug in target.bug_switches}
+
+
+@dataclass(frozen=True)
+class Warm:
+    """A target's warm-up, begun before any scenario is read (so for the default target); a run
+    of that target on the local backend takes it, anything else closes it."""
+
+    target: str
+    handle: object
+
+    def close(self) -> None:
+        close = getattr(self.handle, "close", None)
+        if callable(close):
+            close()
+
+
+def warm_up(name: str = DEFAULT_TARGET) -> Warm | None:
+    """Start the named target's warm-up, if it has one; None when it cannot be had."""
+    try:
+        target = load_target(name)
+    except UnknownTarget:
+        return None  # the scenario names the target: its own error comes when it is read
+    if not isinstance(target, LocalLauncher):
+        return None
+    handle = target.warm_up()
+    return Warm(name, handle) if handle is not None else None

@@ -8,11 +8,13 @@ entry-point group (see ``harness.targets``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["BugSwitch", "Topology", "TargetInfo", "TargetSystem"]
+__all__ = ["ROLES", "Addresses", "BugSwitch", "MissingRole", "ContainerLauncher", "ContainerRecipe", "Deployment", "Instance",
+           "LocalLauncher", "Readiness", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -20,19 +22,36 @@ def _split(link: str) -> tuple[str, str]:
     return caller, callee
 
 
+# The parts a UM platform plays that the harness must find: by them it fetches the audit (the
+# audit contract's endpoints), publishes its prices, knows which faults must halt UM and which
+# put fail-closed or failover to the test. A target names the service (or link) for each.
+ROLES: Mapping[str, str] = {
+    "margin_link": "link: the UM path whose slowness or loss must halt UM (matching engine -> margin)",
+    "matching": "service: the UM matching engine (GET /state, /audit/halts, /audit/books)",
+    "price_intake": "service: takes the harness's market ticks (POST /intake)",
+    "ledgers": "services: the ledger nodes, home primary first (GET /state, /audit/ledger, "
+               "/audit/balances, /audit/discarded)",
+    "replication": "service: reports replication and epochs (GET /audit/replication)",
+    "auth": "services: API-key authentication, whose loss must leave the gateway failing closed",
+}
+MULTIPLE = frozenset({"ledgers", "auth"})
+
+
 @dataclass(frozen=True)
 class Topology:
-    """Services, regions and links: where scenario faults may act.
+    """Services, regions and links: where scenario faults may act; and the roles they play.
 
     ``services`` are in start order (a service starts after the services it calls); each link is
     ``caller->callee`` and may be routed through a proxy; ``um_only`` are the services only UM
-    needs (spot never calls them), so that a fault confined to them must not disturb spot.
+    needs (spot never calls them), so that a fault confined to them must not disturb spot;
+    ``roles`` names the service(s) or link playing each part of ``ROLES``.
     """
 
     services: tuple[str, ...]
     region_of: Mapping[str, str]  # service -> region
     links: tuple[str, ...]
     um_only: tuple[str, ...] = ()
+    roles: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # A target's own description must hold together: a mistake here would surface as a
@@ -47,6 +66,16 @@ class Topology:
                 raise ValueError(f"link {link!r} is not caller->callee between two services")
         if unknown := sorted(set(self.um_only) - set(self.services)):
             raise ValueError(f"um_only names unknown service(s): {', '.join(unknown)}")
+        for role, value in self.roles.items():
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+            names = (value,) if isinstance(value, str) else tuple(value)
+            if isinstance(value, str) == (role in MULTIPLE) or not names:
+                raise ValueError(f"role {role!r} takes {'a tuple of names' if role in MULTIPLE else 'one name'}")
+            known = self.links if role == "margin_link" else self.services
+            if bad := [n for n in names if n not in known]:
+                raise ValueError(f"role {role!r} names unknown {'link' if role == 'margin_link' else 'service'}(s): "
+                                 f"{', '.join(bad)}")
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -60,6 +89,26 @@ class Topology:
         """(caller, callee) of a link."""
         return _split(link)
 
+    def role(self, name: str) -> str:
+        """The one service (or link) playing ``name``; ``MissingRole`` when the target names none."""
+        value = self.roles.get(name)
+        if value is None or name in MULTIPLE:
+            raise MissingRole(name)
+        return str(value)
+
+    def role_all(self, name: str) -> tuple[str, ...]:
+        """The services playing a role several may play (``ledgers``, ``auth``); () when none."""
+        value = self.roles.get(name, ())
+        return (value,) if isinstance(value, str) else tuple(value)
+
+
+class MissingRole(LookupError):
+    """A run needs a role the target's topology does not name (the message says which and why)."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f"the target names no {role!r} ({ROLES.get(role, 'unknown role')})")
+        self.role = role
+
 
 @dataclass(frozen=True)
 class BugSwitch:
@@ -72,13 +121,9 @@ class BugSwitch:
 
 @runtime_checkable
 class TargetSystem(Protocol):
-    """A platform the harness can test, as the harness sees it.
-
-    This first step of the seam covers the description (topology, bug switches, risk budget):
-    enough to validate scenarios and plan the self-test. Starting and stopping the target on a
-    backend, the price intake, the client actions of load and probes, and fetching its audit data
-    still live in ``harness/backends`` and ``harness/load`` (umref's); they move here next.
-    """
+    """A platform the harness can test, as the harness sees it: enough to validate scenarios and
+    plan the self-test. How it starts is a separate protocol per backend (``LocalLauncher``,
+    ``ContainerLauncher``): a platform the harness only attaches to needs neither."""
 
     @property
     def name(self) -> str: ...
@@ -114,3 +159,104 @@ class TargetInfo:
         names = [b.name for b in self.bug_switches]
         if len(set(names)) != len(names):
             raise ValueError("a bug switch is listed twice")
+
+
+# ---- starting a target: what the harness decides, what the target does --------------------------
+
+class TargetError(RuntimeError):
+    """The target could not be started or controlled; the message says which service and why."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the harness decided for one start of a target; the target writes its services'
+    configuration from it. A link in ``dial`` is routed: its caller dials that base URL (a proxy
+    the harness controls) instead of the callee; every other link is direct."""
+
+    data_dir: Path  # the target's own files (keys, ledgers): private, deleted after the run
+    logs_dir: Path  # the services' logs: evidence, kept with the report
+    host: str  # the address every service binds
+    ports: Mapping[str, int]  # service -> port it listens on
+    dial: Mapping[str, str] = field(default_factory=dict)  # link -> base URL its caller dials
+    bugs: tuple[str, ...] = ()
+    risk: Mapping[str, int | str] = field(default_factory=dict)  # the whole budget, defaults filled in
+    seed: int = 1  # seeds the target's own randomness (accounts, keys)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where the harness reaches a running target, and the accounts its clients trade as."""
+
+    gateway: str
+    services: Mapping[str, str]  # service -> base URL (audit, health)
+    accounts: tuple[Mapping[str, str], ...]  # {"account", "api_key", "role"}
+
+
+class Readiness(Protocol):
+    """Asking a started target whether it is ready, and preparing it for a run."""
+
+    def addresses(self) -> Addresses: ...
+
+    def wait_healthy(self, services: tuple[str, ...] | list[str], *, deadline: float) -> None:
+        """Every named service answers as itself; ``TargetError`` at the monotonic ``deadline``."""
+        ...
+
+    def wait_calm(self, *, deadline: float) -> None:
+        """UM trades (not halted, not rebuilding); ``TargetError`` at the monotonic ``deadline``."""
+        ...
+
+    def bootstrap(self) -> None:
+        """The state a run starts from (e.g. the leveraged positions near a margin call)."""
+        ...
+
+
+class Instance(Readiness, Protocol):
+    """A target started on this machine by its own launcher, service by service; the local
+    backend's process faults act through it."""
+
+    def start(self) -> float:
+        """Every service up, healthy, calm and bootstrapped; the seconds it took."""
+        ...
+
+    def stop(self, *, kill: bool = False) -> None: ...
+    def kill(self, service: str) -> None: ...
+    def pause(self, service: str) -> None: ...
+    def resume(self, service: str) -> None: ...
+    def restart(self, service: str) -> None: ...
+    def alive(self, service: str) -> bool: ...
+    def pid(self, service: str) -> int | None: ...
+
+
+@runtime_checkable
+class LocalLauncher(Protocol):
+    """A target the local backend can start as processes on loopback."""
+
+    def warm_up(self) -> object | None:
+        """Work worth doing while the harness itself starts (a fork server that has imported the
+        services, say); handed back to ``local_instance``. None when there is none."""
+        ...
+
+    def local_instance(self, deployment: Deployment, warm: object | None = None) -> Instance: ...
+
+
+@dataclass(frozen=True)
+class ContainerRecipe:
+    """How each service runs as a container: the image, its command, its configuration file."""
+
+    image: str  # a name without tag: the harness builds and tags it (``umchaos setup --docker``)
+    commands: Mapping[str, tuple[str, ...]]  # service -> argv
+    configs: Mapping[str, str]  # service -> the text of its configuration file
+    config_path: str  # where that file is mounted in the container
+    data_dir: str  # where the service's data volume is mounted
+
+
+@runtime_checkable
+class ContainerLauncher(Protocol):
+    """A target the docker backend can start, one container per service."""
+
+    def container_recipe(self, deployment: Deployment) -> ContainerRecipe: ...
+
+    def attach(self, deployment: Deployment, exited: Callable[[str], str | None]) -> Readiness:
+        """Readiness of services running elsewhere, reached at ``deployment``'s host and ports;
+        ``exited(service)`` says why a service is gone (None while it runs)."""
+        ...

@@ -25,7 +25,7 @@ import requests
 
 from harness.abort import AbortMonitor
 from harness.checks import run_checks
-from harness.collect import collect_audit
+from harness.collect import AuditSources, collect_audit
 from harness.faults.journal import run_processes
 from harness.history import History
 from harness.safety import target_allowed
@@ -315,8 +315,8 @@ def test_garbage_on_the_audit_api_makes_the_checks_unknown_not_a_crash() -> None
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        services = {name: url for name in ("matching", "pricefeed", "coordinator", "ledger-a", "ledger-b")}
-        audit = collect_audit(services, config={}, samples=[])
+        audit = collect_audit(AuditSources(matching=url, ledgers={"ledger-a": url, "ledger-b": url}, replication=url),
+                              config={}, samples=[])
     finally:
         server.shutdown()
         server.server_close()
