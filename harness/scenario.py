@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -66,6 +66,7 @@ __all__ = [
     "parse_scenario",
 ]
 
+M = TypeVar("M", bound=BaseModel)
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of YAML; anything bigger is a mistake or an attack
 MAX_SECONDS = 3600.0  # no time or duration in a scenario beyond an hour
 MIN_SECONDS = 0.001  # nor below a millisecond: nothing the harness does is finer (1e-300s is a typo)
@@ -234,6 +235,8 @@ def _of_target(what: str, names: Callable[[TargetSystem], Sequence[str]]) -> Cal
 
 def _system(value: str, info: ValidationInfo) -> str:
     chosen = _target(info)
+    if isinstance(info.context, dict) and info.context.get("stand_in"):
+        return value  # run against a stand-in (--target-file): the scenario was validated against it
     if value != chosen.name:  # only without parse_scenario's context: nothing was validated against it
         raise ValueError(f"{_show(value)}: validated against target {chosen.name}; "
                          "read scenario files with load_scenario or parse_scenario")
@@ -1074,21 +1077,54 @@ def _chosen_target(root: yaml.Node, data: dict[Any, Any], file: str) -> TargetSy
         raise _bad(file, _node_line(root, ["target", "system"]), f"target.system: {exc}") from None
 
 
-def _parse(text: str, file: str, sha256: str) -> Scenario:
+def read_yaml_mapping(text: str, file: str, what: str, fields: str = "") -> tuple[yaml.MappingNode, dict[Any, Any]]:
+    """``text`` as a YAML mapping, its shape checked (duplicate keys, depth, alias bombs), with its
+    node tree for the lines of errors."""
     root, data = _read_yaml(text, file)
     if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         line = _line(root) if root is not None else 1
-        raise _bad(file, line, "a scenario is a YAML mapping (name:, timeline:, checks:, ...)")
-    source = ScenarioSource(file, sha256, tuple(_LINE_BREAK.split(text)), _fault_lines(root))
-    target = _chosen_target(root, data, file)
+        raise _bad(file, line, f"a {what} is a YAML mapping{fields}")
+    return root, data
+
+
+def validate_model(model: type[M], root: yaml.Node, data: dict[Any, Any], file: str, context: dict[str, Any]) -> M:
+    """``data`` validated as ``model``; any problem is one ``file:line`` BadInput: the first error in
+    the file, but a wrong field before a missing one (it often explains it)."""
     try:
-        return Scenario.model_validate(data, context={"source": source, "target": target})
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
-        # The first error in the file, but a wrong field before a missing one: it often explains it.
-        _, line, what = min(((error["type"] == "missing", _node_line(root, path), what)
-                             for error in exc.errors() for path, what in [_explain(error, data)]),
-                            key=lambda ranked: ranked[:2])
-        raise _bad(file, line, what) from None
+        _, line, problem = min(((error["type"] == "missing", _node_line(root, path), why)
+                                for error in exc.errors() for path, why in [_explain(error, data)]),
+                               key=lambda ranked: ranked[:2])
+        raise _bad(file, line, problem) from None
+
+
+def read_text_file(path: Path, what: str) -> tuple[str, str]:
+    """A YAML file's text and sha256; refuses anything over 1 MB before reading it whole, and what
+    is not UTF-8, with the line of the first bad byte."""
+    file = str(path)
+    try:
+        if not path.is_file():
+            raise _bad(file, 1, f"not a {what} file ({'not found' if not path.exists() else 'not a regular file'})")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _bad(file, 1, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _bad(file, 1, f"over {MAX_FILE_BYTES} bytes; a {what} is at most {MAX_FILE_BYTES} bytes")
+    try:
+        return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
+    except UnicodeDecodeError as exc:
+        line = len(_LINE_BREAK.split(raw[:exc.start].decode("utf-8")))
+        raise _bad(file, line, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _parse(text: str, file: str, sha256: str, stand_in: TargetSystem | None = None) -> Scenario:
+    root, data = read_yaml_mapping(text, file, "scenario", " (name:, timeline:, checks:, ...)")
+    source = ScenarioSource(file, sha256, tuple(_LINE_BREAK.split(text)), _fault_lines(root))
+    target = stand_in or _chosen_target(root, data, file)
+    return validate_model(Scenario, root, data, file,
+                          {"source": source, "target": target, "stand_in": stand_in is not None})
 
 
 def parse_scenario(text: str, file: str) -> Scenario:
@@ -1099,21 +1135,8 @@ def parse_scenario(text: str, file: str) -> Scenario:
     return _parse(text, file, hashlib.sha256(data).hexdigest())
 
 
-def load_scenario(path: Path) -> Scenario:
-    """A validated scenario from a file; refuses anything over 1 MB before reading it whole."""
-    file = str(path)
-    try:
-        if not path.is_file():
-            raise _bad(file, 1, f"not a scenario file ({'not found' if not path.exists() else 'not a regular file'})")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise _bad(file, 1, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise _bad(file, 1, f"over {MAX_FILE_BYTES} bytes; a scenario is at most {MAX_FILE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = len(_LINE_BREAK.split(raw[:exc.start].decode("utf-8")))
-        raise _bad(file, line, f"not UTF-8 text (byte {exc.start})") from None
-    return _parse(text, file, hashlib.sha256(raw).hexdigest())
+def load_scenario(path: Path, *, stand_in: TargetSystem | None = None) -> Scenario:
+    """A validated scenario from a file. ``stand_in``: a target the scenario is run against instead
+    of the one it names (an external platform described by a topology file), validated against it."""
+    text, sha256 = read_text_file(path, "scenario")
+    return _parse(text, str(path), sha256, stand_in)
