@@ -2,7 +2,8 @@
 
 Every write is decided against the in-memory state, applied, journaled to the ledger, and only
 then answered. If the journal write fails the state may hold something the ledger does not, so
-matching refuses writes and rebuilds itself from the journal (the ledger is the truth).
+matching refuses writes and rebuilds itself from the journal (the ledger is the truth), once every
+write it applied has a settled fate there.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class Matching:
         self.lock = asyncio.Lock()
         self.broken: str | None = None  # why writes are refused until the state is rebuilt
         self.pending: dict[str, asyncio.Future[tuple[int, dict[str, Any]]]] = {}
+        # Since the last rebuild: the answer given for each write whose journal write failed (a
+        # retry gets it again, never the in-memory result), and the records of those whose
+        # outcome is unknown (appended again before the rebuild reads the journal).
+        self.failed: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.unsettled: dict[str, dict[str, Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: set[asyncio.Task[None]] = set()
         self._counter = 0
@@ -99,8 +105,10 @@ class Matching:
         await self.ledger.close()
 
     async def rebuild(self, deadline_s: float = 5.0) -> None:
-        """Replace the state with a replay of the ledger's journal."""
+        """Replace the state with a replay of the ledger's journal (called with the lock held, so
+        that no new write is decided meanwhile)."""
         until = time.monotonic() + deadline_s
+        await self._settle_writes(until)
         while True:
             try:
                 records = await self.ledger.records(after=0)
@@ -115,8 +123,24 @@ class Matching:
         self.ex = fresh
         if not self.halt_log:
             self.halt_log = list(fresh.halts)
+        self.failed.clear()
         self.broken = None
         log.info("state rebuilt from %d journal records", len(records))
+
+    async def _settle_writes(self, until: float) -> None:
+        """Before the journal is read, every write applied here must have its fate settled there.
+        A commit still waiting for the ledger would be acknowledged after the read and be missing
+        from the rebuilt state (an acked cancel whose order still rests); an append that timed out
+        may still land after the read (a stopped ledger reads it when it runs again), so it is
+        sent again: the ledger writes a client id at most once, and its answer is final."""
+        while self.pending:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"{len(self.pending)} journal write(s) still in flight")
+            await asyncio.wait(list(self.pending.values()), timeout=left)
+        for client_id, record in list(self.unsettled.items()):
+            await self.ledger.append(record)  # PeerTimeout / PeerUnavailable: still unsettled, later
+            del self.unsettled[client_id]
 
     # ---- risk guard ------------------------------------------------------------------------
     async def _check_batch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -228,12 +252,15 @@ class Matching:
                 outcome = (200, answer)
         except PeerTimeout as exc:
             self._break(str(exc))
+            self.unsettled[client_id] = record
             outcome = (504, {"error": {"code": "UPSTREAM_TIMEOUT", "message": f"journal outcome unknown: {exc}"}})
         except PeerUnavailable as exc:
             self._break(str(exc))
             outcome = (503, {"error": {"code": "JOURNAL_UNAVAILABLE", "message": str(exc)}})
         finally:
             self.pending.pop(client_id, None)
+        if outcome[0] != 200:
+            self.failed[client_id] = outcome
         future.set_result(outcome)
         return json_response(outcome[1], outcome[0])
 
@@ -254,6 +281,9 @@ class Matching:
     async def replay_or_none(self, client_id: str) -> web.Response | None:
         if client_id in self.pending:
             status, body = await asyncio.shield(self.pending[client_id])
+            return json_response(body, status)
+        if client_id in self.failed:  # applied in memory only: until the rebuild, the same answer
+            status, body = self.failed[client_id]
             return json_response(body, status)
         if client_id in self.ex.results:
             return json_response(self.ex.results[client_id])
