@@ -95,6 +95,8 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
     found: list[Evidence] = []
     taken = float(books.get("time") or float("inf"))
     expected: dict[str, tuple[Decimal, int]] = {}  # order id -> (remaining, index of the ack)
+    cancelled_by: dict[str, int] = {}  # order id -> index of the acked cancel's completion
+    reduced_by: dict[str, list[int]] = {}  # order id -> seqs of the journal records that reduced it
     for invoke, done in pair_completions(history, ["um_order"]):
         body = done.value.get("body") if done is not None else None
         if done is None or done.type != "ok" or done.time > taken or not isinstance(body, dict):
@@ -114,6 +116,7 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
             unsure.add(oid)  # may or may not have been applied
         elif done.type == "ok":
             expected[oid] = (Decimal(0), expected[oid][1])  # gone: it must not rest any more
+            cancelled_by[oid] = done.index
     for record in journal:
         if record.time > taken:
             continue
@@ -122,8 +125,10 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
             if kind == "trade" and (oid := event.get("maker_order_id")) in expected:
                 left, at = expected[oid]
                 expected[oid] = (left - (_dec(event.get("qty")) or Decimal(0)), at)
+                reduced_by.setdefault(oid, []).append(record.seq)
             elif kind == "cancel" and (oid := event.get("order_id")) in expected:
                 expected[oid] = (Decimal(0), expected[oid][1])  # a recorded cancel; inside a halt judged below
+                reduced_by.setdefault(oid, []).append(record.seq)
     resting: dict[str, Decimal | None] = {}
     for book in (books.get("books") or {}).values():
         for side in ("bids", "asks"):
@@ -134,8 +139,9 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
             continue
         shown = resting.get(oid)
         if left <= 0 and oid in resting:
+            cancel = (cancelled_by[oid],) if oid in cancelled_by else ()
             found.append(Evidence(f"order {oid} filled or cancelled per the acks and the journal still rests with "
-                                      f"{shown}", None, (at,)))
+                                  f"{shown}", None, (at, *cancel), tuple(reduced_by.get(oid, ()))))
         elif left > 0 and oid not in resting:
             found.append(Evidence(f"order {oid} acked as resting, {left} left per the journal, is missing from the "
                                       "books, with no client cancel or journal record removing it", None, (at,)))

@@ -211,6 +211,37 @@ def test_resting_orders_catch_a_quantity_cut_or_an_order_lost_without_a_record()
     assert filled_yet_resting.valid is False and "order o1 filled or cancelled" in filled_yet_resting.summary
 
 
+def test_resting_orders_catch_an_acked_cancel_the_books_lost_and_cite_its_records() -> None:
+    """random-mix seed 3 (correct umref before its fix): a cancel acked after 3 s (a paused ledger),
+    in the journal, yet its order still rests because matching rebuilt its books from the journal
+    before the cancel was written. A partly filled order cancelled the same way and gone is fine."""
+    def sequence(h: HistoryBuilder) -> None:
+        ack(h, "um_order", 25.0, "c7", {"order_id": "o7", "status": "NEW", "filled_qty": "0"}, qty="0.009", price="100")
+        ack(h, "um_order", 25.5, "c8", {"order_id": "o8", "status": "NEW", "filled_qty": "0"}, qty="1", price="100")
+        ack(h, "cancel", 39.9, "x7", {"order_id": "o7", "status": "CANCELED"}, order_id="o7", latency_ms=3050,
+            process="u7")
+        ack(h, "cancel", 40.0, "x8", {"order_id": "o8", "status": "CANCELED"}, order_id="o8", latency_ms=3000,
+            process="u8")
+
+    journal = [*PLACED, record(1918, 25.0, "order", "c7", events=[order_event("o7", "0.009")]),
+               record(1919, 25.5, "order", "c8", events=[order_event("o8")]),
+               record(2100, 30.0, "order", "c-t3", events=[trade_event("o8", "0.3")]),
+               record(2891, 39.92, "cancel", "x7", events=[{"type": "cancel", "order_id": "o7", "market": "um",
+                                                             "qty": "0.009", "reason": "client"}]),
+               record(2892, 40.02, "cancel", "x8", events=[{"type": "cancel", "order_id": "o8", "market": "um",
+                                                             "qty": "0.7", "reason": "client"}])]
+    history = placed_history(sequence)
+    assert resting(history, audit(halts=[], journal=journal, books=GOOD_BOOKS)).valid is True
+    result = resting(history, audit(halts=[], journal=journal, books=books(o1="1", o2="1.5", o4="0.6", o7="0.009")))
+    assert result.valid is False and "order o7 filled or cancelled per the acks and the journal still rests with 0.009" \
+        in result.summary
+    placed, cancelled = (next(op.index for op in history.ops if op.type == "ok" and op.value["client_id"] == c)
+                         for c in ("c7", "x7"))
+    assert [(e.ops, e.records) for e in result.evidence] == [((placed, cancelled), (2891,))]
+    kept_remainder = resting(history, audit(halts=[], journal=journal, books=books(o1="1", o2="1.5", o4="0.6", o8="0.7")))
+    assert kept_remainder.valid is False and kept_remainder.evidence[0].records == (2100, 2892)
+
+
 def test_resting_orders_no_fill_or_foreign_cancel_during_a_halt() -> None:
     halts = [halt(5.0), halt(10.0, "resume")]
     by_owner = [*PLACED, record(9, 6.0, "cancel", "x1", events=[{"type": "cancel", "order_id": "o1", "market": "um",
