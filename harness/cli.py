@@ -64,6 +64,17 @@ def _count(text: str) -> int:
     return count
 
 
+TARGET_FILE_HELP = ("run against a platform already running, described by this topology file "
+                    "(backend external: nothing is started or stopped)")
+
+
+def _backend(args: argparse.Namespace) -> str:
+    """--target-file means the external backend; any other --backend with it is refused by prepare."""
+    if getattr(args, "target_file", None) is not None and args.backend == "local":
+        return "external"
+    return str(args.backend)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="umchaos", description="Chaos experiments with safety checks for Unified Margin platforms.")
     p.add_argument("-q", "--quiet", action="store_true", help="only the verdict lines")
@@ -73,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check scenario files as `run` would; touches nothing")
     v.add_argument("scenarios", nargs="+", type=Path)
     v.add_argument("--backend", default="local", help="the backend the scenarios will run on (local)")
+    v.add_argument("--target-file", type=Path, default=None, help=TARGET_FILE_HELP)
 
     r = sub.add_parser("run", help="run scenarios against the target")
     r.add_argument("scenarios", nargs="+", type=Path)
@@ -86,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="abort a run (healed, status aborted) after this many seconds; default: its duration + 180 s")
     r.add_argument("--dry-run", action="store_true", help="print the seeded schedule and touch nothing")
     r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
+    r.add_argument("--target-file", type=Path, default=None, help=TARGET_FILE_HELP)
 
     st = sub.add_parser("selftest", help="mutation matrix: each bug switch against the gating scenarios, "
                                          "and the correct exchange over several seeds")
@@ -124,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     su.add_argument("--docker", action="store_true",
                     help="also start a Docker engine if none answers and build the umref and Toxiproxy images")
     sub.add_parser("cleanup", help="heal faults and stop processes that killed runs left behind")
+    px = sub.add_parser("proxies", help="make the pass-through proxies a topology file's links dial, on its "
+                                        "own Toxiproxy server (toxiproxy:), before the platform starts")
+    px.add_argument("topology", type=Path)
     return p
 
 
@@ -135,7 +151,7 @@ def expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _validate(paths: list[Path], backend: str) -> int:
+def _validate(paths: list[Path], backend: str, target_file: Path | None = None) -> int:
     """Every check ``run`` makes before it starts (``prepare``): target safety, the backend's fault
     kinds, the run folder's name; all files first, so that one bad file is not found half way."""
     from harness.runner import RunOptions, prepare
@@ -143,10 +159,23 @@ def _validate(paths: list[Path], backend: str) -> int:
     files = expand(paths)
     if not files:
         raise BadInput(f"no scenario (*.yaml) in {', '.join(map(str, paths))}")
-    contexts = [(path, prepare(path, RunOptions(backend=backend))) for path in files]
+    contexts = [(path, prepare(path, RunOptions(backend=backend, target_file=target_file))) for path in files]
     for path, ctx in contexts:
         print(printable(f"ok {path}: {ctx.scenario.name}, {len(ctx.schedule.faults)} fault(s), "
                         f"{ctx.schedule.duration_s:.0f} s"))
+    return EXIT_PASS
+
+
+def _proxies(path: Path) -> int:
+    from harness.backends.external import PERSISTENT, ensure_proxies
+    from harness.faults.network import ProxyNet
+    from harness.targets.external import load_topology_file
+
+    platform = load_topology_file(path, accounts=False)
+    if platform.toxiproxy is None:
+        raise BadInput(f"{path}: no toxiproxy: server named; without one each run makes its own proxies")
+    made = ensure_proxies(ProxyNet(platform.toxiproxy, run_id=PERSISTENT), platform)
+    print(f"{len(made)} proxy(ies) made, {len(platform.dial) - len(made)} already there, on {platform.toxiproxy}")
     return EXIT_PASS
 
 
@@ -214,7 +243,7 @@ def _early_warm_up(args: argparse.Namespace) -> Warm | None:
     """Begin the default target's warm-up (umref: a fork server importing its services) before
     the harness's own imports, so that both proceed at once on two cores; the first local run of
     that target takes it."""
-    if getattr(args, "backend", "local") != "local" or getattr(args, "dry_run", False):
+    if _backend(args) != "local" or getattr(args, "dry_run", False):
         return None
     from harness.targets import warm_up
 
@@ -227,7 +256,8 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     from harness.runner import RunOptions, prepare, run_scenario
     from harness.schedule import format_schedule
 
-    check_backend(args.backend)
+    backend = _backend(args)
+    check_backend(backend)
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise BadInput(f"--timeout {args.timeout:g}: must be above 0 and at most 86400 seconds")
     chosen = _scenarios(args.scenarios, args.tag)
@@ -239,8 +269,8 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
             raise BadInput(f"--seeds {args.seeds}: seeds from {base} would pass {MAX_SEED}, the largest seed")
         plans += [(path, scenario, base + i) for i in range(args.seeds or 1)]
     # every check a run makes before it starts, for every run, before the first starts
-    contexts = [prepare(path, RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir,
-                                         state_dir=args.state_dir, bugs=bugs)) for path, _, seed in plans]
+    contexts = [prepare(path, RunOptions(seed=seed, backend=backend, report_dir=args.report_dir,
+                                         state_dir=args.state_dir, bugs=bugs, target_file=args.target_file)) for path, _, seed in plans]
     check_writable_dir(args.report_dir, "--report-dir")
     if args.junit:
         check_writable_file(args.junit, "--junit")
@@ -251,8 +281,8 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
         return EXIT_PASS
     results = []
     for path, _, seed in plans:
-        options = RunOptions(seed=seed, backend=args.backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs,
-                             timeout_s=args.timeout, warm=warm)
+        options = RunOptions(seed=seed, backend=backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs,
+                             timeout_s=args.timeout, warm=warm, target_file=args.target_file)
         results.append(run_scenario(path, options))
         warm = None
     if args.junit:  # imported here: the reports' imports are not start-up's
@@ -377,11 +407,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
-        return _validate(args.scenarios, args.backend)
+        return _validate(args.scenarios, _backend(args), args.target_file)
     if args.command == "list":
         return _list(args.folder)
     if args.command == "list-targets":
         return _list_targets()
+    if args.command == "proxies":
+        return _proxies(args.topology)
     from harness.inputs import check_writable_dir
 
     check_writable_dir(args.state_dir, "--state-dir")  # the fault journal goes there before anything starts

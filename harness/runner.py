@@ -57,8 +57,9 @@ from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
-from harness.scenario import Scenario, load_scenario, um_only
+from harness.scenario import Scenario, load_scenario, services_touched, um_only
 from harness.schedule import Schedule, ScheduledFault, build_schedule
+from harness.targets.base import FaultLimits
 from harness.watchdog import WatchdogSpec, start_watchdog
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class RunOptions:
     no_faults: bool = False  # `umchaos load --no-faults`: load only, the timeline left out
     progress: bool = False  # live numbers while load flows (rich on a terminal, log lines otherwise)
     warm: Warm | None = None  # the default target's warm-up, begun early by the CLI; the first local run takes it
+    target_file: Path | None = None  # run against the platform this topology file describes (backend external)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,19 @@ def wait_until(ctx: RunContext, deadline_mono: float) -> None:
 def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     """Validate everything before touching anything."""
     check_backend(options.backend)
-    scenario = load_scenario(scenario_path)
+    stand_in = None
+    if options.target_file is not None:
+        from harness.targets.external import load_topology_file
+
+        if options.backend != "external":
+            raise BadInput(f"--target-file: the platform is already running; --backend {options.backend} "
+                           "would start another (leave --backend out)")
+        stand_in = load_topology_file(options.target_file)
+        if options.bugs:
+            raise BadInput(f"--bugs: {stand_in.name} from --target-file has no bug switches the harness can set")
+    elif options.backend == "external":
+        raise BadInput("--backend external: needs --target-file, the topology file of the running platform")
+    scenario = load_scenario(scenario_path, stand_in=stand_in)
     refuse_unsafe_target(scenario)
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)
@@ -181,6 +195,10 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
             raise BadInput(f"--duration {options.load.duration_s:g}s: ends before the last fault has healed and "
                            f"recovery.within has passed; the shortest that works is {needed:g}s (or --no-faults)")
         schedule = replace(schedule, duration_s=options.load.duration_s)
+    if isinstance(limits := scenario.target_system, FaultLimits):
+        for fault in schedule.faults:
+            if why := limits.refusal(fault.kind, services_touched(fault.kind, fault.target, scenario.topology)):
+                raise BadInput(f"{scenario_path}:{fault.lines[0] or 1}: timeline ({fault.kind}): {why}")
     if missing := [role for role in RUN_ROLES if role not in scenario.topology.roles]:
         raise BadInput(f"{scenario_path}: target {scenario.target.system} names no {', '.join(missing)} in its "
                        "topology's roles: a run publishes prices and fetches the audit through them")

@@ -335,6 +335,9 @@ class RiskOverrides(Model):
     def _hysteresis(self, info: ValidationInfo) -> RiskOverrides:
         target = _target(info)
         given = self.model_dump(exclude_none=True)
+        if given and isinstance(info.context, dict) and info.context.get("stand_in"):
+            raise _Problem((next(iter(given)),), f"target {target.name} runs with its own risk budget "
+                                                 "(the topology file's risk:); the harness cannot change it")
         for key in given:
             if key not in target.risk_defaults:
                 raise _Problem((key,), f"target {target.name} has no risk setting {_show(key)}; it takes: "

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "check_backend", "make_backend"]
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "external")  # external: chosen by --target-file
 
 
 def check_backend(name: str) -> None:
@@ -27,6 +27,10 @@ def make_backend(name: str, ctx: RunContext) -> Backend:
         from harness.backends.local import LocalBackend
 
         return LocalBackend(ctx)
+    if name == "external":
+        from harness.backends.external import ExternalBackend
+
+        return ExternalBackend(ctx)
     from harness.backends.docker import DockerBackend
 
     return DockerBackend(ctx)

@@ -75,7 +75,7 @@ class LocalBackend:
                 callee = topology.ends(link)[1]
                 dial[link] = f"http://{self.proxies.create_proxy(link, hostport(host, ports[callee])).listen}"
             # the services' logs are evidence: written straight into the report folder
-            deployment = Deployment(data_dir=data_dir, logs_dir=ctx.run_dir / "logs", host=host, ports=ports,
+            deployment = Deployment(data_dir=data_dir, logs_dir=ctx.run_dir.resolve() / "logs", host=host, ports=ports,
                                     dial=dial, bugs=ctx.bugs, risk=ctx.scenario.risk_budget, seed=ctx.schedule.seed)
             instance = self.instance = launcher.local_instance(deployment, handle)
             handle = None  # a retry needs a new one: the first start took it

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ROLES", "Addresses", "BugSwitch", "MissingRole", "ContainerLauncher", "ContainerRecipe", "Deployment", "Instance",
+__all__ = ["ROLES", "Addresses", "BugSwitch", "MissingRole", "ContainerLauncher", "ContainerRecipe", "Deployment", "FaultLimits", "Instance",
            "LocalLauncher", "Readiness", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
@@ -26,6 +26,7 @@ def _split(link: str) -> tuple[str, str]:
 # audit contract's endpoints), publishes its prices, knows which faults must halt UM and which
 # put fail-closed or failover to the test. A target names the service (or link) for each.
 ROLES: Mapping[str, str] = {
+    "gateway": "service: the API clients trade through (orders, cancels, leverage, transfers, spot)",
     "margin_link": "link: the UM path whose slowness or loss must halt UM (matching engine -> margin)",
     "matching": "service: the UM matching engine (GET /state, /audit/halts, /audit/books)",
     "price_intake": "service: takes the harness's market ticks (POST /intake)",
@@ -174,7 +175,7 @@ class Deployment:
     the harness controls) instead of the callee; every other link is direct."""
 
     data_dir: Path  # the target's own files (keys, ledgers): private, deleted after the run
-    logs_dir: Path  # the services' logs: evidence, kept with the report
+    logs_dir: Path  # the services' logs: evidence, kept with the report (absolute, as data_dir)
     host: str  # the address every service binds
     ports: Mapping[str, int]  # service -> port it listens on
     dial: Mapping[str, str] = field(default_factory=dict)  # link -> base URL its caller dials
@@ -259,4 +260,14 @@ class ContainerLauncher(Protocol):
     def attach(self, deployment: Deployment, exited: Callable[[str], str | None]) -> Readiness:
         """Readiness of services running elsewhere, reached at ``deployment``'s host and ports;
         ``exited(service)`` says why a service is gone (None while it runs)."""
+        ...
+
+
+@runtime_checkable
+class FaultLimits(Protocol):
+    """A target that cannot take every fault kind everywhere (a platform the harness did not start
+    cannot have a killed process started again): refused at validation, at the fault's line."""
+
+    def refusal(self, kind: str, services: tuple[str, ...]) -> str | None:
+        """Why a fault of ``kind`` on ``services`` cannot run; None when it can."""
         ...

@@ -1,4 +1,11 @@
-"""``python -m targets.umref up``: run the reference exchange on loopback until Ctrl-C/SIGTERM."""
+"""``python -m targets.umref up``: run the reference exchange on loopback until Ctrl-C/SIGTERM.
+
+With ``--port-base`` and ``--dial-base`` its addresses are fixed, so that a topology file can
+describe it to a harness that did not start it (``umchaos run --target-file``): service i of
+SERVICES listens on port-base + i, and the caller of link i of LINKS dials 127.0.0.1:dial-base + i,
+where that harness puts its proxy. ``--pid-dir`` writes ``<service>.pid`` (process-group leaders)
+and ``--accounts-out`` the accounts with their API keys.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,11 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import fields
 from pathlib import Path
 
-from targets.umref.config import BUG_SWITCHES, RiskBudget
+from targets.umref.config import BUG_SWITCHES, LINKS, SERVICES, RiskBudget
 from targets.umref.launcher import Topology, TopologyError, plan
 
 
@@ -22,10 +30,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--bugs", default="", help=f"comma-separated bug switches: {', '.join(BUG_SWITCHES)}")
     up.add_argument("--seed", type=int, default=1, help="price path seed")
     up.add_argument("--data-dir", type=Path, default=None, help="where ledgers and logs go (default: a temp dir)")
+    up.add_argument("--port-base", type=int, default=None, help="service i listens on this + i (default: free ports)")
+    up.add_argument("--dial-base", type=int, default=None,
+                    help="the caller of link i dials 127.0.0.1:this + i instead of the callee (a proxy's address)")
+    up.add_argument("--pid-dir", type=Path, default=None, help="write <service>.pid here")
+    up.add_argument("--accounts-out", type=Path, default=None, help="write the accounts and API keys here (JSON)")
     for f in fields(RiskBudget):
         up.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                         help=f"risk budget: {f.name} (default {f.default})")
     return parser.parse_args(argv)
+
+
+def _bootstrap_when_calm(topology: Topology, stop: threading.Event) -> None:
+    try:
+        topology.wait_calm(deadline=time.monotonic() + 3600)
+        if not stop.is_set():
+            topology.bootstrap_positions()
+            print("umref: leveraged positions opened", file=sys.stderr, flush=True)
+    except TopologyError as exc:
+        print(f"umref: bootstrap: {exc}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     risk = RiskBudget(**{f.name: getattr(args, f.name) for f in fields(RiskBudget)})
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="umref-"))
     try:
-        topology = Topology(plan(data_dir, bugs=bugs, risk=risk, price_seed=args.seed))
+        config = plan(data_dir, bugs=bugs, risk=risk, price_seed=args.seed)
+        if args.port_base is not None:
+            config = config.with_(ports={name: args.port_base + i for i, name in enumerate(SERVICES)})
+        if args.dial_base is not None:
+            config = config.with_(links={link: f"http://127.0.0.1:{args.dial_base + i}" for i, link in enumerate(LINKS)})
+        topology = Topology(config)
     except ValueError as exc:
         print(f"umref: {exc}", file=sys.stderr)
         return 3
@@ -42,7 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        took = topology.start()
+        # With links dialling proxies that are not there yet, UM stays halted until a harness puts
+        # them there; the leveraged positions are opened once it trades (bounded: an hour).
+        direct = args.dial_base is None
+        took = topology.start(bootstrap=direct, calm=direct)
+        if not direct:
+            threading.Thread(target=_bootstrap_when_calm, args=(topology, stop), daemon=True).start()
+        if args.pid_dir is not None:
+            args.pid_dir.mkdir(parents=True, exist_ok=True)
+            for name, proc in topology.procs.items():
+                (args.pid_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
+        if args.accounts_out is not None:
+            args.accounts_out.write_text(json.dumps({"accounts": topology.addresses()["accounts"]}, indent=1))
         print(json.dumps({**topology.addresses(), "data_dir": str(data_dir), "ready_s": round(took, 3)}, indent=1), flush=True)
         stop.wait()
     except TopologyError as exc:

@@ -153,7 +153,7 @@ TARGET = Umref(
     name="umref",
     description="the reference UM exchange: gateway, matching, margin, ledger in two regions, with bug switches",
     topology=Topology(services=SERVICES, region_of=dict(REGION_OF), links=LINKS, um_only=UM_ONLY, roles={
-        "margin_link": "matching->margin", "matching": "matching", "price_intake": "pricefeed",
+        "gateway": "gateway", "margin_link": "matching->margin", "matching": "matching", "price_intake": "pricefeed",
         "ledgers": ("ledger-a", "ledger-b"), "replication": "coordinator", "auth": ("auth",)}),
     bug_switches=tuple(BugSwitch(name, checks) for name, checks in KILLED_BY.items()),
     risk_defaults=asdict(RiskBudget()),

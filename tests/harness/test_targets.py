@@ -96,7 +96,7 @@ TARGET = Riskref(
         region_of={ {_renamed(s): r for s, r in REGION_OF.items()}!r},
         links={tuple("->".join(map(_renamed, link.split("->"))) for link in LINKS)!r},
         um_only={tuple(map(_renamed, UM_ONLY))!r},
-        roles={{"margin_link": "matching->risk", "matching": "matching", "price_intake": "pricefeed",
+        roles={{"gateway": "gateway", "margin_link": "matching->risk", "matching": "matching", "price_intake": "pricefeed",
                 "ledgers": ("ledger-a", "ledger-b"), "replication": "coordinator", "auth": ("auth",)}},
     ),
     bug_switches=(BugSwitch("no_halt", ("safe_halt",)),),

@@ -1,0 +1,204 @@
+"""``--target-file``: a platform the harness did not start, described by a topology file.
+
+The proof is umref started by hand (``python -m targets.umref up``) behind a Toxiproxy server of its
+own, exactly as examples/external-umref/topology.yaml describes it: the seed incident is judged as
+on the built-in target, a switched-on defect is caught, and the platform is left running with no
+toxic behind. The file is read as strictly as a scenario: every mistake is one ``file:line``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
+from harness.setup import toxiproxy_server_path
+
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "examples" / "external-umref" / "topology.yaml"
+BY_HAND = Path("/tmp/umref-by-hand")  # the example's own paths (pid files, accounts)
+
+
+def umchaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def topology(tmp_path: Path, text: str) -> str:
+    (tmp_path / "accounts.json").write_text(json.dumps({"accounts": [
+        {"account": "a1", "api_key": "k1", "role": "trader"}]}))
+    path = tmp_path / "topo.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+GOOD = """\
+name: tiny
+services:
+  gateway: {url: "http://127.0.0.1:18900", region: A}
+  matching: {url: "http://127.0.0.1:18901", region: A, control: {process: pids/matching.pid}}
+  margin: {url: "http://127.0.0.1:18902", region: A, um_only: true}
+links:
+  "matching->margin": {dial: "127.0.0.1:18950"}
+roles: {gateway: gateway, matching: matching, margin_link: "matching->margin", price_intake: gateway,
+        ledgers: [gateway], replication: gateway}
+accounts: accounts.json
+"""
+
+SCENARIO = """\
+name: ext
+timeline:
+  - at: 2s
+    fault: %s
+    %s
+    for: 3s
+recovery: {within: 5s}
+checks: [recovery]
+"""
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    (GOOD.replace("127.0.0.1:18901", "10.1.2.3:18901"), 4,
+     "services.matching.url: '10.1.2.3' is not loopback"),
+    (GOOD.replace('dial: "127.0.0.1:18950"', 'dial: "8.8.8.8:53"'), 7, "is not loopback"),
+    (GOOD.replace('"matching->margin": {dial', '"matching->nowhere": {dial'), 1,
+     "link 'matching->nowhere' is not caller->callee between two services"),
+    (GOOD.replace("replication: gateway}", "replication: gateway, witness: gateway}"), 1, "unknown role(s) 'witness'"),
+    (GOOD.replace("region: A}\n  matching", "region: A, colour: red}\n  matching"), 3,
+     "services.gateway: unknown field 'colour'"),
+    (GOOD.replace("accounts: accounts.json", "accounts: missing.json"), 10, "accounts"),
+    (GOOD.replace("control: {process: pids/matching.pid}", "control: {}"), 4, "control is either"),
+])
+def test_a_bad_topology_file_is_one_line_at_its_line(tmp_path: Path, text: str, line: int, says: str) -> None:
+    path = topology(tmp_path, text)
+    (tmp_path / "s.yaml").write_text(SCENARIO % ("pause", "service: matching"))
+    proc = umchaos("validate", str(tmp_path / "s.yaml"), "--target-file", path)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"umchaos: {path}:{line}: ") and says in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("fault", "target", "says"), [
+    ("pause", "service: margin", "pause needs control of margin's process"),
+    ("kill", "service: matching", "kill of matching would leave it down"),
+    ("latency", "link: gateway->matching", "unknown link (caller->callee) 'gateway->matching' of target tiny"),
+])
+def test_a_fault_the_platform_cannot_take_is_refused_at_its_line(tmp_path: Path, fault: str, target: str,
+                                                                 says: str) -> None:
+    path = topology(tmp_path, GOOD)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text((SCENARIO % (fault, target)).replace("latency\n", "latency\n    params: {latency_ms: 9}\n"))
+    proc = umchaos("validate", str(scenario), "--target-file", path)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"umchaos: {scenario}:") and says in proc.stderr, proc.stderr
+
+
+def test_the_harness_cannot_set_an_external_platforms_switches_or_budget(tmp_path: Path) -> None:
+    path = topology(tmp_path, GOOD)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text((SCENARIO % ("pause", "service: matching")).replace(
+        "recovery:", "target: {risk: {p99_ms: 300}}\nrecovery:"))
+    proc = umchaos("validate", str(scenario), "--target-file", path)
+    assert proc.returncode == EXIT_BAD_INPUT and f"{scenario}:7: target.risk.p99_ms: target tiny runs with its own " \
+                                                  "risk budget" in proc.stderr, proc.stderr
+    scenario.write_text(SCENARIO % ("pause", "service: matching"))
+    for args in (["--bugs", "no_halt"], ["--backend", "docker"]):
+        proc = umchaos("run", str(scenario), "--target-file", path, "--dry-run", *args)
+        assert proc.returncode == EXIT_BAD_INPUT and len(proc.stderr.splitlines()) == 1, proc.stderr
+    ok = umchaos("validate", str(scenario), "--target-file", path)
+    assert ok.returncode == EXIT_PASS and ok.stdout.startswith(f"ok {scenario}: ext, 1 fault(s)"), ok.stderr
+
+
+# ---- umref started by hand -----------------------------------------------------------------------
+
+@pytest.fixture
+def by_hand() -> Iterator[dict[str, str]]:
+    """A Toxiproxy server and its pass-through proxies, then umref on the example's fixed ports:
+    the order a platform team would follow (umref's ledgers need their links at start)."""
+    import shutil
+
+    shutil.rmtree(BY_HAND, ignore_errors=True)
+    BY_HAND.mkdir(parents=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs["toxiproxy"] = subprocess.Popen([str(toxiproxy_server_path()), "-host", "127.0.0.1", "-port", "61474"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def up(*bugs: str) -> None:
+        if "umref" in procs:
+            procs["umref"].send_signal(signal.SIGTERM)
+            procs["umref"].wait(timeout=30)
+        (BY_HAND / "accounts.json").unlink(missing_ok=True)
+        procs["umref"] = subprocess.Popen(
+            [sys.executable, "-m", "targets.umref", "up", "--data-dir", str(BY_HAND / f"data{len(bugs)}"),
+             "--port-base", "61100", "--dial-base", "61200", "--pid-dir", str(BY_HAND / "pids"),
+             "--accounts-out", str(BY_HAND / "accounts.json"), *(["--bugs", ",".join(bugs)] if bugs else [])],
+            stdout=subprocess.DEVNULL, stderr=(BY_HAND / "umref.log").open("ab"), cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not (BY_HAND / "accounts.json").exists():
+            assert procs["umref"].poll() is None, (BY_HAND / "umref.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "umref by hand did not start within 60 s"
+            time.sleep(0.2)
+
+    try:
+        for _ in range(50):
+            try:
+                requests.get("http://127.0.0.1:61474/version", timeout=0.5)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        made = umchaos("proxies", str(EXAMPLE))
+        assert made.returncode == EXIT_PASS and made.stdout.startswith("20 proxy(ies) made"), made.stderr
+        yield {"up": up}  # type: ignore[dict-item]
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(BY_HAND, ignore_errors=True)
+
+
+def _run(tmp_path: Path, scenario: str) -> tuple[int, dict]:
+    proc = umchaos("--state-dir", str(tmp_path / "state"), "run", str(ROOT / "scenarios" / scenario),
+                   "--target-file", str(EXAMPLE), "--report-dir", str(tmp_path / "r"))
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    results = sorted((tmp_path / "r").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
+    return proc.returncode, json.loads(results[-1].read_text())
+
+
+def _left_running_and_clean(tmp_path: Path, by_hand: dict) -> None:
+    proxies = requests.get("http://127.0.0.1:61474/proxies", timeout=5).json()
+    assert len(proxies) == 20 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
+    assert requests.get("http://127.0.0.1:61108/health", timeout=5).status_code == 200  # the gateway runs on
+    assert list((tmp_path / "state" / "journal").glob("*")) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_umref_by_hand_is_judged_like_the_built_in_target_and_left_running(tmp_path: Path,
+                                                                           by_hand: dict) -> None:
+    by_hand["up"]()
+    code, result = _run(tmp_path, "margin-latency-halt.yaml")
+    # a busy machine may leave it undecided; it must never be a violation of the correct platform
+    assert code in (EXIT_PASS, EXIT_UNKNOWN), result
+    if code == EXIT_PASS:
+        assert result["backend"] == "external" and result["figures"]["time_to_halt_s"] < 0.65
+    _left_running_and_clean(tmp_path, by_hand)
+    by_hand["up"]("no_halt")  # the same platform with UM that never halts
+    code, result = _run(tmp_path, "margin-latency-halt.yaml")
+    if code == EXIT_UNKNOWN and "steady state not met before" in (result.get("reason") or ""):
+        pytest.skip(f"the machine was too busy for the steady state: {result['reason']}")
+    checks = {c["name"]: c["valid"] for c in result["checks"]}
+    assert code == EXIT_VIOLATION and checks["safe_halt"] is False, (code, checks, result.get("reason"))
+    _left_running_and_clean(tmp_path, by_hand)
