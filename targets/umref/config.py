@@ -178,7 +178,8 @@ class TopologyConfig:
             raise ValueError(f"unknown link(s): {', '.join(bad_links)}")
 
     def url(self, service: str) -> str:
-        return f"http://{self.host}:{self.ports[service]}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address, as ::1
+        return f"http://{host}:{self.ports[service]}"
 
     def peer_url(self, caller: str, callee: str) -> str:
         """Where ``caller`` reaches ``callee``: a proxy if the harness routed the link, else direct."""

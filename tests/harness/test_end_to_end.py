@@ -48,10 +48,16 @@ def assert_nothing_left(tmp_path: Path, run_id: str) -> None:
     assert not journal.exists() or not list(journal.iterdir()), list(journal.iterdir())
 
 
-@pytest.mark.parametrize("seed", [42, 7])
-def test_correct_exchange_passes(tmp_path: Path, seed: int) -> None:
-    code, output, result = run(tmp_path, "--seed", str(seed))
+@pytest.mark.parametrize(("seed", "host"), [(42, "127.0.0.1"), (7, "::1")])
+def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
+    """On either loopback: IPv6 end to end (ports, URLs in brackets, proxies, load, audit)."""
+    scenario = tmp_path / "seed-incident.yaml"
+    scenario.write_text(SEED_SCENARIO.read_text().replace("target: {system: umref, bugs: []}",
+                                                          f'target: {{system: umref, bugs: [], host: "{host}"}}'))
+    code, output, result = run(tmp_path, "--seed", str(seed), scenario=scenario)
     assert code == 0, output
+    run_dir = Path(output.split("report: ")[1].split()[0]).parent
+    assert f"gateway listening on {host}:" in (run_dir / "logs" / "gateway.log").read_text()
     assert output.startswith("PASS margin-latency-halt") and "report.html" in output
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["safe_halt"]["figures"]["halts"] >= 1  # the halt really happened, not a vacuous pass
