@@ -109,11 +109,12 @@ def _stop_group(pgid: int) -> None:
 def run_processes(run_id: str) -> list[int]:
     """Pids of every process carrying this run's id (in its environment or its command line).
 
-    Locust and Toxiproxy get ``UMCHAOS_RUN_ID``; local umref services (the fork server's children) have
-    their config under ``runs/<run_id>/`` in their command line. Docker objects carry the run id as a label.
+    Locust and Toxiproxy get ``UMCHAOS_RUN_ID``; a local target's services name a file of their private
+    folder, ``runs/<run_id>/target/``, in their command line (``Deployment.data_dir``; umref's name
+    their config). Docker objects carry the run id as a label.
     Read from /proc, so it also finds what was started just before a kill, before the journal listed it.
     """
-    marks = (f"UMCHAOS_RUN_ID={run_id}".encode(), f"/runs/{run_id}/".encode())
+    marks = (f"UMCHAOS_RUN_ID={run_id}".encode(), f"/runs/{run_id}/target/".encode())
     me = os.getpid()
     found = []
     for entry in Path("/proc").iterdir():
@@ -124,7 +125,7 @@ def run_processes(run_id: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if marks[0] in env.split(b"\0") or (b"targets.umref" in cmdline and marks[1] in cmdline):
+        if marks[0] in env.split(b"\0") or marks[1] in cmdline:
             found.append(int(entry.name))
     return found
 

@@ -174,7 +174,9 @@ class Deployment:
     configuration from it. A link in ``dial`` is routed: its caller dials that base URL (a proxy
     the harness controls) instead of the callee; every other link is direct."""
 
-    data_dir: Path  # the target's own files (keys, ledgers): private, deleted after the run
+    # the target's own files (keys, ledgers): private, deleted after the run. A launcher's processes
+    # name a file of it in their command line: that is how a cleanup after a killed run finds them.
+    data_dir: Path
     logs_dir: Path  # the services' logs: evidence, kept with the report (absolute, as data_dir)
     host: str  # the address every service binds
     ports: Mapping[str, int]  # service -> port it listens on
