@@ -415,7 +415,8 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     samples = sampler.stop()
     # Nothing about bug switches: a check judges what happened, never what the target was told to do.
     config = {"risk": dict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
-              "probe_gate": scenario.steady_state.probe_gate(), "topology": topology_facts(scenario.topology)}
+              "probe_gate": scenario.steady_state.probe_gate(), "topology": topology_facts(scenario.topology),
+              "run_started": ctx.phases[0]["start"]}
     audit = collect_audit(sources, config=config, samples=samples)
     market.stop()  # after the audit: every decision it holds was made while ticks flowed
     target_down.start()  # load stopped, audit in: the rest needs only data

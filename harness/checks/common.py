@@ -31,8 +31,15 @@ class Interval:
 
 
 def halt_intervals(audit: Audit) -> list[Interval]:
-    """The halts the target claims. Its ``scope`` field is not read: whether spot was halted is
-    judged from what spot clients saw, never from the target's word."""
+    """The halts the target claims during this run. Its ``scope`` field is not read: whether spot
+    was halted is judged from what spot clients saw, never from the target's word. A platform that
+    outlives runs (``--target-file``) also reports earlier runs' halts: those over before this run
+    started (the harness's own clock, in the config) are none of this run's."""
+    since = float((audit.get("config") or {}).get("run_started") or -math.inf)
+    return [h for h in _claimed_halts(audit) if h.end >= since]
+
+
+def _claimed_halts(audit: Audit) -> list[Interval]:
     out: list[Interval] = []
     open_at: float | None = None
     for event in sorted(audit.get("halts") or [], key=lambda e: e["time"]):

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.checks import CHECKS
+from harness.checks.common import halt_intervals
 from harness.history import History
-from tests.harness.factories import HistoryBuilder, ack, audit, fault_with_scope, halt, record
+from tests.harness.factories import T0, HistoryBuilder, ack, audit, fault_with_scope, halt, record
 
 safe_halt = CHECKS["safe_halt"]
 resting = CHECKS["resting_orders_preserved"]
@@ -258,6 +259,20 @@ def test_resting_orders_no_fill_or_foreign_cancel_during_a_halt() -> None:
     filled = [*PLACED, record(9, 7.0, "order", "c-t2", events=[trade_event("o1", "1")])]
     result = resting(placed_history(), audit(halts=halts, journal=filled, books=books(o2="1.5", o4="0.6")))
     assert result.valid is False and "resting order o1 filled (1)" in result.summary
+
+
+def test_an_earlier_runs_halt_on_a_platform_that_outlives_runs_is_not_this_runs() -> None:
+    """--target-file: the platform's /audit/halts and journal hold earlier runs too. A halt over
+    before this run started (the harness's clock) is not judged against this run's clients."""
+    halts = [halt(5.0), halt(10.0, "resume")]
+    by_halt = [*PLACED, record(9, 5.0, "halt", "h", events=[{"type": "cancel", "order_id": "o1", "market": "um",
+                                                            "reason": "halt"}])]
+    for started, judged in ((T0 + 4.0, False), (T0 + 11.0, True)):
+        config = {"risk": {}, "run_started": started}
+        result = resting(placed_history(), audit(config=config, halts=halts, journal=by_halt,
+                                                 books=books(o2="1.5", o4="0.6")))
+        assert result.valid is judged, result.summary
+        assert len(halt_intervals(audit(config=config, halts=halts))) == (0 if judged else 1)
 
 
 def test_resting_orders_judge_an_expected_halt_that_was_not_recorded() -> None:
