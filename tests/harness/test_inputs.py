@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -58,6 +59,30 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture
+def scenario_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mutation tests edit the run folder, never the scenario file it names, and replay and
+    shrink each validate that file again: 4,400 parses of one unchanged YAML file were most of
+    their time. Each distinct (path, bytes) is validated for real once and its frozen Scenario
+    answered again; anything else (a folder, a missing file, a target stand-in) goes to the real
+    ``load_scenario`` every time."""
+    import harness.runner
+    import harness.shrink
+
+    seen: dict[tuple[str, bytes], Any] = {}
+
+    def load(path: Path, *, stand_in: Any = None) -> Any:
+        if stand_in is not None or not Path(path).is_file():
+            return load_scenario(path, stand_in=stand_in)
+        key = (str(Path(path).resolve()), Path(path).read_bytes())
+        if key not in seen:
+            seen[key] = load_scenario(path)
+        return seen[key]
+
+    monkeypatch.setattr(harness.runner, "load_scenario", load)
+    monkeypatch.setattr(harness.shrink, "load_scenario", load)
 
 
 def test_the_untouched_run_folder_replays_and_shrinks(tmp_path: Path) -> None:
@@ -160,7 +185,8 @@ MUTATIONS = settings(max_examples=900, deadline=None, suppress_health_check=[Hea
 @MUTATIONS
 @given(st.data())
 def test_a_mutated_result_json_is_refused_or_replayed_inside_the_report_dir(
-        original: tuple[dict[str, Any], dict[str, Any]], work: Path, data: st.DataObject) -> None:
+        original: tuple[dict[str, Any], dict[str, Any]], work: Path, scenario_read_once: None,
+        data: st.DataObject) -> None:
     result, schedule = original
     write(work / "run", mutate(result, data), schedule)
     check_folder(work / "run", work / "reports", work / "state")
@@ -169,7 +195,8 @@ def test_a_mutated_result_json_is_refused_or_replayed_inside_the_report_dir(
 @MUTATIONS
 @given(st.data())
 def test_a_mutated_schedule_json_is_refused_or_replayed_inside_the_report_dir(
-        original: tuple[dict[str, Any], dict[str, Any]], work: Path, data: st.DataObject) -> None:
+        original: tuple[dict[str, Any], dict[str, Any]], work: Path, scenario_read_once: None,
+        data: st.DataObject) -> None:
     result, schedule = original
     write(work / "run", result, mutate(schedule, data))
     check_folder(work / "run", work / "reports", work / "state")
@@ -179,7 +206,8 @@ def test_a_mutated_schedule_json_is_refused_or_replayed_inside_the_report_dir(
                                                                    HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_corrupted_json_text_is_refused_or_replayed_inside_the_report_dir(
-        original: tuple[dict[str, Any], dict[str, Any]], work: Path, data: st.DataObject) -> None:
+        original: tuple[dict[str, Any], dict[str, Any]], work: Path, scenario_read_once: None,
+        data: st.DataObject) -> None:
     """Byte-level damage (a truncated file, NaN, a stray bracket) of either file."""
     result, schedule = original
     texts = {"result.json": json.dumps(result), "schedule.json": json.dumps(schedule)}
@@ -289,12 +317,24 @@ def test_shrink_without_a_scenario_hash_exits_3(tmp_path: Path, original: tuple[
     (["--junit", "/proc/x.xml"], "--junit /proc/x.xml: its folder /proc: cannot write there"),
     (["--junit", "{tmp}"], "is a folder, not a file"),
 ])
-def test_bad_options_and_write_targets_exit_3_before_any_run(tmp_path: Path, args: list[str], words: str) -> None:
+def test_bad_options_and_write_targets_exit_3_before_any_run(tmp_path: Path, args: list[str], words: str,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """In process, through the CLI's own ``main`` (18 interpreter starts were most of this file's
+    time); the process's exit code and stderr are the subprocess tests' above and below."""
+    from harness import cli as cli_module
+
+    caplog.set_level(logging.INFO)  # what the process would print on stderr at its default level
     (tmp_path / "file").write_text("")
     args = [a.format(file=tmp_path / "file", tmp=tmp_path) for a in args]
     for dry in ([], ["--dry-run"]):
-        proc = cli("--state-dir", str(tmp_path / "state"), "run", str(SCENARIO), *args, *dry)
-        one_line_exit_3(proc, words)
+        try:
+            code = cli_module.main(["--state-dir", str(tmp_path / "state"), "run", str(SCENARIO), *args, *dry])
+        except SystemExit as exc:  # argparse's own exit, as the process would end
+            code = exc.code
+        err = capsys.readouterr().err
+        one_line_exit_3(subprocess.CompletedProcess([], code, "", err), words)
+        assert not caplog.records, [r.getMessage() for r in caplog.records]  # nothing logged: nothing started
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no state folder, no report
 
 
