@@ -92,10 +92,11 @@ name: planted
 seed: 3
 load: {users: 10, spawn_rate: 10, mix: {um_order: 6, cancel: 2, spot_order: 3}}
 timeline:
-  - {at: 2s, fault: latency, link: gateway->auth, params: {latency_ms: 20}, for: 3s}
-  - {at: 3s, fault: latency, link: matching->margin, params: {latency_ms: 800}, for: 4s}
-  - {at: 4s, fault: price_shock, params: {asset: ETH, move_pct: 1}}
-recovery: {within: 5s}
+  - {at: 1s, fault: latency, link: gateway->auth, params: {latency_ms: 20}, for: 2s}
+  - {at: 2s, fault: latency, link: matching->margin, params: {latency_ms: 800}, for: 3s}
+  - {at: 3s, fault: price_shock, params: {asset: ETH, move_pct: 1}}
+recovery: {within: 2s}
+duration: 7s
 checks: [safe_halt, rollback]
 """
 
