@@ -68,22 +68,36 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
 
 
 def test_pytest_collects_scenarios_and_a_failure_shows_evidence_and_yaml(tmp_path: Path) -> None:
-    """`pytest scenarios/` runs scenario files as items; a failure names the check, evidence and YAML lines."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SEED_SCENARIO),
-                           "--umchaos-bugs", "no_halt", "--umchaos-report-dir", str(tmp_path / "reports")],
-                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    """`pytest scenarios/` runs scenario files as items; a failure names the check, evidence and YAML lines.
+
+    The root conftest collects the library's scenarios; the real failing run is the seed incident
+    cut short (tests/harness/scenarios_extra/short-margin-halt.yaml), in a `scenarios` folder of its own."""
+    root = Path(__file__).parents[2]
+    collected = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                                str(SEED_SCENARIO)], capture_output=True, text=True, timeout=120, cwd=root)
+    assert collected.returncode == 0 and "margin-latency-halt.yaml::margin-latency-halt[seed=42]" in collected.stdout, \
+        collected.stdout[-3000:]
+    short = (Path(__file__).parent / "scenarios_extra" / "short-margin-halt.yaml").read_text()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "short-margin-halt.yaml").write_text(short)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "harness.pytest_plugin",
+                           str(tmp_path / "scenarios" / "short-margin-halt.yaml"), "--umchaos-bugs", "no_halt",
+                           "--umchaos-report-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=300, cwd=root)
     assert proc.returncode == 1, proc.stdout[-3000:]
     out = proc.stdout
-    assert "margin-latency-halt[seed=42]" in out
+    assert "short-margin-halt[seed=42]" in out
     assert "check safe_halt: fail" in out and "not halted within" in out
-    assert "16: " in out and "link: matching->margin" in out  # the fault's YAML lines
+    link = next(n for n, line in enumerate(short.splitlines(), 1) if line.strip() == "link: matching->margin")
+    assert f"{link}:     link: matching->margin" in out  # the fault's YAML lines
     assert_nothing_left(tmp_path, "")
 
 
 def test_replay_reruns_the_same_schedule(tmp_path: Path) -> None:
     code, verdict, result = run(tmp_path, "--dry-run")
     assert code == 0 and not result  # a dry run writes nothing
-    code, verdict, first = run(tmp_path, "--seed", "3", "--bugs", "halt_cancels_orders")
+    short = Path(__file__).parent / "scenarios_extra" / "short-margin-halt.yaml"  # the seed incident cut short
+    code, verdict, first = run(tmp_path, "--seed", "3", "--bugs", "halt_cancels_orders", scenario=short)
     run_dir = next((tmp_path / "reports").glob("*/result.json")).parent
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "replay",
                            str(run_dir), "--report-dir", str(tmp_path / "replays")], capture_output=True, text=True, timeout=240)
