@@ -4,7 +4,8 @@ With ``--port-base`` and ``--dial-base`` its addresses are fixed, so that a topo
 describe it to a harness that did not start it (``umchaos run --target-file``): service i of
 SERVICES listens on port-base + i, and the caller of link i of LINKS dials 127.0.0.1:dial-base + i,
 where that harness puts its proxy. ``--pid-dir`` writes ``<service>.pid`` (process-group leaders)
-and ``--accounts-out`` the accounts with their API keys.
+and ``--accounts-out`` the accounts with their API keys. ``--without-endpoint PATH`` serves an audit
+endpoint as 404: a conformance fixture (``umchaos conformance`` must fail naming its clause).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from targets.umref.config import BUG_SWITCHES, LINKS, SERVICES, RiskBudget
 from targets.umref.launcher import Topology, TopologyError, plan
+from targets.umref.services import AUDIT_ENDPOINTS, WITHOUT_FILE
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -35,6 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="the caller of link i dials 127.0.0.1:this + i instead of the callee (a proxy's address)")
     up.add_argument("--pid-dir", type=Path, default=None, help="write <service>.pid here")
     up.add_argument("--accounts-out", type=Path, default=None, help="write the accounts and API keys here (JSON)")
+    up.add_argument("--without-endpoint", action="append", default=[], choices=AUDIT_ENDPOINTS, metavar="PATH",
+                    help="serve this audit endpoint as 404 (repeatable): a conformance fixture showing "
+                         "`umchaos conformance` fail, not a bug switch")
     for f in fields(RiskBudget):
         up.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                         help=f"risk budget: {f.name} (default {f.default})")
@@ -63,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.dial_base is not None:
             config = config.with_(links={link: f"http://127.0.0.1:{args.dial_base + i}" for i, link in enumerate(LINKS)})
         topology = Topology(config)
+        (data_dir / WITHOUT_FILE).unlink(missing_ok=True)  # a data folder reused: only this start's say
+        if args.without_endpoint:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            (data_dir / WITHOUT_FILE).write_text("".join(f"{path}\n" for path in args.without_endpoint))
     except ValueError as exc:
         print(f"umref: {exc}", file=sys.stderr)
         return 3

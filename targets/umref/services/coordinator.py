@@ -19,6 +19,7 @@ from aiohttp import web
 
 from targets.umref.config import ServiceConfig
 from targets.umref.service import Clock, Peer, PeerTimeout, PeerUnavailable, json_response, make_app
+from targets.umref.services import switched_off
 
 __all__ = ["build"]
 
@@ -119,4 +120,4 @@ async def build(cfg: ServiceConfig) -> web.Application:
 
     app.router.add_get("/primary", primary)
     app.router.add_get("/audit/replication", replication)
-    return app
+    return switched_off(app, cfg)

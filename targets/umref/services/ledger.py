@@ -35,6 +35,7 @@ from targets.umref.service import (
     make_app,
     read_json,
 )
+from targets.umref.services import switched_off
 
 __all__ = ["build"]
 
@@ -447,4 +448,4 @@ async def build(cfg: ServiceConfig) -> web.Application:
     for name, types in AUDIT_EVENTS.items():
         app.router.add_get(f"/audit/{name}", node.audit_events(types))
     app["metrics"].gauges["ledger_last_seq"] = lambda: float(node.store.last_seq)
-    return app
+    return switched_off(app, cfg)

@@ -42,6 +42,7 @@ from targets.umref.service import (
     make_app,
     read_json,
 )
+from targets.umref.services import switched_off
 
 __all__ = ["build"]
 
@@ -562,4 +563,4 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_get("/audit/halts", m.audit_halts)
     app.router.add_get("/audit/books", m.audit_books)
     app["metrics"].gauges["um_halted"] = lambda: float(m.guard.halted)
-    return app
+    return switched_off(app, cfg)
