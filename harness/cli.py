@@ -70,9 +70,8 @@ TARGET_FILE_HELP = ("run against a platform already running, described by this t
 
 def _backend(args: argparse.Namespace) -> str:
     """--target-file means the external backend; any other --backend with it is refused by prepare."""
-    if getattr(args, "target_file", None) is not None and args.backend == "local":
-        return "external"
-    return str(args.backend)
+    backend = str(getattr(args, "backend", "local"))  # `load` runs on the local backend only
+    return "external" if getattr(args, "target_file", None) is not None and backend == "local" else backend
 
 
 def _parser() -> argparse.ArgumentParser:

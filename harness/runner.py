@@ -63,6 +63,8 @@ from harness.targets.base import FaultLimits
 from harness.watchdog import WatchdogSpec, start_watchdog
 
 if TYPE_CHECKING:
+    from harness.backends.base import Backend, Target
+    from harness.load.runner import LoadProcess
     from harness.report import PngAhead
     from harness.targets import Warm
 
@@ -235,7 +237,9 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     try:
         with ExitStack() as teardown:
             try:
-                audit, checks, status, reason, checked = _phases(ctx, teardown)
+                judged = _phases(ctx, teardown)
+                audit, checks, status, reason, checked = (judged.audit, judged.results, judged.status, judged.reason,
+                                                          judged.history)
                 ctx.interrupts.take()  # one that landed in a finalizer during the last phase
             except KeyboardInterrupt as exc:
                 ctx.interrupts.pending = None
@@ -314,23 +318,62 @@ def _wait_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
         log.warning("watchdog %d still running; it exits when it notices the run is over", watchdog.pid)
 
 
-def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[CheckResult], RunStatus, str | None,
-                                                           History]:
+@dataclass(frozen=True)
+class Judgement:
+    """What the checks phase decided, with the history and audit it decided on."""
+
+    audit: dict[str, Any]
+    results: list[CheckResult]
+    status: RunStatus
+    reason: str | None
+    history: History
+
+
+@dataclass
+class Live:
+    """What a run has running between its phases; each part is set by the phase that starts it and
+    stopped by the teardown callback that phase registers."""
+
+    backend: Backend
+    target_down: TargetDown
+    load: LoadProcess
+    target: Target
+    market: MarketFeed
+    trader: Mapping[str, Any]
+    sources: AuditSources
+    keep_load_ops: Callable[[], None]  # once: after load.stop in teardown, or at the end of recovery
+    sampler: BalanceSampler | None = None
+    progress: ProgressDisplay | None = None
+    load_started: float = 0.0
+
+
+def _phases(ctx: RunContext, teardown: ExitStack) -> Judgement:
+    live = _up(ctx, teardown)
+    _steady_state_before(ctx, live)
+    _load_and_faults(ctx, teardown, live)
+    _recovery(ctx, live)
+    audit = _collect(ctx, live)
+    return _checks(ctx, audit)
+
+
+def _load_spec(ctx: RunContext) -> LoadSpec:
+    scenario, over = ctx.scenario, ctx.options.load or LoadOverrides()
+    return LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
+                    mix={str(k): v for k, v in scenario.load.mix.items()},
+                    duration_s=ctx.schedule.duration_s + LOAD_BOUND_SLACK_S, timeout_s=5.0, workers=over.workers,
+                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
+
+
+def _up(ctx: RunContext, teardown: ExitStack) -> Live:
+    """backend_up, wait_ready: the target, Locust (importing meanwhile, sending nothing yet) and
+    the harness's market feeding the target's price intake."""
     scenario, schedule = ctx.scenario, ctx.schedule
     ctx.phase("backend_up")
-    history_file = ctx.run_dir / "load-history.jsonl"
-    over = ctx.options.load or LoadOverrides()
-    spec = LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
-                    mix={str(k): v for k, v in scenario.load.mix.items()}, duration_s=schedule.duration_s + LOAD_BOUND_SLACK_S,
-                    timeout_s=5.0, workers=over.workers,
-                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
     backend = make_backend(ctx.options.backend, ctx)
     target_down = TargetDown(backend.down)
     teardown.callback(target_down.finish)  # registered first, so it runs last: load stops before the target goes
-    # Locust imports while the target starts, sets up its users while the probe runs, and sends
-    # nothing before load.release below.
-    load = spawn_load(spec, history_file=history_file, run_id=ctx.run_id, out_dir=ctx.run_dir,
-                      start_mono=ctx.recorder.start_mono)
+    load = spawn_load(_load_spec(ctx), history_file=ctx.run_dir / "load-history.jsonl", run_id=ctx.run_id,
+                      out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
     kept: list[bool] = []
 
     def keep_load_ops() -> None:
@@ -343,101 +386,123 @@ def _phases(ctx: RunContext, teardown: ExitStack) -> tuple[dict[str, Any], list[
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     target = backend.up()
-    # The harness is the market: its seeded ticks reach the pricefeed from now until the audit is
-    # in (bounded by the run's own watchdog margin should teardown never come).
-    market = MarketFeed(PricePath(seed=schedule.seed), target.services[scenario.topology.role("price_intake")] + "/intake", ctx.recorder,
+    # The harness is the market: its seeded ticks reach the price intake from now until the audit
+    # is in (bounded by the run's own watchdog margin should teardown never come).
+    intake = target.services[scenario.topology.role("price_intake")] + "/intake"
+    market = MarketFeed(PricePath(seed=schedule.seed), intake, ctx.recorder,
                         max_s=schedule.duration_s + WATCHDOG_MARGIN_S).start()
     teardown.callback(market.stop)
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)
-
-    ctx.phase("steady_state_before")
-    load.configure(target.accounts_file)
     trader = next(a for a in target.accounts if a["role"] == "trader")
-    if (why := probe_until_steady(ctx, target.gateway, trader, "before")) is not None:
+    return Live(backend=backend, target_down=target_down, load=load, target=target, market=market, trader=trader,
+                sources=AuditSources.of(scenario.topology, target.services), keep_load_ops=keep_load_ops)
+
+
+def _steady_state_before(ctx: RunContext, live: Live) -> None:
+    """The steady state holds before any fault, and the sentinel orders rest in the book."""
+    ctx.phase("steady_state_before")
+    live.load.configure(live.target.accounts_file)
+    if (why := probe_until_steady(ctx, live.target.gateway, live.trader, "before")) is not None:
         raise Undecided(f"steady state not met before faults ({STEADY_STATE_PROBES} probes): {why}")
-    sentinels = place_sentinels(target.gateway, trader["account"], trader["api_key"], timeout_s=5.0,
+    sentinels = place_sentinels(live.target.gateway, live.trader["account"], live.trader["api_key"], timeout_s=5.0,
                                 start_mono=ctx.recorder.start_mono)
     ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "sentinel"}}) for op in sentinels)
 
-    env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=backend, services=target.services,
-                   regions=target.regions, risk=target.risk, backend=backend.name, market=market,
+
+def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
+    """load, faults: Locust released, balances sampled, the abort conditions watched, the timeline
+    played and every fault healed."""
+    scenario, schedule, target = ctx.scenario, ctx.schedule, live.target
+    env = FaultEnv(run_id=ctx.run_id, proxies=target.proxies, processes=live.backend, services=target.services,
+                   regions=target.regions, risk=target.risk, backend=live.backend.name, market=live.market,
                    topology=scenario.topology)
     faults = [build_fault(spec, env) for spec in schedule.faults]
+    active: dict[str, Fault] = {}
 
     ctx.phase("load")
-    load.release()
-    sources = AuditSources.of(scenario.topology, target.services)
-    sampler = BalanceSampler(sources.ledgers).start()
-    teardown.callback(sampler.stop)
-    if not load.wait_first_op(timeout=30):
-        log.warning("no load op within 30 s of starting Locust (see %s)", load.log)
-    load_started = time.monotonic()
+    live.load.release()
+    live.sampler = BalanceSampler(live.sources.ledgers).start()
+    teardown.callback(live.sampler.stop)
+    if not live.load.wait_first_op(timeout=30):
+        log.warning("no load op within 30 s of starting Locust (see %s)", live.load.log)
+    live.load_started = time.monotonic()
     ctx.recorder.phase("load_start")
     if scenario.abort_when is not None:
-        start = load_started - ctx.recorder.start_mono
+        start = live.load_started - ctx.recorder.start_mono
         windows = fault_windows(schedule.faults, start, start + schedule.duration_s + 60, schedule.recovery_within_s)
-        ctx.monitor = AbortMonitor(scenario.abort_when, load.history_files, windows, tuple(target.services),
-                                   backend.alive, lambda: set().union(*(services_down_by(f.spec.kind, f.spec.target,
-                                                                                         scenario.topology)
-                                                                       for f in active.values())))
-
-    active: dict[str, Fault] = {}
+        ctx.monitor = AbortMonitor(scenario.abort_when, live.load.history_files, windows, tuple(target.services),
+                                   live.backend.alive, lambda: set().union(*(
+                                       services_down_by(f.spec.kind, f.spec.target, scenario.topology)
+                                       for f in active.values())))
     if ctx.options.progress:
-        progress = ProgressDisplay(
-            files=load.history_files, matching=sources.matching, max_s=schedule.duration_s + 30,
+        live.progress = ProgressDisplay(
+            files=live.load.history_files, matching=live.sources.matching, max_s=schedule.duration_s + 30,
             status=lambda: (ctx.phases[-1]["phase"] if ctx.phases else "-",
                             ", ".join(f"{f.spec.kind} {target_label(f.spec)}" for f in list(active.values()))))
-        teardown.callback(progress.start().stop)
+        teardown.callback(live.progress.start().stop)
 
     ctx.phase("faults")
     warm_late_imports()
     teardown.callback(lambda: heal_all(ctx, active))
-    run_timeline(ctx, faults, active, load_started)
+    run_timeline(ctx, faults, active, live.load_started)
     heal_all(ctx, active)
     ctx.recorder.phase("faults_healed", recovery_within_s=schedule.recovery_within_s)
 
-    ctx.phase("recovery")
-    wait_until(ctx, load_started + schedule.duration_s)
-    ctx.monitor = None  # load is ending: errors from here on are not the target's
-    load.finish()
 
-    ctx.phase("steady_state_after")  # while Locust finishes its last requests and exits
-    probe_until_steady(ctx, target.gateway, trader, "after")  # judged by the recovery check
-    load.wait(timeout=15)
-    load.stop()
-    if ctx.options.progress:
-        progress.stop()
-    keep_load_ops()
+def _recovery(ctx: RunContext, live: Live) -> None:
+    """recovery, steady_state_after: the rest of the window, then a probe (judged by the recovery
+    check) while Locust finishes its last requests and exits."""
+    ctx.phase("recovery")
+    wait_until(ctx, live.load_started + ctx.schedule.duration_s)
+    ctx.monitor = None  # load is ending: errors from here on are not the target's
+    live.load.finish()
+    ctx.phase("steady_state_after")
+    probe_until_steady(ctx, live.target.gateway, live.trader, "after")
+    live.load.wait(timeout=15)
+    live.load.stop()
+    if live.progress is not None:
+        live.progress.stop()
+    live.keep_load_ops()
     ctx.recorder.phase("load_end")
 
-    ctx.phase("collect_audit")
-    samples = sampler.stop()
-    # Nothing about bug switches: a check judges what happened, never what the target was told to do.
-    config = {"risk": dict(target.risk), "seed": schedule.seed, "steady_state": scenario.steady_state.per_phase(),
-              "probe_gate": scenario.steady_state.probe_gate(), "topology": topology_facts(scenario.topology),
-              "run_started": ctx.phases[0]["start"]}
-    audit = collect_audit(sources, config=config, samples=samples)
-    market.stop()  # after the audit: every decision it holds was made while ticks flowed
-    target_down.start()  # load stopped, audit in: the rest needs only data
 
+def _collect(ctx: RunContext, live: Live) -> dict[str, Any]:
+    """collect_audit; then the target goes down beside the checks (the rest needs only data)."""
+    ctx.phase("collect_audit")
+    samples = live.sampler.stop() if live.sampler is not None else []
+    scenario = ctx.scenario
+    # Nothing about bug switches: a check judges what happened, never what the target was told to do.
+    config = {"risk": dict(live.target.risk), "seed": ctx.schedule.seed,
+              "steady_state": scenario.steady_state.per_phase(), "probe_gate": scenario.steady_state.probe_gate(),
+              "topology": topology_facts(scenario.topology), "run_started": ctx.phases[0]["start"]}
+    audit = collect_audit(live.sources, config=config, samples=samples)
+    live.market.stop()  # after the audit: every decision it holds was made while ticks flowed
+    live.target_down.start()
+    return audit
+
+
+def _checks(ctx: RunContext, audit: dict[str, Any]) -> Judgement:
+    """checks, and the run's verdict: a violation fails it; a fault that did not land, an audit
+    that could not be collected whole or an undecided check leaves it unknown."""
     ctx.phase("checks")
     history = merge(ctx.recorder.snapshot())
     from harness.checks import run_checks
 
-    results = run_checks(list(scenario.checks), history, audit)
+    results = run_checks(list(ctx.scenario.checks), history, audit)
     verdict = verdict_of(results)
     not_landed = [fid for fid, ok in ctx.landed.items() if not ok]
+    status: RunStatus = "pass"
+    reason: str | None = None
     if verdict is False:
-        return audit, results, "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False), history
-    if not_landed:
-        return audit, results, "unknown", f"fault(s) did not land: {', '.join(not_landed)}", history
-    if audit["errors"] and verdict is True:  # what could not be collected may hold the violation
-        return audit, results, "unknown", f"audit incomplete: {'; '.join(audit['errors'][:3])}", history
-    if verdict == "unknown":
-        return (audit, results, "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown"),
-                history)
-    return audit, results, "pass", None, history
+        status, reason = "fail", "violated: " + ", ".join(r.name for r in results if r.valid is False)
+    elif not_landed:
+        status, reason = "unknown", f"fault(s) did not land: {', '.join(not_landed)}"
+    elif audit["errors"] and verdict is True:  # what could not be collected may hold the violation
+        status, reason = "unknown", f"audit incomplete: {'; '.join(audit['errors'][:3])}"
+    elif verdict == "unknown":
+        status, reason = "unknown", "undecided: " + ", ".join(r.name for r in results if r.valid == "unknown")
+    return Judgement(audit, results, status, reason, history)
 
 
 class TargetDown:
