@@ -1,4 +1,5 @@
-"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, setup, cleanup.
+"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, setup, cleanup,
+proxies, conformance.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -139,6 +140,20 @@ def _parser() -> argparse.ArgumentParser:
     px = sub.add_parser("proxies", help="make the pass-through proxies a topology file's links dial, on its "
                                         "own Toxiproxy server (toxiproxy:), before the platform starts")
     px.add_argument("topology", type=Path)
+    cf = sub.add_parser("conformance", help="check a running platform (a topology file) against the audit contract",
+                        description="Schemathesis sends the contract's GET operations (docs/audit-contract.yaml) to "
+                        "each role's service, at most --max-examples requests per operation and service, each "
+                        "within --request-timeout, all within --max-time (POST /intake is never sent); then "
+                        "probes: an acknowledged transfer is journaled with balanced legs, a forged key is "
+                        "refused, a slowdown of the margin link halts UM (held at most the risk budget's halt "
+                        "time + 2 s) and UM resumes after the heal (within window_ms + healthy_for_ms + 2 s). "
+                        "Loopback only. Exit 0 every clause holds, 1 one is violated, 2 undecided, 3 bad input.")
+    cf.add_argument("topology", type=Path)
+    cf.add_argument("--junit", type=Path, default=None, help="also write a JUnit file: one testcase per clause")
+    cf.add_argument("--max-examples", type=_count, default=5, help="generated requests per operation and service (5)")
+    cf.add_argument("--request-timeout", type=float, default=5.0, help="seconds each request may take (5)")
+    cf.add_argument("--max-time", type=float, default=60.0, help="seconds for all generated requests (60)")
+    cf.add_argument("--seed", type=_seed, default=0, help="Hypothesis seed of the generated requests (0)")
     return p
 
 
@@ -438,6 +453,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_PASS
     for line in healed:
         log.warning("left behind by an earlier run: %s", line)
+    if args.command == "conformance":
+        from harness.conformance import Bounds, conformance
+
+        return conformance(args.topology, bounds=Bounds(args.max_examples, args.request_timeout, args.max_time,
+                                                        args.seed), state_dir=args.state_dir, junit=args.junit)
     if args.command in ("run", "load"):
         warm = _early_warm_up(args)
         try:
