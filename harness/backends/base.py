@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.faults.base import ProcessControl
-from harness.targets.base import Addresses
+from harness.targets.base import Addresses, ProcessControl
 
 __all__ = ["Target", "Backend", "write_accounts"]
 

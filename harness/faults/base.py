@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from harness.errors import HarnessError
 from harness.schedule import ScheduledFault
 from harness.targets import Topology
+from harness.targets.base import ProcessControl
 
 __all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "BACKEND_FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
 
@@ -29,17 +30,6 @@ class Landing:
 
     landed: bool
     detail: str
-
-
-class ProcessControl(Protocol):
-    """What process/node faults need from a backend."""
-
-    def kill(self, service: str) -> None: ...
-    def pause(self, service: str) -> None: ...
-    def resume(self, service: str) -> None: ...
-    def restart(self, service: str) -> None: ...
-    def alive(self, service: str) -> bool: ...
-    def pid(self, service: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
