@@ -1000,9 +1000,9 @@ def _node_line(root: yaml.Node, path: Sequence[str | int]) -> int:
 
 # ---- pydantic errors as one line -----------------------------------------------------------------
 
-def _dotted(path: Sequence[str | int]) -> str:
+def _dotted(path: Sequence[str | int], top: str = "scenario") -> str:
     text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-    return text or "scenario"
+    return text or top
 
 
 def _fault_kind(data: Any, path: Sequence[str | int]) -> str | None:
@@ -1020,7 +1020,8 @@ def _takes(kind: str) -> str:
     return ", ".join(name for name in _FIELD_ORDER if name in fields)
 
 
-def _explain(error: ErrorDetails, data: Any) -> tuple[list[str | int], str]:
+def _explain(error: ErrorDetails, data: Any, model: type[BaseModel] = Scenario,
+             what: str = "scenario") -> tuple[list[str | int], str]:
     """The YAML path an error is about, and what is wrong, in the user's words."""
     loc = list(error["loc"])
     if len(loc) > 2 and loc[0] == "timeline" and isinstance(loc[1], int) and loc[2] in _FAULT_MODELS:
@@ -1042,14 +1043,14 @@ def _explain(error: ErrorDetails, data: Any) -> tuple[list[str | int], str]:
         note = " (an instant event has no duration)" if field == "for" and fault == "price_shock" else ""
         return loc, f"{_dotted(parent)}: fault {fault} takes no {_show(field)}{note}; it takes: {_takes(fault)}"
     if kind == "extra_forbidden" and parent[-1:] == ["params"] and (fault := _fault_kind(data, parent[:-1])):
-        model = _FAULT_MODELS[fault].model_fields["params"].annotation
-        takes = ", ".join(getattr(model, "model_fields", {})) or "no parameters"
+        params = _FAULT_MODELS[fault].model_fields["params"].annotation
+        takes = ", ".join(getattr(params, "model_fields", {})) or "no parameters"
         return loc, f"{_dotted(parent)}: fault {fault} takes no parameter {_show(field)}; it takes: {takes}"
     if kind == "extra_forbidden":
         hint = ""
-        if not parent and (close := difflib.get_close_matches(str(field), list(Scenario.model_fields), n=1)):
+        if not parent and (close := difflib.get_close_matches(str(field), list(model.model_fields), n=1)):
             hint = f"; did you mean {close[0]!r}?"
-        return loc, f"{_dotted(parent)}: unknown field {_show(field)}{hint}"
+        return loc, f"{_dotted(parent, what)}: unknown field {_show(field)}{hint}"
     if kind == "missing" and isinstance(field, int):
         return parent, f"{_dotted(parent)}: needs {field + 1} items"
     if kind == "missing":
@@ -1090,14 +1091,15 @@ def read_yaml_mapping(text: str, file: str, what: str, fields: str = "") -> tupl
     return root, data
 
 
-def validate_model(model: type[M], root: yaml.Node, data: dict[Any, Any], file: str, context: dict[str, Any]) -> M:
-    """``data`` validated as ``model``; any problem is one ``file:line`` BadInput: the first error in
-    the file, but a wrong field before a missing one (it often explains it)."""
+def validate_model(model: type[M], root: yaml.Node, data: dict[Any, Any], file: str, context: dict[str, Any],
+                   what: str = "scenario") -> M:
+    """``data`` validated as ``model`` (a ``what``); any problem is one ``file:line`` BadInput: the
+    first error in the file, but a wrong field before a missing one (it often explains it)."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         _, line, problem = min(((error["type"] == "missing", _node_line(root, path), why)
-                                for error in exc.errors() for path, why in [_explain(error, data)]),
+                                for error in exc.errors() for path, why in [_explain(error, data, model, what)]),
                                key=lambda ranked: ranked[:2])
         raise _bad(file, line, problem) from None
 

@@ -160,7 +160,8 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
     given = data.get("allow_targets")
     allowed: list[Any] = given if isinstance(given, list) else []
     spec = validate_model(TopologyFile, root, data, file,
-                          {"allow_targets": (*allow_targets, *(a for a in allowed if isinstance(a, str)))})
+                          {"allow_targets": (*allow_targets, *(a for a in allowed if isinstance(a, str)))},
+                          what="topology file")
     dialled = tuple(link for link in spec.links)
     try:
         topology = Topology(

@@ -77,6 +77,7 @@ checks: [recovery]
      "services.gateway: unknown field 'colour'"),
     (GOOD.replace("accounts: accounts.json", "accounts: missing.json"), 10, "accounts"),
     (GOOD.replace("control: {process: pids/matching.pid}", "control: {}"), 4, "control is either"),
+    (GOOD + "timeline: []\n", 11, "topology file: unknown field 'timeline'"),
 ])
 def test_a_bad_topology_file_is_one_line_at_its_line(tmp_path: Path, text: str, line: int, says: str) -> None:
     path = topology(tmp_path, text)
