@@ -10,12 +10,6 @@ clause. Bad input is one line and exit 3.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,18 +20,11 @@ import requests
 from harness.audit import JournalRecord, Leg
 from harness.conformance import _transfer_wrong
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION
-from harness.setup import toxiproxy_server_path
+from tests.harness.by_hand import moved, umchaos, umref_by_hand
 
-ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "examples" / "external-umref" / "topology.yaml"
 TOXIPROXY = "http://127.0.0.1:62474"
 CLAUSES = ["health", "state", "auditHalts", "auditBooks", "auditLedger", "auditBalances", "auditDiscarded",
            "auditReplication", "transfer_journaled", "forged_key_refused", "margin_slowdown_halts"]
-
-
-def umchaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
 
 
 # ---- bad input -----------------------------------------------------------------------------------
@@ -97,62 +84,14 @@ def test_an_acknowledged_transfer_must_be_one_balanced_record_moving_the_amount(
 
 # ---- umref started by hand -----------------------------------------------------------------------
 
-def _topology(folder: Path) -> Path:
-    """The example's file, moved to this test's ports and folder."""
-    text = EXAMPLE.read_text().replace("/tmp/umref-by-hand", str(folder)).replace("61474", "62474")
-    for n in range(100):  # 611NN -> 621NN, 612NN -> 622NN
-        text = text.replace(f"611{n:02d}", f"621{n:02d}").replace(f"612{n:02d}", f"622{n:02d}")
-    path = folder / "topology.yaml"
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture
 def by_hand(tmp_path: Path) -> Iterator[tuple[Path, Callable[..., None]]]:
-    """A Toxiproxy server and the links' proxies, then umref on the file's fixed ports (its ledgers
-    need their links at start); ``up(*args)`` (re)starts umref with extra ``up`` arguments."""
+    """umref by hand on ports of its own (the example's moved by 1000) and in tmp_path."""
     folder = tmp_path / "hand"
     folder.mkdir()
-    path = _topology(folder)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    procs["toxiproxy"] = subprocess.Popen([str(toxiproxy_server_path()), "-host", "127.0.0.1", "-port", "62474"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def up(*args: str) -> None:
-        if "umref" in procs:
-            os.killpg(procs["umref"].pid, signal.SIGTERM)
-            procs["umref"].wait(timeout=30)
-        (folder / "accounts.json").unlink(missing_ok=True)
-        procs["umref"] = subprocess.Popen(
-            [sys.executable, "-m", "targets.umref", "up", "--data-dir", str(folder / f"data{len(args)}"),
-             "--port-base", "62100", "--dial-base", "62200", "--pid-dir", str(folder / "pids"),
-             "--accounts-out", str(folder / "accounts.json"), *args],
-            stdout=subprocess.DEVNULL, stderr=(folder / "umref.log").open("ab"), cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not (folder / "accounts.json").exists():
-            assert procs["umref"].poll() is None, (folder / "umref.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "umref by hand did not start within 60 s"
-            time.sleep(0.2)
-
-    try:
-        for _ in range(50):
-            try:
-                requests.get(TOXIPROXY + "/version", timeout=0.5)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-        made = umchaos("proxies", str(path))
-        assert made.returncode == EXIT_PASS and made.stdout.startswith("20 proxy(ies) made"), made.stderr
+    path = moved(folder, 1000)
+    with umref_by_hand(folder, path, offset=1000) as up:
         yield path, up
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _conformance(tmp_path: Path, path: Path, junit: Path) -> tuple[int, dict[str, str], dict[str, str]]:

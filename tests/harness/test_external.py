@@ -9,28 +9,17 @@ toxic behind. The file is read as strictly as a scenario: every mistake is one `
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
-from harness.setup import toxiproxy_server_path
+from tests.harness.by_hand import EXAMPLE, EXAMPLE_FOLDER, ROOT, umchaos, umref_by_hand
 
-ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "examples" / "external-umref" / "topology.yaml"
-BY_HAND = Path("/tmp/umref-by-hand")  # the example's own paths (pid files, accounts)
-
-
-def umchaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+BY_HAND = Path(EXAMPLE_FOLDER)  # the example's own paths (pid files, accounts)
 
 
 def topology(tmp_path: Path, text: str) -> str:
@@ -122,51 +111,13 @@ def test_the_harness_cannot_set_an_external_platforms_switches_or_budget(tmp_pat
 # ---- umref started by hand -----------------------------------------------------------------------
 
 @pytest.fixture
-def by_hand() -> Iterator[dict[str, str]]:
-    """A Toxiproxy server and its pass-through proxies, then umref on the example's fixed ports:
-    the order a platform team would follow (umref's ledgers need their links at start)."""
-    import shutil
-
+def by_hand() -> Iterator[Callable[..., None]]:
+    """umref by hand on the example's own ports and folder: the committed file, used as it is."""
     shutil.rmtree(BY_HAND, ignore_errors=True)
-    BY_HAND.mkdir(parents=True)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    procs["toxiproxy"] = subprocess.Popen([str(toxiproxy_server_path()), "-host", "127.0.0.1", "-port", "61474"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def up(*bugs: str) -> None:
-        if "umref" in procs:
-            procs["umref"].send_signal(signal.SIGTERM)
-            procs["umref"].wait(timeout=30)
-        (BY_HAND / "accounts.json").unlink(missing_ok=True)
-        procs["umref"] = subprocess.Popen(
-            [sys.executable, "-m", "targets.umref", "up", "--data-dir", str(BY_HAND / f"data{len(bugs)}"),
-             "--port-base", "61100", "--dial-base", "61200", "--pid-dir", str(BY_HAND / "pids"),
-             "--accounts-out", str(BY_HAND / "accounts.json"), *(["--bugs", ",".join(bugs)] if bugs else [])],
-            stdout=subprocess.DEVNULL, stderr=(BY_HAND / "umref.log").open("ab"), cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not (BY_HAND / "accounts.json").exists():
-            assert procs["umref"].poll() is None, (BY_HAND / "umref.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "umref by hand did not start within 60 s"
-            time.sleep(0.2)
-
     try:
-        for _ in range(50):
-            try:
-                requests.get("http://127.0.0.1:61474/version", timeout=0.5)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-        made = umchaos("proxies", str(EXAMPLE))
-        assert made.returncode == EXIT_PASS and made.stdout.startswith("20 proxy(ies) made"), made.stderr
-        yield {"up": up}  # type: ignore[dict-item]
+        with umref_by_hand(BY_HAND, EXAMPLE) as up:
+            yield up
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(BY_HAND, ignore_errors=True)
 
 
@@ -178,7 +129,7 @@ def _run(tmp_path: Path, scenario: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(results[-1].read_text())
 
 
-def _left_running_and_clean(tmp_path: Path, by_hand: dict) -> None:
+def _left_running_and_clean(tmp_path: Path) -> None:
     proxies = requests.get("http://127.0.0.1:61474/proxies", timeout=5).json()
     assert len(proxies) == 20 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert requests.get("http://127.0.0.1:61108/health", timeout=5).status_code == 200  # the gateway runs on
@@ -188,18 +139,18 @@ def _left_running_and_clean(tmp_path: Path, by_hand: dict) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_umref_by_hand_is_judged_like_the_built_in_target_and_left_running(tmp_path: Path,
-                                                                           by_hand: dict) -> None:
-    by_hand["up"]()
+                                                                           by_hand: Callable[..., None]) -> None:
+    by_hand()
     code, result = _run(tmp_path, "margin-latency-halt.yaml")
     # a busy machine may leave it undecided; it must never be a violation of the correct platform
     assert code in (EXIT_PASS, EXIT_UNKNOWN), result
     if code == EXIT_PASS:
         assert result["backend"] == "external" and result["figures"]["time_to_halt_s"] < 0.65
-    _left_running_and_clean(tmp_path, by_hand)
-    by_hand["up"]("no_halt")  # the same platform with UM that never halts
+    _left_running_and_clean(tmp_path)
+    by_hand("--bugs", "no_halt")  # the same platform with UM that never halts
     code, result = _run(tmp_path, "margin-latency-halt.yaml")
     if code == EXIT_UNKNOWN and "steady state not met before" in (result.get("reason") or ""):
         pytest.skip(f"the machine was too busy for the steady state: {result['reason']}")
     checks = {c["name"]: c["valid"] for c in result["checks"]}
     assert code == EXIT_VIOLATION and checks["safe_halt"] is False, (code, checks, result.get("reason"))
-    _left_running_and_clean(tmp_path, by_hand)
+    _left_running_and_clean(tmp_path)
