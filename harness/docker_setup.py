@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import Undecided
-from harness.setup import ROOT, toxiproxy_server_path
+from harness.setup import ROOT, bin_dir, toxiproxy_server_path
 
-__all__ = ["DockerImages", "engine_answers", "ensure_engine", "ensure_images", "images_tag"]
+__all__ = ["DockerImages", "compose_path", "engine_answers", "ensure_compose", "ensure_engine", "ensure_images",
+           "images_tag"]
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "iproute2", "ca-certificates")
 LABEL = "umchaos"  # every image, container, network and volume we make carries this label key
+COMPOSE_MODULE = "github.com/docker/compose/v5"
+COMPOSE_VERSION = "v5.6.0"
 
 
 @dataclass(frozen=True)
@@ -182,3 +185,34 @@ def ensure_images() -> DockerImages:
     finally:
         client.close()
     return images
+
+
+def compose_path() -> Path:
+    """Where the project's own Compose CLI goes (it runs standalone: ``docker-compose up``)."""
+    return bin_dir() / "docker-compose"
+
+
+def ensure_compose() -> Path:
+    """The current Compose CLI, built from source when missing (Debian's docker-compose 1.29 is the
+    retired Python one). ``go install`` refuses Compose (its go.mod has exclude directives), so it
+    is built inside a throwaway module that requires it."""
+    binary = compose_path()
+    stamp = binary.with_name(binary.name + ".version")
+    if binary.exists() and stamp.exists() and stamp.read_text().strip() == COMPOSE_VERSION:
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise Undecided("cannot build docker-compose: the Go toolchain (`go`) is not on PATH")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="umchaos-compose-") as tmp:
+        work = Path(tmp)
+        _run([go, "mod", "init", "umchaos.local/compose"], cwd=work, timeout=60, what="go mod init")
+        _run([go, "get", f"{COMPOSE_MODULE}/cmd@{COMPOSE_VERSION}"], cwd=work, timeout=900,
+             what=f"go get {COMPOSE_MODULE}/cmd@{COMPOSE_VERSION}")
+        built = binary.with_name(binary.name + ".tmp")  # beside the target: the rename is atomic
+        _run([go, "build", "-o", str(built), f"-ldflags=-X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}",
+              f"{COMPOSE_MODULE}/cmd"], cwd=work, timeout=900,
+             what=f"go build {COMPOSE_MODULE}/cmd")
+    built.replace(binary)
+    stamp.write_text(COMPOSE_VERSION + "\n")
+    return binary
