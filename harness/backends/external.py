@@ -8,6 +8,7 @@ on a container. Teardown heals every fault and removes the proxies; the platform
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from harness.backends.base import Target, write_accounts
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
 from harness.http import target_session
+from harness.safety import host_of
 from harness.setup import toxiproxy_server_path
 from harness.targets.base import Addresses
 from harness.targets.external import ExternalTarget
@@ -34,16 +36,30 @@ log = logging.getLogger("umchaos.external")
 PERSISTENT = "umchaos"  # the name prefix of proxies on a platform's own Toxiproxy server
 
 
+def _listens_at(found: object, listen: str) -> bool:
+    """Toxiproxy reports the address it bound: a listen host given by name (a container's alias
+    on the platform's network) comes back as an IP address, so then only the port can agree."""
+    if not isinstance(found, str) or found == listen:
+        return found == listen
+    host = host_of(listen)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return found.rpartition(":")[2] == listen.rpartition(":")[2]
+    return False
+
+
 def ensure_proxies(proxies: ProxyNet, platform: ExternalTarget) -> list[str]:
-    """A pass-through proxy at every dial address, forwarding to the callee; those already there
-    must be the same (else one line saying which). Returns the links whose proxy was made."""
+    """A pass-through proxy at every dial address, forwarding to the callee (or the link's own
+    upstream); those already there must be the same (else one line saying which). Returns the
+    links whose proxy was made."""
     present = proxies.proxies()
     made = []
     for link, listen in platform.dial.items():
-        upstream = platform.urls[platform.topology.ends(link)[1]].removeprefix("http://")
+        upstream = platform.upstream.get(link) or platform.urls[platform.topology.ends(link)[1]].removeprefix("http://")
         found = present.get(proxies.proxy_name(link))
         if found is not None:
-            if (found.get("listen"), found.get("upstream")) != (listen, upstream):
+            if not _listens_at(found.get("listen"), listen) or found.get("upstream") != upstream:
                 raise BadInput(f"{platform.file}: proxy {proxies.proxy_name(link)} on {proxies.api_url} listens at "
                                f"{found.get('listen')} for {found.get('upstream')}, not {listen} for {upstream}")
             continue

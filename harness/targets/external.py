@@ -10,6 +10,8 @@ The file (YAML, read as strictly as a scenario: every error one ``file:line``)::
                 control: {process: pids/margin.pid}}     # or {docker: CONTAINER}; none: no process faults
     links:                    # caller->callee: the address the caller is configured to dial
       "matching->margin": {dial: "127.0.0.1:19003"}      # the harness's Toxiproxy listens there
+      # upstream: where that proxy forwards (default: the callee's url); for a platform in
+      # containers, dial and upstream are in-network names, listed under allow_targets:
     roles: {margin_link: "matching->margin", matching: matching, ...}
     risk: {p99_ms: 200, ...}  # the budget the platform runs with (the harness cannot change it)
     accounts: accounts.json   # {"accounts": [{"account", "api_key", "role"}]}, next to this file
@@ -96,6 +98,9 @@ class Service(Model):
 
 class Link(Model):
     dial: Annotated[str, Strict(), AfterValidator(_dial)]
+    # Where the proxy forwards: the callee as the proxy's server reaches it. The callee's url by
+    # default; not the same address when that server runs inside the platform's own network.
+    upstream: Annotated[str, Strict(), AfterValidator(_dial)] | None = None
 
 
 class TopologyFile(Model):
@@ -133,6 +138,7 @@ class ExternalTarget:
     controls: Mapping[str, Control]
     accounts: tuple[Mapping[str, str], ...]
     toxiproxy: str | None = None  # the API of a Toxiproxy server the platform's links go through
+    upstream: Mapping[str, str] = field(default_factory=dict)  # link -> HOST:PORT its proxy forwards to
     bug_switches: tuple[Any, ...] = ()
     risk_defaults: Mapping[str, int | str] = field(default_factory=dict)
 
@@ -177,7 +183,8 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
         dial={link: v.dial for link, v in spec.links.items()},
         controls={s: v.control for s, v in spec.services.items() if v.control is not None},
         accounts=_accounts(path.parent / spec.accounts, file, _line_of(text, "accounts")) if accounts else (),
-        toxiproxy=spec.toxiproxy, risk_defaults=dict(spec.risk))
+        toxiproxy=spec.toxiproxy, risk_defaults=dict(spec.risk),
+        upstream={link: v.upstream for link, v in spec.links.items() if v.upstream is not None})
 
 
 def _line_of(text: str, key: str) -> int:
