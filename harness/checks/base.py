@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.history import History
+from harness.history import History, no_cyclic_gc
 
 __all__ = ["Validity", "Evidence", "CheckResult", "Audit", "CheckFn", "run_check", "verdict_of"]
 
@@ -47,11 +47,13 @@ CheckFn = Callable[[History, Audit], CheckResult]
 def run_check(name: str, fn: CheckFn, history: History, audit: Audit) -> CheckResult:
     """Run one check; a crash becomes ``unknown`` carrying the error, never a crashed run.
 
-    The history and audit are frozen out of the cyclic GC meanwhile: with a million ops, every
-    collection the check's own allocations trigger would otherwise rescan all of them."""
+    The history and audit are frozen out of the cyclic GC meanwhile, and the GC is off: a check
+    builds large acyclic structures (a million ops paired, a journal replayed) and each collection
+    their allocations trigger would walk them again. Refcounting frees what a check drops."""
     gc.freeze()
     try:
-        result = fn(history, audit)
+        with no_cyclic_gc():
+            result = fn(history, audit)
     except Exception as exc:  # noqa: BLE001 - a check's crash is a finding, not a harness crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return CheckResult(name, "unknown", f"check crashed: {tb}")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple, TypeVar
+from weakref import WeakKeyDictionary
 
+from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.history import History, Op
+from harness.history import WRITE_KINDS, History, Op
 
-__all__ = ["Interval", "halt_intervals", "inside", "risk_of", "missing", "unknown", "fault_ops", "recovery_budgets",
-           "pair_completions",
+__all__ = ["Interval", "halt_intervals", "inside", "in_seq_order", "risk_of", "missing", "unknown",
+           "fault_ops", "recovery_budgets", "pair_completions", "paired", "Pairs", "once",
            "Ticks", "TICK_TIME_TOLERANCE_S", "UM_RECORD_KINDS", "DEFAULT_RISK"]
 
 DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_within_ms": 250, "heartbeat_ms": 100,
@@ -21,8 +24,10 @@ DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_wit
 UM_RECORD_KINDS = ("order", "leverage", "transfer", "liquidation")
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
+    """A span of time. A tuple, so a sorted list of them is bisected by comparing tuples in C
+    rather than by calling a key function per step (a soak bisects it per journal record)."""
+
     start: float
     end: float  # math.inf while still halted
 
@@ -56,8 +61,13 @@ def _claimed_halts(audit: Audit) -> list[Interval]:
 def inside(t: float, intervals: Sequence[Interval]) -> Interval | None:
     """The interval holding t. ``intervals`` as ``halt_intervals`` gives them: sorted by start and
     disjoint, so a bisection finds the only candidate (a scan per record was quadratic on soaks)."""
-    i = bisect.bisect_left(intervals, t, key=lambda iv: iv.start) - 1
+    i = bisect.bisect_left(intervals, (t,)) - 1  # (t,) sorts before every (t, end)
     return intervals[i] if i >= 0 and intervals[i].holds(t) else None
+
+
+def in_seq_order(audit: Audit) -> list[JournalRecord]:
+    """The journal's records by seq (the ledger streams them so: the sort only checks it)."""
+    return sorted(audit["journal"], key=attrgetter("seq"))
 
 
 def risk_of(audit: Audit) -> dict[str, Any]:
@@ -84,18 +94,72 @@ def recovery_budgets(history: History) -> list[float]:
             and isinstance(budget := op.value.get("recovery_within_s"), (int, float))]
 
 
-def pair_completions(history: History, kinds: Iterable[str]) -> list[tuple[Op, Op | None]]:
-    """(invoke, its completion or None) for client ops of these kinds, pairing by process."""
-    wanted = set(kinds)
+T = TypeVar("T")
+_FACTS: WeakKeyDictionary[History, dict[Hashable, Any]] = WeakKeyDictionary()
+
+
+def once(history: History, key: Hashable, compute: Callable[[], T]) -> T:
+    """A fact derived from the history alone, computed once however many checks ask for it (ten
+    checks each pairing a million ops was a third of their time). A History never changes once
+    built, so it keys the cache, and the facts go with it."""
+    facts = _FACTS.setdefault(history, {})
+    if key not in facts:
+        facts[key] = compute()
+    return facts[key]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Client ops of some kinds paired by process: every invoke with its completion (None: never
+    answered) in invoke order, and the answered ones in the order of their answers. ``crossed``:
+    some op met its process's open invoke of another kind (or two invokes share an index), so a
+    pairing of fewer kinds may differ from this one's pairs of those kinds."""
+
+    all: tuple[tuple[Op, Op | None], ...]
+    answered: tuple[tuple[Op, Op], ...]
+    crossed: bool
+
+
+CLIENT_KINDS = frozenset(WRITE_KINDS)
+
+
+def paired(history: History, kinds: Iterable[str]) -> Pairs:
+    """The client ops of these kinds, paired by process, once per history and set of kinds. The
+    client writes are paired in one pass; where no process ever mixed kinds (every well-formed
+    history), the pairs of fewer kinds are those of that pass, picked out."""
+    wanted = frozenset(kinds)
+
+    def compute() -> Pairs:
+        if wanted < CLIENT_KINDS and not (whole := paired(history, CLIENT_KINDS)).crossed:
+            return Pairs(tuple(p for p in whole.all if p[0].f in wanted),
+                         tuple(p for p in whole.answered if p[0].f in wanted), False)
+        return _pair(history, wanted)
+
+    return once(history, ("pairs", wanted), compute)
+
+
+def _pair(history: History, wanted: frozenset[str]) -> Pairs:
     open_by_process: dict[str, Op] = {}
     pairs: dict[int, tuple[Op, Op | None]] = {}
+    answered: list[tuple[Op, Op]] = []
+    crossed = invokes = 0
     for op in history.of(*wanted):
         if op.type == "invoke":
+            if (before := open_by_process.get(op.process)) is not None and before.f != op.f:
+                crossed += 1
             open_by_process[op.process] = op
             pairs[op.index] = (op, None)
+            invokes += 1
         elif (invoke := open_by_process.pop(op.process, None)) is not None:
-            pairs[invoke.index] = (invoke, op)
-    return list(pairs.values())
+            crossed += invoke.f != op.f
+            pairs[invoke.index] = pair = (invoke, op)
+            answered.append(pair)
+    return Pairs(tuple(pairs.values()), tuple(answered), bool(crossed) or len(pairs) != invokes)
+
+
+def pair_completions(history: History, kinds: Iterable[str]) -> tuple[tuple[Op, Op | None], ...]:
+    """(invoke, its completion or None) for client ops of these kinds, pairing by process."""
+    return paired(history, kinds).all
 
 
 TICK_TIME_TOLERANCE_S = 1e-6  # a tick's time as a float after a trip through JSON and back
@@ -177,13 +241,13 @@ def merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
 def overlaps(spans: Sequence[tuple[float, float]], start: float, end: float) -> bool:
     """Whether [start, end] meets one of ``spans`` (sorted, disjoint: the last span starting by
     ``end`` is the only candidate, as ends are sorted too)."""
-    i = bisect.bisect_right(spans, end, key=lambda s: s[0]) - 1
+    i = bisect.bisect_right(spans, (end, math.inf)) - 1  # (end, inf) sorts after every (end, x)
     return i >= 0 and spans[i][1] >= start
 
 
 def within(spans: Sequence[tuple[float, float]], start: float, end: float) -> bool:
     """Whether [start, end] lies inside one of ``spans`` (sorted, disjoint)."""
-    i = bisect.bisect_right(spans, start, key=lambda s: s[0]) - 1
+    i = bisect.bisect_right(spans, (start, math.inf)) - 1
     return i >= 0 and end <= spans[i][1]
 
 
@@ -204,16 +268,6 @@ __all__ += ["UM_WRITE_KINDS", "HALT_SLACK_S", "FaultWindow", "fault_windows", "m
 
 # ---- the journal as evidence: every record of one client write; what a fault touched -----------
 PART_SEPARATORS = "#:/|@"  # a write committed in parts: "<id>#2", "debit#<id>" (never in the load's ids)
-_SEPARATOR_SET = frozenset(PART_SEPARATORS)
-
-
-def _bases(client_id: str) -> list[str]:
-    """The client ids a record's id may be a part of: what stands before or after a separator."""
-    out: list[str] = []
-    for sep in PART_SEPARATORS:
-        if sep in client_id:
-            out += [*client_id.partition(sep)[::2], *client_id.rpartition(sep)[::2]]
-    return out
 
 
 def client_parts(ids: set[str], items: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -231,11 +285,17 @@ def client_parts(ids: set[str], items: Iterable[tuple[str, Any]]) -> tuple[dict[
                 extra.setdefault(client_id, []).append(item)
     others = by_id.keys() - ids  # set algebra in C
     joined = "\n".join(others)
-    if any(sep in joined for sep in PART_SEPARATORS):  # most journals hold no id with a separator
+    seps = [sep for sep in PART_SEPARATORS if sep in joined]  # most journals hold no id with one
+    if seps:
         for client_id in others:
-            if base := _base_in(client_id, ids):
+            if base := _base_in(client_id, ids, seps):
                 extra.setdefault(base, []).append(by_id[client_id])
     return by_id, extra
+
+
+def record_items(journal: Sequence[JournalRecord]) -> list[tuple[str, JournalRecord]]:
+    """(client id, record) of each journal record: what ``client_parts`` takes (built in C)."""
+    return list(zip(map(attrgetter("client_id"), journal), journal, strict=True))
 
 
 def parts_of(client_id: str, parts: tuple[dict[str, Any], dict[str, list[Any]]]) -> list[Any]:
@@ -244,10 +304,23 @@ def parts_of(client_id: str, parts: tuple[dict[str, Any], dict[str, list[Any]]])
     return ([] if own is None else [own]) + parts[1].get(client_id, [])
 
 
-def _base_in(client_id: str, ids: set[str]) -> str | None:
-    if _SEPARATOR_SET.isdisjoint(client_id):  # a C-speed test: most ids have no separator
-        return None
-    return next((b for b in _bases(client_id) if b in ids), None)
+def _base_in(client_id: str, ids: set[str], seps: Sequence[str]) -> str | None:
+    """The first of the client ids a record's id may be a part of (what stands before or after
+    the first or the last of a separator, separators in their order) that is one of ``ids``."""
+    for sep in seps:
+        if sep in client_id:
+            head, _, tail = client_id.partition(sep)
+            if head in ids:
+                return head
+            if tail in ids:
+                return tail
+            if sep in tail:  # more than one: the last cuts elsewhere
+                head, _, tail = client_id.rpartition(sep)
+                if head in ids:
+                    return head
+                if tail in ids:
+                    return tail
+    return None
 
 
 def target_names(label: str) -> set[str]:
@@ -267,4 +340,5 @@ def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float,
             if (v := op.value).get("landed") and names & target_names(str(v.get("target") or ""))]
 
 
-__all__ += ["PART_SEPARATORS", "client_parts", "parts_of", "target_names", "fault_spans_touching"]
+__all__ += ["PART_SEPARATORS", "client_parts", "record_items", "parts_of", "target_names",
+            "fault_spans_touching"]

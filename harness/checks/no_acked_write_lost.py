@@ -26,8 +26,11 @@ from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
     client_parts,
     fault_spans_touching,
+    in_seq_order,
     missing,
+    paired,
     parts_of,
+    record_items,
     unknown,
 )
 from harness.history import WRITE_KINDS, History, Op
@@ -106,15 +109,9 @@ def _plainly(events: Sequence[Mapping[str, Any]], invoke: Op, done: Op) -> bool:
 
 
 def _acked(history: History) -> list[tuple[Op, Op]]:
-    """(invoke, ok completion) of every acknowledged client write, paired by process."""
-    open_by_process: dict[str, Op] = {}
-    out: list[tuple[Op, Op]] = []
-    for op in history.of(*WRITE_KINDS):
-        if op.type == "invoke":
-            open_by_process[op.process] = op
-        elif (invoke := open_by_process.pop(op.process, None)) is not None and op.type == "ok":
-            out.append((invoke, op))
-    return out
+    """(invoke, ok completion) of every acknowledged client write, paired by process, in the
+    order of the acknowledgements."""
+    return [pair for pair in paired(history, WRITE_KINDS).answered if pair[1].type == "ok"]
 
 
 def _fencing(journal: list[JournalRecord], failovers: list[dict[str, Any]]) -> list[Evidence]:
@@ -148,14 +145,14 @@ def _after_failover(record: Mapping[str, Any], failovers: list[dict[str, Any]]) 
 def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
-    journal = sorted(audit["journal"], key=lambda r: r.seq)
+    journal = in_seq_order(audit)
     replication = audit.get("replication")
     failovers: list[dict[str, Any]] = list((replication or {}).get("failovers") or [])
     discarded: list[Mapping[str, Any]] = [d for d in audit.get("discarded") or [] if isinstance(d, Mapping)]
 
     acked = _acked(history)
     ids = {str(i.value.get("client_id")) for i, _ in acked}
-    parts = client_parts(ids, [(r.client_id, r) for r in journal])
+    parts = client_parts(ids, record_items(journal))
     dropped = client_parts(ids, [(str(d.get("client_id")), d) for d in discarded])
     own_record = parts[0]
     bad: list[Evidence] = []

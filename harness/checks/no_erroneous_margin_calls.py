@@ -70,6 +70,7 @@ from harness.checks.common import (
     Ticks,
     fault_windows,
     halt_intervals,
+    in_seq_order,
     inside,
     merge,
     missing,
@@ -572,7 +573,7 @@ def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
     risk = risk_of(audit)
     staleness_s = risk["staleness_ms"] / 1000
     bound_s = float(risk["act_within_ms"]) / 1000 + CYCLE_SLACK_S
-    records = sorted(audit["journal"], key=lambda r: r.seq)
+    records = in_seq_order(audit)
     load_end = [op.time for op in history.of("phase") if op.value.get("phase") == "load_end"]
     # Judged up to the end of the load (the audit is read after it): a journal read later may not
     # hold an action taken after the read.

@@ -28,6 +28,7 @@ from harness.checks.common import (
     fault_windows,
     halt_budget_s,
     halt_intervals,
+    in_seq_order,
     merge,
     missing,
     pair_completions,
@@ -60,7 +61,7 @@ def _dec(value: Any) -> Decimal | None:
 def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal", "books"):
         return unknown(NAME, absent, audit)
-    journal = sorted(audit["journal"], key=lambda r: r.seq)
+    journal = in_seq_order(audit)
     books = audit["books"]
     compared = _books_against_acks(history, journal, books)
     figures: dict[str, Any] = {"acked_resting": compared.placed, "judged_in_books": compared.judged}

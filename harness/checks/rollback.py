@@ -19,7 +19,14 @@ from typing import Any
 
 from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import client_parts, missing, pair_completions, parts_of, unknown
+from harness.checks.common import (
+    client_parts,
+    missing,
+    pair_completions,
+    parts_of,
+    record_items,
+    unknown,
+)
 from harness.history import History
 
 __all__ = ["rollback"]
@@ -104,8 +111,8 @@ def rollback(history: History, audit: Audit) -> CheckResult:
                                 "half-applied", records=seqs[-20:]))
 
     transfers = pair_completions(history, ("transfer",))
-    parts = client_parts({str(i.value.get("client_id")) for i, _ in transfers},
-                         [(r.client_id, r) for r in journal])
+    ids = {str(i.value.get("client_id")) for i, _ in transfers}
+    parts = client_parts(ids, record_items(journal))
     counts = {"ok": 0, "fail": 0, "info": 0, "applied": 0, "acked_absent": 0}
     for invoke, done in transfers:
         request, cid = invoke.value, str(invoke.value.get("client_id"))

@@ -20,6 +20,7 @@ only, and a customer may always pull a resting order (it adds no exposure, needs
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,7 +143,7 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
 
 def _claimed(halts: Sequence[Interval], t: float) -> bool:
     """Whether a refusal at ``t`` falls in a claimed halt, give or take the clocks' slack."""
-    i = bisect.bisect_right(halts, t + SLACK_S, key=lambda h: h.start) - 1
+    i = bisect.bisect_right(halts, (t + SLACK_S, math.inf)) - 1  # tuples, compared in C
     return i >= 0 and t <= halts[i].end + SLACK_S
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import missing, unknown
+from harness.checks.common import in_seq_order, missing, unknown
 from harness.history import History
 
 __all__ = ["segregation"]
@@ -112,28 +112,25 @@ class _Replay:
         self.applied = 0
 
     def apply(self, record: JournalRecord) -> None:
-        legs, raw = record.legs, self.raw
+        raw = self.raw
         self.applied += 1
-        asset, income, custody, mixed, outside = legs[0].asset, 0, 0, False, record.kind in DEPOSIT_KINDS
-        for leg in legs:
-            account, amount = leg.account, leg.amount
-            raw[account, leg.asset] += amount
-            if leg.asset != asset:
-                mixed = True
+        income: dict[str, int] = {}  # per asset: moved on exchange accounts and the house wallet
+        custody: dict[str, int] = {}
+        outside = record.kind in DEPOSIT_KINDS
+        for leg in record.legs:
+            account, asset, amount = leg.account, leg.asset, leg.amount
+            raw[account, asset] += amount
             if account in SPECIAL:  # customers' legs, most of them, skip the rules
                 if account in INCOME:
-                    income += amount
+                    income[asset] = income.get(asset, 0) + amount
                 if account in CUSTODY:
-                    custody += amount
+                    custody[asset] = custody.get(asset, 0) + amount
                 if account == OUTSIDE:
                     outside = True
-        if mixed:  # several assets in one record: the rules per asset, the slow way
-            self.bad += _income_evidence(record) + _custody_evidence(record, outside)
-        else:
-            if income:
-                self.bad += _income_evidence(record)
-            if custody and not outside:
-                self.bad += _custody_evidence(record, outside)
+        if any(income.values()):  # the evidence says which asset and how, the slow way
+            self.bad += _income_evidence(record)
+        if not outside and any(custody.values()):
+            self.bad += _custody_evidence(record, outside)
 
     def balances(self) -> Balances:
         """Natural balances (as the ledger shows them) of the records applied so far."""
@@ -172,7 +169,7 @@ def _income_evidence(record: JournalRecord) -> list[Evidence]:
 def segregation(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal", "balances"):
         return unknown(NAME, absent, audit)
-    journal = sorted(audit["journal"], key=lambda r: r.seq)
+    journal = in_seq_order(audit)
     seqs = [r.seq for r in journal]
     epochs = _prefix_epochs(journal)
     samples: list[Mapping[str, Any]] = list(audit.get("balance_samples") or [])
