@@ -14,12 +14,11 @@ from __future__ import annotations
 import bisect
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import fault_spans_touching, missing, pair_completions, unknown
+from harness.checks.common import fault_spans_touching, missing, pair_completions, role_of, unknown
 from harness.history import WRITE_KINDS, History
 
 __all__ = ["auth_fail_closed"]
 NAME = "auth_fail_closed"
-AUTH = {"auth"}  # the service whose faults put fail-closed to the test
 
 
 def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
@@ -42,7 +41,8 @@ def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
                 bad.append(Evidence(f"{cid} from {owner[cid]} touched account {account}", record.time,
                                     records=(record.seq,)))
 
-    spans = sorted((start, end) for start, end, _ in fault_spans_touching(history, AUTH))
+    auth = set(role_of(audit, "auth"))  # the services whose faults put failing closed to the test
+    spans = sorted((start, end) for start, end, _ in fault_spans_touching(history, auth))
     starts = [s for s, _ in spans]
     during = 0
     for invoke, _ in forged:  # sent while an auth fault held (spans may overlap: any of them)

@@ -331,6 +331,19 @@ def target_names(label: str) -> set[str]:
     return set(label.split())
 
 
+def role_of(audit: Audit, role: str) -> tuple[str, ...]:
+    """The services (or link) the target's topology names for ``role``: the harness's own facts of
+    the run (audit config ``topology``), not the target's report; () when not known."""
+    facts = (audit.get("config") or {}).get("topology") or {}
+    value = (facts.get("roles") or {}).get(role)
+    return (value,) if isinstance(value, str) else tuple(value or ())
+
+
+def region_of(audit: Audit, service: str) -> str | None:
+    facts = (audit.get("config") or {}).get("topology") or {}
+    return (facts.get("region_of") or {}).get(service)
+
+
 def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float, float, str]]:
     """(landed at, healed at or inf, fault id) of the landed faults whose target names one of these:
     the harness's own record of what it broke and when, never the target's."""
@@ -341,4 +354,4 @@ def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float,
 
 
 __all__ += ["PART_SEPARATORS", "client_parts", "record_items", "parts_of", "target_names",
-            "fault_spans_touching"]
+            "fault_spans_touching", "role_of", "region_of"]

@@ -31,13 +31,14 @@ from harness.checks.common import (
     paired,
     parts_of,
     record_items,
+    region_of,
+    role_of,
     unknown,
 )
 from harness.history import WRITE_KINDS, History, Op
 
 __all__ = ["no_acked_write_lost"]
 NAME = "no_acked_write_lost"
-FAILOVER_RELEVANT = {"ledger-a", "A"}  # the primary ledger and its region (service, link end, region)
 NUMERIC = ("qty", "price", "amount", "leverage")
 # What an acknowledged write must be in the journal: the event type and the request fields it carries.
 CONTENT: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -193,7 +194,7 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
                                 f"{d.get('epoch')}){fencing}, then discarded it: an acknowledged write lost",
                                 float(d.get("time") or 0)))
 
-    fenced_faults = fault_spans_touching(history, FAILOVER_RELEVANT)
+    fenced_faults = fault_spans_touching(history, _failover_relevant(audit))
     figures = {"acked_writes": len(acked), "lost": lost, "content_differs": lies, "failovers": len(failovers),
                "discarded_records": len(discarded), "discarded_after_failover_at_old_epoch": rolled_back,
                "failover_relevant_faults": len(fenced_faults), "journal_node": audit.get("journal_node")}
@@ -213,3 +214,10 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
         fencing = (f"{len(failovers)} failover(s), no write at an old epoch{kept}; {rolled_back} discarded "
                    "record(s) at an old epoch after a failover, none acknowledged")
     return CheckResult(NAME, True, f"{written}; {fencing}", figures=figures)
+
+
+def _failover_relevant(audit: Audit) -> set[str]:
+    """The home primary ledger and its region (a fault on either may cause a failover), as the
+    harness's topology facts name them."""
+    primary = role_of(audit, "ledgers")[:1]
+    return {*primary, *(r for p in primary if (r := region_of(audit, p)) is not None)}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.audit import JournalRecord, Leg
+from harness.collect import topology_facts
 from harness.history import History, Op
+from harness.targets import load_target
 
 T0 = 1_000_000.0
 
@@ -59,8 +61,11 @@ def halt(t: float, kind: str = "halt", scope: tuple[str, ...] = ("um",)) -> dict
     return {"type": kind, "time": T0 + t, "reason": "test", "scope": list(scope)}
 
 
+UMREF_FACTS = topology_facts(load_target("umref").topology)  # what a run's audit config says of umref
+
+
 def audit(**parts: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"config": {"risk": {}}, "halts": [], "journal": [], "margin_calls": [], "liquidations": [],
+    base: dict[str, Any] = {"config": {"risk": {}, "topology": UMREF_FACTS}, "halts": [], "journal": [], "margin_calls": [], "liquidations": [],
                             "balances": {"time": T0, "balances": {}}, "balance_samples": [], "errors": [],
                             "replication": {"failovers": []}}
     return {**base, **parts}

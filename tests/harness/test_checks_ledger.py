@@ -306,6 +306,18 @@ def test_no_acked_write_lost_without_a_replication_view_after_a_failover_relevan
     assert target_names("coordinator->ledger-a,ledger-a->coordinator") == {"coordinator", "ledger-a"}
 
 
+def test_the_primary_ledger_is_the_one_the_targets_roles_name() -> None:
+    """On a target whose home primary is "books-east" in region "east", a pause of it is
+    failover-relevant and one of umref's ledger-a is nothing."""
+    config = {"risk": {}, "topology": {"region_of": {"books-east": "east", "books-west": "west"},
+                                       "roles": {"ledgers": ["books-east", "books-west"]}}}
+    for target, relevant in (("books-east", True), ("region east", True), ("ledger-a", False)):
+        h, journal = acked_writes()
+        h.fault("f1", 0.5, 6.0, fault="pause", target=target, expect_um_halt=False)
+        result = CHECKS["no_acked_write_lost"](h.build(), audit(config=config, journal=journal, replication=None))
+        assert (result.valid == "unknown") is relevant, (target, result.summary)
+
+
 def discarded(seq: int, cid: str, t: float, *, acked: bool | None, epoch: int = 1) -> dict[str, Any]:
     return {"seq": seq, "epoch": epoch, "node": "ledger-a", "time": T0 + t, "client_id": cid, "kind": "order",
             "events": order_record(seq, cid).events, "legs": [], "reason": "demoted", "acked": acked}
@@ -363,6 +375,16 @@ def auth_history(forged_outcome: str | None = "fail", forged_at: float = 2.0, fa
 
 
 GOOD_JOURNAL = [record(1, 0.5, "order", "good", events=[order_event("o-good", "a1")])]
+
+
+def test_the_auth_service_is_the_one_the_targets_roles_name() -> None:
+    """A target whose authentication service is called "keys": a fault on its link puts failing
+    closed to the test; umref's name means nothing there (the roles come from the run's config)."""
+    keys = {"risk": {}, "topology": {"region_of": {"gateway": "A", "keys": "A"}, "roles": {"auth": ["keys"]}}}
+    on_keys = CHECKS["auth_fail_closed"](auth_history(fault="gateway->keys"), audit(config=keys, journal=GOOD_JOURNAL))
+    assert on_keys.valid is True and on_keys.figures["auth_faults"] == 1
+    on_auth = CHECKS["auth_fail_closed"](auth_history(fault="gateway->auth"), audit(config=keys, journal=GOOD_JOURNAL))
+    assert on_auth.valid == "unknown" and on_auth.figures["auth_faults"] == 0
 
 
 def test_auth_fail_closed_passes_forged_requests_refused_while_auth_was_down() -> None:
