@@ -33,6 +33,7 @@ TOPOLOGY = EXAMPLE / "topology.yaml"
 SHARED = Path("/tmp/umref-compose")  # the topology file's accounts live here
 TOXIPROXY_API = "http://127.0.0.1:61574"
 PORT_BASE = 61500
+LOCK = Path("/tmp/umref-compose.lock")
 
 
 def _skip_reason() -> str | None:
@@ -105,14 +106,28 @@ def umchaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def project() -> Iterator[Project]:
+    """The project's names and ports are fixed: one test session at a time on a machine uses it
+    (another's ``down`` would take this one's containers away mid-run)."""
+    import fcntl
+
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    platform = Project()
-    try:
-        yield platform
-    finally:
-        platform.down()
+    with LOCK.open("a") as lock:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"another session held {LOCK} for 600 s")
+                time.sleep(1)
+        platform = Project()
+        try:
+            yield platform
+        finally:
+            platform.down()
 
 
 def _scenario(tmp_path: Path, path: Path) -> tuple[int, dict, Path]:
