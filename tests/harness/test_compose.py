@@ -223,8 +223,11 @@ def test_umref_as_a_compose_project_is_judged_like_the_built_in_target(tmp_path:
     _left_running_and_clean(tmp_path)
 
     project.up("no_halt")  # the same project with UM that never halts
-    code, result, _ = _scenario(tmp_path, ROOT / "scenarios" / "margin-latency-halt.yaml")
-    if _busy(code, result):
+    for _ in range(2):  # a second try when the first found the machine too busy to start
+        code, result, _ = _scenario(tmp_path, ROOT / "scenarios" / "margin-latency-halt.yaml")
+        if not _busy(code, result):
+            break
+    else:
         pytest.skip(f"the machine was too busy for the steady state: {result['reason']}")
     checks = {c["name"]: c["valid"] for c in result["checks"]}
     assert code == EXIT_VIOLATION and checks["safe_halt"] is False, (code, checks, result.get("reason"))
