@@ -62,12 +62,13 @@ CHUNK_BYTES = 4 << 20
 
 def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
     """Runs of whole lines out of a byte stream cut anywhere (a streamed HTTP body, a file)."""
-    rest = b""
+    rest = b""  # after the last line end: never holds one
     for piece in pieces:
-        rest += piece
-        if (cut := rest.rfind(b"\n") + 1) > 0:
-            yield rest[:cut]
-            rest = rest[cut:]
+        if (cut := piece.rfind(b"\n") + 1) > 0:
+            yield rest + memoryview(piece)[:cut]  # one copy of the piece, not two
+            rest = piece[cut:]
+        else:
+            rest += piece
     if rest:
         yield rest
 

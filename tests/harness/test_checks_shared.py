@@ -1,14 +1,16 @@
 """What the checks share, computed once per history: client ops paired by process (the same pairs
 a pairing of each kind alone gives, even when a process mixes kinds), ops of several kinds in
-history order, and the load's structures kept out of the cyclic GC."""
+history order; and how the load reads: whole lines out of a stream cut anywhere, its structures
+kept out of the cyclic GC."""
 
 from __future__ import annotations
 
 import gc
+import random
 from collections.abc import Iterable
 
 from harness.checks.common import CLIENT_KINDS, pair_completions, paired
-from harness.history import History, Op, no_cyclic_gc
+from harness.history import History, Op, line_blocks, no_cyclic_gc
 from tests.harness.factories import HistoryBuilder
 
 Pair = tuple[Op, Op | None]
@@ -105,3 +107,17 @@ def test_what_is_built_without_the_cyclic_gc_stays_out_of_its_generations() -> N
         assert gc.get_freeze_count() >= len(built)
     finally:
         gc.unfreeze()
+
+
+def test_line_blocks_give_whole_lines_however_the_stream_is_cut() -> None:
+    text = b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 7)) for i in range(200)) + b'{"last":true}'
+    rng = random.Random(15)
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(0, 40)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        blocks = list(line_blocks(iter(pieces)))
+        assert all(isinstance(b, bytes) for b in blocks)
+        assert b"".join(blocks) == text
+        assert all(b.endswith(b"\n") for b in blocks[:-1])  # only the unfinished last line may end a block
+    assert list(line_blocks(iter([b"no line end"]))) == [b"no line end"]
+    assert list(line_blocks(iter([]))) == []
