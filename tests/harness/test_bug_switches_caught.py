@@ -15,12 +15,14 @@ the seed incident is run whole by ``test_end_to_end`` and every gating scenario 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.scenario import load_scenario
 from targets.umref.config import KILLED_BY
+from tests.harness.conftest import RealRun
 from tests.harness.test_end_to_end import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,14 +87,16 @@ def test_every_switch_has_a_short_scenario_cut_from_a_gating_scenario_that_kills
 
 
 @pytest.mark.parametrize("bug", list(KILLER))
-def test_bug_switch_is_caught_by_an_expected_check(tmp_path: Path, bug: str) -> None:
-    code, output, result = run(tmp_path, "--bugs", bug, scenario=SHORT / f"{KILLER[bug]}.yaml")
+def test_bug_switch_is_caught_by_an_expected_check(real_run: Callable[..., RealRun], bug: str) -> None:
+    """(The halt_cancels_orders run is also the one test_end_to_end replays.)"""
+    caught_run = real_run(SHORT / f"{KILLER[bug]}.yaml", "--bugs", bug)
+    code, output, result = caught_run.code, caught_run.verdict, caught_run.result
     failed = {c["name"]: c for c in result.get("checks", []) if c["status"] == "fail"}
     assert code == 1 and output.startswith("FAIL"), output
     caught = [failed[name] for name in KILLED_BY[bug] if name in failed]
     assert caught, f"{bug}: failed {sorted(failed)}, expected one of {KILLED_BY[bug]}: {output}"
     assert all(check["evidence"] for check in caught), caught  # a violation names what decided it
-    xml = next((tmp_path / "reports").glob("*/junit.xml")).read_text()
+    xml = (caught_run.run_dir / "junit.xml").read_text()
     assert f'name="{caught[0]["name"]}"' in xml and "<failure" in xml
 
 

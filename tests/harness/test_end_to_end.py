@@ -10,9 +10,14 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.harness.conftest import RealRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -93,16 +98,20 @@ def test_pytest_collects_scenarios_and_a_failure_shows_evidence_and_yaml(tmp_pat
     assert_nothing_left(tmp_path, "")
 
 
-def test_replay_reruns_the_same_schedule(tmp_path: Path) -> None:
+def test_replay_reruns_the_same_schedule(tmp_path: Path, real_run: Callable[..., RealRun]) -> None:
+    """Replays the run test_bug_switches_caught made of halt_cancels_orders on the seed incident
+    cut short (made here if that test did not run first)."""
     code, verdict, result = run(tmp_path, "--dry-run")
     assert code == 0 and not result  # a dry run writes nothing
-    short = Path(__file__).parent / "scenarios_extra" / "short-margin-halt.yaml"  # the seed incident cut short
-    code, verdict, first = run(tmp_path, "--seed", "3", "--bugs", "halt_cancels_orders", scenario=short)
-    run_dir = next((tmp_path / "reports").glob("*/result.json")).parent
+    short = Path(__file__).parent / "scenarios_extra" / "short-margin-halt.yaml"
+    original = real_run(short, "--bugs", "halt_cancels_orders")
+    first = original.result
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "replay",
-                           str(run_dir), "--report-dir", str(tmp_path / "replays")], capture_output=True, text=True, timeout=240)
+                           str(original.run_dir), "--report-dir", str(tmp_path / "replays")], capture_output=True,
+                          text=True, timeout=240)
     replayed = json.loads(next((tmp_path / "replays").glob("*/result.json")).read_text())
-    assert proc.returncode == code == 1
+    assert_nothing_left(tmp_path, replayed["run_id"])
+    assert proc.returncode == original.code == 1, proc.stdout + proc.stderr
     assert (replayed["seed"], replayed["bugs"], replayed["schedule"]) == (first["seed"], first["bugs"], first["schedule"])
     assert {c["name"]: c["status"] for c in replayed["checks"]}["resting_orders_preserved"] == "fail"
 
