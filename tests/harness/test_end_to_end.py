@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEED_SCENARIO = Path(__file__).parents[2] / "scenarios" / "margin-latency-halt.yaml"
+# What a machine too busy for the steady state's latency bounds makes of a correct run: unknown
+# (before the faults, or the after-recovery probe's latency alone), which is right; not a failure.
+BUSY = ("steady state not met before faults", "undecided: recovery")
 
 
 def run(tmp_path: Path, *args: str, scenario: Path = SEED_SCENARIO) -> tuple[int, str, dict]:
@@ -60,6 +63,8 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
     scenario.write_text(SEED_SCENARIO.read_text().replace("target: {system: umref, bugs: []}",
                                                           f'target: {{system: umref, bugs: [], host: "{host}"}}'))
     code, output, result = run(tmp_path, "--seed", str(seed), scenario=scenario)
+    if code == 2 and (result.get("reason") or "").startswith(BUSY):
+        pytest.skip(f"a busy machine left the run undecided, never violated: {result['reason']}")
     assert code == 0, output
     run_dir = Path(output.split("report: ")[1].split()[0]).parent
     assert f"gateway listening on {host}:" in (run_dir / "logs" / "gateway.log").read_text()
