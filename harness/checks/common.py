@@ -124,18 +124,9 @@ CLIENT_KINDS = frozenset(WRITE_KINDS)
 
 
 def paired(history: History, kinds: Iterable[str]) -> Pairs:
-    """The client ops of these kinds, paired by process, once per history and set of kinds. The
-    client writes are paired in one pass; where no process ever mixed kinds (every well-formed
-    history), the pairs of fewer kinds are those of that pass, picked out."""
+    """The client ops of these kinds paired by process, once per history and set of kinds."""
     wanted = frozenset(kinds)
-
-    def compute() -> Pairs:
-        if wanted < CLIENT_KINDS and not (whole := paired(history, CLIENT_KINDS)).crossed:
-            return Pairs(tuple(p for p in whole.all if p[0].f in wanted),
-                         tuple(p for p in whole.answered if p[0].f in wanted), False)
-        return _pair(history, wanted)
-
-    return once(history, ("pairs", wanted), compute)
+    return once(history, ("pairs", wanted), lambda: _pair(history, wanted))
 
 
 def _pair(history: History, wanted: frozenset[str]) -> Pairs:
@@ -158,8 +149,23 @@ def _pair(history: History, wanted: frozenset[str]) -> Pairs:
 
 
 def pair_completions(history: History, kinds: Iterable[str]) -> tuple[tuple[Op, Op | None], ...]:
-    """(invoke, its completion or None) for client ops of these kinds, pairing by process."""
-    return paired(history, kinds).all
+    """(invoke, its completion or None) for client ops of these kinds, pairing by process. The
+    client writes are paired in one pass, once per history; where no process ever mixed kinds
+    (every well-formed history), the pairs of fewer kinds are those of that pass, picked out."""
+    wanted = frozenset(kinds)
+    if not wanted < CLIENT_KINDS or (whole := paired(history, CLIENT_KINDS)).crossed:
+        return paired(history, wanted).all
+    if len(wanted) == 1:
+        (kind,) = wanted
+        return once(history, "pairs by kind", lambda: _by_kind(whole.all)).get(kind, ())
+    return once(history, ("pairs of", wanted), lambda: tuple(p for p in whole.all if p[0].f in wanted))
+
+
+def _by_kind(pairs: Iterable[tuple[Op, Op | None]]) -> dict[str, tuple[tuple[Op, Op | None], ...]]:
+    out: dict[str, list[tuple[Op, Op | None]]] = {}
+    for pair in pairs:
+        out.setdefault(pair[0].f, []).append(pair)
+    return {kind: tuple(kind_pairs) for kind, kind_pairs in out.items()}
 
 
 TICK_TIME_TOLERANCE_S = 1e-6  # a tick's time as a float after a trip through JSON and back

@@ -152,14 +152,14 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
     discarded: list[Mapping[str, Any]] = [d for d in audit.get("discarded") or [] if isinstance(d, Mapping)]
 
     acked = _acked(history)
-    ids = {str(i.value.get("client_id")) for i, _ in acked}
+    cids = [str(i.value.get("client_id")) for i, _ in acked]
+    ids = set(cids)
     parts = client_parts(ids, record_items(journal))
     dropped = client_parts(ids, [(str(d.get("client_id")), d) for d in discarded])
     own_record = parts[0]
     bad: list[Evidence] = []
     lies = lost = 0
-    for invoke, done in acked:
-        cid = str(invoke.value.get("client_id"))
+    for (invoke, done), cid in zip(acked, cids, strict=True):
         if (own := own_record.get(cid)) is not None and _plainly(own.events, invoke, done):
             continue  # the common case: its own record, spelled as the client asked
         kind, want = _expected(invoke, done)
