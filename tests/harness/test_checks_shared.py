@@ -10,8 +10,9 @@ import random
 from collections.abc import Iterable
 
 from harness.checks.common import CLIENT_KINDS, pair_completions, paired
+from harness.checks.steady_state import steady_state
 from harness.history import History, Op, line_blocks, no_cyclic_gc
-from tests.harness.factories import HistoryBuilder
+from tests.harness.factories import HistoryBuilder, audit
 
 Pair = tuple[Op, Op | None]
 
@@ -121,3 +122,18 @@ def test_line_blocks_give_whole_lines_however_the_stream_is_cut() -> None:
         assert all(b.endswith(b"\n") for b in blocks[:-1])  # only the unfinished last line may end a block
     assert list(line_blocks(iter([b"no line end"]))) == [b"no line end"]
     assert list(line_blocks(iter([]))) == []
+
+
+def test_steady_state_cuts_the_phases_the_same_from_a_history_out_of_time_order() -> None:
+    h = HistoryBuilder()
+    for i in range(60):
+        h.request("um_order", i * 0.2, "ok" if i % 7 else "fail", f"o{i}", process=f"u{i % 3}", latency_ms=1.0 + i)
+        h.request("spot_order", i * 0.2 + 0.05, "ok", f"s{i}", process=f"s{i % 2}", latency_ms=2.0)
+    h.fault("f1", 4.0, 8.0)
+    h.phase(8.01, "faults_healed", recovery_within_s=1.0)
+    tolerance = {p: {"p99_ms": {"max": 1000}} for p in ("before", "during", "after")}
+    in_order = h.build()
+    shuffled = History(sorted(in_order.ops, key=lambda op: -op.time))
+    first = steady_state(in_order, audit(config={"steady_state": tolerance}))
+    assert first.figures["before.requests"] + first.figures["during.requests"] > 0
+    assert steady_state(shuffled, audit(config={"steady_state": tolerance})) == first
