@@ -18,6 +18,8 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from itertools import accumulate, chain, compress, count, islice
+from operator import attrgetter, ne
 from typing import Any
 
 from harness.audit import JournalRecord
@@ -82,16 +84,22 @@ def _position(view: Mapping[str, Any], seqs: list[int], epochs: Callable[[int], 
 
 
 def _prefix_epochs(journal: Sequence[JournalRecord]) -> Callable[[int], tuple[int, int]]:
-    """(lowest, highest) epoch among the first i + 1 records, computed on first use."""
-    table: list[tuple[int, int]] = []
+    """(lowest, highest) epoch among the first i + 1 records, computed on first use. The epoch
+    changes at a few records only (failovers): the runs of one epoch are found in C and the
+    running lowest and highest kept per run, not per record."""
+    starts: list[int] = []  # where each run of one epoch begins
+    lows: list[int] = []
+    highs: list[int] = []
 
     def at(i: int) -> tuple[int, int]:
-        if not table:
-            low = high = journal[0].epoch
-            for record in journal:
-                low, high = min(low, record.epoch), max(high, record.epoch)
-                table.append((low, high))
-        return table[i]
+        if not starts:
+            epochs = list(map(attrgetter("epoch"), journal))
+            starts.extend(chain((0,), compress(count(1), map(ne, islice(epochs, 1, None), epochs))))
+            runs = [epochs[s] for s in starts]
+            lows.extend(accumulate(runs, min))
+            highs.extend(accumulate(runs, max))
+        k = bisect.bisect_right(starts, i) - 1
+        return lows[k], highs[k]
 
     return at
 

@@ -1,7 +1,8 @@
 """What the checks share, computed once per history: client ops paired by process (the same pairs
 a pairing of each kind alone gives, even when a process mixes kinds), ops of several kinds in
-history order; and how the load reads: whole lines out of a stream cut anywhere, its structures
-kept out of the cyclic GC."""
+history order; how the load reads (whole lines out of a stream cut anywhere, its structures kept
+out of the cyclic GC); and the faster paths of steady_state and segregation, equal to the plain
+ones."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import random
 from collections.abc import Iterable
 
 from harness.checks.common import CLIENT_KINDS, pair_completions, paired
+from harness.checks.segregation import _prefix_epochs
 from harness.checks.steady_state import steady_state
 from harness.history import History, Op, line_blocks, no_cyclic_gc
-from tests.harness.factories import HistoryBuilder, audit
+from tests.harness.factories import HistoryBuilder, audit, record
 
 Pair = tuple[Op, Op | None]
 
@@ -137,3 +139,15 @@ def test_steady_state_cuts_the_phases_the_same_from_a_history_out_of_time_order(
     first = steady_state(in_order, audit(config={"steady_state": tolerance}))
     assert first.figures["before.requests"] + first.figures["during.requests"] > 0
     assert steady_state(shuffled, audit(config={"steady_state": tolerance})) == first
+
+
+def test_the_epochs_of_a_journal_prefix_are_those_of_its_records() -> None:
+    rng = random.Random(15)
+    for _ in range(30):
+        epochs: list[int] = []
+        for _ in range(rng.randint(1, 60)):  # runs of one epoch, now and then an older one again
+            epochs += [rng.choice([1, 2, 3, 4])] * rng.randint(1, 5)
+        journal = [record(i + 1, 0.01 * i, "order", f"c{i}", epoch=e) for i, e in enumerate(epochs)]
+        at = _prefix_epochs(journal)
+        for i in range(len(epochs)):
+            assert at(i) == (min(epochs[:i + 1]), max(epochs[:i + 1]))
