@@ -24,8 +24,9 @@ import pytest
 import requests
 import yaml
 
-from harness.docker_setup import compose_path, engine_answers, images_tag
+from harness.docker_setup import compose_path, images_tag
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
+from tests.harness.docker_ready import docker_skip_reason
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "compose-umref"
@@ -37,23 +38,10 @@ LOCK = Path("/tmp/umref-compose.lock")
 
 
 def _skip_reason() -> str | None:
-    if not engine_answers():
-        return "no Docker engine answers (run `umchaos setup --docker`)"
     if not compose_path().exists():
         return (f"no Compose CLI at {compose_path()} (.ci/run builds it: "
                 "python -c 'from harness.docker_setup import ensure_compose; ensure_compose()')")
-    import docker
-
-    client = docker.from_env()
-    try:
-        for ref in (f"umchaos/umref:{images_tag()}", f"umchaos/toxiproxy:{images_tag()}"):
-            try:
-                client.images.get(ref)
-            except docker.errors.ImageNotFound:
-                return f"image {ref} not built (run `umchaos setup --docker`)"
-    finally:
-        client.close()
-    return None
+    return docker_skip_reason()
 
 
 def _containers() -> dict[str, str]:

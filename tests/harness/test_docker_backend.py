@@ -13,33 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.docker_setup import engine_answers, images_tag
+from tests.harness.docker_ready import docker_skip_reason
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
 
 
-def _skip_reason() -> str | None:
-    if not engine_answers():
-        return "no Docker engine answers (run `umchaos setup --docker`)"
-    import docker
-
-    client = docker.from_env()
-    try:
-        for ref in (f"umchaos/umref:{images_tag()}", f"umchaos/toxiproxy:{images_tag()}"):
-            try:
-                client.images.get(ref)
-            except docker.errors.ImageNotFound:
-                return f"image {ref} not built (run `umchaos setup --docker`)"
-    finally:
-        client.close()
-    return None
-
-
 @pytest.fixture(scope="module")
 def engine() -> None:
-    reason = _skip_reason()
+    reason = docker_skip_reason()
     if reason:
         pytest.skip(reason)
 
