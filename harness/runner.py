@@ -186,6 +186,11 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
         raise BadInput("--backend external: needs --target-file, the topology file of the running platform")
     scenario = load_scenario(scenario_path, stand_in=stand_in)
     refuse_unsafe_target(scenario)
+    if stand_in is not None and scenario.abort_when is not None and scenario.abort_when.target_process_gone:
+        if blind := [s for s in stand_in.topology.services if s not in stand_in.controls]:
+            line = next((n for n, text in enumerate(scenario.source.lines, 1) if "target_process_gone" in text), 1)
+            raise BadInput(f"{scenario_path}:{line}: abort_when.target_process_gone: {stand_in.file} gives no control "
+                           f"of {', '.join(blind)}: whether its process is gone cannot be told")
     seed = options.seed if options.seed is not None else scenario.seed
     schedule = options.schedule or build_schedule(scenario, seed)
     if options.no_faults:

@@ -82,6 +82,7 @@ class ExternalBackend:
         self.platform = system
         self.server: ToxiproxyServer | None = None
         self.proxies: ProxyNet | None = None
+        self.client: Any = None  # docker's, made at the first act on a container
         self.private_dir = (ctx.options.state_dir / "runs" / ctx.run_id).resolve()
 
     def up(self) -> Target:
@@ -150,6 +151,8 @@ class ExternalBackend:
         finally:
             if self.server is not None:
                 self.server.stop()
+            if self.client is not None:
+                self.client.close()
             shutil.rmtree(self.private_dir, ignore_errors=True)
 
     # ---- process control, as the file allows ------------------------------------------------
@@ -170,18 +173,22 @@ class ExternalBackend:
         except (OSError, ValueError) as exc:
             raise Undecided(f"{service}: no pid in {path}: {exc}") from None
 
-    def _docker(self, service: str, action: str) -> None:
+    def _container(self, service: str) -> Any:
+        """The service's container, through one client for the run (the abort monitor asks often)."""
         import docker
 
         name = self._control(service).docker
-        client = docker.from_env(timeout=30)
+        if self.client is None:
+            self.client = docker.from_env(timeout=30)
+        return self.client.containers.get(name)
+
+    def _docker(self, service: str, action: str) -> None:
+        import docker
+
         try:
-            container = client.containers.get(name)
-            getattr(container, action)()
+            getattr(self._container(service), action)()
         except docker.errors.DockerException as exc:
-            raise Undecided(f"{service}: docker {action} {name}: {exc}") from None
-        finally:
-            client.close()
+            raise Undecided(f"{service}: docker {action} {self._control(service).docker}: {exc}") from None
 
     def _signal(self, service: str, sig: signal.Signals) -> None:
         try:
@@ -213,17 +220,13 @@ class ExternalBackend:
         self._wait_healthy(deadline=time.monotonic() + 15, services=[service])
 
     def alive(self, service: str) -> bool:
-        control = self._control(service)
-        if control.docker is not None:
+        if self._control(service).docker is not None:
             import docker
 
-            client = docker.from_env(timeout=30)
             try:
-                return client.containers.get(control.docker).status in ("running", "paused")
+                return self._container(service).status in ("running", "paused")
             except docker.errors.DockerException:
                 return False
-            finally:
-                client.close()
         try:
             os.kill(self._pid(service), 0)
         except ProcessLookupError:

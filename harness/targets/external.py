@@ -168,11 +168,10 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
     spec = validate_model(TopologyFile, root, data, file,
                           {"allow_targets": (*allow_targets, *(a for a in allowed if isinstance(a, str)))},
                           what="topology file")
-    dialled = tuple(link for link in spec.links)
     try:
         topology = Topology(
             services=tuple(spec.services), region_of={s: v.region for s, v in spec.services.items()},
-            links=dialled, um_only=tuple(s for s, v in spec.services.items() if v.um_only),
+            links=tuple(spec.links), um_only=tuple(s for s, v in spec.services.items() if v.um_only),
             roles={role: value if isinstance(value, str) else tuple(value) for role, value in spec.roles.items()})
     except ValueError as exc:
         raise BadInput(f"{file}:{_line_of(text, 'roles')}: {exc}") from None

@@ -92,6 +92,17 @@ def test_a_fault_the_platform_cannot_take_is_refused_at_its_line(tmp_path: Path,
     assert proc.stderr.startswith(f"umchaos: {scenario}:") and says in proc.stderr, proc.stderr
 
 
+def test_process_gone_cannot_be_watched_on_a_service_the_file_gives_no_control_of(tmp_path: Path) -> None:
+    path = topology(tmp_path, GOOD)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text((SCENARIO % ("pause", "service: matching")).replace(
+        "recovery:", "abort_when: {target_process_gone: true}\nrecovery:"))
+    proc = umchaos("validate", str(scenario), "--target-file", path)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"umchaos: {scenario}:7: abort_when.target_process_gone: ") and \
+        "gives no control of gateway, margin" in proc.stderr, proc.stderr
+
+
 def test_the_harness_cannot_set_an_external_platforms_switches_or_budget(tmp_path: Path) -> None:
     path = topology(tmp_path, GOOD)
     scenario = tmp_path / "s.yaml"
