@@ -25,6 +25,7 @@ from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
     client_parts,
+    fault_ops,
     fault_spans_touching,
     in_seq_order,
     missing,
@@ -202,6 +203,11 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
         return CheckResult(NAME, False, f"{len(bad)} acknowledged write(s) lost or altered, or fenced writes "
                                         f"accepted: {bad[0].text}", tuple(bad[:50]), figures)
     written = f"all {len(acked)} acknowledged writes are in the journal with the content the clients asked"
+    if replication is None and not _failover_relevant(audit) and any(
+            op.value.get("landed") for op in fault_ops(history, "inject")):
+        return CheckResult(NAME, "unknown", f"{written}, but fencing is not judged: no replication view, and the "
+                                            "audit config names no primary ledger to tell whether a fault touched it",
+                           figures=figures)
     if replication is None and fenced_faults:
         return CheckResult(NAME, "unknown", f"{written}, but fencing is not judged: no replication view, and "
                                             f"fault(s) {', '.join(f for _, _, f in fenced_faults)} touched the "

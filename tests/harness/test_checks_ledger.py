@@ -316,6 +316,10 @@ def test_the_primary_ledger_is_the_one_the_targets_roles_name() -> None:
         h.fault("f1", 0.5, 6.0, fault="pause", target=target, expect_um_halt=False)
         result = CHECKS["no_acked_write_lost"](h.build(), audit(config=config, journal=journal, replication=None))
         assert (result.valid == "unknown") is relevant, (target, result.summary)
+    h, journal = acked_writes()  # no topology facts: whether the fault touched the primary is not known
+    h.fault("f1", 0.5, 6.0, fault="pause", target="books-east", expect_um_halt=False)
+    blind = CHECKS["no_acked_write_lost"](h.build(), audit(config={"risk": {}}, journal=journal, replication=None))
+    assert blind.valid == "unknown" and "names no primary ledger" in blind.summary
 
 
 def discarded(seq: int, cid: str, t: float, *, acked: bool | None, epoch: int = 1) -> dict[str, Any]:
