@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         topology.stop()
+        if args.data_dir is None:  # a folder of its own making: gone with it
+            shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 

@@ -1,7 +1,7 @@
 """A fork server: import the services once, then fork one process per service.
 
-Why: nine interpreters each importing aiohttp and uvloop cost ~0.35 s of CPU apiece, which on two
-cores alone took the topology past its 2 s start-up budget. Forking from one warmed-up interpreter
+Why: nine interpreters each importing aiohttp and uvloop took the topology past its 2 s start-up
+budget on two cores (figures: docs/benchmarks.md). Forking from one warmed-up interpreter
 leaves each service only its own set-up. A child is still a real, separate OS process in its own
 session (process group), so killing, pausing or resuming one service works exactly as before, and
 its title reads ``python -m targets.umref.service NAME CONFIG`` so that ps and pgrep see the same

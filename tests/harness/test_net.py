@@ -26,9 +26,16 @@ def test_a_port_in_use_is_never_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        draws = iter([busy, busy, busy + 1])
-        monkeypatch.setattr(net.random.SystemRandom, "choice", lambda self, seq: next(draws))
-        assert net.free_port("127.0.0.1") != busy
+        draw = net.random.SystemRandom.choice
+        draws: list[int] = []
+
+        def busy_twice_then_random(self: net.random.SystemRandom, seq: range) -> int:
+            draws.append(busy if len(draws) < 2 else draw(self, seq))
+            return draws[-1]
+
+        monkeypatch.setattr(net.random.SystemRandom, "choice", busy_twice_then_random)
+        port = net.free_port("127.0.0.1")
+    assert port != busy and draws[:2] == [busy, busy] and len(draws) >= 3
 
 
 def test_free_ports_are_different_even_when_draws_repeat(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -215,7 +215,7 @@ def test_returning_standby_answers_its_audit_while_an_async_primary_writes(tmp_p
             writer.join(10)
         assert append(topo, "ledger-b", "last").status_code == 200  # ships what is still behind
         last = state(topo, "ledger-b")["last_seq"]
-        wait_for(lambda: state(topo, "ledger-a")["last_seq"] == last, 10, "ledger-a caught up")
+        wait_for(lambda: state(topo, "ledger-a")["last_seq"] == last, 30, "ledger-a caught up")
     finally:
         stop.set()
         topo.stop()

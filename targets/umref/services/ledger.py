@@ -52,6 +52,10 @@ SHIP_BUDGET_S = 0.4
 # Replications that may wait for their turn at a standby; more are refused (503 BUSY) unread, so a
 # flood from a primary can never pile up parsed bodies and stall the standby's audit endpoints.
 REPLICATION_QUEUE = 4
+# The async_replication shipper's retries of a standby that confirmed nothing: rounds, and the pause
+# between them.
+SHIPPER_PATIENCE = 20
+SHIPPER_PAUSE_S = 0.25
 AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "margin-calls": ("margin_call",),
                 "liquidations": ("liquidation",)}
 
@@ -273,10 +277,19 @@ class LedgerNode:
             self._shipper = asyncio.create_task(self._ship_while_progressing())
 
     async def _ship_while_progressing(self) -> None:
-        for _ in range(100_000):  # bounded; each round confirms at least one record
+        """Keep shipping until the standby has everything. A busy or slow standby (503 BUSY, a
+        piece timed out) is tried again after a pause, as an async replicator does; only a standby
+        that confirmed nothing for SHIPPER_PATIENCE rounds in a row is left for the next commit."""
+        idle = 0
+        for _ in range(100_000):  # bounded, and ended by the patience below
             before = self.peer_acked
-            if await self.ship() or self.peer_acked <= before:
+            if self.role != "primary" or await self.ship():
                 return
+            idle = 0 if self.peer_acked > before else idle + 1
+            if idle >= SHIPPER_PATIENCE:
+                return
+            if idle:
+                await asyncio.sleep(SHIPPER_PAUSE_S)
 
     async def ship(self, standby_last_seq: int | None = None) -> bool:
         """Send the standby everything it lacks (from ``standby_last_seq`` when given), in pieces,
