@@ -19,7 +19,7 @@ demo: setup
 	$(VENV)/bin/umchaos run scenarios/margin-latency-halt.yaml
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 gate: setup
 	$(VENV)/bin/umchaos run scenarios/ --tag gate --junit reports/gate-junit.xml

@@ -1,11 +1,16 @@
 """Benchmark: every check over a synthetic 1,000,000-op history, against the targets (20 s, 2 GiB).
 
-The history is a real recorded run (its history.jsonl + audit.json) repeated back to back, each
-copy shifted in time and with its client ids, order ids, fault ids and processes renamed, until
-it holds the wanted number of ops; the audit is repeated the same way. The journal is written as
-the ledger streams it (JSON lines) and read with the collector's own reader; orders and trades
-are derived from it as collect_audit derives them. So the shape (mix, faults, halts,
-journal) is what a long soak would record. The checks run in a fresh process so its peak RSS is
+The history is a real recorded run (its history.jsonl + audit.json) repeated back to back until it
+holds the wanted number of ops, each copy a run of its own: its client ids, order ids, fault ids,
+processes and customers renamed (``<name>~k``; customers funded by the copy's own genesis records),
+every time in it shifted (ops, journal records and the times inside their events, halts, books,
+balance samples), its steady-state probes later attempts than the copy before's. The audit is
+repeated the same way: the books after the run hold every copy's resting orders. The journal is
+written as the ledger streams it (JSON lines) and read with the collector's own reader; margin
+calls and liquidations are derived from it as collect_audit derives them. So the shape (mix,
+faults, halts, journal) is what a long soak would record, and every check's verdict is the source
+run's (a copy sharing the source's customers or times would contradict its own records: verdicts
+that judged the repetition, not the checks). The checks run in a fresh process so its peak RSS is
 theirs alone.
 
     python bench/bench_checks.py RUN_DIR [--ops 1000000]
@@ -23,28 +28,78 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.record import now_utc, write_result  # noqa: E402
+
 FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "liquidations")  # derived views an older audit.json holds
 TARGET_S, TARGET_GIB = 20.0, 2.0
+# A copy's names: <name>~k. Not a separator a write committed in parts would use (harness.checks.
+# common.PART_SEPARATORS): a load's ids never hold one, so neither do the copies'.
+SUFFIX = "~"
+CLEARING = "clearing"  # cust:clearing:um: the exchange's UM clearing account, not a customer's
+ID_KEYS = frozenset({"client_id", "order_id", "maker_order_id", "taker_order_id", "trade_id"})
+ACCOUNT_KEYS = frozenset({"account", "taker_account", "maker_account"})
+TIME_KEYS = frozenset({"time", "evaluated_at", "record_time"})  # in journal events, books, halts, samples
 
 
-def _rename(value: Any, k: int) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, v in value.items():
-            if key in ("client_id", "order_id", "maker_order_id", "taker_order_id", "trade_id") and isinstance(v, str):
-                out[key] = f"{v}#{k}"
-            else:
-                out[key] = _rename(v, k)
-        return out
-    if isinstance(value, list):
-        return [_rename(v, k) for v in value]
-    return value
+@dataclass(frozen=True)
+class Copy:
+    """One copy of the source run: its ids and customers renamed ``<name>~k``, its times shifted.
+    Each copy has customers of its own (funded by its own genesis records): a customer shared by
+    the copies would carry one copy's wallet and positions into the next, whose margin decisions
+    report the source's inputs, so the journal would contradict them (an artefact, not a finding)."""
+
+    k: int
+    shift: float
+    customers: frozenset[str]
+
+    def account(self, name: str) -> str:
+        """A customer (``acct003``) or a customer's ledger account (``cust:acct003:um``) of this copy."""
+        if name in self.customers:
+            return f"{name}{SUFFIX}{self.k}"
+        if name.startswith("cust:") and (cut := name.rfind(":")) > 5 and name[5:cut] in self.customers:
+            return f"cust:{name[5:cut]}{SUFFIX}{self.k}{name[cut:]}"
+        return name
+
+    def rename(self, value: Any) -> Any:
+        """A JSON value of the source run as this copy holds it."""
+        if isinstance(value, dict):
+            out = {}
+            for key, v in value.items():
+                if key in ID_KEYS and isinstance(v, str):
+                    out[key] = f"{v}{SUFFIX}{self.k}"
+                elif key in ACCOUNT_KEYS and isinstance(v, str):
+                    out[key] = self.account(v)
+                elif key in TIME_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out[key] = v + self.shift
+                else:
+                    out[key] = self.rename(v)
+            return out
+        if isinstance(value, list):
+            return [self.rename(v) for v in value]
+        return value
+
+    def balances(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A balances view (``{ledger account: {asset: amount}}``) with this copy's accounts."""
+        return {self.account(acct): assets for acct, assets in view.items()}
+
+
+def _customers(base: list[dict[str, Any]], audit: dict[str, Any]) -> frozenset[str]:
+    """The source run's customers: every account a client op names, every ``cust:<name>:*`` ledger
+    account but the exchange's own clearing account."""
+    names = {str(op["value"]["account"]) for op in base if isinstance(op.get("value", {}).get("account"), str)}
+    for record in audit["journal"]:
+        for leg in record.get("legs", []):
+            if leg["account"].startswith("cust:"):
+                names.add(leg["account"][5:leg["account"].rindex(":")])
+    return frozenset(names - {CLEARING})
 
 
 def _balances(journal: list[dict[str, Any]]) -> dict[str, Any]:
@@ -60,59 +115,80 @@ def _balances(journal: list[dict[str, Any]]) -> dict[str, Any]:
             "balances": {a: {asset: natural_balance(a, v) for asset, v in assets.items()} for a, assets in raw.items()}}
 
 
+def _books(audit: dict[str, Any], copies: list[Copy]) -> dict[str, Any] | None:
+    """The books after the run: every copy's resting orders (nothing of a later copy touches an
+    earlier copy's orders), taken when the last copy's books were."""
+    if not isinstance(books := audit.get("books"), dict):
+        return books
+    out: dict[str, dict[str, list[Any]]] = {}
+    for copy in copies:
+        for symbol, book in copy.rename(books.get("books") or {}).items():
+            for side, orders in book.items():
+                out.setdefault(symbol, {}).setdefault(side, []).extend(orders)
+    taken = books.get("time")
+    return {**books, "time": None if taken is None else taken + copies[-1].shift, "books": out}
+
+
+def _op(op: dict[str, Any], copy: Copy, attempts: int) -> dict[str, Any]:
+    """A history op of the source run as this copy holds it. A probe stays a probe (``probe.N~k``);
+    a copy's steady-state probes are later attempts than the copy before's: the runner's last
+    after-recovery probe is the last copy's, as in the source run."""
+    value = copy.rename(op["value"])
+    if op["f"] == "fault" and "id" in value:
+        value["id"] = f"{value['id']}{SUFFIX}{copy.k}"  # each copy's faults are its own
+    if isinstance(value.get("attempt"), int):
+        value["attempt"] += copy.k * attempts
+    process = op["process"]
+    if process not in ("runner", "nemesis", "market"):
+        process = f"{process}{'.0' if process == 'probe' else ''}{SUFFIX}{copy.k}"
+    return {**op, "process": process, "time": op["time"] + copy.shift, "mono": op["mono"] + copy.shift, "value": value}
+
+
 def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
-    """Write history.jsonl and audit.json of at least ``ops_wanted`` ops into ``out``; return their shape."""
+    """Write history.jsonl, audit.json and journal.jsonl of at least ``ops_wanted`` ops into
+    ``out``; return their shape."""
     base = [json.loads(line) for line in (run_dir / "history.jsonl").open()]
     audit = json.loads((run_dir / "audit.json").read_text())
     span = max(op["time"] for op in base) - min(op["time"] for op in base) + 1.0
-    copies = -(-ops_wanted // len(base))
+    customers = _customers(base, audit)
+    copies = [Copy(k, k * span, customers) for k in range(-(-ops_wanted // len(base)))]
+    attempts = max((op["value"].get("attempt", 0) for op in base if isinstance(op["value"].get("attempt"), int)), default=0)
     journal, halts, samples = [], [], []
     seq_step = max((r["seq"] for r in audit["journal"]), default=0)
     n = 0
     with (out / "history.jsonl").open("w") as fh:
-        for k in range(copies):
-            shift = k * span
-            for op in base:  # whole copies only: a copy cut short would end with a fault never healed
-                op2 = _rename(op, k)
-                if op2["f"] == "fault" and "id" in op2["value"]:
-                    op2["value"]["id"] = f"{op2['value']['id']}#{k}"  # each copy's faults are its own
-                op2["time"] += shift
-                op2["mono"] += shift
-                if op["process"] not in ("runner", "nemesis"):  # a probe stays a probe: probe.N#k
-                    op2["process"] = f"{op['process']}{'.0' if op['process'] == 'probe' else ''}#{k}"
-                op2["index"] = n
-                fh.write(json.dumps(op2, separators=(",", ":")) + "\n")
+        for copy in copies:  # whole copies only: a copy cut short would end with a fault never healed
+            for op in base:
+                fh.write(json.dumps({**_op(op, copy, attempts), "index": n}, separators=(",", ":")) + "\n")
                 n += 1
-            for r in audit["journal"]:
-                if k and r["kind"] == "genesis":
-                    continue
-                journal.append({**_rename(r, k), "time": r["time"] + shift, "seq": r["seq"] + k * seq_step})
-            halts += [{**h, "time": h["time"] + shift} for h in audit.get("halts") or []]
-            # a later copy's samples do not hold the earlier copies' legs: judged on their own figures
-            samples += [{**s, "time": s["time"] + shift, **({"last_seq": None} if k else {})}
-                        for s in audit.get("balance_samples") or []]
-    # orders, trades, margin calls and liquidations are not stored: like collect_audit, the checks'
-    # process derives them from the journal (they share its strings, as in a real run). The final
-    # balances are the legs of the whole synthetic journal, as the ledger would report them.
-    big = {**{k: v for k, v in audit.items() if k not in FLATTENED_VIEWS}, "journal": journal, "halts": halts,
-           "balance_samples": samples, "balances": _balances(journal)}
-    big.pop("journal")
+            journal += [{**copy.rename(r), "seq": r["seq"] + copy.k * seq_step} for r in audit["journal"]]
+            halts += [copy.rename(h) for h in audit.get("halts") or []]
+            # a later copy's samples do not hold the earlier copies' accounts: judged on their own figures
+            samples += [{**copy.rename(s), "balances": copy.balances(s["balances"]),
+                         **({"last_seq": None} if copy.k else {})} for s in audit.get("balance_samples") or []]
+    # margin calls and liquidations are not stored: like collect_audit, the checks' process derives
+    # them from the journal (they share its strings, as in a real run). The final balances are the
+    # legs of the whole synthetic journal, as the ledger would report them.
+    big = {**{k: v for k, v in audit.items() if k not in FLATTENED_VIEWS and k != "journal"}, "halts": halts,
+           "balance_samples": samples, "balances": _balances(journal), "books": _books(audit, copies)}
     (out / "audit.json").write_text(json.dumps(big))
     with (out / "journal.jsonl").open("w") as lines:  # as the ledger streams it (?format=jsonl)
         lines.write(json.dumps({"node": audit.get("journal_node"), "epoch": 1}) + "\n")
         for record in journal:
             lines.write(json.dumps(record, separators=(",", ":")) + "\n")
-    return {"ops": n, "copies": copies, "journal_records": len(journal), "halts": len(halts)}
+    return {"ops": n, "copies": len(copies), "journal_records": len(journal), "halts": len(halts)}
 
 
 def _run_checks(folder: Path) -> None:
     """In a fresh process: read as a run reads, run every check, print timings and peak RSS as
     one JSON line."""
-    from harness.checks import CHECKS, run_checks
+    from harness.checks import CHECK_NAMES, check_fn, run_checks
     from harness.collect import flatten, read_journal
     from harness.history import CHUNK_BYTES, line_blocks, no_cyclic_gc, read_ops
     from harness.recorder import merge
 
+    for name in CHECK_NAMES:  # imported before the clock starts, as when all were imported at once
+        check_fn(name)
     t0 = time.perf_counter()
     with no_cyclic_gc(), (folder / "journal.jsonl").open("rb") as journal:
         audit = orjson.loads((folder / "audit.json").read_bytes())
@@ -123,7 +199,7 @@ def _run_checks(folder: Path) -> None:
     t1 = time.perf_counter()
     per_check = {}
     results = []
-    for name in CHECKS:
+    for name in CHECK_NAMES:
         start = time.perf_counter()
         results += run_checks([name], history, audit)
         per_check[name] = round(time.perf_counter() - start, 3)
@@ -146,7 +222,7 @@ def main() -> None:
         raise SystemExit("give a run folder (reports/<run>/ with history.jsonl and audit.json)")
     with tempfile.TemporaryDirectory(prefix="umchaos-bench-checks-") as tmp:
         shape = synthesize(args.run_dir, args.ops, Path(tmp))
-        load_before = os.getloadavg()[0]
+        load_before = os.getloadavg()
         proc = subprocess.run([sys.executable, __file__, "--inner", tmp], capture_output=True, text=True, timeout=900,
                               cwd=Path(__file__).parent.parent)
         if proc.returncode != 0:
@@ -156,9 +232,9 @@ def main() -> None:
     result = {"bench": "checks", "source_run": str(args.run_dir), **shape, **figures, "total_s": round(total, 2),
               "target_s": TARGET_S, "target_gib": TARGET_GIB, "time_ratio_to_target": round(total / TARGET_S, 3),
               "rss_ratio_to_target": round(figures["peak_rss_gib"] / TARGET_GIB, 3),
-              "loadavg_1m": round(load_before, 2), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "checks.json").write_text(json.dumps(result, indent=1) + "\n")
+              "loadavg_1m": round(load_before[0], 2), "loadavg_5m": round(load_before[1], 2),
+              "when": now_utc()}
+    write_result("checks.json", result)
     print(json.dumps(result, indent=1))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-RESULTS = Path(__file__).parent / "results"
+from bench.record import loadavg, now_utc, write_result  # noqa: E402
+
 CHAOS = Path(__file__).parent / ".venv-ctk" / "bin" / "chaos"
 SCENARIO = Path(__file__).parent / "ctk" / "one-latency-fault.yaml"
 TARGET = Path(__file__).parent / "ctk" / "target.py"  # what the Chaos Toolkit user runs to bring the target up
@@ -106,8 +107,8 @@ def main() -> None:
     for i in range(args.repeat):  # alternate, so a noisy minute hurts both sides alike
         with tempfile.TemporaryDirectory(prefix="umchaos-bench-ctk-") as a, \
                 tempfile.TemporaryDirectory(prefix="umchaos-bench-ctk-") as b:
-            ctk = {**ctk_once(Path(a)), "loadavg": round(os.getloadavg()[0], 2)}
-            uc = {**umchaos_once(Path(b)), "loadavg": round(os.getloadavg()[0], 2)}
+            ctk = {**ctk_once(Path(a)), "loadavg": loadavg()}
+            uc = {**umchaos_once(Path(b)), "loadavg": loadavg()}
         runs.append({"round": i, "chaostoolkit": ctk, "umchaos": uc})
         print(json.dumps(runs[-1]))
     best_ctk = min(r["chaostoolkit"]["total_s"] for r in runs)
@@ -115,9 +116,8 @@ def main() -> None:
     result = {"bench": "ctk", "fault_s": FAULT_S, "recovery_pause_s": RECOVERY_S, "runs": runs,
               "best_chaostoolkit_s": best_ctk, "best_umchaos_s": best_uc,
               "umchaos_vs_chaostoolkit": round(best_uc / best_ctk, 3),
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ctk.json").write_text(json.dumps(result, indent=1) + "\n")
+              "when": now_utc()}
+    write_result("ctk.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from harness.backends.docker import DockerBackend  # noqa: E402
 from harness.faults.base import FaultEnv  # noqa: E402
 from harness.faults.containers import ContainerNetem  # noqa: E402
-from harness.runner import RunOptions, prepare  # noqa: E402
+from harness.runner import RunOptions, backend_spec, prepare  # noqa: E402
 from harness.schedule import ScheduledFault  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main() -> int:
                   RunOptions(backend="docker", state_dir=state, report_dir=state / "reports"))
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.journal.open()
-    backend = DockerBackend(ctx)
+    backend = DockerBackend(backend_spec(ctx))
     ops: dict[str, list[float]] = {"kill": [], "restart": [], "pause": [], "unpause": [], "disconnect": [], "reconnect": [],
                                    "netem_loss": [], "netem_clear": []}
     try:

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -28,6 +27,7 @@ def main() -> None:
     parser.add_argument("--backend", default="local")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from bench.record import loadavg, now_utc, write_result
     from harness.scenario import load_scenario
     from harness.schedule import build_schedule
 
@@ -49,11 +49,8 @@ def main() -> None:
     result = {"bench": "gate", "backend": args.backend, "scenarios": [str(p.relative_to(ROOT)) for p in gated],
               "wall_s": round(wall, 2), "scenarios_duration_s": floor, "overhead_ratio": round(wall / floor, 3),
               "exit": proc.returncode, "verdicts": proc.stdout.strip().splitlines()[-len(gated):], "runs": runs,
-              "loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.mkdir(exist_ok=True)
-    name = "gate.json" if args.backend == "local" else f"gate-{args.backend}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=1) + "\n")
+              "loadavg_before": round(load_before, 2), "loadavg_after": loadavg(), "when": now_utc()}
+    write_result("gate.json" if args.backend == "local" else f"gate-{args.backend}.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 

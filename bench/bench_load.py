@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -30,17 +29,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_umref import wrk  # noqa: E402
+from bench.record import loadavg, now_utc, write_result  # noqa: E402
+from harness.backends.toxiproxy_install import toxiproxy_server_path  # noqa: E402
 from harness.faults.network import ProxyNet, ToxiproxyServer  # noqa: E402
-from harness.load.runner import LoadSpec, start_load  # noqa: E402
-from harness.setup import toxiproxy_server_path  # noqa: E402
+from harness.load.locust_process import LoadSpec, start_load  # noqa: E402
 from targets.umref.launcher import Topology, plan  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 ORDER_LINKS = ("gateway->auth", "gateway->matching", "matching->margin", "matching->ledger-a", "ledger-a->ledger-b")
-
-
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def locust_orders(gateway: str, accounts: list[dict[str, Any]], *, users: int, seconds: float, workers: int,
@@ -94,11 +89,11 @@ def main() -> None:
             keys = [a["api_key"] for a in traders]
             wrk(gateway + "/um/order", clients=args.clients, seconds=2, keys=keys)  # warm up
             figures["wrk_orders"] = {**wrk(gateway + "/um/order", clients=args.clients, seconds=args.seconds, keys=keys),
-                                     "loadavg": _load()}
+                                     "loadavg": loadavg()}
             figures["locust_2_workers"] = {**locust_orders(gateway, traders, users=args.clients, seconds=args.seconds,
-                                                           workers=2, tmp=tmp), "loadavg": _load()}
+                                                           workers=2, tmp=tmp), "loadavg": loadavg()}
             figures["direct_paced"] = {**wrk(gateway + "/um/order", clients=args.clients, seconds=args.seconds,
-                                             keys=keys, rate=args.paced_rate), "loadavg": _load()}
+                                             keys=keys, rate=args.paced_rate), "loadavg": loadavg()}
         finally:
             topo.stop()
         # --- the same stack with every order link and the client link through Toxiproxy
@@ -116,18 +111,17 @@ def main() -> None:
                 keys = [a["api_key"] for a in topo.addresses()["accounts"] if a["role"] == "trader"]
                 wrk(gateway + "/um/order", clients=args.clients, seconds=2, keys=keys)
                 figures["proxied_saturation"] = {**wrk(gateway + "/um/order", clients=args.clients, seconds=args.seconds,
-                                                       keys=keys), "loadavg": _load()}
+                                                       keys=keys), "loadavg": loadavg()}
                 figures["proxied_paced"] = {**wrk(gateway + "/um/order", clients=args.clients, seconds=args.seconds,
-                                                  keys=keys, rate=args.paced_rate), "loadavg": _load()}
+                                                  keys=keys, rate=args.paced_rate), "loadavg": loadavg()}
             finally:
                 topo.stop()
     w, lo = figures["wrk_orders"], figures["locust_2_workers"]
     figures["locust_vs_wrk"] = round(lo["req_per_s"] / (w["requests"] / w["seconds"]), 3)
     figures["proxied_vs_direct_saturation"] = round(figures["proxied_saturation"]["ok_per_s"] / w["ok_per_s"], 3)
     figures["proxied_vs_direct_paced"] = round(figures["proxied_paced"]["ok_per_s"] / figures["direct_paced"]["ok_per_s"], 3)
-    figures["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "load.json").write_text(json.dumps(figures, indent=1) + "\n")
+    figures["when"] = now_utc()
+    write_result("load.json", figures)
     print(json.dumps(figures, indent=1))
 
 

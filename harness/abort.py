@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.scenario import AbortWhen
+from harness.scenario import KINDS, AbortWhen, services_touched
 from harness.schedule import ScheduledFault
 from harness.targets import Topology
 
@@ -37,16 +37,12 @@ def fault_windows(faults: Iterable[ScheduledFault], load_start_mono: float, end_
     """
     return [(load_start_mono + f.at_s,
              load_start_mono + f.at_s + f.duration_s + recovery_s if f.duration_s is not None else end_mono)
-            for f in faults if f.kind != "price_shock"]
+            for f in faults if not KINDS[f.kind].instant]
 
 
 def services_down_by(kind: str, target: dict[str, object], topology: Topology) -> set[str]:
     """The services a fault is meant to take down (their death is then not a surprise)."""
-    if kind == "kill" and "service" in target:
-        return {str(target["service"])}
-    if kind == "region_power_loss" and "region" in target:
-        return set(topology.in_region(str(target["region"])))
-    return set()
+    return set(services_touched(kind, target, topology)) if KINDS[kind].takes_down else set()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, setup, cleanup,
+"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, trend, setup, cleanup,
 proxies, conformance.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
@@ -27,8 +27,12 @@ from harness.errors import (
 from harness.inputs import printable
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from harness.scenario import Scenario
     from harness.targets import Warm
+
+    Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 __all__ = ["main"]
 
@@ -80,7 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="only the verdict lines")
     p.add_argument("--state-dir", type=Path, default=Path(".umchaos"), help="fault journal folder (default .umchaos)")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_validate_and_run, _selftest_command, _load_command, _library_commands, _platform_commands):
+        add(sub)
+    return p
 
+
+def _validate_and_run(sub: Subparsers) -> None:
+    """validate and run: the same scenario options, one touching nothing."""
     v = sub.add_parser("validate", help="check scenario files as `run` would; touches nothing")
     v.add_argument("scenarios", nargs="+", type=Path)
     v.add_argument("--backend", default="local", help="the backend the scenarios will run on (local)")
@@ -100,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
     r.add_argument("--target-file", type=Path, default=None, help=TARGET_FILE_HELP)
 
+
+def _selftest_command(sub: Subparsers) -> None:
+    """selftest: the mutation matrix."""
     st = sub.add_parser("selftest", help="mutation matrix: each bug switch against the gating scenarios, "
                                          "and the correct exchange over several seeds")
     st.add_argument("scenarios", nargs="*", type=Path, default=[Path("scenarios")])
@@ -108,8 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; each run is a whole topology)")
     st.add_argument("--bugs", default=None, help="comma-separated bug switches (default: all; '' for none)")
     st.add_argument("--backend", default="local", help="backend of every run: local or docker (parity: same matrix)")
+    st.add_argument("--target-file", type=Path, default=None,
+                    help="a running platform (topology file with switches:), restarted with each bug switch")
     st.add_argument("--report-dir", type=Path, default=Path("reports"))
 
+
+def _load_command(sub: Subparsers) -> None:
+    """load: a scenario's load sized from the command line."""
     ld = sub.add_parser("load", help="run a scenario's load (with or without its faults), with live numbers")
     ld.add_argument("scenario", type=Path)
     ld.add_argument("--users", type=int, default=None, help="Locust users (default: the scenario's)")
@@ -121,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--no-faults", action="store_true", help="load only: leave the scenario's timeline out")
     ld.add_argument("--junit", type=Path, default=None, help="also write a JUnit file here")
 
+
+def _library_commands(sub: Subparsers) -> None:
+    """The library and the run folders (list, shrink, replay) and the machine (setup, cleanup)."""
     sub.add_parser("list", help="list the scenario library").add_argument("folder", nargs="?", type=Path, default=Path("scenarios"))
     sub.add_parser("list-targets", help="the installed target systems: services by region, links, bug switches")
 
@@ -133,10 +154,22 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--report-dir", type=Path, default=Path("reports"))
 
+    tr = sub.add_parser("trend", help="many run folders over nights: a verdict grid and each scenario's figures, "
+                                      "as one HTML page and its JSON")
+    tr.add_argument("reports_dirs", nargs="+", type=Path, metavar="REPORTS_DIR",
+                    help="a folder of run folders (or a run folder); folders that are not runs are named and skipped")
+    tr.add_argument("--out", type=Path, default=None,
+                    help="the page to write (default: trend.html in the first REPORTS_DIR); its JSON beside it, "
+                         "same name with .json; nothing else is written")
+
     su = sub.add_parser("setup", help="install the pinned Toxiproxy server into the project's bin folder")
     su.add_argument("--docker", action="store_true",
                     help="also start a Docker engine if none answers and build the umref and Toxiproxy images")
     sub.add_parser("cleanup", help="heal faults and stop processes that killed runs left behind")
+
+
+def _platform_commands(sub: Subparsers) -> None:
+    """A platform the harness does not start: its proxies, its conformance."""
     px = sub.add_parser("proxies", help="make the pass-through proxies a topology file's links dial, on its "
                                         "own Toxiproxy server (toxiproxy:), before the platform starts")
     px.add_argument("topology", type=Path)
@@ -154,7 +187,6 @@ def _parser() -> argparse.ArgumentParser:
     cf.add_argument("--request-timeout", type=float, default=5.0, help="seconds each request may take (5)")
     cf.add_argument("--max-time", type=float, default=60.0, help="seconds for all generated requests (60)")
     cf.add_argument("--seed", type=_seed, default=0, help="Hypothesis seed of the generated requests (0)")
-    return p
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -309,24 +341,71 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
 def _selftest(args: argparse.Namespace) -> int:
     from harness.backends import check_backend
     from harness.inputs import check_writable_dir
-    from harness.report.selftest import print_matrix, write_matrix
-    from harness.schedule import build_schedule
-    from harness.selftest import Matrix, plan_cells, run_matrix, verdict
+    from harness.selftest import plan_cells
     from harness.targets import killed_by
 
     if args.seeds < 1 or args.jobs < 1:
         raise BadInput("--seeds and --jobs must be at least 1")
     check_backend(args.backend)
-    chosen = _scenarios(args.scenarios, args.tag)
-    if len(systems := sorted({s.target.system for _, s in chosen})) > 1:
-        raise BadInput(f"selftest: the scenarios name several targets ({', '.join(systems)}); "
-                       "one target's bug switches at a time")
-    table = killed_by(chosen[0][1].target_system)  # which checks should catch each bug switch
-    bugs = tuple(table) if args.bugs is None else _bugs(args.bugs, chosen) or ()  # --bugs '': the correct one only
-    cells = plan_cells([(s.name, str(path), s.seed, s.checks) for path, s in chosen],
-                       {bug: table[bug] for bug in bugs}, args.seeds)
-    out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     check_writable_dir(args.report_dir, "--report-dir")
+    out_dir = args.report_dir / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
+    platform = _switched_platform(args, out_dir) if args.target_file is not None else None
+    try:
+        chosen = _scenarios(args.scenarios, args.tag) if platform is None else _runnable(args)
+        if len(systems := sorted({s.target.system for _, s in chosen})) > 1:
+            raise BadInput(f"selftest: the scenarios name several targets ({', '.join(systems)}); "
+                           "one target's bug switches at a time")
+        table = killed_by(chosen[0][1].target_system)  # which checks should catch each bug switch
+        bugs = tuple(table) if args.bugs is None else _bugs(args.bugs, chosen) or ()  # --bugs '': the correct one only
+        cells = plan_cells([(s.name, str(path), s.seed, s.checks) for path, s in chosen],
+                           {bug: table[bug] for bug in bugs}, args.seeds)
+        return _selftest_matrix(args, chosen, bugs, cells, out_dir, platform)
+    finally:
+        if platform is not None:
+            platform.close()
+
+
+def _switched_platform(args: argparse.Namespace, out_dir: Path) -> Any:
+    """The running platform of ``--target-file``, brought up (correct) by its ``switches.up``."""
+    from harness.selftest import SwitchedPlatform
+    from harness.targets.external import load_topology_file
+
+    if args.backend != "local" or args.jobs != 1:
+        raise BadInput("selftest --target-file: one platform, one run at a time (leave --backend and --jobs out)")
+    target = load_topology_file(args.target_file, accounts=False)
+    if not target.switch_up:
+        raise BadInput(f"{args.target_file}: no switches: the self-test needs the command that restarts the "
+                       "platform with one bug switch on (switches: {up, names})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    platform = SwitchedPlatform(target, out_dir / "platform.log")
+    if (why := platform.switch_to(None)) is not None:
+        platform.close()
+        raise HarnessError(f"selftest --target-file: {why}")
+    return platform
+
+
+def _runnable(args: argparse.Namespace) -> list[tuple[Path, Scenario]]:
+    """The scenarios a running platform can take, each validated as ``run --target-file`` would;
+    those it cannot (a fault it refuses) are skipped with their one line."""
+    from harness.runner import RunOptions, prepare
+
+    chosen = []
+    for path, _ in _scenarios(args.scenarios, args.tag):
+        try:
+            chosen.append((path, prepare(path, RunOptions(backend="external", target_file=args.target_file)).scenario))
+        except BadInput as exc:
+            print(f"selftest: skipped, the platform cannot take it: {printable(str(exc))}", file=sys.stderr)
+    if not chosen:
+        raise BadInput(f"selftest: no scenario the platform of {args.target_file} can take")
+    return chosen
+
+
+def _selftest_matrix(args: argparse.Namespace, chosen: list[tuple[Path, Scenario]], bugs: tuple[str, ...],
+                     cells: list[Any], out_dir: Path, platform: Any) -> int:
+    from harness.report.selftest_matrix import print_matrix, write_matrix
+    from harness.schedule import build_schedule
+    from harness.selftest import Matrix, run_matrix, verdict
+
     longest = max(build_schedule(s, s.seed).duration_s for _, s in chosen)
     print(f"selftest: {len(cells)} runs ({len(chosen)} scenario(s) × {args.seeds} seed(s), then {len(bugs)} bug switches "
           f"on {max(2, args.seeds)} seeds of each scenario that runs a check expected to catch them), "
@@ -340,7 +419,7 @@ def _selftest(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     results = run_matrix(cells, out_dir=out_dir, state_dir=args.state_dir, jobs=args.jobs,
-                         timeout_s=3 * longest + 180, on_result=progress, backend=args.backend)
+                         timeout_s=3 * longest + 180, on_result=progress, backend=args.backend, platform=platform)
     matrix = Matrix(tuple(dict.fromkeys(s.name for _, s in chosen)), tuple(bugs), tuple(results))
     code, line = verdict(matrix)
     json_path, html_path = write_matrix(out_dir, matrix, line)
@@ -411,6 +490,30 @@ def _load(args: argparse.Namespace, warm: Warm | None) -> int:
     return result.exit_code
 
 
+def _trend(reports_dirs: list[Path], out: Path | None) -> int:
+    """Read every run folder first (a bad REPORTS_DIR is exit 3), then write the page and its JSON."""
+    from harness.inputs import check_writable_file
+    from harness.report.trend import build_trend, read_runs, write_trend
+
+    page = out if out is not None else reports_dirs[0] / "trend.html"
+    if page.suffix == ".json":
+        raise BadInput(f"--out {printable(str(page))}: the page's JSON goes beside it with .json; name the page .html")
+    skipped: list[str] = []
+
+    def say(line: str) -> None:
+        skipped.append(line)
+        print(f"umchaos trend: {line}", file=sys.stderr)
+
+    runs = read_runs(reports_dirs, say)
+    check_writable_file(page, "--out")
+    check_writable_file(page.with_suffix(".json"), "--out's JSON")
+    trend = build_trend(runs, page.parent, skipped)
+    data = write_trend(page, trend)
+    print(printable(f"trend: {len(runs)} run(s) of {len(trend.scenarios)} scenario(s) over {len(trend.nights)} "
+                    f"night(s), {len(skipped)} folder(s) skipped: {page} {data}"))
+    return EXIT_PASS
+
+
 def _replay(args: argparse.Namespace) -> int:
     from harness.replay import plan_replay
     from harness.runner import run_scenario
@@ -428,21 +531,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _list_targets()
     if args.command == "proxies":
         return _proxies(args.topology)
+    if args.command == "trend":  # reads run folders, writes only its page: no state folder, no leftovers to heal
+        return _trend(args.reports_dirs, args.out)
     from harness.inputs import check_writable_dir
 
     check_writable_dir(args.state_dir, "--state-dir")  # the fault journal goes there before anything starts
     if args.command == "setup":
-        from harness.setup import install_toxiproxy
+        from harness.backends.toxiproxy_install import install_toxiproxy
 
         print(f"toxiproxy-server: {install_toxiproxy()}")
         if args.docker:
-            from harness.docker_setup import ensure_engine, ensure_images
+            from harness.backends.docker_install import ensure_engine, ensure_images
 
             print(f"docker engine: {ensure_engine(args.state_dir / 'docker')}")
             images = ensure_images()
             print(f"docker images: {images.umref} {images.toxiproxy}")
         return EXIT_PASS
-    from harness.faults.journal import heal_leftovers
+    from harness.faults.fault_journal import heal_leftovers
 
     healed = heal_leftovers(args.state_dir)
     if args.command == "cleanup":
@@ -520,7 +625,7 @@ def _keep_traceback(state_dir: Path) -> str:
 
 def entry() -> NoReturn:
     """The console script: ``main``, then exit without the interpreter's teardown of every module
-    loaded (matplotlib, pydantic, requests: 0.1 s of each command). All work is done by then:
+    loaded (matplotlib, pydantic, requests), a cost paid by every command. All work is done by then:
     reports closed, children stopped; only the standard streams and logging need flushing."""
     code = main()
     logging.shutdown()

@@ -71,14 +71,14 @@ def _get(session: requests.Session, url: str, errors: list[str], timeout: float 
     return None
 
 
-def read_journal(blocks: Iterable[bytes]) -> list[JournalRecord]:
+def read_journal(blocks: Iterable[bytes | memoryview]) -> list[JournalRecord]:
     """Journal records from JSON lines (the ledger's ``/audit/ledger?format=jsonl``, its header
     line first), decoded a block of lines at a time, never as one document the size of the
     journal. The words every record repeats (node, kind, accounts, assets) are interned block by
     block, so the memory their copies took is reused by the next block. Raises ValueError saying
     what is wrong and where."""
     blocks = iter(blocks)
-    header, _, first = next(blocks, b"").partition(b"\n")
+    header, _, first = bytes(next(blocks, b"")).partition(b"\n")
     try:
         fields = _HEADER.decode(header)
     except msgspec.DecodeError:

@@ -24,6 +24,7 @@ before it is applied and healed in a ``finally``; a watchdog heals it if this pr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -36,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import requests
 
@@ -44,13 +45,14 @@ from harness.checks.base import CheckResult, Evidence, Validity
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION, BadInput, HarnessError
 from harness.http import target_session
 from harness.inputs import printable
+from harness.load.client import load_client_api
 from harness.safety import host_of, is_loopback
-from harness.targets.base import MissingRole
+from harness.targets.base import ClientApi, MissingRole
 from harness.targets.external import ExternalTarget, load_topology_file
 
 if TYPE_CHECKING:
     from harness.audit import JournalRecord
-    from harness.faults.journal import FaultJournal
+    from harness.faults.fault_journal import FaultJournal
     from harness.faults.network import ProxyNet
 
 __all__ = ["Bounds", "CONTRACT", "conformance"]
@@ -92,6 +94,10 @@ class Probe:
     timeout_s: float
     account: Mapping[str, str] = field(default_factory=dict)
 
+    @functools.cached_property
+    def client(self) -> ClientApi:
+        return load_client_api(self.platform.client_api)
+
     def url(self, role: str) -> str:
         return self.platform.urls[self.platform.topology.role(role)]
 
@@ -107,23 +113,25 @@ class Probe:
         """One transfer of 1 USDT between the account's own wallets through the gateway: its status
         (None: no answer, outcome unknown) and the error code or what went wrong."""
         body = {"client_id": client_id, "asset": "USDT", "amount": "1", "from": src, "to": dst}
+        request = self.client.request("transfer", body, key or self.account["api_key"])
         try:
-            resp = self.http.post(self.url("gateway") + "/transfer", json=body, timeout=self.timeout_s,
-                                  headers={"X-API-Key": key or self.account["api_key"]}, allow_redirects=False)
+            resp = self.http.request(request.method, self.url("gateway") + request.path, json=request.json,
+                                     headers=dict(request.headers), timeout=self.timeout_s, allow_redirects=False)
         except requests.RequestException as exc:
             return None, exc.__class__.__name__
         try:
-            answer = resp.json()
-            code = str(answer["error"]["code"]) if isinstance(answer, dict) and "error" in answer else ""
-        except (ValueError, KeyError, TypeError):
-            code = ""
-        return resp.status_code, code
+            raw = resp.json() if resp.content else None
+        except ValueError:
+            raw = None
+        status, answer = self.client.answer("transfer", resp.status_code, raw)
+        error = answer.get("error") if isinstance(answer, dict) else None
+        return status, str(error.get("code", "")) if isinstance(error, dict) else ""
 
 
 def conformance(path: Path, *, bounds: Bounds, state_dir: Path, junit: Path | None = None,
                 contract: Path = CONTRACT, out: Callable[[str], None] = print) -> int:
     """Check the platform ``path`` describes; one line per clause to ``out``; the exit code."""
-    from harness.faults.journal import FaultJournal
+    from harness.faults.fault_journal import FaultJournal
     from harness.inputs import check_writable_file
     from harness.watchdog import WatchdogSpec, start_watchdog
 
@@ -164,7 +172,7 @@ def _close(journal: FaultJournal) -> None:
     """The journal goes once nothing is left in it; what a failed heal left is healed from it."""
     import json
 
-    from harness.faults.journal import heal_run
+    from harness.faults.fault_journal import heal_run
 
     if journal.faults():  # the journal stays if this heal fails too: the watchdog or cleanup retries
         for line in heal_run(journal.path, json.loads(journal.path.read_text())):
@@ -428,8 +436,8 @@ def _links(platform: ExternalTarget, journal: FaultJournal,
     server for good, or on a server of this check's for its length (then they go with it).
     Yields (None, why) when the links cannot be proxied: only the slowdown needs them."""
     from harness.backends.external import PERSISTENT, ensure_proxies
+    from harness.backends.toxiproxy_install import toxiproxy_server_path
     from harness.faults.network import ProxyNet, ToxiproxyServer
-    from harness.setup import toxiproxy_server_path
 
     server: ToxiproxyServer | None = None
     net: ProxyNet | None = None
@@ -610,7 +618,25 @@ def _slowdown(probe: Probe, net: ProxyNet | None, why: str, journal: FaultJourna
         net.remove_toxic(link, toxic)
         journal.remove_fault("margin_slowdown")
         healed = time.monotonic()
-    slow = f"{latency_ms} ms on {link}"
+    return _slowdown_verdict(probe, matching, f"{latency_ms} ms on {link}", (halt_within_s, resume_within_s),
+                             SlowdownSeen(halted, halt, start, refusal, healed))
+
+
+class SlowdownSeen(NamedTuple):
+    halted: bool  # /state said halted
+    halt: dict[str, Any] | None  # the halt /audit/halts listed after the slowdown landed
+    start: float  # when the toxic was added (wall clock)
+    refusal: tuple[int | None, str]  # a transfer's answer during the halt
+    healed: float  # when the toxic was removed (monotonic)
+
+
+def _slowdown_verdict(probe: Probe, matching: str, slow: str, budgets: tuple[float, float],
+                      seen: SlowdownSeen) -> CheckResult:
+    """What the slowdown showed: a halt seen both ways and corroborated by a refused transfer, then
+    a resume after the heal, each within its budget (halt, resume)."""
+    name = "margin_slowdown_halts"
+    halt_within_s, resume_within_s = budgets
+    halted, halt, start, refusal, healed = seen
     if not halted or halt is None:
         views = [v for v, ok in (("/state never said halted", halted), ("/audit/halts lists no halt after it", halt))
                  if not ok]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from itertools import chain
 from pathlib import Path
 from sys import intern
 from typing import Any, Literal
@@ -23,9 +22,6 @@ from msgspec.structs import force_setattr
 __all__ = ["OpType", "Op", "History", "read_ops", "line_blocks", "no_cyclic_gc", "classify_http", "is_probe"]
 
 OpType = Literal["invoke", "ok", "fail", "info"]
-
-# Client request kinds the workload produces (``f``); other kinds: fault, phase, probe, heal.
-WRITE_KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
 
 # 503 codes that promise "not applied"; any other 5xx, a timeout or a reset is unknown.
 NOT_APPLIED_CODES = frozenset(
@@ -60,12 +56,19 @@ _ENCODE = msgspec.json.Encoder(enc_hook=str)  # anything not JSON (a Decimal in 
 CHUNK_BYTES = 4 << 20
 
 
-def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """Runs of whole lines out of a byte stream cut anywhere (a streamed HTTP body, a file)."""
+def line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes | memoryview]:
+    """Runs of whole lines out of a byte stream cut anywhere (a streamed HTTP body, a file), as
+    bytes-like blocks: the lines inside a piece are a view of it, not a copy (a soak's files are
+    hundreds of megabytes); only a line cut across pieces is copied, alone."""
     rest = b""  # after the last line end: never holds one
     for piece in pieces:
         if (cut := piece.rfind(b"\n") + 1) > 0:
-            yield rest + memoryview(piece)[:cut]  # one copy of the piece, not two
+            start = 0
+            if rest:
+                start = piece.find(b"\n") + 1
+                yield rest + piece[:start]
+            if start < cut:
+                yield memoryview(piece)[start:cut]
             rest = piece[cut:]
         else:
             rest += piece
@@ -85,7 +88,7 @@ def read_ops(path: Path) -> list[Op]:
                 part = _DECODE.decode_lines(block)
             except msgspec.DecodeError:
                 part = []
-                for line in block.splitlines():
+                for line in bytes(block).splitlines():
                     with suppress(msgspec.DecodeError):
                         part.append(_DECODE.decode(line))
             for op in part:
@@ -119,7 +122,9 @@ class History:
 
     def __init__(self, ops: Iterable[Op]) -> None:
         self.ops: tuple[Op, ...] = tuple(ops)
-        self._by_kind: dict[str, list[int]] | None = None  # kind -> positions in ops
+        self._by_kind: dict[str, tuple[Op, ...]] | None = None  # kind -> its ops, in order
+        self._several: dict[frozenset[str], tuple[Op, ...]] = {}  # several kinds -> their ops, in order
+        self._done: dict[frozenset[str], tuple[Op, ...]] = {}  # kinds -> their completions, in order
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -127,27 +132,37 @@ class History:
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
 
-    def _positions(self, kind: str) -> list[int]:
+    def _kind(self, kind: str) -> tuple[Op, ...]:
         if self._by_kind is None:
-            self._by_kind = {}
-            for at, op in enumerate(self.ops):
-                self._by_kind.setdefault(op.f, []).append(at)
-        return self._by_kind.get(kind, [])
+            by_kind: dict[str, list[Op]] = {}
+            for op in self.ops:  # the ops themselves, not positions: no second lookup per op
+                try:
+                    by_kind[op.f].append(op)
+                except KeyError:
+                    by_kind[op.f] = [op]
+            self._by_kind = {k: tuple(v) for k, v in by_kind.items()}
+        return self._by_kind.get(kind, ())
+
+    def _of(self, kinds: tuple[str, ...]) -> tuple[Op, ...]:
+        if len(kinds) == 1:
+            return self._kind(kinds[0])
+        wanted = frozenset(kinds)
+        if (ops := self._several.get(wanted)) is None:  # one pass keeps history order; in any order asked, once
+            ops = self._several[wanted] = tuple([op for op in self.ops if op.f in wanted])
+        return ops
 
     def of(self, *kinds: str) -> list[Op]:
         """Ops of these kinds, in history order."""
-        ops = self.ops
-        if len(kinds) == 1:
-            return [ops[at] for at in self._positions(kinds[0])]
-        # several kinds: their positions, each list sorted, merged by one sort (in C, run by run)
-        positions = chain.from_iterable(map(self._positions, dict.fromkeys(kinds)))
-        return [ops[at] for at in sorted(positions)]
+        return list(self._of(kinds))
 
     def completions(self, *kinds: str) -> list[Op]:
-        """Completed client ops (ok/fail/info) of the given kinds, in order."""
+        """Completed client ops (ok/fail/info) of the given kinds, in order (each set of kinds
+        filtered once: several checks ask for the same)."""
         if not kinds:
             return [op for op in self.ops if op.type != "invoke"]
-        return [op for op in self.of(*kinds) if op.type != "invoke"]
+        if (done := self._done.get(wanted := frozenset(kinds))) is None:
+            done = self._done[wanted] = tuple([op for op in self._of(kinds) if op.type != "invoke"])
+        return list(done)
 
     def faults(self) -> list[Op]:
         return self.of("fault")

@@ -62,8 +62,10 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file of a run folder; too big, too deep, unreadable or not JSON is ``BadInput``."""
+def read_json(path: Path, *, nan_as_null: bool = False) -> Any:
+    """A JSON file of a run folder; too big, too deep, unreadable or not JSON is ``BadInput``.
+    ``nan_as_null``: NaN and Infinity read as None (result.json files written before they were
+    null), for a reader that only reports figures."""
     try:
         if not path.is_file():
             raise BadInput(f"{path}: {'not found' if not path.exists() else 'not a regular file'}")
@@ -74,7 +76,7 @@ def read_json(path: Path) -> Any:
     if len(raw) > MAX_JSON_BYTES:
         raise BadInput(f"{path}: over {MAX_JSON_BYTES} bytes; not a run folder's file")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        data = json.loads(raw.decode("utf-8"), parse_constant=(lambda _: None) if nan_as_null else _no_constant)
     except RecursionError:
         raise BadInput(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -160,7 +162,7 @@ def read_run_folder(run_dir: Path, *, need_hash: bool = False) -> RunFolder:
     seed = check_seed(saved["seed"], where)
     bugs = check_bugs(saved.get("bugs", []), where)
     backend = saved.get("backend", "local")
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise BadInput(f"{where}: unknown backend {_short(backend)}; known: {', '.join(BACKENDS)}")
     status, checks, statuses = saved.get("status", ""), saved.get("checks", []), get_args(RunStatus)
     if status not in ("", *statuses):

@@ -1,7 +1,10 @@
 """pytest plugin: ``pytest scenarios/`` runs each scenario file as a test item.
 
-A failing item shows the violated check, its evidence, and the scenario YAML lines of the
-faults that were in play — the way tavern shows the YAML stage that failed.
+Which files are scenarios is the ``umchaos_scenarios`` ini option (glob patterns matched from
+the right of a path; ``scenarios/*.yaml`` by default); a scenario's ``tags:`` are its marks, so
+``pytest scenarios -m gate`` runs the gate. A failing item shows the violated check, its
+evidence, and the scenario YAML lines of the faults that were in play — the way tavern shows the
+YAML stage that failed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from harness.result import RunResult
 
 __all__ = ["pytest_addoption", "pytest_collect_file"]
 
+SCENARIO_GLOBS = ["scenarios/*.yaml", "scenarios/*.yml"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("umchaos", "um-chaos-harness scenarios")
@@ -25,10 +30,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--umchaos-bugs", default=None, help="comma-separated bug switches for the target")
     group.addoption("--umchaos-backend", default="local")
     group.addoption("--umchaos-report-dir", type=Path, default=Path("reports"))
+    parser.addini("umchaos_scenarios", "glob patterns of scenario files, matched from the right of a path",
+                  type="linelist", default=SCENARIO_GLOBS)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.suffix in (".yaml", ".yml") and file_path.parent.name == "scenarios":
+    if any(file_path.match(pattern) for pattern in parent.config.getini("umchaos_scenarios")):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
@@ -49,8 +56,13 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         opts = self.config.option
         base = opts.umchaos_seed if opts.umchaos_seed is not None else scenario.seed
+        for tag in scenario.tags:  # a mark pytest knows, so -m and --strict-markers take it
+            self.config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
         for seed in range(base, base + opts.umchaos_seeds):
-            yield ScenarioItem.from_parent(self, name=f"{scenario.name}[seed={seed}]", seed=seed)
+            item = ScenarioItem.from_parent(self, name=f"{scenario.name}[seed={seed}]", seed=seed)
+            for tag in scenario.tags:
+                item.add_marker(tag)
+            yield item
 
 
 class ScenarioItem(pytest.Item):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
 from harness.backends import check_backend, make_backend
+from harness.backends.base import BackendSpec
 from harness.checks.base import CheckResult, verdict_of
 from harness.collect import AuditSources, BalanceSampler, collect_audit, topology_facts
 from harness.errors import (
@@ -47,24 +48,26 @@ from harness.faults.base import (
     build_fault,
     load_fault_kinds,
 )
-from harness.faults.journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
+from harness.faults.fault_journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History, Op
 from harness.inputs import check_seed, run_folder_path
-from harness.load.probe import place_sentinels, probe
+from harness.load.client import load_client_api
+from harness.load.locust_process import LoadSpec, spawn_load
+from harness.load.probe import ProbeClient, place_sentinels, probe
 from harness.load.progress import ProgressDisplay
-from harness.load.runner import LoadSpec, spawn_load
 from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
 from harness.safety import refuse_unsafe_target
-from harness.scenario import Scenario, load_scenario, services_touched, um_only
-from harness.schedule import Schedule, ScheduledFault, build_schedule
+from harness.scenario import KINDS, Scenario, load_scenario, services_touched, um_only
+from harness.schedule import Schedule, ScheduledFault, build_schedule, expands_links
 from harness.targets.base import FaultLimits
 from harness.watchdog import WatchdogSpec, start_watchdog
+from harness.workload import WRITE_KINDS
 
 if TYPE_CHECKING:
-    from harness.backends.base import Backend, Target
-    from harness.load.runner import LoadProcess
+    from harness.backends.base import Backend, RunningTarget
+    from harness.load.locust_process import LoadProcess
     from harness.report import PngAhead
     from harness.targets import Warm
 
@@ -79,6 +82,7 @@ LOAD_BOUND_SLACK_S = 10.0
 WATCHDOG_MARGIN_S = 180.0  # start-up, readiness, probes, audit and teardown on a busy machine
 RUN_ROLES = ("price_intake", "matching", "ledgers", "replication")  # what every run reaches the target by
 POLL_S = 0.25  # how often abort conditions are looked at while waiting
+LOAD_HISTORY = "load-history.jsonl"  # the load's ops as Locust writes them (".w<i>" per worker), until merged
 
 
 @dataclass(frozen=True)
@@ -181,11 +185,16 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
                            "would start another (leave --backend out)")
         stand_in = load_topology_file(options.target_file)
         if options.bugs:
-            raise BadInput(f"--bugs: {stand_in.name} from --target-file has no bug switches the harness can set")
+            raise BadInput(f"--bugs: {stand_in.name} from --target-file runs with the switches it was started with; "
+                           "the harness sets none (umchaos selftest restarts it with each: switches.up)")
     elif options.backend == "external":
         raise BadInput("--backend external: needs --target-file, the topology file of the running platform")
     scenario = load_scenario(scenario_path, stand_in=stand_in)
     refuse_unsafe_target(scenario)
+    if stand_in is not None and scenario.target.bugs:
+        line = next((n for n, text in enumerate(scenario.source.lines, 1) if "bugs" in text), 1)
+        raise BadInput(f"{scenario_path}:{line}: target.bugs: {stand_in.name} runs with the switches it was started "
+                       "with; the harness sets none")
     if stand_in is not None and scenario.abort_when is not None and scenario.abort_when.target_process_gone:
         if blind := [s for s in stand_in.topology.services if s not in stand_in.controls]:
             line = next((n for n, text in enumerate(scenario.source.lines, 1) if "target_process_gone" in text), 1)
@@ -204,7 +213,8 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
         schedule = replace(schedule, duration_s=options.load.duration_s)
     if isinstance(limits := scenario.target_system, FaultLimits):
         for fault in schedule.faults:
-            if why := limits.refusal(fault.kind, services_touched(fault.kind, fault.target, scenario.topology)):
+            touched = services_touched(fault.kind, fault.target, scenario.topology)
+            if why := limits.refusal(fault.kind, KINDS[fault.kind].process_need, touched):
                 raise BadInput(f"{scenario_path}:{fault.lines[0] or 1}: timeline ({fault.kind}): {why}")
     if missing := [role for role in RUN_ROLES if role not in scenario.topology.roles]:
         raise BadInput(f"{scenario_path}: target {scenario.target.system} names no {', '.join(missing)} in its "
@@ -274,21 +284,39 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
         ctx.phases[-1]["end"] = time.time()
     history = merge(ctx.recorder.snapshot())
     result = _result(ctx, status, reason, checks, started, history)
-    from harness.report import write_reports
+    result, html = _write_reports(ctx.run_dir, result, history, audit, png_ahead)
+    _wait_watchdog(watchdog)
     from harness.report.summary import summary_line
 
+    print(summary_line(result, html), flush=True)
+    return result
+
+
+def _write_reports(run_dir: Path, result: RunResult, history: History, audit: dict[str, Any],
+                   png_ahead: PngAhead | None) -> tuple[RunResult, Path]:
+    """The run folder's reports; a run that could not write them all (disk full, folder gone)
+    cannot claim a verdict it could not record: unknown, and written again as such."""
+    from harness.report import write_reports
+
     try:
-        html = write_reports(ctx.run_dir, result, history, audit, png_ahead)
-    except Undecided as exc:  # disk full, folder gone: the run cannot claim a verdict it could not record
+        html = write_reports(run_dir, result, history, audit, png_ahead)
+        _drop_load_history(run_dir)
+    except Undecided as exc:
         before = f"; the run itself: {result.status}" + (f" ({result.reason})" if result.reason else "")
         result = replace(result, status="unknown", exit_code=EXIT_UNKNOWN, reason=f"{exc}{before}")
         try:
-            html = write_reports(ctx.run_dir, result, history, audit)
+            html = write_reports(run_dir, result, history, audit)
+            _drop_load_history(run_dir)
         except Undecided:
-            html = ctx.run_dir / "report.html"
-    _wait_watchdog(watchdog)
-    print(summary_line(result, html), flush=True)
-    return result
+            html = run_dir / "report.html"
+    return result, html
+
+
+def _drop_load_history(run_dir: Path) -> None:
+    """The load's own op files, once history.jsonl (which holds every op of them) is on disk: a run
+    folder keeps one history. A run that could not write its reports keeps them."""
+    for path in run_dir.glob(LOAD_HISTORY + "*"):
+        path.unlink(missing_ok=True)
 
 
 def _close_journal(ctx: RunContext, watchdog: subprocess.Popen[bytes], status: RunStatus,
@@ -342,9 +370,10 @@ class Live:
     backend: Backend
     target_down: TargetDown
     load: LoadProcess
-    target: Target
+    target: RunningTarget
     market: MarketFeed
     trader: Mapping[str, Any]
+    client: ProbeClient  # the harness's own requests (probes, sentinels), as the trader
     sources: AuditSources
     keep_load_ops: Callable[[], None]  # once: after load.stop in teardown, or at the end of recovery
     sampler: BalanceSampler | None = None
@@ -366,7 +395,21 @@ def _load_spec(ctx: RunContext) -> LoadSpec:
     return LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
                     mix={str(k): v for k, v in scenario.load.mix.items()},
                     duration_s=ctx.schedule.duration_s + LOAD_BOUND_SLACK_S, timeout_s=5.0, workers=over.workers,
-                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None)
+                    classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None,
+                    client_api=scenario.target_system.client_api)
+
+
+def backend_spec(ctx: RunContext) -> BackendSpec:
+    """The narrow view of the run a backend gets."""
+    scenario, topology = ctx.scenario, ctx.scenario.topology
+    return BackendSpec(run_id=ctx.run_id, run_dir=ctx.run_dir,
+                       private_dir=(ctx.options.state_dir / "runs" / ctx.run_id).resolve(),
+                       system=scenario.target_system, host=scenario.target.host,
+                       allow_targets=tuple(scenario.allow_targets), seed=ctx.schedule.seed, bugs=ctx.bugs,
+                       risk=scenario.risk_budget,
+                       proxied_links=tuple(sorted({link for fault in ctx.schedule.faults
+                                                   for link in expands_links(fault, topology)})),
+                       resources=ctx.journal, warm=ctx.options.warm)
 
 
 def _up(ctx: RunContext, teardown: ExitStack) -> Live:
@@ -374,10 +417,10 @@ def _up(ctx: RunContext, teardown: ExitStack) -> Live:
     the harness's market feeding the target's price intake."""
     scenario, schedule = ctx.scenario, ctx.schedule
     ctx.phase("backend_up")
-    backend = make_backend(ctx.options.backend, ctx)
+    backend = make_backend(ctx.options.backend, backend_spec(ctx))
     target_down = TargetDown(backend.down)
     teardown.callback(target_down.finish)  # registered first, so it runs last: load stops before the target goes
-    load = spawn_load(_load_spec(ctx), history_file=ctx.run_dir / "load-history.jsonl", run_id=ctx.run_id,
+    load = spawn_load(_load_spec(ctx), history_file=ctx.run_dir / LOAD_HISTORY, run_id=ctx.run_id,
                       out_dir=ctx.run_dir, start_mono=ctx.recorder.start_mono)
     kept: list[bool] = []
 
@@ -400,7 +443,10 @@ def _up(ctx: RunContext, teardown: ExitStack) -> Live:
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)
     trader = next(a for a in target.accounts if a["role"] == "trader")
+    client = ProbeClient(target.gateway, trader["account"], trader["api_key"],
+                         load_client_api(scenario.target_system.client_api))
     return Live(backend=backend, target_down=target_down, load=load, target=target, market=market, trader=trader,
+                client=client,
                 sources=AuditSources.of(scenario.topology, target.services), keep_load_ops=keep_load_ops)
 
 
@@ -408,10 +454,9 @@ def _steady_state_before(ctx: RunContext, live: Live) -> None:
     """The steady state holds before any fault, and the sentinel orders rest in the book."""
     ctx.phase("steady_state_before")
     live.load.configure(live.target.accounts_file)
-    if (why := probe_until_steady(ctx, live.target.gateway, live.trader, "before")) is not None:
+    if (why := probe_until_steady(ctx, live.client, "before")) is not None:
         raise Undecided(f"steady state not met before faults ({STEADY_STATE_PROBES} probes): {why}")
-    sentinels = place_sentinels(live.target.gateway, live.trader["account"], live.trader["api_key"], timeout_s=5.0,
-                                start_mono=ctx.recorder.start_mono)
+    sentinels = place_sentinels(live.client, start_mono=ctx.recorder.start_mono)
     ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "sentinel"}}) for op in sentinels)
 
 
@@ -463,7 +508,7 @@ def _recovery(ctx: RunContext, live: Live) -> None:
     ctx.monitor = None  # load is ending: errors from here on are not the target's
     live.load.finish()
     ctx.phase("steady_state_after")
-    probe_until_steady(ctx, live.target.gateway, live.trader, "after")
+    probe_until_steady(ctx, live.client, "after")
     live.load.wait(timeout=15)
     live.load.stop()
     if live.progress is not None:
@@ -562,7 +607,7 @@ def warm_late_imports() -> None:
     threading.Thread(target=imports, name="warm-imports", daemon=True).start()
 
 
-def probe_until_steady(ctx: RunContext, gateway: str, trader: Mapping[str, Any], phase: str) -> str | None:
+def probe_until_steady(ctx: RunContext, client: ProbeClient, phase: str) -> str | None:
     """Probe up to STEADY_STATE_PROBES times until the steady-state gate holds; None once it does,
     else the last reason. A freshly started (or just recovered) target on a busy machine may need
     a moment, so one slow probe does not decide. Every probe's requests are real and stay in the
@@ -572,8 +617,8 @@ def probe_until_steady(ctx: RunContext, gateway: str, trader: Mapping[str, Any],
     gate = ctx.scenario.steady_state.probe_gate()
     why = None
     for attempt in range(1, STEADY_STATE_PROBES + 1):
-        raw = probe(gateway, trader["account"], trader["api_key"], count=ctx.scenario.steady_state.probe_rounds,
-                    timeout_s=5.0, start_mono=ctx.recorder.start_mono, tag=f"p{phase[0]}{attempt}")
+        raw = probe(client, count=ctx.scenario.steady_state.probe_rounds, start_mono=ctx.recorder.start_mono,
+                    tag=f"p{phase[0]}{attempt}")
         ops = [Op.from_dict({**op, "value": {**op["value"], "phase": phase, "attempt": attempt}}) for op in raw]
         ctx.recorder.extend(ops)
         if (why := probe_violation(ops, gate)) is None:
@@ -606,7 +651,7 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
             "expect_um_halt": fault.expect_um_halt(),
             "um_only": um_only(spec.kind, spec.target, ctx.scenario.topology), "params": dict(spec.params)}
     ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
-    instant = spec.duration_s is None and spec.kind == "price_shock"  # a market event: nothing to heal
+    instant = KINDS[spec.kind].instant  # an event (a price shock): nothing to heal
     if not instant:
         active[spec.id] = fault
     ctx.recorder.record("invoke", "fault", "nemesis", base)
@@ -660,7 +705,7 @@ def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list
     sources = tuple(FaultSource(f.id, str(ctx.scenario_path), f.lines[0], f.lines[1],
                                 "\n".join(lines[f.lines[0] - 1:f.lines[1]])) for f in ctx.schedule.faults)
     exit_code = {"pass": EXIT_PASS, "fail": EXIT_VIOLATION}.get(status, EXIT_UNKNOWN)
-    completions = history.completions("um_order", "spot_order", "cancel", "transfer", "leverage")
+    completions = history.completions(*WRITE_KINDS)
     return RunResult(
         run_id=ctx.run_id, scenario=ctx.scenario.name, scenario_file=str(ctx.scenario_path),
         scenario_hash=hashlib.sha256(raw).hexdigest(), seed=ctx.schedule.seed, backend=ctx.options.backend,
@@ -695,7 +740,7 @@ def versions() -> dict[str, str]:
             found[pkg] = version(pkg)
         except PackageNotFoundError:
             found[pkg] = "absent"
-    from harness.setup import TOXIPROXY_VERSION
+    from harness.backends.toxiproxy_install import TOXIPROXY_VERSION
 
     found["toxiproxy-server"] = TOXIPROXY_VERSION
     return found

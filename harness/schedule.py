@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, Validati
 
 from harness.errors import BadInput
 from harness.scenario import (
-    LINK_KINDS,
+    KINDS,
     MAX_FAULTS,
     MAX_SECONDS,
     SETTLE_S,
+    DrawScope,
     FaultSpec,
     RandomTimeline,
     Scenario,
@@ -173,30 +174,9 @@ def build_schedule(scenario: Scenario, seed: int) -> Schedule:
 
 # ---- random timelines ----------------------------------------------------------------------------
 
-def _random_entry(kind: str, spec: RandomTimeline, rng: random.Random, topology: Topology) -> dict[str, Any]:
+def _random_entry(kind: str, rng: random.Random, scope: DrawScope) -> dict[str, Any]:
     """Where a fault of ``kind`` acts and with what parameters (no time yet), in scenario terms."""
-    links = spec.links or topology.links
-    services = spec.services or topology.services
-    if kind in LINK_KINDS:
-        params = {"latency": lambda: {"latency_ms": (ms := rng.randint(50, 1500)), "jitter_ms": rng.randint(0, ms // 4)},
-                  "bandwidth": lambda: {"rate_kbps": rng.randint(8, 256)},
-                  "reset_peer": lambda: {"timeout_ms": rng.randint(0, 500)}}.get(kind, dict)()
-        return {"link": rng.choice(links), "params": params}
-    if kind == "partition":
-        if not spec.links and rng.random() < 0.3 and len(topology.regions) > 1:
-            return {"regions": list(topology.regions[:2]), "direction": rng.choice(["both", "one-way"])}
-        return {"links": rng.sample(list(links), k=min(len(links), rng.randint(1, 2))),
-                "direction": rng.choice(["both", "one-way"])}
-    if kind in ("kill", "pause"):
-        return {"service": rng.choice(services)}
-    if kind == "clock_skew":
-        return {"service": rng.choice(services), "params": {"offset_ms": rng.choice([-1, 1]) * rng.randint(200, 5000)}}
-    if kind == "netem":
-        return {"service": rng.choice(services),
-                "params": {"delay_ms": rng.choice([0, rng.randint(20, 500)]), "loss_pct": rng.randint(1, 30)}}
-    if kind == "region_power_loss":
-        return {"region": rng.choice(spec.power_loss_regions(topology))}
-    return {"params": {"asset": rng.choice(["BTC", "ETH"]), "move_pct": rng.choice([-1, 1]) * rng.randint(1, 8)}}
+    return KINDS[kind].draw(rng, scope)
 
 
 # A fault is drawn again when it would overlap another on a shared link or service, or start within
@@ -248,14 +228,15 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
     rng = random.Random(f"timeline-{seed}")
     window_end = run_s - recovery_s - SETTLE_S
     kinds, weights = zip(*((k, w) for k, w in spec.mix.items() if w > 0), strict=True)
+    scope = spec.scope(target.topology)
     taken = _Taken(spec.min_gap)
     drawn: list[Any] = []
     for _ in range(count):
         for _try in range(TRIES_PER_FAULT):
             kind = rng.choices(kinds, weights)[0]
-            entry = {"fault": kind, **_random_entry(kind, spec, rng, target.topology)}
+            entry = {"fault": kind, **_random_entry(kind, rng, scope)}
             # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
-            length = None if kind == "price_shock" else min(
+            length = None if KINDS[kind].instant else min(
                 spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
             latest = window_end - (length or 0.0)
             at = min(latest, max(spec.start, round(rng.uniform(spec.start, latest), 1)))
@@ -291,7 +272,7 @@ def format_schedule(schedule: Schedule) -> str:
             f"recovery within {_seconds(schedule.recovery_within_s)}")
     rows = [("id", "at", "for", "fault", "target", "params", "lines")]
     for f in schedule.faults:
-        until = "until end" if f.duration_s is None and f.kind != "price_shock" else _seconds(f.duration_s)
+        until = "until end" if f.duration_s is None and not KINDS[f.kind].instant else _seconds(f.duration_s)
         rows.append((f.id, _seconds(f.at_s), until, f.kind, _pairs(f.target), _pairs(f.params),
                      f"{f.lines[0]}-{f.lines[1]}" if f.lines[0] else "-"))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]

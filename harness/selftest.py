@@ -12,8 +12,6 @@ self-test.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,11 +19,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
+from harness.procs import stop_group
 
-__all__ = ["CORRECT", "Cell", "CellResult", "Outcome", "Matrix", "plan_cells", "verdict", "run_cell", "run_matrix"]
+if TYPE_CHECKING:
+    from harness.targets.external import ExternalTarget
+
+__all__ = ["CORRECT", "Cell", "CellResult", "Outcome", "Matrix", "plan_cells", "verdict", "run_cell", "run_matrix",
+           "SwitchedPlatform"]
 
 CORRECT = "correct"  # the row of the exchange with no bug switch on
 # killed: failed by a check expected to catch that bug; wrong_killer: failed, but only by other checks
@@ -152,13 +155,17 @@ def _read_result(folder: Path) -> tuple[str, tuple[str, ...], str | None, str | 
     return str(data.get("status", "unknown")), failed, str(found[-1].parent), data.get("reason")
 
 
-def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float, backend: str = "local") -> CellResult:
+def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float, backend: str = "local",
+             target_file: Path | None = None) -> CellResult:
     """One ``umchaos run`` in its own process group; a hang is stopped (SIGTERM, so it heals) and
-    counts as unknown."""
+    counts as unknown. With ``target_file`` the run is against that running platform, which the
+    caller brought up with the cell's switch."""
     folder = out_dir / "runs" / cell.key
     folder.mkdir(parents=True, exist_ok=True)
+    where = ["--target-file", str(target_file)] if target_file is not None else \
+        ["--bugs", cell.bug or "", "--backend", backend]
     command = [sys.executable, "-m", "harness.cli", "-q", "--state-dir", str(state_dir), "run", cell.path,
-               "--seed", str(cell.seed), "--bugs", cell.bug or "", "--report-dir", str(folder), "--backend", backend]
+               "--seed", str(cell.seed), "--report-dir", str(folder), *where]
     started = time.monotonic()
     with (folder / "umchaos.log").open("wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -166,12 +173,7 @@ def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float, backe
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc, grace_s=60)
             return CellResult(cell, "unknown", (), None, f"no verdict within {timeout_s:.0f} s",
                               time.monotonic() - started)
     try:
@@ -182,23 +184,85 @@ def run_cell(cell: Cell, out_dir: Path, state_dir: Path, timeout_s: float, backe
 
 
 def run_matrix(cells: Sequence[Cell], *, out_dir: Path, state_dir: Path, jobs: int, timeout_s: float,
-               on_result: Callable[[CellResult, int, int], None], backend: str = "local") -> list[CellResult]:
-    """Run every cell, ``jobs`` at a time, reporting each result as it comes."""
-    done: list[CellResult] = []
+               on_result: Callable[[CellResult, int, int], None], backend: str = "local",
+               platform: SwitchedPlatform | None = None) -> list[CellResult]:
+    """Run every cell, ``jobs`` at a time, reporting each result as it comes. With ``platform``
+    (a running platform the harness did not start) the cells run one at a time, grouped by switch,
+    the platform restarted with each."""
+    done: list[CellResult] = []  # first runs, counted for the progress line (appended from the pool's threads)
 
-    def one(cell: Cell) -> CellResult:
-        result = run_cell(cell, out_dir, state_dir, timeout_s, backend)
-        done.append(result)
+    def one(cell: Cell, folder: Path = out_dir) -> CellResult:
+        if platform is not None and (why := platform.switch_to(cell.bug)) is not None:
+            result = CellResult(cell, "unknown", (), None, why)
+        else:
+            result = run_cell(cell, folder, state_dir, timeout_s, backend,
+                              platform.target.file if platform is not None else None)
+        if folder == out_dir:
+            done.append(result)
         on_result(result, len(done), len(cells))
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, cells))
+    if platform is not None:  # one restart per switch: the cells grouped by it, reported in plan order
+        by_index = {i: one(cells[i]) for i in sorted(range(len(cells)), key=lambda i: (cells[i].bug or "", i))}
+        results = [by_index[i] for i in range(len(cells))]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(one, cells))
     # A cell left undecided (most often: two runs at once on a small machine, too busy for the
     # steady state) says nothing yet about the exchange: run it again, alone, before the matrix is
     # decided. What stays undecided alone is reported as such.
     for i, result in enumerate(results):
         if result.status not in ("pass", "fail"):
-            results[i] = run_cell(result.cell, out_dir / "rerun", state_dir, timeout_s, backend)
-            on_result(results[i], len(done), len(cells))
+            results[i] = one(result.cell, out_dir / "rerun")
     return results
+
+
+class SwitchedPlatform:
+    """A platform the harness did not start, restarted by the self-test with one bug switch on at
+    a time (its topology file's ``switches.up``). The command runs in its own session and is the
+    only thing started; ``close`` stops it (SIGTERM to its group, SIGKILL if it lingers)."""
+
+    READY_S = 180.0
+
+    def __init__(self, target: ExternalTarget, log: Path) -> None:
+        self.target, self.log = target, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.bug: str | None = None
+
+    def switch_to(self, bug: str | None) -> str | None:
+        """The platform up with ``bug`` on (None: none); None once it is ready, else why not."""
+        if self.proc is not None and self.proc.poll() is None and bug == self.bug:
+            return None
+        self.close()
+        self.bug = bug
+        argv = [a.replace("{bugs}", bug or "").replace("{python}", sys.executable) for a in self.target.switch_up]
+        started = time.time()
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, cwd=self.target.switch_cwd, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        return self._ready(started)
+
+    def _ready(self, started: float) -> str | None:
+        from harness.http import target_session
+
+        accounts = self.target.accounts_file
+        deadline = time.monotonic() + self.READY_S
+        with target_session() as http:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    return f"switches.up exited with {self.proc.returncode} (see {self.log})"
+                fresh = accounts is not None and accounts.exists() and accounts.stat().st_mtime >= started
+                if fresh and all(self._healthy(http, s) for s in self.target.topology.services):
+                    return None
+                time.sleep(0.5)
+        return f"the platform was not ready within {self.READY_S:.0f} s of switches.up (see {self.log})"
+
+    def _healthy(self, http: Any, service: str) -> bool:
+        try:
+            return bool(http.get(self.target.urls[service] + self.target.health[service], timeout=2).status_code == 200)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc, grace_s=60)

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.faults.journal import heal_run, owner_alive
+from harness.faults.fault_journal import heal_run, owner_alive
 
 __all__ = ["WatchdogSpec", "start_watchdog", "main"]
 

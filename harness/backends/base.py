@@ -5,15 +5,47 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.targets.base import Addresses, ProcessControl
+from harness.targets.base import Addresses, ProcessControl, TargetSystem
 
-__all__ = ["Target", "Backend", "write_accounts"]
+if TYPE_CHECKING:
+    from harness.targets import Warm
+
+__all__ = ["BackendSpec", "Resources", "RunningTarget", "Backend", "write_accounts"]
+
+
+class Resources(Protocol):
+    """Where a backend lists what it starts, before starting it (the run's fault journal): what a
+    killed run left is found and stopped from there."""
+
+    def add_resource(self, name: str, entry: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
-class Target:
+class BackendSpec:
+    """What a backend knows of a run, and no more: who the run is, where it may write, what to
+    start, and which links its faults will act on."""
+
+    run_id: str
+    run_dir: Path  # the report folder: service logs, toxiproxy.log
+    private_dir: Path  # the run's own folder under the state folder: keys and configs, never in a report
+    system: TargetSystem
+    host: str  # where a started target listens
+    allow_targets: tuple[str, ...]  # addresses beyond loopback the scenario allows
+    seed: int
+    bugs: tuple[str, ...]
+    risk: Mapping[str, int | str]  # the risk budget in force
+    proxied_links: tuple[str, ...]  # the links some fault of the schedule acts on
+    resources: Resources
+    warm: Warm | None = None  # a warm start of the default target, begun early by the CLI
+
+
+@dataclass(frozen=True)
+class RunningTarget:
+    """What a backend's ``up`` gives the runner: where the target it started (or attached to)
+    answers, its accounts, its proxies and the risk budget in force."""
+
     gateway: str
     services: dict[str, str]  # service -> direct base URL (for audit and target-level events)
     regions: dict[str, str]  # service -> region
@@ -29,7 +61,7 @@ class Backend(ProcessControl, Protocol):
 
     name: str
 
-    def up(self) -> Target: ...
+    def up(self) -> RunningTarget: ...
     def wait_ready(self, *, deadline_s: float) -> None: ...
     def down(self) -> None: ...
 

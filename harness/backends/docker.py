@@ -24,19 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from harness.backends.base import Target, write_accounts
+from harness.backends.base import BackendSpec, RunningTarget, write_accounts
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
 from harness.http import target_session
 from harness.net import free_port
-from harness.schedule import expands_links
 from harness.targets import ContainerLauncher
 from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetError
 
 if TYPE_CHECKING:
     import docker
-
-    from harness.runner import RunContext
 
 __all__ = ["DockerBackend", "remove_run", "remove_dead_runs", "INTER_REGION"]
 
@@ -68,20 +65,20 @@ def _alias(service: str, net: str) -> str:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, ctx: RunContext, *, toxiproxy_image: str | None = None) -> None:
-        from harness.docker_setup import images_tag
+    def __init__(self, spec: BackendSpec, *, toxiproxy_image: str | None = None) -> None:
+        from harness.backends.docker_install import images_tag
 
-        self.ctx = ctx
+        self.spec = spec
         self.tag = images_tag()
         self.toxiproxy_image = toxiproxy_image or f"umchaos/toxiproxy:{self.tag}"
         self.client: docker.DockerClient | None = None
-        self.prefix = f"umc-{ctx.run_id}"
-        self.labels = {RUN_LABEL: ctx.run_id, OWNER_LABEL: str(os.getpid())}
+        self.prefix = f"umc-{spec.run_id}"
+        self.labels = {RUN_LABEL: spec.run_id, OWNER_LABEL: str(os.getpid())}
         self.containers: dict[str, Any] = {}
         self.networks: dict[str, Any] = {}
         self.proxies: ProxyNet | None = None
         self.host_ports: dict[str, int] = {}
-        self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{ctx.run_id}-"))
+        self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{spec.run_id}-"))
         self.readiness: Readiness | None = None
 
     # ---- start / stop -------------------------------------------------------------------
@@ -94,28 +91,28 @@ class DockerBackend:
         return f"{self.prefix}-{net}"
 
     def _launcher(self) -> ContainerLauncher:
-        system = self.ctx.scenario.target_system
+        system = self.spec.system
         if not isinstance(system, ContainerLauncher):
             raise BadInput(f"target {system.name} cannot be started on the docker backend")
         return system
 
-    def up(self) -> Target:
-        ctx = self.ctx
-        launcher, topology = self._launcher(), ctx.scenario.topology
+    def up(self) -> RunningTarget:
+        spec = self.spec
+        launcher, topology = self._launcher(), spec.system.topology
         client = self._docker()
-        deployment = Deployment(data_dir=self.cfg_dir, logs_dir=ctx.run_dir / "logs", host="0.0.0.0",
-                                ports={name: SERVICE_PORT for name in topology.services}, bugs=ctx.bugs,
-                                risk=ctx.scenario.risk_budget, seed=ctx.schedule.seed)
+        deployment = Deployment(data_dir=self.cfg_dir, logs_dir=spec.run_dir / "logs", host="0.0.0.0",
+                                ports={name: SERVICE_PORT for name in topology.services}, bugs=spec.bugs,
+                                risk=spec.risk, seed=spec.seed)
         image = f"{launcher.container_recipe(deployment).image}:{self.tag}"
         for ref in (image, self.toxiproxy_image):
             try:
                 client.images.get(ref)
             except Exception:
                 raise Undecided(f"image {ref} missing; run `umchaos setup --docker`") from None
-        ctx.journal.add_resource("docker", {"docker_run": ctx.run_id})
+        spec.resources.add_resource("docker", {"remove": f"{__name__}:remove_run"})  # by the run's label
         for net in (*topology.regions, INTER_REGION):
             self.networks[net] = client.networks.create(self._net_name(net), driver="bridge", labels=self.labels)
-        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, topology)})
+        needed = spec.proxied_links
         proxied = self._start_toxiproxy(needed) if needed else {}
         dial = {link: proxied.get(link, f"http://{self._peer_host(*topology.ends(link))}:{SERVICE_PORT}")
                 for link in topology.links}
@@ -136,23 +133,23 @@ class DockerBackend:
             readiness.bootstrap()
         except TargetError as exc:
             raise Undecided(f"target never became ready on docker: {exc}") from None
-        log.info("%s up on docker in %.2f s with %d proxied link(s)", ctx.scenario.target.system,
+        log.info("%s up on docker in %.2f s with %d proxied link(s)", spec.system.name,
                  time.monotonic() - started, len(proxied))
         addresses = readiness.addresses()
-        return Target(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
+        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
                       accounts=addresses.accounts, accounts_file=write_accounts(self.cfg_dir / "accounts.json", addresses),
                       proxies=self.proxies, links={link: f"toxiproxy:{link}" for link in proxied},
-                      risk=ctx.scenario.risk_budget)
+                      risk=spec.risk)
 
     def _exited(self, service: str) -> str | None:
         if self.alive(service):
             return None
         return f"container of {service} exited during start: {self.log_tail(service)}"
 
-    def _start_toxiproxy(self, needed: list[str]) -> dict[str, str]:
+    def _start_toxiproxy(self, needed: tuple[str, ...]) -> dict[str, str]:
         """Toxiproxy on every network; callers reach it by its alias on their own region's network."""
         client = self._docker()
-        topology = self.ctx.scenario.topology
+        topology = self.spec.system.topology
         container = client.containers.create(
             self.toxiproxy_image, name=f"{self.prefix}-toxiproxy", labels=self.labels, detach=True,
             network=self._net_name(INTER_REGION), ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)},
@@ -172,7 +169,7 @@ class DockerBackend:
                     if time.monotonic() > deadline:
                         raise Undecided("toxiproxy container did not answer within 15 s") from None
                     time.sleep(0.05)
-        self.proxies = ProxyNet(api, run_id=self.ctx.run_id)
+        self.proxies = ProxyNet(api, run_id=self.spec.run_id)
         links: dict[str, str] = {}
         for i, link in enumerate(needed):
             caller, callee = topology.ends(link)
@@ -183,7 +180,7 @@ class DockerBackend:
         return links
 
     def _peer_host(self, caller: str, callee: str, *, via_proxy: bool = False) -> str:
-        region_of = self.ctx.scenario.topology.region_of
+        region_of = self.spec.system.topology.region_of
         if via_proxy or region_of[caller] != region_of[callee]:
             return _alias(callee, INTER_REGION)
         return _alias(callee, region_of[callee])
@@ -192,7 +189,7 @@ class DockerBackend:
         client = self._docker()
         cfg = self.cfg_dir / f"{name}.cfg"
         cfg.write_text(recipe.configs[name])
-        region = self.ctx.scenario.topology.region_of[name]
+        region = self.spec.system.topology.region_of[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
         host_port = free_port()
         container = client.containers.create(
@@ -229,14 +226,14 @@ class DockerBackend:
             raise Undecided(f"target not ready within {deadline_s:.0f} s: {exc}") from None
 
     def down(self) -> None:
-        logs = self.ctx.run_dir / "logs"
+        logs = self.spec.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for name, container in self.containers.items():  # the services' logs are evidence
             try:
                 (logs / f"{name}.log").write_bytes(container.logs())
             except Exception:  # noqa: BLE001 - a container already gone has no logs to keep
                 pass
-        remove_run(self.ctx.run_id, client=self.client)
+        remove_run(self.spec.run_id, client=self.client)
         shutil.rmtree(self.cfg_dir, ignore_errors=True)
         if self.client is not None:
             self.client.close()
@@ -294,6 +291,12 @@ class DockerBackend:
         except TargetError as exc:
             raise Undecided(f"could not restart {service}: {exc}") from None
 
+    def container_id(self, service: str) -> str:
+        return str(self.container(service).id)
+
+    def inter_region_network_id(self) -> str:
+        return str(self.networks[INTER_REGION].id)
+
     def disconnect(self, service: str) -> None:
         """Pull the host's inter-region cable: it keeps its own region's network."""
         self.networks[INTER_REGION].disconnect(self.container(service))
@@ -346,7 +349,7 @@ def remove_run(run_id: str, *, client: Any = None) -> list[str]:
 
 def remove_dead_runs() -> list[str]:
     """Objects of runs whose harness process is gone (found by label, not by journal)."""
-    from harness.docker_setup import engine_answers
+    from harness.backends.docker_install import engine_answers
 
     if not engine_answers():
         return []

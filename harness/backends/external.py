@@ -14,21 +14,18 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
-from harness.backends.base import Target, write_accounts
+from harness.backends.base import BackendSpec, RunningTarget, write_accounts
+from harness.backends.toxiproxy_install import toxiproxy_server_path
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
 from harness.http import target_session
 from harness.safety import host_of
-from harness.setup import toxiproxy_server_path
 from harness.targets.base import Addresses
 from harness.targets.external import ExternalTarget
-
-if TYPE_CHECKING:
-    from harness.runner import RunContext
 
 __all__ = ["ExternalBackend", "ensure_proxies"]
 
@@ -74,38 +71,38 @@ def ensure_proxies(proxies: ProxyNet, platform: ExternalTarget) -> list[str]:
 class ExternalBackend:
     name = "external"
 
-    def __init__(self, ctx: RunContext) -> None:
-        system = ctx.scenario.target_system
+    def __init__(self, spec: BackendSpec) -> None:
+        system = spec.system
         if not isinstance(system, ExternalTarget):
             raise BadInput("the external backend runs only with --target-file")
-        self.ctx = ctx
+        self.spec = spec
         self.platform = system
         self.server: ToxiproxyServer | None = None
         self.proxies: ProxyNet | None = None
         self.client: Any = None  # docker's, made at the first act on a container
-        self.private_dir = (ctx.options.state_dir / "runs" / ctx.run_id).resolve()
+        self.private_dir = spec.private_dir
 
-    def up(self) -> Target:
-        ctx, platform = self.ctx, self.platform
+    def up(self) -> RunningTarget:
+        spec, platform = self.spec, self.platform
         if platform.toxiproxy is not None:
             self.proxies = ProxyNet(platform.toxiproxy, run_id=PERSISTENT)
             ensure_proxies(self.proxies, platform)
         elif platform.dial:
-            self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
+            self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=spec.run_id, log_path=spec.run_dir / "toxiproxy.log")
             self.server.start()
-            ctx.journal.add_resource("toxiproxy", {"pgid": self.server.pid})
-            self.proxies = ProxyNet(self.server.url, run_id=ctx.run_id)
+            spec.resources.add_resource("toxiproxy", {"pgid": self.server.pid})
+            self.proxies = ProxyNet(self.server.url, run_id=spec.run_id)
             ensure_proxies(self.proxies, platform)
         self._wait_healthy(deadline=time.monotonic() + 30)
         self.private_dir.mkdir(parents=True, exist_ok=True)
         addresses = Addresses(gateway=platform.urls[platform.topology.role("gateway")],
                               services=dict(platform.urls), accounts=platform.accounts)
         log.info("attached to %s with %d proxied link(s)", platform.name, len(platform.dial))
-        return Target(gateway=addresses.gateway, services=dict(addresses.services),
+        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services),
                       regions=dict(platform.topology.region_of), accounts=addresses.accounts,
                       accounts_file=write_accounts(self.private_dir / "accounts.json", addresses),
                       proxies=self.proxies, links={link: f"http://{d}" for link, d in platform.dial.items()},
-                      risk=ctx.scenario.risk_budget)
+                      risk=spec.risk)
 
     def _wait_healthy(self, *, deadline: float, services: list[str] | None = None) -> None:
         waiting = list(services or self.platform.urls)

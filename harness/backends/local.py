@@ -12,20 +12,15 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from typing import TYPE_CHECKING
 
-from harness.backends.base import Target, write_accounts
+from harness.backends.base import BackendSpec, RunningTarget, write_accounts
+from harness.backends.toxiproxy_install import toxiproxy_server_path
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
 from harness.net import base_url, free_ports, hostport
 from harness.safety import refuse_unsafe_addresses
-from harness.schedule import expands_links
-from harness.setup import toxiproxy_server_path
 from harness.targets import LocalLauncher
 from harness.targets.base import Deployment, Instance, TargetError
-
-if TYPE_CHECKING:
-    from harness.runner import RunContext
 
 __all__ = ["LocalBackend"]
 
@@ -36,47 +31,46 @@ START_ATTEMPTS = 3
 class LocalBackend:
     name = "local"
 
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, spec: BackendSpec) -> None:
+        self.spec = spec
         self.server: ToxiproxyServer | None = None
         self.proxies: ProxyNet | None = None
         self.instance: Instance | None = None
-        self.private_dir = (ctx.options.state_dir / "runs" / ctx.run_id).resolve()
+        self.private_dir = spec.private_dir
 
     def _launcher(self) -> LocalLauncher:
-        system = self.ctx.scenario.target_system
+        system = self.spec.system
         if not isinstance(system, LocalLauncher):
             raise BadInput(f"target {system.name} cannot be started on the local backend")
         return system
 
-    def up(self) -> Target:
-        ctx = self.ctx
+    def up(self) -> RunningTarget:
+        spec = self.spec
         launcher = self._launcher()
-        topology, host = ctx.scenario.topology, ctx.scenario.target.host
+        topology, host, needed = spec.system.topology, spec.host, spec.proxied_links
         # Checked again here, before anything is started or sent (prepare checked the YAML already).
-        refuse_unsafe_addresses([host], ctx.scenario.allow_targets)
-        needed = sorted({link for fault in ctx.schedule.faults for link in expands_links(fault, topology)})
+        refuse_unsafe_addresses([host], spec.allow_targets)
         if needed:
-            self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=ctx.run_id, log_path=ctx.run_dir / "toxiproxy.log")
+            self.server = ToxiproxyServer(toxiproxy_server_path(), run_id=spec.run_id, log_path=spec.run_dir / "toxiproxy.log")
             self.server.start()
-            ctx.journal.add_resource("toxiproxy", {"pgid": self.server.pid})
-            self.proxies = ProxyNet(self.server.url, run_id=ctx.run_id)
+            spec.resources.add_resource("toxiproxy", {"pgid": self.server.pid})
+            self.proxies = ProxyNet(self.server.url, run_id=spec.run_id)
         # API keys live in the services' configs: keep them out of the report folder (CI artifacts).
         data_dir = self.private_dir / "target"
-        ctx.journal.add_resource(ctx.scenario.target.system, {"pids_file": str(data_dir / "pids.json")})
-        warm = ctx.options.warm
-        handle = warm.handle if warm is not None and warm.target == ctx.scenario.target.system else None
+        spec.resources.add_resource(spec.system.name, {"pids_file": str(data_dir / "pids.json")})
+        warm = spec.warm
+        handle = warm.handle if warm is not None and warm.target == spec.system.name else None
         for attempt in range(1, START_ATTEMPTS + 1):
             ports = dict(zip(topology.services, free_ports(len(topology.services), host), strict=True))
-            refuse_unsafe_addresses([base_url(host, port) for port in ports.values()], ctx.scenario.allow_targets)
+            refuse_unsafe_addresses([base_url(host, port) for port in ports.values()], spec.allow_targets)
             dial: dict[str, str] = {}
             for link in needed:
                 assert self.proxies is not None
                 callee = topology.ends(link)[1]
                 dial[link] = f"http://{self.proxies.create_proxy(link, hostport(host, ports[callee])).listen}"
             # the services' logs are evidence: written straight into the report folder
-            deployment = Deployment(data_dir=data_dir, logs_dir=ctx.run_dir.resolve() / "logs", host=host, ports=ports,
-                                    dial=dial, bugs=ctx.bugs, risk=ctx.scenario.risk_budget, seed=ctx.schedule.seed)
+            deployment = Deployment(data_dir=data_dir, logs_dir=spec.run_dir.resolve() / "logs", host=host, ports=ports,
+                                    dial=dial, bugs=spec.bugs, risk=spec.risk, seed=spec.seed)
             instance = self.instance = launcher.local_instance(deployment, handle)
             handle = None  # a retry needs a new one: the first start took it
             try:
@@ -90,11 +84,11 @@ class LocalBackend:
                 log.warning("a port was taken while the target started (%s); starting again on new ports", exc)
                 if self.proxies is not None:
                     self.proxies.destroy_all()
-        log.info("%s up in %.2f s with %d proxied link(s)", ctx.scenario.target.system, took, len(dial))
+        log.info("%s up in %.2f s with %d proxied link(s)", spec.system.name, took, len(dial))
         addresses = instance.addresses()
-        return Target(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
+        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
                       accounts=addresses.accounts, accounts_file=write_accounts(self.private_dir / "accounts.json", addresses),
-                      proxies=self.proxies, links=dial, risk=ctx.scenario.risk_budget)
+                      proxies=self.proxies, links=dial, risk=spec.risk)
 
     def wait_ready(self, *, deadline_s: float) -> None:
         """The gateway answers and UM is not halted (margin has prices, the guard is calm)."""

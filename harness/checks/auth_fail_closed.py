@@ -12,33 +12,44 @@ events on an account other than the requester's."""
 from __future__ import annotations
 
 import bisect
+from typing import Any
 
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_spans_touching, missing, pair_completions, role_of, unknown
-from harness.history import WRITE_KINDS, History
+from harness.history import History, Op
+from harness.workload import WRITE_KINDS
 
 __all__ = ["auth_fail_closed"]
 NAME = "auth_fail_closed"
+ACCOUNT_EVENTS = ("order", "cancel", "transfer", "leverage")  # events naming the account acted on
 
 
 def auth_fail_closed(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
     pairs = pair_completions(history, WRITE_KINDS)
-    forged = [(i, c) for i, c in pairs if i.value.get("api_key_valid") is False]
+    owner: dict[Any, Any] = {}  # client id -> the account it was sent from (the last request under it)
+    forged: list[tuple[Op, Op | None]] = []
+    for pair in pairs:  # one pass over the requests: a soak has a million
+        value = pair[0].value
+        owner[value.get("client_id")] = value.get("account")
+        if value.get("api_key_valid") is False:
+            forged.append(pair)
     bad = [Evidence(f"{i.f} {i.value.get('client_id')} with an invalid key was accepted", c.time, (i.index, c.index))
            for i, c in forged if c is not None and c.type == "ok"]
-    owner = {i.value.get("client_id"): i.value.get("account") for i, _ in pairs}
     forged_ids = {i.value.get("client_id") for i, _ in forged}
     for record in audit["journal"]:
         cid = record.client_id
         if cid in forged_ids:
             bad.append(Evidence(f"journal holds {record.kind} {cid} sent with an invalid key", record.time,
                                 records=(record.seq,)))
+        if cid not in owner:
+            continue
+        sender = owner[cid]
         for event in record.events:
-            account = event.get("account") if event.get("type") in ("order", "cancel", "transfer", "leverage") else None
-            if cid in owner and account is not None and account != owner[cid]:
-                bad.append(Evidence(f"{cid} from {owner[cid]} touched account {account}", record.time,
+            if event.get("type") in ACCOUNT_EVENTS and (account := event.get("account")) is not None \
+                    and account != sender:
+                bad.append(Evidence(f"{cid} from {sender} touched account {account}", record.time,
                                     records=(record.seq,)))
 
     auth = set(role_of(audit, "auth"))  # the services whose faults put failing closed to the test

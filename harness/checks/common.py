@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
+from harness.analysis import Interval, halt_intervals
 from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.history import WRITE_KINDS, History, Op
+from harness.history import History, Op
+from harness.scenario.faults import is_instant
+from harness.workload import WRITE_KINDS
 
 __all__ = ["Interval", "halt_intervals", "inside", "in_seq_order", "risk_of", "missing", "unknown",
            "fault_ops", "recovery_budgets", "pair_completions", "paired", "Pairs", "once",
@@ -24,40 +29,6 @@ DEFAULT_RISK = {"window_ms": 1000, "p99_ms": 200, "max_call_ms": 1000, "halt_wit
 UM_RECORD_KINDS = ("order", "leverage", "transfer", "liquidation")
 
 
-class Interval(NamedTuple):
-    """A span of time. A tuple, so a sorted list of them is bisected by comparing tuples in C
-    rather than by calling a key function per step (a soak bisects it per journal record)."""
-
-    start: float
-    end: float  # math.inf while still halted
-
-    def holds(self, t: float) -> bool:
-        return self.start < t < self.end
-
-
-def halt_intervals(audit: Audit) -> list[Interval]:
-    """The halts the target claims during this run. Its ``scope`` field is not read: whether spot
-    was halted is judged from what spot clients saw, never from the target's word. A platform that
-    outlives runs (``--target-file``) also reports earlier runs' halts: those over before this run
-    started (the harness's own clock, in the config) are none of this run's."""
-    since = float((audit.get("config") or {}).get("run_started") or -math.inf)
-    return [h for h in _claimed_halts(audit) if h.end >= since]
-
-
-def _claimed_halts(audit: Audit) -> list[Interval]:
-    out: list[Interval] = []
-    open_at: float | None = None
-    for event in sorted(audit.get("halts") or [], key=lambda e: e["time"]):
-        if event["type"] == "halt" and open_at is None:
-            open_at = float(event["time"])
-        elif event["type"] == "resume" and open_at is not None:
-            out.append(Interval(open_at, float(event["time"])))
-            open_at = None
-    if open_at is not None:
-        out.append(Interval(open_at, math.inf))
-    return out
-
-
 def inside(t: float, intervals: Sequence[Interval]) -> Interval | None:
     """The interval holding t. ``intervals`` as ``halt_intervals`` gives them: sorted by start and
     disjoint, so a bisection finds the only candidate (a scan per record was quadratic on soaks)."""
@@ -65,9 +36,19 @@ def inside(t: float, intervals: Sequence[Interval]) -> Interval | None:
     return intervals[i] if i >= 0 and intervals[i].holds(t) else None
 
 
-def in_seq_order(audit: Audit) -> list[JournalRecord]:
-    """The journal's records by seq (the ledger streams them so: the sort only checks it)."""
-    return sorted(audit["journal"], key=attrgetter("seq"))
+def in_seq_order(history: History, audit: Audit) -> list[JournalRecord]:
+    """The journal's records by seq: the journal itself when the ledger streamed it so, as it does
+    (then the checks that match writes against it share one index of it, see ``journal_parts``).
+    Found once per journal (cached on the history, keyed by the journal's identity)."""
+    journal: list[JournalRecord] = audit["journal"]
+    return once(history, ("seq order", id(journal)), lambda: (journal, _in_seq_order(journal)))[1]
+
+
+def _in_seq_order(journal: list[JournalRecord]) -> list[JournalRecord]:
+    seqs = list(map(attrgetter("seq"), journal))
+    if all(map(operator.le, seqs, islice(seqs, 1, None))):
+        return journal
+    return sorted(journal, key=attrgetter("seq"))
 
 
 def risk_of(audit: Audit) -> dict[str, Any]:
@@ -158,7 +139,7 @@ def pair_completions(history: History, kinds: Iterable[str]) -> tuple[tuple[Op, 
     if len(wanted) == 1:
         (kind,) = wanted
         return once(history, "pairs by kind", lambda: _by_kind(whole.all)).get(kind, ())
-    return once(history, ("pairs of", wanted), lambda: tuple(p for p in whole.all if p[0].f in wanted))
+    return once(history, ("pairs of", wanted), lambda: tuple([p for p in whole.all if p[0].f in wanted]))
 
 
 def _by_kind(pairs: Iterable[tuple[Op, Op | None]]) -> dict[str, tuple[tuple[Op, Op | None], ...]]:
@@ -230,7 +211,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
     return [FaultWindow(str(v.get("id")), str(v.get("fault")), op.time, heals.get(v.get("id"), math.inf),
                         bool(v.get("um_only")), bool(v.get("expect_um_halt")), bool(v.get("landed")),
                         str(v.get("detail") or ""), op.index)
-            for op in fault_ops(history, "inject") if (v := op.value).get("fault") != "price_shock"]
+            for op in fault_ops(history, "inject") if not is_instant((v := op.value).get("fault"))]
 
 
 def merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -276,27 +257,53 @@ __all__ += ["UM_WRITE_KINDS", "HALT_SLACK_S", "FaultWindow", "fault_windows", "m
 PART_SEPARATORS = "#:/|@"  # a write committed in parts: "<id>#2", "debit#<id>" (never in the load's ids)
 
 
+@dataclass(frozen=True)
+class IdIndex:
+    """Items (journal records) by the client id they carry, built once per journal however many
+    checks match client writes against it: each id's last item, the items an id carried before
+    its last, and the ids holding a part separator (a soak's journal has none)."""
+
+    by_id: dict[str, Any]
+    earlier: tuple[tuple[str, Any], ...]
+    parted: tuple[str, ...]
+
+    @staticmethod
+    def of(items: Iterable[tuple[str, Any]]) -> IdIndex:
+        pairs = items if isinstance(items, list) else list(items)
+        by_id = dict(pairs)  # in C
+        earlier = tuple((cid, item) for cid, item in pairs if by_id[cid] is not item) if len(by_id) < len(pairs) else ()
+        joined = "\n".join(by_id)
+        parted = tuple(cid for cid in by_id if any(sep in cid for sep in PART_SEPARATORS)) \
+            if any(sep in joined for sep in PART_SEPARATORS) else ()
+        return IdIndex(by_id, earlier, parted)
+
+    def parts(self, ids: set[str]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """``client_parts`` of these client ids."""
+        extra: dict[str, list[Any]] = {}
+        for client_id, item in self.earlier:  # an id twice (copies discarded by two nodes): keep every copy
+            if client_id in ids:
+                extra.setdefault(client_id, []).append(item)
+        for client_id in self.parted:
+            if client_id not in ids and (base := _base_in(client_id, ids, PART_SEPARATORS)):
+                extra.setdefault(base, []).append(self.by_id[client_id])
+        return self.by_id, extra
+
+
 def client_parts(ids: set[str], items: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The records carrying these client ids, whatever their kind: (the record under each id,
     keyed by every record's id; the other records carrying one of these ids: under the id plus
     a suffix or prefix after a separator, or a second record under the id). A write the target
     committed in pieces is judged by all of them, not by the one the id names. Two maps rather
     than a list per id: a million writes need no million lists."""
-    pairs = items if isinstance(items, list) else list(items)
-    by_id = dict(pairs)  # in C
-    extra: dict[str, list[Any]] = {}
-    if len(by_id) < len(pairs):  # an id twice (copies discarded by two nodes): keep every copy
-        for client_id, item in pairs:
-            if client_id in ids and by_id[client_id] is not item:
-                extra.setdefault(client_id, []).append(item)
-    others = by_id.keys() - ids  # set algebra in C
-    joined = "\n".join(others)
-    seps = [sep for sep in PART_SEPARATORS if sep in joined]  # most journals hold no id with one
-    if seps:
-        for client_id in others:
-            if base := _base_in(client_id, ids, seps):
-                extra.setdefault(base, []).append(by_id[client_id])
-    return by_id, extra
+    return IdIndex.of(items).parts(ids)
+
+
+def journal_parts(history: History, journal: list[JournalRecord], ids: set[str]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """``client_parts`` of the journal's records, its index built once per journal (the checks
+    matching client writes against it share it). Keyed by the journal's identity: the cache holds
+    the journal with its index, so that identity is never another list's meanwhile."""
+    _, index = once(history, ("journal ids", id(journal)), lambda: (journal, IdIndex.of(record_items(journal))))
+    return index.parts(ids)
 
 
 def record_items(journal: Sequence[JournalRecord]) -> list[tuple[str, JournalRecord]]:
@@ -359,5 +366,5 @@ def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float,
             if (v := op.value).get("landed") and names & target_names(str(v.get("target") or ""))]
 
 
-__all__ += ["PART_SEPARATORS", "client_parts", "record_items", "parts_of", "target_names",
+__all__ += ["PART_SEPARATORS", "IdIndex", "client_parts", "journal_parts", "record_items", "parts_of", "target_names",
             "fault_spans_touching", "role_of", "region_of"]

@@ -11,7 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 __all__ = ["RATES", "MARGIN_ASSET", "SCALE", "TABLES", "MAX_RATE", "unimmr", "maintenance",
-           "unrealized_pnl", "maintenance_float", "FloatRatio", "unimmr_float"]
+           "unrealized_pnl", "maintenance_float", "FloatRatio", "unimmr_float", "crossing_price", "STABLE_RATE"]
 
 RATES = {"USDT": Fraction(1), "USDC": Fraction(1), "BTC": Fraction(95, 100), "ETH": Fraction(95, 100)}
 MARGIN_ASSET = {"BTCUSDT": "USDT", "ETHUSDT": "USDT", "BTCUSDC": "USDC", "ETHUSDC": "USDC"}
@@ -38,6 +38,7 @@ def _float_tiers(table: list[tuple[int, str]]) -> tuple[tuple[float, float, floa
 
 _FLOAT_TIERS = {base: _float_tiers(table) for base, table in TABLES.items()}
 _FLOAT_RATES = {asset: float(rate) for asset, rate in RATES.items()}
+STABLE_RATE = frozenset(asset for asset, rate in RATES.items() if rate == 1)  # counted at face value, either sign
 
 
 def maintenance(symbol: str, qty: Fraction, mark: Fraction) -> Fraction:
@@ -130,3 +131,22 @@ def unimmr_float(wallet: Mapping[str, float], positions: Sequence[tuple[str, flo
             crypto += abs(value)
         equity += value * _FLOAT_RATES[asset] if q > 0 else value
     return FloatRatio(equity, mm, gross, crypto)
+
+
+def crossing_price(symbol: str, qty: float, entry: float, wallet: float, threshold: float) -> float | None:
+    """For one position and a wallet of assets counted at face value (``STABLE_RATE``, unpriced)
+    worth ``wallet`` in all: the mark at which equity equals ``threshold`` × maintenance, None if
+    no positive one. Equity − threshold·maintenance is linear in the mark within a tier, and its
+    slope, qty·(1 − threshold·rate), keeps qty's sign (threshold·rate < 1); maintenance is
+    continuous: so there is at most one such mark, uniMMR on one side of the threshold below it
+    and on the other above it."""
+    size = abs(qty)
+    tiers = _FLOAT_TIERS[symbol[:3]]
+    floor = 0.0
+    for i, (bound, rate, cum) in enumerate(tiers):
+        mark = (qty * entry - wallet - threshold * cum) / (qty - threshold * rate * size)
+        notional = size * mark
+        if mark > 0 and notional >= floor and (notional <= bound or i == len(tiers) - 1):
+            return mark
+        floor = bound
+    return None

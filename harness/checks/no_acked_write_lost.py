@@ -28,17 +28,19 @@ from harness.checks.common import (
     fault_ops,
     fault_spans_touching,
     in_seq_order,
+    journal_parts,
     missing,
     paired,
     parts_of,
-    record_items,
     region_of,
     role_of,
     unknown,
 )
-from harness.history import WRITE_KINDS, History, Op
+from harness.history import History, Op
+from harness.workload import WRITE_KINDS
 
 __all__ = ["no_acked_write_lost"]
+Parts = tuple[dict[str, Any], dict[str, list[Any]]]  # as journal_parts and client_parts give them
 NAME = "no_acked_write_lost"
 NUMERIC = ("qty", "price", "amount", "leverage")
 # What an acknowledged write must be in the journal: the event type and the request fields it carries.
@@ -50,6 +52,7 @@ CONTENT: dict[str, tuple[str, tuple[str, ...]]] = {
     "leverage": ("leverage", ("account", "symbol", "leverage")),
 }
 GETTERS = {f: itemgetter(*fields) for f, (_, fields) in CONTENT.items()}
+PLAIN = {f: (kind, GETTERS[f]) for f, (kind, _) in CONTENT.items()}  # one lookup per write
 
 
 def _same(field: str, asked: Any, written: Any) -> bool:
@@ -93,13 +96,14 @@ def _carries(events: Sequence[Mapping[str, Any]], kind: str, want: dict[str, Any
 def _plainly(events: Sequence[Mapping[str, Any]], invoke: Op, done: Op) -> bool:
     """Whether an event holds the request's fields spelled exactly as asked (tuples compared in
     C): what nearly every record does. Anything else goes the slow way, numbers compared."""
-    kind, getter = CONTENT[invoke.f][0], GETTERS[invoke.f]
+    kind, getter = PLAIN[invoke.f]
     try:
         asked = getter(invoke.value)
     except KeyError:  # a field the request did not carry (a market order's price)
         return False
-    body = done.value.get("body")
-    order_id = body.get("order_id") if kind == "order" and isinstance(body, dict) else None
+    order_id = None
+    if kind == "order" and isinstance(body := done.value.get("body"), dict):
+        order_id = body.get("order_id")
     for e in events:
         if e.get("type") == kind and (order_id is None or e.get("order_id") == order_id):
             try:
@@ -147,7 +151,7 @@ def _after_failover(record: Mapping[str, Any], failovers: list[dict[str, Any]]) 
 def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
-    journal = in_seq_order(audit)
+    journal = in_seq_order(history, audit)
     replication = audit.get("replication")
     failovers: list[dict[str, Any]] = list((replication or {}).get("failovers") or [])
     discarded: list[Mapping[str, Any]] = [d for d in audit.get("discarded") or [] if isinstance(d, Mapping)]
@@ -155,35 +159,10 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
     acked = _acked(history)
     cids = [str(i.value.get("client_id")) for i, _ in acked]
     ids = set(cids)
-    parts = client_parts(ids, record_items(journal))
+    parts = journal_parts(history, journal, ids)
     dropped = client_parts(ids, [(str(d.get("client_id")), d) for d in discarded])
     own_record = parts[0]
-    bad: list[Evidence] = []
-    lies = lost = 0
-    for (invoke, done), cid in zip(acked, cids, strict=True):
-        if (own := own_record.get(cid)) is not None and _plainly(own.events, invoke, done):
-            continue  # the common case: its own record, spelled as the client asked
-        kind, want = _expected(invoke, done)
-        ops = (invoke.index, done.index)
-        if records := parts_of(cid, parts):
-            if not any(_carries(r.events, kind, want) for r in records):
-                lies += 1
-                shown = [e for r in records for e in r.events if e.get("type") == kind] or \
-                        [e for r in records for e in r.events]
-                bad.append(Evidence(f"acknowledged {invoke.f} {cid} is in the journal with other content: asked "
-                                    f"{want}, record(s) {sorted(r.seq for r in records)} hold {shown[:2]}", done.time, ops,
-                                    tuple(r.seq for r in records)))
-            continue
-        lost += 1
-        where = ""
-        if gone := parts_of(cid, dropped):
-            d = min(gone, key=lambda g: int(g.get("seq") or 0))
-            where = (f"; only in the records {d.get('node')} discarded (seq {d.get('seq')}, epoch {d.get('epoch')}, "
-                     f"{d.get('reason') or 'no reason given'})")
-            if (epoch := _after_failover(d, failovers)) is not None:
-                where += f": a deposed primary acknowledged it after the failover to epoch {epoch} (fencing)"
-        bad.append(Evidence(f"acknowledged {invoke.f} {cid} is not in the journal{where}", done.time, ops))
-
+    bad, lies, lost = _lost_or_altered(acked, cids, parts, dropped, failovers)
     bad += _fencing(journal, failovers)
     rolled_back = 0
     for d in discarded:  # the node's own admissions: a record it acknowledged, then dropped
@@ -220,6 +199,39 @@ def no_acked_write_lost(history: History, audit: Audit) -> CheckResult:
         fencing = (f"{len(failovers)} failover(s), no write at an old epoch{kept}; {rolled_back} discarded "
                    "record(s) at an old epoch after a failover, none acknowledged")
     return CheckResult(NAME, True, f"{written}; {fencing}", figures=figures)
+
+
+def _lost_or_altered(acked: list[tuple[Op, Op]], cids: list[str], parts: Parts, dropped: Parts,
+                     failovers: list[dict[str, Any]]) -> tuple[list[Evidence], int, int]:
+    """Each acknowledged write against the journal: there with the content the client asked, else
+    altered (``lies``) or absent (``lost``, with where a deposed node discarded it, if it did)."""
+    own_record = parts[0]
+    bad: list[Evidence] = []
+    lies = lost = 0
+    for (invoke, done), cid in zip(acked, cids, strict=True):
+        if (own := own_record.get(cid)) is not None and _plainly(own.events, invoke, done):
+            continue  # the common case: its own record, spelled as the client asked
+        kind, want = _expected(invoke, done)
+        ops = (invoke.index, done.index)
+        if records := parts_of(cid, parts):
+            if not any(_carries(r.events, kind, want) for r in records):
+                lies += 1
+                shown = [e for r in records for e in r.events if e.get("type") == kind] or \
+                        [e for r in records for e in r.events]
+                bad.append(Evidence(f"acknowledged {invoke.f} {cid} is in the journal with other content: asked "
+                                    f"{want}, record(s) {sorted(r.seq for r in records)} hold {shown[:2]}", done.time, ops,
+                                    tuple(r.seq for r in records)))
+            continue
+        lost += 1
+        where = ""
+        if gone := parts_of(cid, dropped):
+            d = min(gone, key=lambda g: int(g.get("seq") or 0))
+            where = (f"; only in the records {d.get('node')} discarded (seq {d.get('seq')}, epoch {d.get('epoch')}, "
+                     f"{d.get('reason') or 'no reason given'})")
+            if (epoch := _after_failover(d, failovers)) is not None:
+                where += f": a deposed primary acknowledged it after the failover to epoch {epoch} (fencing)"
+        bad.append(Evidence(f"acknowledged {invoke.f} {cid} is not in the journal{where}", done.time, ops))
+    return bad, lies, lost
 
 
 def _failover_relevant(audit: Audit) -> set[str]:

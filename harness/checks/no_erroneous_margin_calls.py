@@ -43,7 +43,8 @@ windows), so timeliness is judged where nothing was broken. Judged up to the end
 ``load_end`` phase; else the journal's last record): the journal is read after it.
 
 Cost: one pass over the journal (linear) and, per delivered tick, only the accounts that changed
-or whose band of safe prices the tick left (see ``_Replay``).
+or whose band of safe prices the tick left, or whose exact span (one position) it crossed (see
+``_Replay``).
 
 Missing truth is unknown, never a violation: no tick at all makes the check unknown; a decision
 whose price time has no tick at or before it is counted and reported, its prices unjudged; while
@@ -82,7 +83,9 @@ from harness.checks.margin_oracle import (
     MARGIN_ASSET,
     MAX_RATE,
     SCALE,
+    STABLE_RATE,
     FloatRatio,
+    crossing_price,
     unimmr,
     unimmr_float,
 )
@@ -105,6 +108,7 @@ ENTRY_TOLERANCE = 1e-6  # relative: venues round the average entry price differe
 NEAR = 1e-9  # relative distance of a float uniMMR to a threshold within which fractions decide
 CLIENT_HALT_GAP_S = 1.0  # UM_HALTED refusals this close together are one halt as clients saw it
 BAND_SAFETY = 0.5  # share of the provably safe price move used to skip ticks (float rounding room)
+SPAN_MARGIN = 4 * NEAR  # how far from each threshold (relative) an exact span keeps uniMMR, and its marks from the crossings
 WAKE_RATE = float(MARGIN_CALL * MAX_RATE)  # how fast 1.2·maintenance can grow with notional
 ROOM_FLOOR = 1e-6  # a band's room (in margin-asset units) at or below which the account is evaluated
 STABLE = frozenset(MARGIN_ASSET.values())  # priced at 1: a leg in one moves equity by its amount
@@ -136,7 +140,7 @@ class Episode:
     prices: Mapping[str, str]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Account:
     """One account as the journal makes it, replayed record by record."""
 
@@ -183,7 +187,13 @@ class _Replay:
     stays above (``FloatRatio.safe_band``), and sleeps until a price leaves its band (heaps of
     band edges per asset) or its own changes use up the band's room: a fill of d at any mark m
     in the band changes equity by m·d − Δ(qty·entry) and 1.2·maintenance by at most
-    1.2·MAX_RATE·|d|·m; a stablecoin leg changes equity by its amount; anything else wakes it."""
+    1.2·MAX_RATE·|d|·m; a stablecoin leg changes equity by its amount; anything else wakes it.
+
+    An account holding one position and only stablecoins needs no such bound: uniMMR then crosses
+    each threshold at one mark of that position's asset (``crossing_price``), so it sleeps, above
+    or below each threshold as just judged (in breach too), until a tick crosses the nearest of
+    those marks (``span``); any change of its own wakes it. A soak's accounts near a threshold
+    are mostly of this kind: under a band of safe prices they were evaluated at nearly every tick."""
 
     def __init__(self, ticks: Ticks, halts: list[Interval], staleness_s: float, until: float,
                  deciders: set[str]) -> None:
@@ -205,6 +215,7 @@ class _Replay:
         self.decisions = self.judged = self.unjudged = 0
         self.recorded = dict.fromkeys(THRESHOLD, 0)  # margin_call / liquidation events, every stage
         self.delivered = [i for i, d in enumerate(ticks.delivered) if d and ticks.times[i] <= until]
+        self.priced = frozenset(asset for prices in ticks.prices for asset in prices)  # by any tick
         self.samples = 0
 
     def account(self, name: str) -> _Account:
@@ -223,6 +234,8 @@ class _Replay:
         times, delivered, accounts = self.ticks.times, self.delivered, self.accounts
         quantities: dict[str, tuple[tuple[Decimal, float], ...]] = {}  # a qty's text parsed once, both signs
         wallets: dict[str, _Account | None] = {}  # ledger account -> the customer whose UM wallet it is
+        fill, awake = self.fill, self.awake
+        kept: list[_Account] = []  # accounts with decisions this record changed: their state is kept
         next_tick = 0
         next_time = times[delivered[0]] if delivered else math.inf
         for record in records:
@@ -230,7 +243,6 @@ class _Replay:
                 self.sample(next_time, self.ticks.prices[delivered[next_tick]])
                 next_tick += 1
                 next_time = times[delivered[next_tick]] if next_tick < len(delivered) else math.inf
-            kept: list[_Account] = []
             for event in record.events:
                 kind = event.get("type")
                 if kind == "trade":
@@ -243,36 +255,38 @@ class _Replay:
                         buy, sell = parsed if event.get("taker_side") == "BUY" else parsed[::-1]
                         for name, (delta, d) in ((event["taker_account"], buy), (event["maker_account"], sell)):
                             a = accounts.get(name) or self.account(name)
-                            self.fill(a, symbol, delta, d, price)
+                            fill(a, symbol, delta, d, price)
                             if a.keep:
                                 kept.append(a)
-                    continue
-                if kind in THRESHOLD:
+                elif kind in THRESHOLD:
                     self.recorded[kind] += 1
                     if event.get("stage") != "cancelled":
                         self.decision(record, event)
-                if kind == "liquidation" and event.get("closed"):
-                    kept.append(self.closed(event))
+                    if kind == "liquidation" and event.get("closed"):
+                        kept.append(self.closed(event))
             for leg in record.legs:
                 try:
                     owner = wallets[leg.account]
                 except KeyError:
                     owner = wallets[leg.account] = self.wallet_of(leg.account)
                 if owner is not None:
-                    owner.wallet[leg.asset] = owner.wallet.get(leg.asset, 0) - leg.amount
-                    owner.room -= leg.amount / SCALE.get(leg.asset, 1)  # the balance is credits − debits
+                    owner.wallet[leg.asset] = owner.wallet.get(leg.asset, 0) - leg.amount  # credits − debits
                     owner.floats = None
-                    if not owner.band or leg.asset not in STABLE or owner.room <= ROOM_FLOOR:
+                    if owner.band and leg.asset in STABLE and (room := owner.room - leg.amount / SCALE[leg.asset]) > ROOM_FLOOR:
+                        owner.room = room  # asleep still: the band's room is read only while it sleeps
+                    else:
                         owner.band = 0
-                        self.awake.add(owner.name)
+                        awake.add(owner.name)
                     if owner.keep:
                         kept.append(owner)
-            for a in kept:
-                a.snapshot(record.time)
+            if kept:
+                for a in kept:
+                    a.snapshot(record.time)
+                kept.clear()
         for i in delivered[next_tick:]:
             self.sample(times[i], self.ticks.prices[i])
-        for name in self.awake:
-            for level_f, (start, ratio, prices) in self.accounts[name].open.items():
+        for name, a in accounts.items():  # a breach still open, its account awake or asleep in it
+            for level_f, (start, ratio, prices) in a.open.items():
                 self.episodes.append(Episode(name, LEVEL_OF[level_f], start, self.until, ratio, prices))
 
     def wallet_of(self, ledger_account: str) -> _Account | None:
@@ -293,11 +307,11 @@ class _Replay:
         q, entry = a.qf.get(symbol, 0.0), a.entry.get(symbol, 0.0)
         new = qty + delta
         n = q + d if new else 0.0
-        if not qty or (qty > 0) == (delta > 0):
+        if not qty or (qty > ZERO) is (d > 0):  # d: delta in float, of its sign
             after = (q * entry + d * price) / n
         elif not new:
             after = 0.0
-        elif (new > 0) != (qty > 0):
+        elif (new > ZERO) is not (qty > ZERO):
             after = price  # flipped: the rest opens at the fill price
         else:
             after = entry
@@ -415,21 +429,64 @@ class _Replay:
             if parts is None or ratio is None:
                 if not a.open:
                     self.awake.discard(name)
+            elif (span := self.span(a, positions, wallet, px)) is not None:
+                self.sleep(a, {span[0]: span[1:]}, -math.inf)
             elif not a.open and (move := parts.safe_band(LEVELS[0][1]) * BAND_SAFETY) > 0:
                 self.banded(a, parts, move, positions, wallet, px)
 
     def banded(self, a: _Account, parts: FloatRatio, move: float, positions: Sequence[tuple[str, float, float]],
                wallet: Mapping[str, float], px: Mapping[str, float]) -> None:
         """Put the account to sleep within ``move`` (relative) of these prices."""
+        bounds = {x: (px[x] * (1 - move), px[x] * (1 + move)) for x in {s[:3] for s, _, _ in positions} | (wallet.keys() & px.keys())}
+        self.sleep(a, bounds, parts.equity - LEVELS[0][1] * parts.mm - move * (parts.gross + parts.crypto + WAKE_RATE * parts.gross))
+
+    def span(self, a: _Account, positions: Sequence[tuple[str, float, float]], wallet: Mapping[str, float],
+             px: Mapping[str, float]) -> tuple[str, float, float] | None:
+        """For an account holding one position and only face-value assets no tick prices: the
+        marks (low, high) around this one within which it provably stays as just judged, above
+        or below each threshold, with SPAN_MARGIN to spare (``crossing_price``: uniMMR crosses
+        each threshold at one mark); checked at those marks. None for any other account."""
+        if len(positions) != 1 or not STABLE_RATE.issuperset(wallet) or not self.priced.isdisjoint(wallet):
+            return None
+        symbol, qty, entry = positions[0]
+        base, settle = symbol[:3], MARGIN_ASSET.get(symbol)
+        if settle not in STABLE_RATE or settle in self.priced or base not in px:
+            return None
+        total = sum(wallet.values())
+        low, high, checks = 0.0, math.inf, []
+        for _, level_f in LEVELS:
+            held = level_f in a.open  # at or below it, as just judged: to stay so, with room
+            target = level_f * (1 - SPAN_MARGIN if held else 1 + SPAN_MARGIN)
+            if (mark := crossing_price(symbol, qty, entry, total, target)) is None:
+                return None
+            if (qty > 0) != held:  # uniMMR rises with the mark for a long: above the crossing
+                low = max(low, mark * (1 + SPAN_MARGIN))
+            else:
+                high = min(high, mark * (1 - SPAN_MARGIN))
+            checks.append((target, held))
+        if not low < px[base] < high:
+            return None
+        for edge in (low, high):
+            if 0 < edge < math.inf:
+                ratio = unimmr_float(wallet, positions, {base: edge}).ratio
+                if ratio is None or any((ratio < target) != held for target, held in checks):
+                    return None
+        return base, low, high
+
+    def sleep(self, a: _Account, bounds: dict[str, tuple[float, float]], room: float) -> None:
+        """Put the account to sleep until a price leaves its bounds (heaps of their edges per
+        asset; an edge at 0 or infinity is none) or its changes use up ``room``."""
         self.bands += 1
         a.band = self.bands
-        a.bounds = {x: (px[x] * (1 - move), px[x] * (1 + move)) for x in {s[:3] for s, _, _ in positions} | (wallet.keys() & px.keys())}
-        a.room = parts.equity - LEVELS[0][1] * parts.mm - move * (parts.gross + parts.crypto + WAKE_RATE * parts.gross)
-        for x, (low, high) in a.bounds.items():
+        a.bounds = bounds
+        a.room = room
+        for x, (low, high) in bounds.items():
             lows, highs = self.low_edges.setdefault(x, []), self.high_edges.setdefault(x, [])
-            heapq.heappush(lows, (-low, a.band, a.name))
-            heapq.heappush(highs, (high, a.band, a.name))
-            if len(lows) > 4 * len(self.accounts) + 64:  # mostly edges of bands long gone: rebuild
+            if low > 0:
+                heapq.heappush(lows, (-low, a.band, a.name))
+            if high < math.inf:
+                heapq.heappush(highs, (high, a.band, a.name))
+            if len(lows) + len(highs) > 8 * len(self.accounts) + 128:  # mostly edges of bands long gone: rebuild
                 self.low_edges[x] = [e for e in lows if self.accounts[e[2]].band == e[1]]
                 self.high_edges[x] = [e for e in highs if self.accounts[e[2]].band == e[1]]
                 heapq.heapify(self.low_edges[x])
@@ -551,14 +608,19 @@ def _client_halts(history: History) -> tuple[list[tuple[float, float]], list[flo
     times UM writes were acknowledged."""
     spans: list[tuple[float, float]] = []
     acked: list[float] = []
+    start = end = -math.inf  # the span being grown (a soak has a hundred thousand refusals)
     for op in history.completions(*UM_WRITE_KINDS):
         if op.type == "ok":
             acked.append(op.time)
         elif op.error == "UM_HALTED":
-            if spans and started(op) - spans[-1][1] <= CLIENT_HALT_GAP_S:
-                spans[-1] = (spans[-1][0], max(spans[-1][1], op.time))
+            if (sent := started(op)) - end <= CLIENT_HALT_GAP_S:
+                end = max(end, op.time)
             else:
-                spans.append((started(op), op.time))
+                if end != -math.inf:
+                    spans.append((start, end))
+                start, end = sent, op.time
+    if end != -math.inf:
+        spans.append((start, end))
     acked.sort()
     return spans, acked
 
@@ -573,7 +635,7 @@ def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
     risk = risk_of(audit)
     staleness_s = risk["staleness_ms"] / 1000
     bound_s = float(risk["act_within_ms"]) / 1000 + CYCLE_SLACK_S
-    records = in_seq_order(audit)
+    records = in_seq_order(history, audit)
     load_end = [op.time for op in history.of("phase") if op.value.get("phase") == "load_end"]
     # Judged up to the end of the load (the audit is read after it): a journal read later may not
     # hold an action taken after the read.

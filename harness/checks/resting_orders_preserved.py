@@ -23,12 +23,11 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from harness.analysis import Interval, halt_intervals
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
-    Interval,
     fault_windows,
     halt_budget_s,
-    halt_intervals,
     in_seq_order,
     merge,
     missing,
@@ -50,8 +49,15 @@ def _qty(text: str) -> Decimal:
 
 
 def _dec(value: Any) -> Decimal | None:
+    """A number (its text, or a JSON number) as a Decimal; None if it is none."""
+    return _dec_text(value if type(value) is str else str(value))
+
+
+@lru_cache(maxsize=4096)
+def _dec_text(text: str) -> Decimal | None:
+    """Parsed once per text: a soak's acks repeat a few quantities."""
     try:
-        return Decimal(str(value))
+        return Decimal(text)
     except (InvalidOperation, ValueError):
         return None
 
@@ -59,17 +65,18 @@ def _dec(value: Any) -> Decimal | None:
 def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal", "books"):
         return unknown(NAME, absent, audit)
-    journal = in_seq_order(audit)
     books = audit["books"]
-    compared = _books_against_acks(history, journal, books)
-    figures: dict[str, Any] = {"acked_resting": compared.placed, "judged_in_books": compared.judged}
-    if audit.get("halts") is None:
+    acks = _acked_resting(history, float(books.get("time") or float("inf")))
+    claimed = audit.get("halts") is not None
+    halts, due = _halts_to_judge(history, audit) if claimed else (None, 0)
+    during, snapshots, reduced_by = _replay(history, in_seq_order(history, audit), acks, halts)
+    compared = _books_against_acks(acks, reduced_by, books)
+    figures: dict[str, Any] = {"acked_resting": acks.placed, "judged_in_books": compared.judged}
+    if not claimed:
         if compared.found:
             return CheckResult(NAME, False, f"{len(compared.found)} client order(s) not as the books show: "
                                             f"{compared.found[0].text}", compared.found[:50], figures)
         return unknown(NAME, ["halts"], audit)
-    halts, due = _halts_to_judge(history, audit)
-    during, snapshots = _changed_during_halts(history, journal, halts)
     figures |= {"halts": len(halt_intervals(audit)), "halts_due_unrecorded": due, "resting_at_halt": [len(s) for s in snapshots]}
     found = [*compared.found, *during]
     if found:
@@ -77,35 +84,37 @@ def resting_orders_preserved(history: History, audit: Audit) -> CheckResult:
                            figures)
     unrecorded = f", {due} due halt(s) not recorded judged from the faults" if due else ""
     return CheckResult(NAME, True, f"{compared.judged} client-acked resting UM order(s) as the books show them; "
-                                   f"{sum(map(len, snapshots))} resting order(s) kept through {len(halts)} halt(s){unrecorded}",
+                                   f"{sum(map(len, snapshots))} resting order(s) kept through {len(snapshots)} halt(s){unrecorded}",
                        figures=figures)
 
 
 @dataclass(frozen=True)
-class BookComparison:
-    found: tuple[Evidence, ...]
+class Acks:
+    """The resting orders the clients' acks leave when the books were taken (``taken``): each
+    order's quantity left (less its acked cancel; the journal's fills and cancels are taken off
+    in ``_replay``) and the index of its ack."""
+
+    taken: float
+    expected: dict[str, tuple[Decimal, int]]  # order id -> (remaining, index of the ack)
+    cancelled_by: dict[str, int]  # order id -> index of the acked cancel's completion
+    unsure: set[str]  # orders a cancel of unknown outcome may have removed: not judged
     placed: int  # UM orders the clients saw acknowledged as resting
-    judged: int  # of them, those whose fate the clients know (no cancel of unknown outcome)
 
 
-def _books_against_acks(history: History, journal: list[Any], books: dict[str, Any]) -> BookComparison:
-    """Rebuild the resting orders from the clients' acks less their acked cancels and the
-    journal's fills and cancels, and compare them with the books after the run."""
-    found: list[Evidence] = []
-    taken = float(books.get("time") or float("inf"))
-    expected: dict[str, tuple[Decimal, int]] = {}  # order id -> (remaining, index of the ack)
-    cancelled_by: dict[str, int] = {}  # order id -> index of the acked cancel's completion
-    reduced_by: dict[str, list[int]] = {}  # order id -> seqs of the journal records that reduced it
+def _acked_resting(history: History, taken: float) -> Acks:
+    expected: dict[str, tuple[Decimal, int]] = {}
     for invoke, done in pair_completions(history, ["um_order"]):
-        body = done.value.get("body") if done is not None else None
-        if done is None or done.type != "ok" or done.time > taken or not isinstance(body, dict):
+        if done is None or done.type != "ok" or done.time > taken:
             continue
-        qty, filled = _dec(invoke.value.get("qty")), _dec(body.get("filled_qty") or "0")
-        if (body.get("status") not in RESTING or not body.get("order_id") or invoke.value.get("price") is None
-                or invoke.value.get("type", "LIMIT") != "LIMIT" or qty is None or filled is None):
+        body, asked = done.value.get("body"), invoke.value
+        if (not isinstance(body, dict) or body.get("status") not in RESTING or not body.get("order_id")
+                or asked.get("price") is None or asked.get("type", "LIMIT") != "LIMIT"):
             continue
-        expected[str(body["order_id"])] = (qty - filled, done.index)
+        qty, filled = _dec(asked.get("qty")), _dec(body.get("filled_qty") or "0")
+        if qty is not None and filled is not None:
+            expected[str(body["order_id"])] = (qty - filled, done.index)
     placed = len(expected)
+    cancelled_by: dict[str, int] = {}
     unsure: set[str] = set()
     for invoke, done in pair_completions(history, ["cancel"]):
         oid = str(invoke.value.get("order_id"))
@@ -116,29 +125,30 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
         elif done.type == "ok":
             expected[oid] = (Decimal(0), expected[oid][1])  # gone: it must not rest any more
             cancelled_by[oid] = done.index
-    for record in journal:
-        if record.time > taken:
-            continue
-        for event in record.events:
-            kind = event.get("type")
-            if kind == "trade" and (oid := event.get("maker_order_id")) in expected:
-                left, at = expected[oid]
-                expected[oid] = (left - (_dec(event.get("qty")) or Decimal(0)), at)
-                reduced_by.setdefault(oid, []).append(record.seq)
-            elif kind == "cancel" and (oid := event.get("order_id")) in expected:
-                expected[oid] = (Decimal(0), expected[oid][1])  # a recorded cancel; inside a halt judged below
-                reduced_by.setdefault(oid, []).append(record.seq)
+    return Acks(taken, expected, cancelled_by, unsure, placed)
+
+
+@dataclass(frozen=True)
+class BookComparison:
+    found: tuple[Evidence, ...]
+    judged: int  # of the acked resting orders, those whose fate the clients know (no cancel of unknown outcome)
+
+
+def _books_against_acks(acks: Acks, reduced_by: dict[str, list[int]], books: dict[str, Any]) -> BookComparison:
+    """The resting orders rebuilt from the clients' acks less their acked cancels and the
+    journal's fills and cancels, compared with the books after the run."""
+    found: list[Evidence] = []
     resting: dict[str, Decimal | None] = {}
     for book in (books.get("books") or {}).values():
         for side in ("bids", "asks"):
             for order in book.get(side) or []:
                 resting[str(order.get("order_id"))] = _dec(order.get("qty"))
-    for oid, (left, at) in expected.items():
-        if oid in unsure:
+    for oid, (left, at) in acks.expected.items():
+        if oid in acks.unsure:
             continue
         shown = resting.get(oid)
         if left <= 0 and oid in resting:
-            cancel = (cancelled_by[oid],) if oid in cancelled_by else ()
+            cancel = (acks.cancelled_by[oid],) if oid in acks.cancelled_by else ()
             found.append(Evidence(f"order {oid} filled or cancelled per the acks and the journal still rests with "
                                   f"{shown}", None, (at, *cancel), tuple(reduced_by.get(oid, ()))))
         elif left > 0 and oid not in resting:
@@ -147,7 +157,7 @@ def _books_against_acks(history: History, journal: list[Any], books: dict[str, A
         elif left > 0 and shown != left:
             found.append(Evidence(f"order {oid} rests with {shown} in the books; {left} left per the acks and the "
                                       "journal's fills", None, (at,)))
-    return BookComparison(tuple(found), placed, len(expected) - len(unsure & expected.keys()))
+    return BookComparison(tuple(found), len(acks.expected) - len(acks.unsure & acks.expected.keys()))
 
 
 def _halts_to_judge(history: History, audit: Audit) -> tuple[list[Interval], int]:
@@ -163,10 +173,17 @@ def _halts_to_judge(history: History, audit: Audit) -> tuple[list[Interval], int
     return [Interval(s, e) for s, e in spans], len(due)
 
 
-def _changed_during_halts(history: History, journal: list[Any],
-                          halts: list[Interval]) -> tuple[list[Evidence], list[dict[str, Decimal]]]:
-    """Orders resting when a halt began that the journal shows filled, or cancelled other than by
-    a cancel its owner sent for that very order (acked or of unknown outcome), inside it."""
+def _replay(history: History, journal: list[Any], acks: Acks,
+            halts: list[Interval] | None) -> tuple[list[Evidence], list[dict[str, Decimal]], dict[str, list[int]]]:
+    """One pass over the journal for both halves: the fills and cancels it records take the acked
+    resting orders down (in ``acks.expected``, up to when the books were taken; ``reduced_by``: the
+    records that did); and the orders resting when a halt began that it shows filled, or cancelled
+    other than by a cancel its owner sent for that very order (acked or of unknown outcome), inside
+    it (``during``, with the orders resting at each halt's start); without a halt record, only the
+    first half."""
+    expected, taken, judging = acks.expected, acks.taken, halts is not None
+    halts = halts or []
+    reduced_by: dict[str, list[int]] = {}
     client_cancels = {op.value.get("client_id"): op.value.get("order_id") for op in history.of("cancel")
                       if op.type == "invoke"}
     resting: dict[str, Decimal] = {}
@@ -180,28 +197,51 @@ def _changed_during_halts(history: History, journal: list[Any],
         while upcoming < len(halts) and t >= halts[upcoming].start:
             snapshots[upcoming] = dict(resting)
             upcoming += 1
-        # the first halt with start <= t <= end (closed): a record exactly at one halt's end and
-        # the next one's start is in the first (inline: a call per record was a tenth of the check)
-        i = bisect.bisect_right(starts, t) - 1
-        during = i - 1 if i > 0 and t <= ends[i - 1] else i if i >= 0 and t <= ends[i] else None
         for event in record.events:
-            kind, oid = event.get("type"), event.get("order_id")
-            if kind == "order" and event.get("market") == "um" and event.get("price") is not None:
-                resting[oid] = _qty(event["qty"])
-            elif kind == "trade" and event.get("market") == "um":
-                for side in ("maker_order_id", "taker_order_id"):
-                    o = event[side]
-                    if o in resting:
-                        if during is not None and o in snapshots[during]:
-                            bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {t - halts[during].start:.3f} s "
-                                                "into a halt", t, records=(record.seq,)))
-                        resting[o] -= _qty(event["qty"])
-                        if resting[o] <= 0:
-                            del resting[o]
-            elif kind == "cancel" and oid in resting:
-                if during is not None and oid in snapshots[during] and client_cancels.get(record.client_id) != oid:
-                    bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) "
-                                        f"{t - halts[during].start:.3f} s into a halt, not by a client's cancel of it",
-                                        t, records=(record.seq,)))
-                del resting[oid]
-    return bad, snapshots
+            kind = event.get("type")
+            if kind == "order":
+                if judging and event.get("market") == "um" and event.get("price") is not None:
+                    resting[event.get("order_id")] = _qty(event["qty"])
+            elif kind == "trade":
+                if t <= taken and (oid := event.get("maker_order_id")) in expected:
+                    left, at = expected[oid]
+                    expected[oid] = (left - (_dec(event.get("qty")) or Decimal(0)), at)
+                    reduced_by.setdefault(oid, []).append(record.seq)
+                if judging and event.get("market") == "um":
+                    bad += _filled(record, event, resting, snapshots, halts, _halt_at(t, starts, ends))
+            elif kind == "cancel":
+                if t <= taken and (oid := event.get("order_id")) in expected:
+                    expected[oid] = (Decimal(0), expected[oid][1])  # a recorded cancel; inside a halt judged below
+                    reduced_by.setdefault(oid, []).append(record.seq)
+                if (oid := event.get("order_id")) in resting:
+                    if ((during := _halt_at(t, starts, ends)) is not None and oid in snapshots[during]
+                            and client_cancels.get(record.client_id) != oid):
+                        bad.append(Evidence(f"resting order {oid} cancelled (reason {event.get('reason')}) "
+                                            f"{t - halts[during].start:.3f} s into a halt, not by a client's cancel of "
+                                            "it", t, records=(record.seq,)))
+                    del resting[oid]
+    return bad, snapshots, reduced_by
+
+
+def _filled(record: Any, event: dict[str, Any], resting: dict[str, Decimal], snapshots: list[dict[str, Decimal]],
+            halts: list[Interval], during: int | None) -> list[Evidence]:
+    """A UM trade taken off the resting orders it filled; a violation for each that was resting
+    when the halt it falls in began."""
+    bad: list[Evidence] = []
+    for side in ("maker_order_id", "taker_order_id"):
+        o = event[side]
+        if o in resting:
+            if during is not None and o in snapshots[during]:
+                bad.append(Evidence(f"resting order {o} filled ({event['qty']}) {record.time - halts[during].start:.3f} s "
+                                    "into a halt", record.time, records=(record.seq,)))
+            resting[o] -= _qty(event["qty"])
+            if resting[o] <= 0:
+                del resting[o]
+    return bad
+
+
+def _halt_at(t: float, starts: list[float], ends: list[float]) -> int | None:
+    """The first halt with start <= t <= end (closed): a record exactly at one halt's end and the
+    next one's start is in the first. Asked only of a record touching a resting order."""
+    i = bisect.bisect_right(starts, t) - 1
+    return i - 1 if i > 0 and t <= ends[i - 1] else i if i >= 0 and t <= ends[i] else None

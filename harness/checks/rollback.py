@@ -20,14 +20,13 @@ from typing import Any
 from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
-    client_parts,
+    journal_parts,
     missing,
     pair_completions,
     parts_of,
-    record_items,
     unknown,
 )
-from harness.history import History
+from harness.history import History, Op
 
 __all__ = ["rollback"]
 NAME = "rollback"
@@ -82,6 +81,25 @@ def rollback(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal"):
         return unknown(NAME, absent, audit)
     journal: list[JournalRecord] = audit["journal"]
+    bad = _unbalanced(journal)
+    transfers = pair_completions(history, ("transfer",))
+    counts = {"ok": 0, "fail": 0, "info": 0, "applied": 0, "acked_absent": 0}
+    bad += _transfers_not_whole(history, journal, transfers, counts)
+    figures = {"records": len(journal), "transfers": len(transfers), "transfers_unknown_outcome": counts["info"],
+               "transfers_applied": counts["applied"], "transfers_acked_without_record": counts["acked_absent"]}
+    if bad:
+        return CheckResult(NAME, False, f"{len(bad)} half-applied or unbalanced write(s): {bad[0].text}",
+                           tuple(bad[:50]), figures)
+    absent_note = (f"; {counts['acked_absent']} acknowledged transfer(s) have no record at all (lost writes: "
+                   "see no_acked_write_lost)") if counts["acked_absent"] else ""
+    return CheckResult(NAME, True, f"{len(journal)} records balance, suspense accounts at zero; of {len(transfers)} "
+                                   f"transfer(s), {counts['applied']} moved exactly the amount asked and the rest "
+                                   f"nothing ({counts['fail']} refused, {counts['info']} of unknown outcome)"
+                                   f"{absent_note}", figures=figures)
+
+
+def _unbalanced(journal: list[JournalRecord]) -> list[Evidence]:
+    """Records whose legs do not sum to zero per asset, and suspense accounts not back at zero."""
     bad: list[Evidence] = []
     suspense: dict[tuple[str, str], int] = defaultdict(int)
     for record in journal:
@@ -109,11 +127,16 @@ def rollback(history: History, audit: Audit) -> CheckResult:
             seqs = tuple(r.seq for r in journal if any(leg.account == account for leg in r.legs))
             bad.append(Evidence(f"{account} ends at {amount} {asset} (minor units), not zero: a write left "
                                 "half-applied", records=seqs[-20:]))
+    return bad
 
-    transfers = pair_completions(history, ("transfer",))
+
+def _transfers_not_whole(history: History, journal: list[JournalRecord], transfers: tuple[tuple[Op, Op | None], ...],
+                         counts: dict[str, int]) -> list[Evidence]:
+    """Each transfer's net effect on the customer's wallets against what the client asked and saw:
+    all of it when acknowledged, none when refused (``counts`` tallies outcomes as it goes)."""
+    bad: list[Evidence] = []
     ids = {str(i.value.get("client_id")) for i, _ in transfers}
-    parts = client_parts(ids, record_items(journal))
-    counts = {"ok": 0, "fail": 0, "info": 0, "applied": 0, "acked_absent": 0}
+    parts = journal_parts(history, journal, ids)
     for invoke, done in transfers:
         request, cid = invoke.value, str(invoke.value.get("client_id"))
         outcome = done.type if done is not None else "info"  # never answered: unknown outcome
@@ -144,14 +167,4 @@ def rollback(history: History, audit: Audit) -> CheckResult:
         else:
             bad.append(Evidence(f"transfer {cid} ({asked}) was refused ({done.error if done else ''}) yet the "
                                 f"ledger applied it (record(s) {list(seqs)})", when, ops, seqs))
-    figures = {"records": len(journal), "transfers": len(transfers), "transfers_unknown_outcome": counts["info"],
-               "transfers_applied": counts["applied"], "transfers_acked_without_record": counts["acked_absent"]}
-    if bad:
-        return CheckResult(NAME, False, f"{len(bad)} half-applied or unbalanced write(s): {bad[0].text}",
-                           tuple(bad[:50]), figures)
-    absent_note = (f"; {counts['acked_absent']} acknowledged transfer(s) have no record at all (lost writes: "
-                   "see no_acked_write_lost)") if counts["acked_absent"] else ""
-    return CheckResult(NAME, True, f"{len(journal)} records balance, suspense accounts at zero; of {len(transfers)} "
-                                   f"transfer(s), {counts['applied']} moved exactly the amount asked and the rest "
-                                   f"nothing ({counts['fail']} refused, {counts['info']} of unknown outcome)"
-                                   f"{absent_note}", figures=figures)
+    return bad

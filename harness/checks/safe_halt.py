@@ -20,26 +20,29 @@ only, and a customer may always pull a resting order (it adds no exposure, needs
 from __future__ import annotations
 
 import bisect
-import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 from typing import Any
 
+from harness.analysis import Interval, halt_intervals
+from harness.audit import JournalRecord
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
+    CLIENT_KINDS,
     HALT_SLACK_S,
     UM_RECORD_KINDS,
     UM_WRITE_KINDS,
     FaultWindow,
-    Interval,
     fault_windows,
     halt_budget_s,
-    halt_intervals,
     inside,
     merge,
     missing,
     overlaps,
     pair_completions,
+    paired,
     risk_of,
     started,
     unknown,
@@ -75,20 +78,11 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
     if not_landed := [f for f in expecting if not f.landed]:
         return CheckResult(NAME, "unknown", f"fault {not_landed[0].id} did not land: cannot judge the halt",
                            tuple(Evidence(f"{f.id} {f.detail}", f.start, (f.index,)) for f in not_landed))
-    pairs = sorted(((i, c) for kind in UM_WRITE_KINDS for i, c in pair_completions(history, [kind]) if c is not None),
-                   key=lambda p: p[0].time)
+    pairs, sent = _answered_by_send(history)
     refused = sorted(c.time for _, c in pairs if c.error == "UM_HALTED")
     bad: list[Evidence] = []
-    doubts: list[Evidence] = []
-
     corroborated = [_refusals_in(refused, h.start - SLACK_S, h.end + SLACK_S) > 0 for h in halts]
-    for h, ok in zip(halts, corroborated, strict=True):
-        if not ok and (tried := _attempt_inside(pairs, h)) is not None:
-            length = "open to the end" if h.end == float("inf") else f"{h.end - h.start:.3f} s long"
-            doubts.append(Evidence(f"a claimed halt ({length}) is contradicted: client UM write "
-                                   f"{tried.value.get('client_id')} inside it was not refused UM_HALTED "
-                                   f"({tried.type} {tried.error or tried.value.get('status')})", h.start, (tried.index,)))
-
+    doubts = _contradicted(halts, corroborated, pairs)
     detections: list[Detection] = []
     long_enough = [f for f in expecting if f.end - f.start >= budget_s]
     for f in long_enough:
@@ -99,21 +93,12 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
             verdict, evidence = found
             (bad if verdict is False else doubts).append(evidence)
 
-    for f in long_enough:
-        if f.end == float("inf"):
-            continue
-        for h in halts:  # a resume decided after the guard could see this fault, before margin was healthy long enough
-            if f.start + budget_s < h.end < f.end + healthy_s - SLACK_S:
-                bad.append(Evidence(f"UM resumed {h.end - f.end:+.3f} s from the heal of fault {f.id}: "
-                                    f"margin had not been healthy for {healthy_s:g} s (no hysteresis)", h.end))
-    bad += _acked_inside(pairs, halts, long_enough, budget_s, healthy_s)
-    for record in audit["journal"]:
-        if record.kind in UM_RECORD_KINDS and (held := inside(record.time, halts)):
-            bad.append(Evidence(f"UM {record.kind} {record.client_id} journaled {record.time - held.start:.3f} s into a halt",
-                                record.time, records=(record.seq,)))
+    bad += _early_resumes(long_enough, halts, budget_s, healthy_s)
+    bad += _acked_inside(pairs, sent, halts, long_enough, budget_s, healthy_s)
+    bad += _journaled_inside(audit["journal"], halts)
     bad += _spot_halted(history, faults)
 
-    unclaimed = sum(1 for t in refused if not _claimed(halts, t))
+    unclaimed = len(refused) - _claimed(halts, refused)
     measured = [d.from_landing_s for d in detections]
     from_breach = [d.from_client_breach_s for d in detections if d.from_client_breach_s is not None]
     figures: dict[str, Any] = {
@@ -141,10 +126,56 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
                                    f"no UM write acknowledged inside a halt; {spot}", figures=figures)
 
 
-def _claimed(halts: Sequence[Interval], t: float) -> bool:
-    """Whether a refusal at ``t`` falls in a claimed halt, give or take the clocks' slack."""
-    i = bisect.bisect_right(halts, (t + SLACK_S, math.inf)) - 1  # tuples, compared in C
-    return i >= 0 and t <= halts[i].end + SLACK_S
+
+def _contradicted(halts: list[Interval], corroborated: list[bool], pairs: list[tuple[Op, Op]]) -> list[Evidence]:
+    """Claimed halts no client saw: uncorroborated by any UM_HALTED refusal, with a UM write inside
+    that was answered otherwise."""
+    doubts: list[Evidence] = []
+    for h, ok in zip(halts, corroborated, strict=True):
+        if not ok and (tried := _attempt_inside(pairs, h)) is not None:
+            length = "open to the end" if h.end == float("inf") else f"{h.end - h.start:.3f} s long"
+            doubts.append(Evidence(f"a claimed halt ({length}) is contradicted: client UM write "
+                                   f"{tried.value.get('client_id')} inside it was not refused UM_HALTED "
+                                   f"({tried.type} {tried.error or tried.value.get('status')})", h.start, (tried.index,)))
+    return doubts
+
+
+def _early_resumes(faults: list[FaultWindow], halts: list[Interval], budget_s: float, healthy_s: float) -> list[Evidence]:
+    """Resumes decided after the guard could see a fault, before margin was healthy long enough."""
+    bad: list[Evidence] = []
+    for f in faults:
+        if f.end == float("inf"):
+            continue
+        for h in halts:
+            if f.start + budget_s < h.end < f.end + healthy_s - SLACK_S:
+                bad.append(Evidence(f"UM resumed {h.end - f.end:+.3f} s from the heal of fault {f.id}: "
+                                    f"margin had not been healthy for {healthy_s:g} s (no hysteresis)", h.end))
+    return bad
+
+def _answered_by_send(history: History) -> tuple[list[tuple[Op, Op]], list[float]]:
+    """The answered client UM writes, each kind paired alone, in the order they were sent (ties
+    by kind), and their send times. In a merged history with no process mixing kinds and no two
+    sends at one time, that is the order the shared pairing already has: checked, not sorted."""
+    if not paired(history, CLIENT_KINDS).crossed:
+        pairs = [(i, c) for i, c in pair_completions(history, UM_WRITE_KINDS) if c is not None]
+        sent = [i.time for i, _ in pairs]
+        if all(map(operator.lt, sent, islice(sent, 1, None))):
+            return pairs, sent
+    pairs = sorted(((i, c) for kind in UM_WRITE_KINDS for i, c in pair_completions(history, [kind]) if c is not None),
+                   key=lambda p: p[0].time)
+    return pairs, [i.time for i, _ in pairs]
+
+
+def _claimed(halts: Sequence[Interval], refused: Sequence[float]) -> int:
+    """How many refusals (sorted times) fall in a claimed halt, give or take the clocks' slack:
+    per halt, the refusals from its start to its end by bisection, never counting one twice."""
+    claimed = done = 0  # ``done``: refusals before it are counted or past
+    for h in halts:
+        lo = bisect.bisect_left(refused, h.start, lo=done, key=lambda t: t + SLACK_S)  # start <= t + slack
+        hi = bisect.bisect_right(refused, h.end + SLACK_S, lo=done)
+        claimed += max(0, hi - max(lo, done))
+        done = max(done, hi)
+    return claimed
 
 
 def _refusals_in(refused: Sequence[float], start: float, end: float) -> int:
@@ -211,26 +242,50 @@ def _client_breach(pairs: Sequence[tuple[Op, Op]], landing: float, over_s: float
     return best
 
 
-def _acked_inside(pairs: Sequence[tuple[Op, Op]], halts: Sequence[Interval], expecting: Sequence[FaultWindow],
-                  budget_s: float, healthy_s: float) -> list[Evidence]:
+def _acked_inside(pairs: Sequence[tuple[Op, Op]], sent: Sequence[float], halts: Sequence[Interval],
+                  expecting: Sequence[FaultWindow], budget_s: float, healthy_s: float) -> list[Evidence]:
     """UM writes a client saw acknowledged while UM was halted: sent and answered inside a claimed
     halt, or inside the span a fault kept UM due to be halted (from the halt's deadline to the
-    heal plus the healthy period), whatever the halt record or the journal says."""
+    heal plus the healthy period), whatever the halt record or the journal says. Only the writes
+    sent inside one of those spans can be: found by bisection (``sent``: the pairs' send times)."""
     due = merge((f.start + budget_s, f.end + healthy_s) for f in expecting)
+    candidates: Iterable[tuple[Op, Op]] = pairs
+    if not any(map(operator.gt, sent, [c.time for _, c in pairs])):  # answered after sent: bounded by the span
+        spans = merge([*halts, *due])  # disjoint, in order: so are the runs of writes sent in them
+        candidates = chain.from_iterable(pairs[bisect.bisect_left(sent, start):bisect.bisect_right(sent, end)]
+                                         for start, end in spans)
     out: list[Evidence] = []
-    for invoke, done in pairs:
+    for invoke, done in candidates:
         if done.type != "ok":
             continue
-        sent, answered = invoke.time - SLACK_S, done.time + SLACK_S
+        sent_at, answered = invoke.time - SLACK_S, done.time + SLACK_S
         h = inside(invoke.time, halts)
         where = ""
-        if h is not None and h.start <= sent and answered <= h.end:
+        if h is not None and h.start <= sent_at and answered <= h.end:
             where = f"{invoke.time - h.start:.3f} s into a claimed halt"
-        elif within(due, sent, answered):
+        elif within(due, sent_at, answered):
             where = "while a fault kept UM due to be halted"
         if where:
             out.append(Evidence(f"UM {invoke.f} {invoke.value.get('client_id')} acknowledged to the client {where}",
                                 done.time, (invoke.index, done.index)))
+    return out
+
+
+def _journaled_inside(journal: Sequence[JournalRecord], halts: Sequence[Interval]) -> list[Evidence]:
+    """UM records the journal stamps inside a claimed halt, in journal order: found by bisecting
+    the records' times, sorted, per halt."""
+    times = list(map(operator.attrgetter("time"), journal))
+    by_time = sorted(range(len(times)), key=times.__getitem__)  # nearly in order already: a resume is stamped first
+    times.sort()
+    inside_any: set[int] = set()
+    for h in halts:
+        inside_any.update(by_time[bisect.bisect_right(times, h.start):bisect.bisect_left(times, h.end)])
+    candidates = map(journal.__getitem__, sorted(inside_any))
+    out: list[Evidence] = []
+    for record in candidates:
+        if record.kind in UM_RECORD_KINDS and (held := inside(record.time, halts)):
+            out.append(Evidence(f"UM {record.kind} {record.client_id} journaled {record.time - held.start:.3f} s into a "
+                                "halt", record.time, records=(record.seq,)))
     return out
 
 

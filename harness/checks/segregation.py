@@ -114,7 +114,7 @@ class _Replay:
     views are compared."""
 
     def __init__(self) -> None:
-        self.raw: dict[tuple[str, str], int] = defaultdict(int)
+        self.raw: dict[str, dict[str, int]] = {}  # account -> asset -> sum (a dict per account: no key tuple per leg)
         self.bad: list[Evidence] = []
         self._view: tuple[int, Balances] | None = None  # the natural view last built, and for how many records
         self.applied = 0
@@ -127,7 +127,11 @@ class _Replay:
         outside = record.kind in DEPOSIT_KINDS
         for leg in record.legs:
             account, asset, amount = leg.account, leg.asset, leg.amount
-            raw[account, asset] += amount
+            try:
+                row = raw[account]
+            except KeyError:
+                row = raw[account] = {}
+            row[asset] = row.get(asset, 0) + amount
             if account in SPECIAL:  # customers' legs, most of them, skip the rules
                 if account in INCOME:
                     income[asset] = income.get(asset, 0) + amount
@@ -143,9 +147,8 @@ class _Replay:
     def balances(self) -> Balances:
         """Natural balances (as the ledger shows them) of the records applied so far."""
         if self._view is None or self._view[0] != self.applied:
-            view: Balances = {}
-            for (account, asset), amount in self.raw.items():
-                view.setdefault(account, {})[asset] = amount if account.startswith(DEBIT_NORMAL) else -amount
+            view: Balances = {account: dict(row) if account.startswith(DEBIT_NORMAL) else {a: -v for a, v in row.items()}
+                              for account, row in self.raw.items()}
             self._view = (self.applied, view)
         return self._view[1]
 
@@ -177,7 +180,7 @@ def _income_evidence(record: JournalRecord) -> list[Evidence]:
 def segregation(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal", "balances"):
         return unknown(NAME, absent, audit)
-    journal = in_seq_order(audit)
+    journal = in_seq_order(history, audit)
     seqs = [r.seq for r in journal]
     epochs = _prefix_epochs(journal)
     samples: list[Mapping[str, Any]] = list(audit.get("balance_samples") or [])

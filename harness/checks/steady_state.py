@@ -14,23 +14,16 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+from harness.analysis import PHASES, percentile
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import fault_ops, recovery_budgets
 from harness.history import History, Op
+from harness.scenario.faults import is_instant
+from harness.workload import WRITE_KINDS
 
-__all__ = ["steady_state", "phase_figures", "percentile", "probe_violation", "PHASES", "REQUEST_KINDS"]
+__all__ = ["steady_state", "phase_figures", "probe_violation"]
 NAME = "steady_state"
-PHASES = ("before", "during", "after")
-REQUEST_KINDS = ("um_order", "cancel", "transfer", "spot_order", "leverage")
 MIN_OPS = 10
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def _server_error(op: Op) -> bool:
@@ -69,6 +62,8 @@ def probe_violation(ops: Sequence[Op], gate: Mapping[str, Mapping[str, float]]) 
     if (least := (gate.get("um_order_success_rate") or {}).get("min")) is not None and rate < least:
         return f"UM order success rate {rate:.2f} < {least}"
     latencies = sorted(op.latency_ms or 0.0 for op in done)
+    # a rank or so below analysis.percentile's nearest rank: of a ten-order probe the second slowest,
+    # so one stall on a busy machine does not make a run undecided
     p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)] if len(latencies) > 1 else latencies[0]
     if (most := (gate.get("p99_ms") or {}).get("max")) is not None and p99 > most:
         return f"UM order p99 {p99:.1f} ms > {most} ms"
@@ -77,7 +72,7 @@ def probe_violation(ops: Sequence[Op], gate: Mapping[str, Mapping[str, float]]) 
 
 def _windows(history: History) -> dict[str, tuple[float, float]]:
     """Wall-time windows of the three phases; without an infrastructure fault, all is 'before'."""
-    injects = [op.time for op in fault_ops(history, "inject") if op.value.get("fault") != "price_shock"]
+    injects = [op.time for op in fault_ops(history, "inject") if not is_instant(op.value.get("fault"))]
     heals = [op.time for op in fault_ops(history, "heal")]
     recovery_s = max(recovery_budgets(history), default=0.0)
     if not injects:
@@ -108,7 +103,7 @@ def steady_state(history: History, audit: Audit) -> CheckResult:
     tolerances: Mapping[str, Mapping[str, Any]] = (audit.get("config") or {}).get("steady_state") or {}
     if not any(tolerances.get(p) for p in PHASES):
         return CheckResult(NAME, True, "no steady-state tolerance in the scenario (vacuous)")
-    done = history.completions(*REQUEST_KINDS)
+    done = history.completions(*WRITE_KINDS)
     windows = _windows(history)
     times = [op.time for op in done]
     t0, t1 = min(times, default=0.0), max(times, default=0.0)

@@ -1,4 +1,5 @@
-"""The fault protocol, the registry by name, and what a fault may touch (``FaultEnv``).
+"""The fault protocol, the tables of implementations and healers filled from the kinds'
+registrations (``harness.scenario.faults.KINDS``), and what a fault may touch (``FaultEnv``).
 
 A fault is built from a scheduled fault and the environment, then ``inject()``-ed and
 ``heal()``-ed. ``heal`` is idempotent and safe on a fault that never landed. Before a fault is
@@ -8,16 +9,21 @@ applied, its ``journal_entry()`` is written to disk so that a later process can 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import functools
+import importlib
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.errors import HarnessError
+from harness.scenario import KINDS, HaltFacts
 from harness.schedule import ScheduledFault
 from harness.targets import Topology
 from harness.targets.base import ProcessControl
 
-__all__ = ["Landing", "Fault", "FaultEnv", "FaultError", "FAULTS", "BACKEND_FAULTS", "register", "build_fault", "HEALERS", "load_fault_kinds"]
+__all__ = ["Landing", "Fault", "FaultBase", "FaultEnv", "FaultError", "FAULTS", "BACKEND_FAULTS", "build_fault", "HEALERS",
+           "expects_um_halt", "heal_nothing", "load_fault_kinds"]
 
 
 class FaultError(HarnessError):
@@ -42,25 +48,9 @@ class FaultEnv:
     services: dict[str, str]  # service -> base URL (direct, not proxied)
     regions: dict[str, str]  # service -> region
     risk: Mapping[str, int | str]  # the risk budget in force
-    backend: str = "local"  # picks a backend's own implementation of a kind, if it registered one
+    backend: str = "local"  # picks the implementation the kind's registration names for this backend
     market: Any = None  # harness.market.MarketFeed publishing this run's prices (price shocks move it)
     topology: Topology | None = None  # the target's; needed by faults on links (a partition's links)
-
-    def margin_link(self) -> str | None:
-        """The target's UM path whose slowness or loss must halt UM; None when it names none (then
-        no fault expects a halt)."""
-        if self.topology is None or "margin_link" not in self.topology.roles:
-            return None
-        return self.topology.role("margin_link")
-
-    def loses_margin(self, services: Iterable[str]) -> bool:
-        """Losing ``services`` must halt UM: the margin side of the margin link goes, the matching
-        engine calling it stays."""
-        if (link := self.margin_link()) is None or self.topology is None:
-            return False
-        engine, margin = self.topology.ends(link)
-        gone = set(services)
-        return margin in gone and engine not in gone
 
 
 class Fault(Protocol):
@@ -73,34 +63,58 @@ class Fault(Protocol):
     def describe(self) -> str: ...
 
 
-FAULTS: dict[str, Callable[[ScheduledFault, FaultEnv], Fault]] = {}
-# backend -> kind -> factory: a backend's own way to apply a kind (a container pause is not SIGSTOP)
+@dataclass
+class FaultBase:
+    """What every implementation shares: its scheduled fault, its environment, and the halt the
+    checks may expect, read from the kind's pure registration (never decided here)."""
+
+    spec: ScheduledFault
+    env: FaultEnv
+
+    def expect_um_halt(self) -> bool:
+        return expects_um_halt(self.spec, self.env)
+
+
+def expects_um_halt(spec: ScheduledFault, env: FaultEnv) -> bool:
+    """The kind's ``expects_um_halt`` for this fault in this run; no topology: nothing to expect."""
+    if env.topology is None:
+        return False
+    facts = HaltFacts(env.topology, float(env.risk.get("p99_ms", math.inf)))
+    return KINDS[spec.kind].expects_um_halt(spec.target, spec.params, facts)
+
+
+FAULTS: dict[str, Callable[[ScheduledFault, FaultEnv], Fault]] = {}  # kind -> factory, kinds every backend runs
+# backend -> kind -> factory: the implementation a kind's registration names for that backend
 BACKEND_FAULTS: dict[str, dict[str, Callable[[ScheduledFault, FaultEnv], Fault]]] = {}
 # journal entry "heal" kind -> function healing it from the entry alone (for leftovers)
 HEALERS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
-def register(*kinds: str, backend: str | None = None) -> Callable[[Any], Any]:
-    """Register a fault for every backend, or (``backend=``) only for that one, taking precedence."""
-
-    def add(cls: Any) -> Any:
-        table = FAULTS if backend is None else BACKEND_FAULTS.setdefault(backend, {})
-        for kind in kinds:
-            table[kind] = cls
-        return cls
-
-    return add
+def _resolve(path: str) -> Any:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
+@functools.cache
 def load_fault_kinds() -> None:
-    """Importing the fault modules registers their faults and healers."""
-    from harness.faults import containers, links, process, target  # noqa: F401
+    """Fill the tables from the kinds' registrations (importing their implementations), once."""
+    backends = sorted({backend for kind in KINDS.values() for backend in kind.implementations})
+    for kind in KINDS.values():
+        for backend, path in kind.implementations.items():
+            BACKEND_FAULTS.setdefault(backend, {})[kind.name] = _resolve(path)
+        if set(backends) <= set(kind.implementations):
+            FAULTS[kind.name] = BACKEND_FAULTS[backends[0]][kind.name]
+        HEALERS.update({heal: _resolve(path) for heal, path in kind.healers.items()})
 
 
 def build_fault(spec: ScheduledFault, env: FaultEnv) -> Fault:
     load_fault_kinds()
     try:
-        factory = BACKEND_FAULTS.get(env.backend, {}).get(spec.kind) or FAULTS[spec.kind]
+        factory = BACKEND_FAULTS.get(env.backend, {})[spec.kind]
     except KeyError:
         raise FaultError(f"fault {spec.id}: kind {spec.kind!r} is not supported on this backend") from None
     return factory(spec, env)
+
+
+def heal_nothing(entry: dict[str, Any]) -> None:
+    """A fault that leaves nothing to undo (a dead process, a market move)."""

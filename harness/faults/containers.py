@@ -13,46 +13,58 @@ import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
+from harness.faults.base import FaultBase, FaultEnv, FaultError, Landing
 from harness.faults.process import RegionPowerLoss
-from harness.schedule import ScheduledFault
+from harness.targets.base import ProcessControl
 
-__all__ = ["ContainerPause", "ContainerRegionPowerLoss", "ContainerPartition", "ContainerNetem"]
+__all__ = ["Hosts", "hosts", "ContainerPause", "ContainerRegionPowerLoss", "ContainerPartition", "ContainerNetem", "docker_netem_clear",
+           "docker_reconnect", "docker_unpause"]
 
 
-@register("pause", backend="docker")
+@runtime_checkable
+class Hosts(ProcessControl, Protocol):
+    """What the container faults need of a backend beyond process control: each service a host
+    (a container with an id and a status), killed together, cabled to the inter-region network."""
+
+    def container_id(self, service: str) -> str: ...
+    def status(self, service: str) -> str: ...
+    def kill_many(self, services: list[str]) -> None: ...
+    def inter_region_network_id(self) -> str: ...
+    def disconnect(self, service: str) -> None: ...
+    def reconnect(self, service: str) -> None: ...
+    def connected(self, service: str) -> bool: ...
+
+
+def hosts(env: FaultEnv) -> Hosts:
+    if not isinstance(env.processes, Hosts):
+        raise FaultError(f"{type(env.processes).__name__} runs no service as a container host")
+    return env.processes
+
+
 @dataclass
-class ContainerPause:
-    spec: ScheduledFault
-    env: FaultEnv
-
+class ContainerPause(FaultBase):
     def describe(self) -> str:
         return f"pause host {self.spec.target['service']}"
 
-    def expect_um_halt(self) -> bool:
-        return self.env.loses_margin([self.spec.target["service"]])
-
     def journal_entry(self) -> dict[str, Any]:
-        container = self.env.processes.container(self.spec.target["service"])  # type: ignore[attr-defined]
-        return {"heal": "docker_unpause", "container": container.id}
+        return {"heal": "docker_unpause", "container": hosts(self.env).container_id(self.spec.target["service"])}
 
     def inject(self) -> Landing:
         service = self.spec.target["service"]
         self.env.processes.pause(service)
-        status = self.env.processes.status(service)  # type: ignore[attr-defined]
+        status = hosts(self.env).status(service)
         return Landing(status == "paused", f"{service} container {status}")
 
     def heal(self) -> None:
         self.env.processes.resume(self.spec.target["service"])
 
 
-@register("region_power_loss", backend="docker")
 @dataclass
 class ContainerRegionPowerLoss(RegionPowerLoss):
     def inject(self) -> Landing:
-        self.env.processes.kill_many(self.services)  # type: ignore[attr-defined]
+        hosts(self.env).kill_many(self.services)
         alive = [s for s in self.services if self.env.processes.alive(s)]
         return Landing(not alive, f"still up: {alive}" if alive else f"powered off: {', '.join(self.services)}")
 
@@ -70,7 +82,7 @@ def _on_container(container_id: str, act: Callable[[Any], None]) -> None:
         client.close()
 
 
-def _docker_unpause(entry: dict[str, Any]) -> None:
+def docker_unpause(entry: dict[str, Any]) -> None:
     def thaw(container: Any) -> None:
         if container.status == "paused":
             container.unpause()
@@ -78,18 +90,12 @@ def _docker_unpause(entry: dict[str, Any]) -> None:
     _on_container(entry["container"], thaw)
 
 
-HEALERS["docker_unpause"] = _docker_unpause
 
-
-@register("partition", backend="docker")
 @dataclass
-class ContainerPartition:
+class ContainerPartition(FaultBase):
     """A two-way cut between regions is a cable pulled: the second region's hosts leave the
     inter-region network. Links, and one-way cuts (a network cannot cut one direction), go
     through Toxiproxy as on the local backend."""
-
-    spec: ScheduledFault
-    env: FaultEnv
 
     def _by_network(self) -> bool:
         return "regions" in self.spec.target and self.spec.target.get("direction", "both") == "both"
@@ -110,23 +116,20 @@ class ContainerPartition:
         a, b = self.spec.target["regions"]
         return f"partition regions {a}|{b}: {', '.join(self.services)} off the inter-region network"
 
-    def expect_um_halt(self) -> bool:
-        return bool(self._links().expect_um_halt())
-
     def journal_entry(self) -> dict[str, Any]:
         if not self._by_network():
             return dict(self._links().journal_entry())
-        backend = self.env.processes
-        return {"heal": "docker_reconnect", "network": backend.networks["x"].id,  # type: ignore[attr-defined]
-                "containers": {s: backend.container(s).id for s in self.services}}  # type: ignore[attr-defined]
+        backend = hosts(self.env)
+        return {"heal": "docker_reconnect", "network": backend.inter_region_network_id(),
+                "containers": {s: backend.container_id(s) for s in self.services}}
 
     def inject(self) -> Landing:
         if not self._by_network():
             return self._links().inject()  # type: ignore[no-any-return]
-        backend = self.env.processes
+        backend = hosts(self.env)
         for service in self.services:
-            backend.disconnect(service)  # type: ignore[attr-defined]
-        still = [s for s in self.services if backend.connected(s)]  # type: ignore[attr-defined]
+            backend.disconnect(service)
+        still = [s for s in self.services if backend.connected(s)]
         return Landing(not still, f"still connected: {still}" if still else f"disconnected: {', '.join(self.services)}")
 
     def heal(self) -> None:
@@ -134,10 +137,10 @@ class ContainerPartition:
             self._links().heal()
             return
         for service in self.services:
-            self.env.processes.reconnect(service)  # type: ignore[attr-defined]
+            hosts(self.env).reconnect(service)
 
 
-def _docker_reconnect(entry: dict[str, Any]) -> None:
+def docker_reconnect(entry: dict[str, Any]) -> None:
     import docker
 
     client = docker.from_env(timeout=10)
@@ -153,8 +156,6 @@ def _docker_reconnect(entry: dict[str, Any]) -> None:
     finally:
         client.close()
 
-
-HEALERS["docker_reconnect"] = _docker_reconnect
 
 
 def _in_netns(pid: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -189,24 +190,17 @@ def _netem_clear(pid: int) -> None:
             _in_netns(pid, "iptables", "-w", "-D", *shlex.split(rule)[1:])
 
 
-@register("netem", backend="docker")
 @dataclass
-class ContainerNetem:
+class ContainerNetem(FaultBase):
     """A host's network card delaying and dropping what it sends (``tc netem`` on every card of
     the container): unlike a Toxiproxy toxic it hits every connection, TCP retransmits included.
     A kernel built without netem (some VMs) still gets the loss, by iptables; a delay there is
     refused with the reason rather than faked."""
 
-    spec: ScheduledFault
-    env: FaultEnv
-
     def describe(self) -> str:
         p = self.spec.params
         return (f"netem on host {self.spec.target['service']}: delay {p.get('delay_ms', 0)} ms "
                 f"± {p.get('jitter_ms', 0)} ms, loss {p.get('loss_pct', 0)} %")
-
-    def expect_um_halt(self) -> bool:
-        return self.env.loses_margin([self.spec.target["service"]])
 
     def _pid(self) -> int:
         pid = self.env.processes.pid(self.spec.target["service"])
@@ -215,8 +209,7 @@ class ContainerNetem:
         return pid
 
     def journal_entry(self) -> dict[str, Any]:
-        container = self.env.processes.container(self.spec.target["service"])  # type: ignore[attr-defined]
-        return {"heal": "docker_netem_clear", "container": container.id}
+        return {"heal": "docker_netem_clear", "container": hosts(self.env).container_id(self.spec.target["service"])}
 
     def inject(self) -> Landing:
         pid, p = self._pid(), self.spec.params
@@ -258,12 +251,10 @@ class ContainerNetem:
             _netem_clear(pid)
 
 
-def _docker_netem_clear(entry: dict[str, Any]) -> None:
+def docker_netem_clear(entry: dict[str, Any]) -> None:
     def clear(container: Any) -> None:
         if pid := container.attrs["State"]["Pid"]:  # 0: stopped, its network namespace gone with it
             _netem_clear(int(pid))
 
     _on_container(entry["container"], clear)
 
-
-HEALERS["docker_netem_clear"] = _docker_netem_clear

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fi
 from harness.errors import HarnessError
 from harness.http import target_session
 from harness.net import free_port
+from harness.procs import stop_group
 
 __all__ = ["ToxiproxyError", "FaultNotLanded", "ToxiproxyServer", "Proxy", "ProxyNet"]
 
@@ -76,16 +76,8 @@ class ToxiproxyServer:
         raise ToxiproxyError(f"toxiproxy-server did not answer on {self.url} within {ready_within_s:.0f} s")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        if self.proc is not None:
+            stop_group(self.proc, grace_s=5)
 
     def __enter__(self) -> ToxiproxyServer:
         return self.start()

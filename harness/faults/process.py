@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.faults.base import HEALERS, FaultEnv, Landing, register
-from harness.schedule import ScheduledFault
+from harness.faults.base import FaultBase, Landing
 
-__all__ = ["Kill", "Pause", "RegionPowerLoss"]
+__all__ = ["Kill", "Pause", "RegionPowerLoss", "heal_sigcont"]
 
 
 def _is_stopped(pid: int | None, *, within_s: float = 1.0) -> bool:
@@ -34,19 +33,13 @@ def _is_stopped(pid: int | None, *, within_s: float = 1.0) -> bool:
 
 
 @dataclass
-class Kill:
-    spec: ScheduledFault
-    env: FaultEnv
-
+class Kill(FaultBase):
     @property
     def services(self) -> list[str]:
         return [self.spec.target["service"]]
 
     def describe(self) -> str:
         return f"kill {', '.join(self.services)}"
-
-    def expect_um_halt(self) -> bool:
-        return self.env.loses_margin(self.services)
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "none", "services": self.services}  # a dead process needs no cleanup
@@ -63,7 +56,6 @@ class Kill:
                 self.env.processes.restart(service)
 
 
-@register("region_power_loss")
 @dataclass
 class RegionPowerLoss(Kill):
     @property
@@ -74,24 +66,12 @@ class RegionPowerLoss(Kill):
     def describe(self) -> str:
         return f"power loss of region {self.spec.target['region']}"
 
-    def expect_um_halt(self) -> bool:
-        return False  # matching itself is gone
 
 
-register("kill")(Kill)
-
-
-@register("pause")
 @dataclass
-class Pause:
-    spec: ScheduledFault
-    env: FaultEnv
-
+class Pause(FaultBase):
     def describe(self) -> str:
         return f"pause {self.spec.target['service']}"
-
-    def expect_um_halt(self) -> bool:
-        return self.env.loses_margin([self.spec.target["service"]])
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "sigcont", "pid": self.env.processes.pid(self.spec.target["service"])}
@@ -107,13 +87,10 @@ class Pause:
         self.env.processes.resume(self.spec.target["service"])
 
 
-def _sigcont(entry: dict[str, Any]) -> None:
+def heal_sigcont(entry: dict[str, Any]) -> None:
     if entry.get("pid"):
         try:
             os.killpg(int(entry["pid"]), signal.SIGCONT)
         except ProcessLookupError:
             pass
 
-
-HEALERS["sigcont"] = _sigcont
-HEALERS["none"] = lambda entry: None

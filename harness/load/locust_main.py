@@ -2,7 +2,7 @@
 
 gevent's monkey patching, which Locust does on import, looks up its plugins 25 times, and each
 look-up reads the entry points of every installed package (Python 3.11's importlib.metadata
-keeps nothing): 0.04 s of CPU at every Locust start, when a run's start-up is CPU-bound. Here
+keeps nothing): CPU paid at every Locust start, when a run's start-up is CPU-bound. Here
 they are read once. The installed packages do not change while Locust runs.
 """
 

@@ -1,9 +1,10 @@
-"""Locust users for umref-like UM traffic. Run only as a subprocess (gevent patches the process).
+"""Locust users for UM traffic. Run only as a subprocess (gevent patches the process).
 
 Configuration comes from the JSON file named by ``UMCHAOS_LOAD_CONFIG``: accounts, history file,
 run id, monotonic start, mix weights, user-class weights, request timeout. Every request is
 written to the history as an invoke op before it is sent and a completion op after (ok / fail /
-info). ``UmTrader`` mixes every request kind by ``mix``; the other classes each behave like one
+info), in the harness's client model: the target's ``ClientApi`` (named in the config) builds
+each request and reads each answer. ``UmTrader`` mixes every request kind by ``mix``; the other classes each behave like one
 kind of customer and are weighted by the scenario's ``load.classes`` (the runner names them on
 Locust's command line).
 """
@@ -22,7 +23,9 @@ from typing import Any
 from gevent.event import Event
 from locust import FastHttpUser, between, events, task
 
+from harness.load.client import STANDARD_CLIENT, load_client_api
 from harness.load.ops import OpWriter
+from harness.workload import MIX_KINDS
 
 CONFIG_WAIT_S = 600.0
 
@@ -41,6 +44,7 @@ def _wait_for_config(path: str) -> dict[str, Any]:
 CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
 TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateway and the accounts
 ACCOUNTS = [a for a in TARGET["accounts"] if a["role"] == "trader"]
+CLIENT = load_client_api(CONFIG.get("client_api", STANDARD_CLIENT))
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
 REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
 _worker = os.environ.get("UMCHAOS_WORKER", "")
@@ -99,7 +103,7 @@ def _flush_often(**_: Any) -> None:
 
 def _weights() -> dict[str, float]:
     mix = CONFIG["mix"]
-    return {kind: float(mix.get(kind, 0)) for kind in ("um_order", "cancel", "transfer", "spot_order", "leverage", "bad_key")}
+    return {kind: float(mix.get(kind, 0)) for kind in MIX_KINDS}
 
 
 class Customer(FastHttpUser):
@@ -121,22 +125,23 @@ class Customer(FastHttpUser):
         self.n = 0
 
     # ---- one request, two ops ----------------------------------------------------------------
-    def send(self, f: str, path: str, body: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
+    def send(self, f: str, fields: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
         self.n += 1
         client_id = f"{CONFIG['run_id']}-{self.process}-{self.n}"
-        payload = {"client_id": client_id, **body}
+        payload = {"client_id": client_id, **fields}
         started = WRITER.invoke(f, self.process, {**payload, "account": self.account["account"], "api_key_valid": valid})
+        request = CLIENT.request(f, payload, key or self.account["api_key"])
         status, answer, exc = None, None, None
         try:
-            with self.client.post(path, json=payload, headers={"X-API-Key": key or self.account["api_key"]},
-                                  name=f, catch_response=True) as resp:
-                status = resp.status_code or None
-                if status is None:
+            with self.client.request(request.method, request.path, json=request.json, headers=dict(request.headers),
+                                     name=f, catch_response=True) as resp:
+                if not resp.status_code:
                     exc = resp.error or ConnectionError("no answer")
                 try:
-                    answer = resp.json() if resp.text else None
+                    raw = resp.json() if resp.text else None
                 except ValueError:
-                    answer = None
+                    raw = None
+                status, answer = CLIENT.answer(f, resp.status_code or None, raw)
                 if status and (status < 500):
                     resp.success()
         except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
@@ -148,13 +153,15 @@ class Customer(FastHttpUser):
     def mark(self, symbol: str) -> Decimal:
         if time.monotonic() - _marks["at"] > 2.0:
             _marks["at"] = time.monotonic()
+            request = CLIENT.marks_request()
             try:
-                resp = self.client.get("/market", name="market")
-                _marks["symbols"] = resp.json()["symbols"] if resp.status_code == 200 else _marks["symbols"]
+                resp = self.client.request(request.method, request.path, headers=dict(request.headers), name="market")
+                if resp.status_code == 200:
+                    _marks["symbols"] = CLIENT.marks(resp.json())
             except Exception:  # noqa: BLE001 - fall back to the last or reference prices
                 pass
-        entry = _marks["symbols"].get(symbol)
-        return Decimal(entry["mark"]) if entry else REFERENCE[symbol[:3]]
+        mark = _marks["symbols"].get(symbol)
+        return Decimal(mark) if mark else REFERENCE[symbol[:3]]
 
     def price_near(self, symbol: str, spread: float) -> str:
         move = Decimal(repr(self.rng.uniform(-spread, spread)))
@@ -165,8 +172,8 @@ class Customer(FastHttpUser):
         symbol = self.rng.choice(UM_SYMBOLS)
         side = self.rng.choice(("BUY", "SELL"))
         qty = f"{self.rng.randint(1, 10) / 1000:.3f}"
-        answer = self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT", "qty": qty,
-                                                     "price": self.price_near(symbol, 0.002)})
+        answer = self.send("um_order", {"symbol": symbol, "side": side, "type": "LIMIT", "qty": qty,
+                                        "price": self.price_near(symbol, 0.002)})
         if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
             self.resting.append(answer["order_id"])
 
@@ -174,25 +181,25 @@ class Customer(FastHttpUser):
         if not self.resting:
             return self.um_order()
         order_id = self.resting.pop(self.rng.randrange(len(self.resting)))
-        self.send("cancel", "/um/cancel", {"order_id": order_id})
+        self.send("cancel", {"order_id": order_id})
 
     def transfer(self) -> None:
         to_um = self.rng.random() < 0.5
-        self.send("transfer", "/transfer", {"asset": "USDT", "amount": str(self.rng.randint(1, 20)),
-                                            "from": "spot" if to_um else "um", "to": "um" if to_um else "spot"})
+        self.send("transfer", {"asset": "USDT", "amount": str(self.rng.randint(1, 20)),
+                               "from": "spot" if to_um else "um", "to": "um" if to_um else "spot"})
 
     def spot_order(self) -> None:
         side = self.rng.choice(("BUY", "SELL"))
-        self.send("spot_order", "/spot/order", {"symbol": "BTC/USDT", "side": side, "type": "LIMIT", "qty": "0.00100",
-                                                "price": self.price_near("BTCUSDT", 0.002)})
+        self.send("spot_order", {"symbol": "BTC/USDT", "side": side, "type": "LIMIT", "qty": "0.00100",
+                                 "price": self.price_near("BTCUSDT", 0.002)})
 
     def leverage(self) -> None:
-        self.send("leverage", "/um/leverage", {"symbol": self.rng.choice(UM_SYMBOLS), "leverage": self.rng.randint(5, 20)})
+        self.send("leverage", {"symbol": self.rng.choice(UM_SYMBOLS), "leverage": self.rng.randint(5, 20)})
 
     def bad_key(self) -> None:
         forged = f"ak-{self.account['account']}-{self.rng.getrandbits(64):016x}"
-        self.send("um_order", "/um/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001",
-                                            "price": self.price_near("BTCUSDT", 0.002)}, key=forged, valid=False)
+        self.send("um_order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001",
+                               "price": self.price_near("BTCUSDT", 0.002)}, key=forged, valid=False)
 
 
 # ---- the user classes ---------------------------------------------------------------------------
@@ -225,9 +232,9 @@ class MarketMaker(Customer):
         mark = self.mark(symbol)
         offset = Decimal(repr(self.rng.uniform(0.0005, 0.003)))
         price = mark * (1 - offset) if side == "BUY" else mark * (1 + offset)
-        answer = self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT",
-                                                     "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
-                                                     "price": str(price.quantize(Decimal("0.01")))})
+        answer = self.send("um_order", {"symbol": symbol, "side": side, "type": "LIMIT",
+                                        "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
+                                        "price": str(price.quantize(Decimal("0.01")))})
         if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
             self.resting.append(answer["order_id"])
 
@@ -237,12 +244,12 @@ class MarketMaker(Customer):
         self.quote(symbol, "BUY")
         self.quote(symbol, "SELL")
         while len(self.resting) > self.MAX_RESTING:
-            self.send("cancel", "/um/cancel", {"order_id": self.resting.pop(0)})
+            self.send("cancel", {"order_id": self.resting.pop(0)})
 
     @task(1)
     def pull(self) -> None:
         if self.resting:
-            self.send("cancel", "/um/cancel", {"order_id": self.resting.pop(self.rng.randrange(len(self.resting)))})
+            self.send("cancel", {"order_id": self.resting.pop(self.rng.randrange(len(self.resting)))})
 
 
 class Taker(Customer):
@@ -256,9 +263,9 @@ class Taker(Customer):
         symbol = self.rng.choice(UM_SYMBOLS)
         side = self.rng.choice(("BUY", "SELL"))
         through = Decimal("1.004") if side == "BUY" else Decimal("0.996")
-        self.send("um_order", "/um/order", {"symbol": symbol, "side": side, "type": "LIMIT",
-                                            "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
-                                            "price": str((self.mark(symbol) * through).quantize(Decimal("0.01")))})
+        self.send("um_order", {"symbol": symbol, "side": side, "type": "LIMIT",
+                               "qty": f"{self.rng.randint(1, 5) / 1000:.3f}",
+                               "price": str((self.mark(symbol) * through).quantize(Decimal("0.01")))})
 
 
 class MarginTransferUser(Customer):

@@ -11,55 +11,67 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from harness.http import target_session
 from harness.load.ops import OpWriter
+from harness.targets.base import ClientApi
 
-__all__ = ["probe", "place_sentinels", "SENTINELS"]
+__all__ = ["ProbeClient", "probe", "place_sentinels", "SENTINELS"]
 
 
 PARALLEL = 4
-# A round's two orders: (op kind, path, client-id tags of the order and its cancel, far-from-market order)
-ORDERS: dict[str, tuple[str, str, tuple[str, str], dict[str, str]]] = {
-    "um": ("um_order", "/um/order", ("o", "c"),
+# A round's two orders: (action, client-id tags of the order and its cancel, far-from-market order)
+ORDERS: dict[str, tuple[str, tuple[str, str], dict[str, str]]] = {
+    "um": ("um_order", ("o", "c"),
            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001", "price": "25000.00"}),
-    "spot": ("spot_order", "/spot/order", ("s", "x"),
+    "spot": ("spot_order", ("s", "x"),
              {"symbol": "BTC/USDT", "side": "BUY", "type": "LIMIT", "qty": "0.00100", "price": "25000.00"}),
 }
 
 
-def probe(gateway: str, account: str, api_key: str, *, count: int, timeout_s: float, start_mono: float,
-          tag: str = "p") -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ProbeClient:
+    """Who probes where: the gateway, the trader it probes as, and the target's client API."""
+
+    gateway: str
+    account: str
+    api_key: str
+    api: ClientApi
+    timeout_s: float = 5.0
+
+    def send(self, session: requests.Session, writer: OpWriter, process: str, f: str, body: dict[str, Any]) -> Any:
+        """One client action as its two ops; the answer's body when it was a 200."""
+        started = writer.invoke(f, process, {**body, "account": self.account, "api_key_valid": True})
+        request = self.api.request(f, body, self.api_key)
+        status, answer, exc = None, None, None
+        try:
+            resp = session.request(request.method, self.gateway + request.path, json=request.json,
+                                   headers=dict(request.headers), timeout=self.timeout_s)
+            status, answer = self.api.answer(f, resp.status_code, resp.json() if resp.content else None)
+        except (requests.RequestException, ValueError) as error:
+            exc = error
+        writer.complete(f, process, started, client_id=body["client_id"], account=self.account, status=status,
+                        body=answer, exc=exc)
+        return answer if status == 200 else None
+
+
+def probe(client: ProbeClient, *, count: int, start_mono: float, tag: str = "p") -> list[dict[str, Any]]:
     writer = OpWriter(None, start_mono)
     stamp = f"{tag}{time.time_ns() % 10**12}"
 
     def lane_of(lane: int) -> None:
         process = "probe" if lane == 0 else f"probe.{lane}"
-        session = target_session()
-        session.headers["X-API-Key"] = api_key
-
-        def send(f: str, path: str, body: dict[str, Any]) -> Any:
-            started = writer.invoke(f, process, {**body, "account": account, "api_key_valid": True})
-            status, answer, exc = None, None, None
-            try:
-                resp = session.post(gateway + path, json=body, timeout=timeout_s)
-                status = resp.status_code
-                answer = resp.json() if resp.content else None
-            except (requests.RequestException, ValueError) as error:
-                exc = error
-            writer.complete(f, process, started, client_id=body["client_id"], account=account, status=status,
-                            body=answer, exc=exc)
-            return answer if status == 200 else None
-
-        with session:
+        with target_session() as session:
             for i, kind in orders[lane::lanes]:
-                f, path, (order_tag, cancel_tag), fields = ORDERS[kind]
-                placed = send(f, path, {"client_id": f"{stamp}-{order_tag}{i}", **fields})
+                f, (order_tag, cancel_tag), fields = ORDERS[kind]
+                placed = client.send(session, writer, process, f, {"client_id": f"{stamp}-{order_tag}{i}", **fields})
                 if placed and placed.get("status") == "NEW":
-                    send("cancel", "/um/cancel", {"client_id": f"{stamp}-{cancel_tag}{i}", "order_id": placed["order_id"]})
+                    client.send(session, writer, process, "cancel",
+                                {"client_id": f"{stamp}-{cancel_tag}{i}", "order_id": placed["order_id"]})
 
     orders = [(i, kind) for i in range(count) for kind in ORDERS]
     lanes = min(PARALLEL, len(orders))
@@ -78,22 +90,11 @@ SENTINELS: tuple[dict[str, str], ...] = tuple(
                           ("ETHUSDC", "1500.00")))
 
 
-def place_sentinels(gateway: str, account: str, api_key: str, *, timeout_s: float,
-                    start_mono: float) -> list[dict[str, Any]]:
+def place_sentinels(client: ProbeClient, *, start_mono: float) -> list[dict[str, Any]]:
     """Place the sentinel orders as ``um_order`` ops of the process ``probe.sentinel``."""
     writer = OpWriter(None, start_mono)
     stamp = f"sn{time.time_ns() % 10**12}"
     with target_session() as session:
-        session.headers["X-API-Key"] = api_key
         for i, order in enumerate(SENTINELS):
-            body = {"client_id": f"{stamp}-{i}", **order}
-            started = writer.invoke("um_order", "probe.sentinel", {**body, "account": account, "api_key_valid": True})
-            status, answer, exc = None, None, None
-            try:
-                resp = session.post(gateway + "/um/order", json=body, timeout=timeout_s)
-                status, answer = resp.status_code, resp.json() if resp.content else None
-            except (requests.RequestException, ValueError) as error:
-                exc = error
-            writer.complete("um_order", "probe.sentinel", started, client_id=body["client_id"], account=account,
-                            status=status, body=answer, exc=exc)
+            client.send(session, writer, "probe.sentinel", "um_order", {"client_id": f"{stamp}-{i}", **order})
     return writer.kept

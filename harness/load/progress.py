@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from harness.checks.steady_state import percentile
+from harness.analysis import percentile
 from harness.http import target_session
 
 __all__ = ["Snapshot", "ProgressDisplay", "summarize"]

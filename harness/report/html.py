@@ -9,21 +9,21 @@ the target or the history is escaped.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.analysis import halt_intervals
 from harness.checks.base import Audit, CheckResult
-from harness.checks.common import halt_intervals
-from harness.history import History, is_probe
+from harness.history import History
 from harness.report.load_charts import LoadChart, run_span, svg_per_kind
 from harness.result import RunResult
+from harness.scenario.faults import band_colour, is_instant
 
 __all__ = ["write_html", "render_html"]
 
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unknown": "#bf8700", "aborted": "#6e7781", "error": "#6e7781"}
-KIND_COLORS = {"um_order": "#0969da", "spot_order": "#1a7f37", "cancel": "#8250df", "transfer": "#bf3989", "leverage": "#953800"}
 W, LEFT, RIGHT = 1120, 70, 20
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
@@ -60,57 +60,54 @@ def _check_block(check: CheckResult, t0: float) -> str:
             f'<ul class="ev">{items}{more}</ul></div>')
 
 
-def _buckets(history: History, t0: float, seconds: int) -> dict[str, Any]:
-    """Per second: completions by outcome, and UM order latencies."""
-    outcome: dict[str, list[int]] = {k: [0] * seconds for k in ("ok", "fail", "info")}
-    per_kind: dict[str, list[int]] = defaultdict(lambda: [0] * seconds)
-    latency: list[list[float]] = [[] for _ in range(seconds)]
-    for op in history.ops:
-        if op.type == "invoke" or op.f not in KIND_COLORS or is_probe(op):
-            continue
-        s = int(op.time - t0)
-        if 0 <= s < seconds:
-            outcome[op.type][s] += 1
-            per_kind[op.f][s] += 1
-            if op.f == "um_order" and op.type == "ok" and op.latency_ms is not None:
-                latency[s].append(op.latency_ms)
-    p50, p99 = [], []
-    for values in latency:
-        values.sort()
-        p50.append(values[len(values) // 2] if values else None)
-        p99.append(values[min(len(values) - 1, int(0.99 * len(values)))] if values else None)
-    return {"outcome": outcome, "per_kind": dict(per_kind), "p50": p50, "p99": p99}
-
-
-def _timeline(result: RunResult, history: History, audit: Audit) -> str:
+def _timeline(result: RunResult, history: History, audit: Audit, chart: LoadChart) -> str:
+    """Fault and halt bands, margin decisions and price shocks over throughput and UM latency."""
     t0, t1, seconds = run_span(result)
     span = W - LEFT - RIGHT
 
     def x(t: float) -> float:
         return LEFT + span * min(max(t - t0, 0), t1 - t0) / (t1 - t0)
 
-    parts: list[str] = []
-    # -- events band: faults, halts, margin decisions, shocks
     y, h = 24, 22
+    parts, my = _events(history, audit, x, (t0, t1), (y, h))
+    load, axis_at = _load_lines(chart, span / seconds, my + 28)
+    parts += load
+    step = max(1, seconds // 15)
+    for s in range(0, seconds + 1, step):
+        parts.append(f'<line x1="{x(t0 + s):.1f}" x2="{x(t0 + s):.1f}" y1="{y}" y2="{axis_at - 10}" stroke="#eaeef2"/>'
+                     f'<text x="{x(t0 + s) - 6:.1f}" y="{axis_at + 2}">{s}s</text>')
+    legend = ('<div class="legend"><span><i style="background:#fd8c73"></i>fault</span>'
+              '<span><i style="background:#cf222e"></i>UM halted</span><span><i style="background:#8250df"></i>margin call</span>'
+              '<span><i style="background:#000"></i>liquidation</span><span><i style="background:#2da44e"></i>ok</span>'
+              '<span><i style="background:#fb8f44"></i>refused (fail)</span><span><i style="background:#8c959f"></i>unknown (info)</span>'
+              '<span><i style="background:#0969da"></i>UM p50</span><span><i style="background:#cf222e"></i>UM p99</span></div>')
+    return (f'{legend}<svg width="{W}" height="{axis_at + 10}" viewBox="0 0 {W} {axis_at + 10}" role="img" '
+            f'aria-label="timeline">{"".join(parts)}</svg>')
+
+
+def _events(history: History, audit: Audit, x: Callable[[float], float], run: tuple[float, float],
+            row: tuple[int, int]) -> tuple[list[str], int]:
+    """The events band: faults (two rows), halts, margin decisions, price shocks; and where it ends."""
+    (t0, t1), (y, h) = run, row
+    parts: list[str] = []
     faults: dict[str, dict[str, Any]] = {}
     for op in history.faults():
         if op.type != "info":
             continue
         entry = faults.setdefault(op.value.get("id", "?"), {"value": op.value})
         entry[op.value.get("action", "")] = op.time
-    bands = [(fid, f) for fid, f in sorted(faults.items()) if "inject" in f and f["value"].get("fault") != "price_shock"]
-    for row, (fid, f) in enumerate(bands):
+    bands = [(fid, f) for fid, f in sorted(faults.items()) if "inject" in f and not is_instant(f["value"].get("fault"))]
+    for n, (fid, f) in enumerate(bands):
         start, end = f["inject"], f.get("heal", f["inject"] + 0.15)
         v = f["value"]
         label = f"{fid} {v.get('fault')} {v.get('target')}"
-        yy = y + (row % 2) * (h + 2)
+        yy = y + (n % 2) * (h + 2)
         landed = v.get("landed", True)
         parts.append(f'<rect x="{x(start):.1f}" y="{yy}" width="{max(3, x(end) - x(start)):.1f}" height="{h}" rx="3" '
-                     f'fill="{"#fd8c73" if landed else "#d0d7de"}" opacity="0.85"><title>{escape(label)}</title></rect>'
+                     f'fill="{band_colour(v.get("fault")) if landed else "#d0d7de"}" opacity="0.85"><title>{escape(label)}</title></rect>'
                      f'<text x="{x(start) + 4:.1f}" y="{yy + 15}">{escape(label)}{"" if landed else " (did not land)"}</text>')
     hy = y + 2 * (h + 2) + 6
-    halts = halt_intervals(audit) if audit.get("halts") is not None else []
-    for hi in halts:
+    for hi in halt_intervals(audit) if audit.get("halts") is not None else []:
         end = hi.end if math.isfinite(hi.end) else t1
         parts.append(f'<rect x="{x(hi.start):.1f}" y="{hy}" width="{max(2, x(end) - x(hi.start)):.1f}" height="{h}" '
                      f'fill="#cf222e" opacity="0.75"><title>UM halted {escape(_rel(hi.start, t0))}…{escape(_rel(end, t0))}'
@@ -126,42 +123,38 @@ def _timeline(result: RunResult, history: History, audit: Audit) -> str:
         parts.append(f'<line x1="{sx:.1f}" x2="{sx:.1f}" y1="{y - 8}" y2="{my + 250}" stroke="#bf8700" stroke-dasharray="4 3"/>'
                      f'<text x="{sx + 3:.1f}" y="{y - 10}" style="fill:#bf8700">{escape(str(op.value.get("asset")))} '
                      f'{escape(str(op.value.get("move_pct")))}%</text>')
-    # -- throughput (stacked outcomes) and latency charts
-    data = _buckets(history, t0, seconds)
-    cy, ch = my + 28, 110
-    top = max(1, max(sum(data["outcome"][k][s] for k in data["outcome"]) for s in range(seconds)))
-    bw = span / seconds
+    return parts, my
+
+
+def _load_lines(chart: LoadChart, bw: float, cy: int) -> tuple[list[str], int]:
+    """Throughput (stacked by outcome) and UM latency p50/p99 per second, as the load chart counts
+    them; and where the time axis goes."""
+    parts: list[str] = []
+    ch = 110
+    outcomes = chart.outcomes
+    seconds = len(next(iter(outcomes.values()), ()))
+    top = max(1, max((sum(counts[s] for counts in outcomes.values()) for s in range(seconds)), default=0))
     for s in range(seconds):
-        base = cy + ch
+        base = float(cy + ch)
         for kind, color in (("ok", "#2da44e"), ("fail", "#fb8f44"), ("info", "#8c959f")):
-            n = data["outcome"][kind][s]
-            if n:
+            if n := outcomes[kind][s]:
                 hh = ch * n / top
                 base -= hh
                 parts.append(f'<rect x="{LEFT + s * bw:.1f}" y="{base:.1f}" width="{max(1, bw - 1):.1f}" height="{hh:.1f}" '
-                             f'fill="{color}"><title>{escape(_rel(t0 + s, t0))}: {n} {kind}</title></rect>')
+                             f'fill="{color}"><title>{s}s: {n} {kind}</title></rect>')
     parts.append(f'<text x="4" y="{cy + 10}">{top} req/s</text><text x="4" y="{cy + ch}">0</text>'
                  f'<text x="4" y="{cy + ch / 2}">throughput</text>')
     ly, lh = cy + ch + 24, 110
-    lat_top = max([v for v in data["p99"] if v is not None] or [1.0])
+    um = next((k for k in chart.series if k.kind == "um_order"), None)
+    lines = {"p99": um.p99 if um else (), "p50": um.p50 if um else ()}
+    lat_top = max([v for v in lines["p99"] if v is not None] or [1.0])
     for key, color in (("p99", "#cf222e"), ("p50", "#0969da")):
-        pts = [f"{LEFT + (s + 0.5) * bw:.1f},{ly + lh - lh * v / lat_top:.1f}" for s, v in enumerate(data[key]) if v is not None]
+        pts = [f"{LEFT + (s + 0.5) * bw:.1f},{ly + lh - lh * v / lat_top:.1f}" for s, v in enumerate(lines[key]) if v is not None]
         if pts:
             parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="1.6"/>')
     parts.append(f'<text x="4" y="{ly + 10}">{lat_top:.0f} ms</text><text x="4" y="{ly + lh}">0</text>'
                  f'<text x="4" y="{ly + lh / 2}">UM latency</text>')
-    axis = ly + lh + 16
-    step = max(1, seconds // 15)
-    for s in range(0, seconds + 1, step):
-        parts.append(f'<line x1="{x(t0 + s):.1f}" x2="{x(t0 + s):.1f}" y1="{y}" y2="{axis - 10}" stroke="#eaeef2"/>'
-                     f'<text x="{x(t0 + s) - 6:.1f}" y="{axis + 2}">{s}s</text>')
-    legend = ('<div class="legend"><span><i style="background:#fd8c73"></i>fault</span>'
-              '<span><i style="background:#cf222e"></i>UM halted</span><span><i style="background:#8250df"></i>margin call</span>'
-              '<span><i style="background:#000"></i>liquidation</span><span><i style="background:#2da44e"></i>ok</span>'
-              '<span><i style="background:#fb8f44"></i>refused (fail)</span><span><i style="background:#8c959f"></i>unknown (info)</span>'
-              '<span><i style="background:#0969da"></i>UM p50</span><span><i style="background:#cf222e"></i>UM p99</span></div>')
-    return (f'{legend}<svg width="{W}" height="{axis + 10}" viewBox="0 0 {W} {axis + 10}" role="img" '
-            f'aria-label="timeline">{"".join(parts)}</svg>')
+    return parts, ly + lh + 16
 
 
 def _per_kind(chart: LoadChart) -> str:
@@ -199,7 +192,7 @@ def render_html(result: RunResult, history: History, audit: Audit, chart: LoadCh
 {result.ended - result.started:.1f} s · run {escape(result.run_id)}</div>
 {f'<div class="reason">{escape(result.reason)}</div>' if result.reason else ''}</div></header>
 <section><h2>{'What failed' if failing else 'Verdict'}</h2>{evidence}</section>
-<section><h2>Timeline</h2>{_timeline(result, history, audit)}</section>
+<section><h2>Timeline</h2>{_timeline(result, history, audit, chart)}</section>
 <section><h2>Load per request type</h2>{_per_kind(chart)}
 <p class="meta">The same chart as a PNG: report.png beside this file.</p></section>
 <section><h2>Checks</h2><table>{rows}</table></section>

@@ -5,31 +5,22 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from harness.analysis import KindSeries, halt_intervals, per_second
 from harness.checks.base import Audit
-from harness.checks.common import halt_intervals
-from harness.checks.steady_state import percentile
-from harness.history import History, is_probe
+from harness.history import History
 from harness.result import RunResult
+from harness.scenario.faults import is_instant
 
-__all__ = ["KindSeries", "Band", "LoadChart", "span", "run_span", "load_chart", "chart_end", "chart_title", "load_series",
+__all__ = ["Band", "LoadChart", "span", "run_span", "load_chart", "chart_end", "chart_title",
            "bands", "svg_per_kind", "warm_png", "write_png"]
 
-KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
 PngOut = TypeVar("PngOut", Path, BinaryIO)
-
-
-@dataclass(frozen=True)
-class KindSeries:
-    kind: str
-    rate: tuple[int, ...]  # completions per second
-    p50: tuple[float | None, ...]
-    p99: tuple[float | None, ...]
 
 
 @dataclass(frozen=True)
@@ -44,7 +35,8 @@ class Band:
 class LoadChart:
     """One run's per-request-type chart, computed once for report.html and report.png."""
 
-    series: list[KindSeries]
+    series: tuple[KindSeries, ...]  # per request kind: completions per second, p50, p99
+    outcomes: Mapping[str, tuple[int, ...]]  # completions per second by outcome (ok, fail, info)
     bands: list[Band]
     seconds: int
     title: str
@@ -62,7 +54,8 @@ def run_span(result: RunResult) -> tuple[float, float, int]:
 
 def load_chart(history: History, audit: Audit, *, started: float, ended: float, title: str) -> LoadChart:
     t0, t1, seconds = span(started, ended)
-    return LoadChart(load_series(history, t0, seconds), bands(history, audit, t0, t1), seconds, title)
+    load = per_second(history, t0, seconds)
+    return LoadChart(load.kinds, load.outcomes, bands(history, audit, t0, t1), seconds, title)
 
 
 def chart_end(result: RunResult) -> float:
@@ -74,33 +67,12 @@ def chart_title(status: str, scenario: str, seed: int) -> str:
     return f"{status.upper()} {scenario} seed {seed}"
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank, as the steady_state check reads it; None for a second with no completion."""
-    return percentile(sorted(values), q) if values else None
-
-
-def load_series(history: History, t0: float, seconds: int) -> list[KindSeries]:
-    """One pass over the ops: per kind and second, completions and latency p50/p99 (probes excluded)."""
-    rate = {k: [0] * seconds for k in KINDS}
-    lat: dict[str, list[list[float]]] = {k: [[] for _ in range(seconds)] for k in KINDS}
-    for op in history.ops:
-        if op.type == "invoke" or op.f not in rate or is_probe(op):
-            continue
-        s = int(op.time - t0)
-        if 0 <= s < seconds:
-            rate[op.f][s] += 1
-            if op.latency_ms is not None:
-                lat[op.f][s].append(op.latency_ms)
-    return [KindSeries(k, tuple(rate[k]), tuple(_pct(v, 50) for v in lat[k]), tuple(_pct(v, 99) for v in lat[k]))
-            for k in KINDS if any(rate[k])]
-
-
 def bands(history: History, audit: Audit, t0: float, t1: float) -> list[Band]:
     """Fault windows (inject..heal) and UM halts, in seconds from t0."""
     out: list[Band] = []
     open_at: dict[str, tuple[float, str]] = {}
     for op in history.faults():
-        if op.type != "info" or op.value.get("fault") == "price_shock":
+        if op.type != "info" or is_instant(op.value.get("fault")):
             continue
         fid = str(op.value.get("id"))
         if op.value.get("action") == "inject":

@@ -74,7 +74,7 @@ def load_target(name: str) -> TargetSystem:
                             f"{exc.__class__.__name__}: {exc}") from None
     if not isinstance(target, TargetSystem):
         raise UnknownTarget(f"target {name!r} ({point.value}) is not a TargetSystem "
-                            "(name, description, topology, bug_switches, risk_defaults)")
+                            "(name, description, topology, bug_switches, risk_defaults, client_api)")
     if target.name != name:
         raise UnknownTarget(f"target {name!r} ({point.value}) calls itself {target.name!r}")
     return target

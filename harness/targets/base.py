@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["ROLES", "Addresses", "BugSwitch", "ContainerLauncher", "ContainerRecipe", "Deployment", "FaultLimits",
-           "Instance", "LocalLauncher", "MissingRole", "ProcessControl", "Readiness", "TargetError", "TargetInfo",
-           "TargetSystem", "Topology"]
+__all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
+           "ContainerRecipe", "Deployment", "FaultLimits", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "ProcessControl",
+           "Readiness", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -121,6 +121,46 @@ class BugSwitch:
     killed_by: tuple[str, ...]
 
 
+# ---- the client: how the load and the probes speak the target's API ------------------------------
+
+STANDARD_CLIENT = "harness.load.client:StandardClient"  # the harness's own client API (docs/client-api.md)
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """One HTTP request on the target's gateway, as a ``ClientApi`` builds it."""
+
+    method: str
+    path: str  # with its query string, if any
+    headers: Mapping[str, str]
+    json: Mapping[str, Any] | None = None
+
+
+@runtime_checkable
+class ClientApi(Protocol):
+    """Jepsen's *client*: the harness's client actions (``harness.load.client.ACTIONS``) as the
+    target's requests, and the target's answers as the harness's client model. No I/O of its own:
+    the Locust users and the probes send what it builds, so every request is in the history."""
+
+    def request(self, action: str, fields: Mapping[str, Any], api_key: str) -> ClientRequest:
+        """The request for ``action`` with the model's ``fields`` (client_id among them)."""
+        ...
+
+    def answer(self, action: str, status: int | None, body: Any) -> tuple[int | None, Any]:
+        """The target's answer (status None: none came) as the model's status and body: 200 with
+        ``{"order_id", "status", "filled_qty"}``, or a refusal's status with
+        ``{"error": {"code"}}`` (503 ``UM_HALTED`` for a UM halt)."""
+        ...
+
+    def marks_request(self) -> ClientRequest:
+        """The request for the current marks (the load prices its orders near them)."""
+        ...
+
+    def marks(self, body: Any) -> Mapping[str, str]:
+        """Symbol -> mark price, from the answer to ``marks_request``."""
+        ...
+
+
 @runtime_checkable
 class TargetSystem(Protocol):
     """A platform the harness can test, as the harness sees it: enough to validate scenarios and
@@ -146,6 +186,12 @@ class TargetSystem(Protocol):
         """The risk guard's budget the target accepts (``target.risk`` keys) and its defaults."""
         ...
 
+    @property
+    def client_api(self) -> str:
+        """``module:attr`` of its ``ClientApi``, importable where the load runs; ``STANDARD_CLIENT``
+        for a target serving the harness's own client API."""
+        ...
+
 
 @dataclass(frozen=True)
 class TargetInfo:
@@ -156,6 +202,7 @@ class TargetInfo:
     topology: Topology
     bug_switches: tuple[BugSwitch, ...] = ()
     risk_defaults: Mapping[str, int | str] = field(default_factory=dict)
+    client_api: str = STANDARD_CLIENT
 
     def __post_init__(self) -> None:
         names = [b.name for b in self.bug_switches]
@@ -271,11 +318,16 @@ class ContainerLauncher(Protocol):
         ...
 
 
+# What a fault kind needs of a service's process (its registration says): nothing, a signal to it,
+# starting it again after it was killed, or a target the harness started itself (its clock control).
+ProcessNeed = Literal["nothing", "signal", "restart", "own_target"]
+
+
 @runtime_checkable
 class FaultLimits(Protocol):
     """A target that cannot take every fault kind everywhere (a platform the harness did not start
     cannot have a killed process started again): refused at validation, at the fault's line."""
 
-    def refusal(self, kind: str, services: tuple[str, ...]) -> str | None:
-        """Why a fault of ``kind`` on ``services`` cannot run; None when it can."""
+    def refusal(self, kind: str, needs: ProcessNeed, services: tuple[str, ...]) -> str | None:
+        """Why a fault of ``kind`` (needing ``needs``) on ``services`` cannot run; None when it can."""
         ...

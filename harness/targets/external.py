@@ -16,6 +16,12 @@ The file (YAML, read as strictly as a scenario: every error one ``file:line``)::
     risk: {p99_ms: 200, ...}  # the budget the platform runs with (the harness cannot change it)
     accounts: accounts.json   # {"accounts": [{"account", "api_key", "role"}]}, next to this file
     toxiproxy: "http://127.0.0.1:18474"   # optional: a server the links go through for good
+    client: "mypackage.venue:VenueClient"  # optional: the ClientApi for a gateway not speaking the
+                                           # harness's own client API (docs/bring-your-own-target.md)
+    switches:                 # optional: how ``umchaos selftest --target-file`` restarts the platform
+      up: ["{python}", -m, mypackage, up, --bugs, "{bugs}"]   # {bugs}: one switch, or '' for none
+      cwd: .                  # where ``up`` runs, relative to this file
+      names: {no_halt: [safe_halt]}   # each switch and the checks expected to catch it
 
 Only links with a ``dial`` address can be routed through a proxy, so only they are links of the
 topology a scenario may fault; a service without ``control`` refuses kill and pause faults.
@@ -40,11 +46,10 @@ from harness.errors import BadInput
 from harness.inputs import printable
 from harness.safety import target_allowed
 from harness.scenario import Model, read_text_file, read_yaml_mapping, validate_model
-from harness.targets.base import ROLES, Topology
+from harness.targets.base import ROLES, STANDARD_CLIENT, BugSwitch, ProcessNeed, Topology
 
-__all__ = ["ExternalTarget", "load_topology_file", "PROCESS_FAULTS"]
+__all__ = ["ExternalTarget", "load_topology_file"]
 
-PROCESS_FAULTS = ("kill", "pause", "region_power_loss", "clock_skew")  # need control of a service's process
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
 
 
@@ -103,6 +108,22 @@ class Link(Model):
     upstream: Annotated[str, Strict(), AfterValidator(_dial)] | None = None
 
 
+class Switches(Model):
+    """The platform's bug switches, for the self-test: a command that brings the platform up with
+    one switch on (it runs until SIGTERM; ready once every service answers its health path and
+    the accounts file is written anew), and the checks expected to catch each switch."""
+
+    up: tuple[Annotated[str, Strict(), Field(min_length=1)], ...] = Field(min_length=1)
+    cwd: Annotated[str, Strict(), Field(min_length=1)] = "."
+    names: dict[Name, tuple[Name, ...]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _takes_the_switch(self) -> Switches:
+        if not any("{bugs}" in arg for arg in self.up):
+            raise ValueError("up must say where the switch goes: an argument with {bugs}")
+        return self
+
+
 class TopologyFile(Model):
     name: Name
     services: dict[Name, Service] = Field(min_length=2)
@@ -112,6 +133,8 @@ class TopologyFile(Model):
     accounts: Annotated[str, Strict(), Field(min_length=1)]
     toxiproxy: Annotated[str, Strict(), AfterValidator(_loopback_url)] | None = None
     allow_targets: tuple[Annotated[str, Strict()], ...] = ()  # addresses besides loopback (see safety)
+    client: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$")] = STANDARD_CLIENT
+    switches: Switches | None = None
 
     @model_validator(mode="after")
     def _holds_together(self) -> TopologyFile:
@@ -139,19 +162,23 @@ class ExternalTarget:
     accounts: tuple[Mapping[str, str], ...]
     toxiproxy: str | None = None  # the API of a Toxiproxy server the platform's links go through
     upstream: Mapping[str, str] = field(default_factory=dict)  # link -> HOST:PORT its proxy forwards to
-    bug_switches: tuple[Any, ...] = ()
+    bug_switches: tuple[BugSwitch, ...] = ()
     risk_defaults: Mapping[str, int | str] = field(default_factory=dict)
+    client_api: str = STANDARD_CLIENT
+    switch_up: tuple[str, ...] = ()  # the command restarting the platform with {bugs} on (switches.up)
+    switch_cwd: Path | None = None
+    accounts_file: Path | None = None
 
-    def refusal(self, kind: str, services: tuple[str, ...]) -> str | None:
+    def refusal(self, kind: str, needs: ProcessNeed, services: tuple[str, ...]) -> str | None:
         """Why a fault of ``kind`` on ``services`` cannot run here; None when it can."""
-        if kind not in PROCESS_FAULTS:
+        if needs == "nothing":
             return None
-        if kind == "clock_skew":
-            return "clock_skew cannot act on a platform the harness did not start"
+        if needs == "own_target":
+            return f"{kind} cannot act on a platform the harness did not start"
         if blind := [s for s in services if s not in self.controls]:
             return (f"{kind} needs control of {', '.join(blind)}'s process, and {printable(str(self.file))} "
                     "gives it none (control: {process: PIDFILE} or {docker: CONTAINER})")
-        if kind != "pause" and (signalled := [s for s in services if self.controls[s].docker is None]):
+        if needs == "restart" and (signalled := [s for s in services if self.controls[s].docker is None]):
             return (f"{kind} of {', '.join(signalled)} would leave it down: a process the harness did not start "
                     "cannot be started again (control: {docker: CONTAINER} can)")
         return None
@@ -175,6 +202,13 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
             roles={role: value if isinstance(value, str) else tuple(value) for role, value in spec.roles.items()})
     except ValueError as exc:
         raise BadInput(f"{file}:{_line_of(text, 'roles')}: {exc}") from None
+    if spec.client != STANDARD_CLIENT:
+        from harness.load.client import load_client_api
+
+        try:
+            load_client_api(spec.client)
+        except BadInput as exc:
+            raise BadInput(f"{file}:{_line_of(text, 'client')}: {exc}") from None
     return ExternalTarget(
         name=spec.name, description=f"an external platform ({printable(file)})", topology=topology,
         file=path, urls={s: v.url for s, v in spec.services.items()},
@@ -182,7 +216,11 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
         dial={link: v.dial for link, v in spec.links.items()},
         controls={s: v.control for s, v in spec.services.items() if v.control is not None},
         accounts=_accounts(path.parent / spec.accounts, file, _line_of(text, "accounts")) if accounts else (),
-        toxiproxy=spec.toxiproxy, risk_defaults=dict(spec.risk),
+        toxiproxy=spec.toxiproxy, risk_defaults=dict(spec.risk), client_api=spec.client,
+        bug_switches=tuple(BugSwitch(n, c) for n, c in (spec.switches.names if spec.switches else {}).items()),
+        switch_up=spec.switches.up if spec.switches else (),
+        switch_cwd=(path.parent / spec.switches.cwd) if spec.switches else None,
+        accounts_file=path.parent / spec.accounts,
         upstream={link: v.upstream for link, v in spec.links.items() if v.upstream is not None})
 
 

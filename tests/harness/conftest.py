@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+# The tests that need a Docker engine run last: under .ci/run the engine, the images and the
+# Compose CLI are still being set up in the background while the others run.
+DOCKER_MODULES = ("test_docker_backend.py", "test_compose.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in DOCKER_MODULES)  # stable: each group keeps its order
+
 
 @dataclass(frozen=True)
 class RealRun:

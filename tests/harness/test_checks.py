@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pytest import MonkeyPatch
 
 from harness import history as history_module
-from harness.checks import CHECKS, run_checks
+from harness.checks import CHECK_NAMES, check_fn, run_checks
 from harness.checks.base import CheckResult, run_check
 from harness.history import History, Op, read_ops
 from tests.harness.factories import HistoryBuilder, audit
@@ -42,12 +43,12 @@ def test_a_crashing_check_is_unknown_not_a_crash() -> None:
 
 def test_garbage_audit_makes_checks_unknown_never_raise() -> None:
     garbage = {"halts": "nonsense", "journal": [{"no": "fields"}], "margin_calls": 5, "prices": []}
-    results = run_checks(CHECKS, halting_history(), garbage)
+    results = run_checks(CHECK_NAMES, halting_history(), garbage)
     # Every check that reads the audit says unknown on garbage: never a pass, never a made-up fail.
     # steady_state reads only the config's tolerances, absent here and in an empty audit alike;
     # blast_radius reads the history alone.
-    expected = {name: "unknown" for name in CHECKS} | {
-        name: CHECKS[name](halting_history(), {}).valid for name in ("steady_state", "blast_radius")}
+    expected = {name: "unknown" for name in CHECK_NAMES} | {
+        name: check_fn(name)(halting_history(), {}).valid for name in ("steady_state", "blast_radius")}
     assert {r.name: r.valid for r in results} == expected
 
 
@@ -61,3 +62,18 @@ def test_history_file_reads_back_op_for_op_and_skips_a_line_cut_by_a_kill(tmp_pa
         out.write(b"\n" + path.read_bytes().splitlines()[0][:40])  # a blank line, then a line cut short
     assert read_ops(path) == list(history.ops)
     assert Op.from_dict({"index": 0, "type": "ok", "f": "x", "process": "p", "time": 1.0, "mono": 0.0}).value == {}
+
+
+def test_the_check_registry_is_the_checks_folder() -> None:
+    """One place: every name resolves to the function of its module, and every check module is named."""
+    import pkgutil
+
+    import harness.checks
+
+    helpers = {"base", "common", "margin_oracle"}
+    modules = {m.name for m in pkgutil.iter_modules(harness.checks.__path__)} - helpers
+    assert modules == set(CHECK_NAMES)
+    assert all(check_fn(name).__name__ == name and check_fn(name).__module__ == f"harness.checks.{name}"
+               for name in CHECK_NAMES)
+    with pytest.raises(KeyError, match="no check 'nope'"):
+        check_fn("nope")

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.checks import CHECKS
+from harness.checks import check_fn
 from harness.checks.common import halt_intervals
 from harness.history import History
 from tests.harness.factories import T0, HistoryBuilder, ack, audit, fault_with_scope, halt, record
 
-safe_halt = CHECKS["safe_halt"]
-resting = CHECKS["resting_orders_preserved"]
-blast = CHECKS["blast_radius"]
+safe_halt = check_fn("safe_halt")
+resting = check_fn("resting_orders_preserved")
+blast = check_fn("blast_radius")
 
 
 def order_event(oid: str, qty: str = "1", price: str | None = "100") -> dict[str, Any]:

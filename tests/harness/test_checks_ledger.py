@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.audit import JournalRecord
-from harness.checks import CHECKS
+from harness.checks import check_fn
 from harness.checks.base import CheckResult
 from harness.checks.common import client_parts, parts_of, target_names
 from harness.history import History
@@ -23,7 +23,7 @@ def wallets(src: str, dst: str) -> dict[str, Any]:
 
 
 def check(name: str, history: History, **parts: Any) -> CheckResult:
-    return CHECKS[name](history, audit(**parts))
+    return check_fn(name)(history, audit(**parts))
 
 
 def balances(last_seq: int | None = None, t: float = 0.0, epoch: int | None = None, **accounts: int) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def test_rollback_unbalanced_record_and_unknown() -> None:
 def test_rollback_random_balanced_records_always_pass(moves: list[tuple[str, int]]) -> None:
     journal = [record(i + 1, float(i), "transfer", f"t{i}", legs=[leg("cust:a:spot", asset, n), leg("cust:a:um", asset, -n)])
                for i, (asset, n) in enumerate(moves)]
-    assert CHECKS["rollback"](History([]), audit(journal=journal)).valid is True
+    assert check_fn("rollback")(History([]), audit(journal=journal)).valid is True
 
 
 # ---- no_acked_write_lost -------------------------------------------------------------------------
@@ -314,11 +314,11 @@ def test_the_primary_ledger_is_the_one_the_targets_roles_name() -> None:
     for target, relevant in (("books-east", True), ("region east", True), ("ledger-a", False)):
         h, journal = acked_writes()
         h.fault("f1", 0.5, 6.0, fault="pause", target=target, expect_um_halt=False)
-        result = CHECKS["no_acked_write_lost"](h.build(), audit(config=config, journal=journal, replication=None))
+        result = check_fn("no_acked_write_lost")(h.build(), audit(config=config, journal=journal, replication=None))
         assert (result.valid == "unknown") is relevant, (target, result.summary)
     h, journal = acked_writes()  # no topology facts: whether the fault touched the primary is not known
     h.fault("f1", 0.5, 6.0, fault="pause", target="books-east", expect_um_halt=False)
-    blind = CHECKS["no_acked_write_lost"](h.build(), audit(config={"risk": {}}, journal=journal, replication=None))
+    blind = check_fn("no_acked_write_lost")(h.build(), audit(config={"risk": {}}, journal=journal, replication=None))
     assert blind.valid == "unknown" and "names no primary ledger" in blind.summary
 
 
@@ -385,9 +385,9 @@ def test_the_auth_service_is_the_one_the_targets_roles_name() -> None:
     """A target whose authentication service is called "keys": a fault on its link puts failing
     closed to the test; umref's name means nothing there (the roles come from the run's config)."""
     keys = {"risk": {}, "topology": {"region_of": {"gateway": "A", "keys": "A"}, "roles": {"auth": ["keys"]}}}
-    on_keys = CHECKS["auth_fail_closed"](auth_history(fault="gateway->keys"), audit(config=keys, journal=GOOD_JOURNAL))
+    on_keys = check_fn("auth_fail_closed")(auth_history(fault="gateway->keys"), audit(config=keys, journal=GOOD_JOURNAL))
     assert on_keys.valid is True and on_keys.figures["auth_faults"] == 1
-    on_auth = CHECKS["auth_fail_closed"](auth_history(fault="gateway->auth"), audit(config=keys, journal=GOOD_JOURNAL))
+    on_auth = check_fn("auth_fail_closed")(auth_history(fault="gateway->auth"), audit(config=keys, journal=GOOD_JOURNAL))
     assert on_auth.valid == "unknown" and on_auth.figures["auth_faults"] == 0
 
 

@@ -24,9 +24,10 @@ import pytest
 import requests
 import yaml
 
-from harness.docker_setup import compose_path, images_tag
+from harness.backends.docker_install import compose_path, images_tag
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
-from tests.harness.docker_ready import docker_skip_reason
+from tests.harness.busy import too_busy
+from tests.harness.docker_ready import docker_skip_reason, docker_turn
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "compose-umref"
@@ -34,14 +35,15 @@ TOPOLOGY = EXAMPLE / "topology.yaml"
 SHARED = Path("/tmp/umref-compose")  # the topology file's accounts live here
 TOXIPROXY_API = "http://127.0.0.1:61574"
 PORT_BASE = 61500
-LOCK = Path("/tmp/umref-compose.lock")
 
 
 def _skip_reason() -> str | None:
+    if (why := docker_skip_reason()) is not None:  # first: under .ci/run it waits for the setup
+        return why
     if not compose_path().exists():
         return (f"no Compose CLI at {compose_path()} (.ci/run builds it: "
-                "python -c 'from harness.docker_setup import ensure_compose; ensure_compose()')")
-    return docker_skip_reason()
+                "python -c 'from harness.backends.docker_install import ensure_compose; ensure_compose()')")
+    return None
 
 
 def _containers() -> dict[str, str]:
@@ -94,23 +96,12 @@ def umchaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def project() -> Iterator[Project]:
-    """The project's names and ports are fixed: one test session at a time on a machine uses it
+    """The project's names and ports are fixed: one docker test at a time on a machine uses it
     (another's ``down`` would take this one's containers away mid-run)."""
-    import fcntl
-
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    with LOCK.open("a") as lock:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.skip(f"another session held {LOCK} for 600 s")
-                time.sleep(1)
+    with docker_turn():
         platform = Project()
         try:
             yield platform
@@ -126,10 +117,6 @@ def _scenario(tmp_path: Path, path: Path) -> tuple[int, dict, Path]:
     assert results, proc.stderr[-3000:]
     print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:])  # the verdict line
     return proc.returncode, json.loads(results[-1].read_text()), results[-1].parent
-
-
-def _busy(code: int, result: dict) -> bool:
-    return code == EXIT_UNKNOWN and "steady state not met before" in (result.get("reason") or "")
 
 
 def _left_running_and_clean(tmp_path: Path) -> None:
@@ -202,7 +189,7 @@ def test_umref_as_a_compose_project_is_judged_like_the_built_in_target(tmp_path:
     before = _started_at(ledger)
     code, result, run_dir = _scenario(tmp_path, ROOT / "tests" / "harness" / "scenarios_extra" / "compose-ledger-kill.yaml")
     assert code in (EXIT_PASS, EXIT_UNKNOWN), (code, result.get("reason"), result["checks"])
-    if _busy(code, result):
+    if too_busy(code, result):
         pytest.skip(f"the machine was too busy for the steady state: {result['reason']}")
     faults = [json.loads(line)["value"] for line in (run_dir / "history.jsonl").open()
               if json.loads(line)["f"] == "fault" and json.loads(line)["type"] == "info"]
@@ -213,7 +200,7 @@ def test_umref_as_a_compose_project_is_judged_like_the_built_in_target(tmp_path:
     project.up("no_halt")  # the same project with UM that never halts
     for _ in range(2):  # a second try when the first found the machine too busy to start
         code, result, _ = _scenario(tmp_path, ROOT / "scenarios" / "margin-latency-halt.yaml")
-        if not _busy(code, result):
+        if not too_busy(code, result):
             break
     else:
         pytest.skip(f"the machine was too busy for the steady state: {result['reason']}")

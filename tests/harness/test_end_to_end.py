@@ -16,15 +16,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.harness.busy import too_busy
+
 if TYPE_CHECKING:
     from tests.harness.conftest import RealRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEED_SCENARIO = Path(__file__).parents[2] / "scenarios" / "margin-latency-halt.yaml"
-# What a machine too busy for the steady state's latency bounds makes of a correct run: unknown
-# (before the faults, or the after-recovery probe's latency alone), which is right; not a failure.
-BUSY = ("steady state not met before faults", "undecided: recovery")
+README = Path(__file__).parents[2] / "README.md"
+
+
+def run_folder_in_readme() -> list[str]:
+    """The names the README's "A run folder" list gives, one per bullet: the test holds it to them."""
+    section = README.read_text().split("### A run folder", 1)[1].split("\n#", 1)[0]
+    return sorted(line.split("`")[1].rstrip("/") for line in section.splitlines() if line.startswith("- `"))
 
 
 def run(tmp_path: Path, *args: str, scenario: Path = SEED_SCENARIO) -> tuple[int, str, dict]:
@@ -63,11 +69,12 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
     scenario.write_text(SEED_SCENARIO.read_text().replace("target: {system: umref, bugs: []}",
                                                           f'target: {{system: umref, bugs: [], host: "{host}"}}'))
     code, output, result = run(tmp_path, "--seed", str(seed), scenario=scenario)
-    if code == 2 and (result.get("reason") or "").startswith(BUSY):
+    if too_busy(code, result):
         pytest.skip(f"a busy machine left the run undecided, never violated: {result['reason']}")
     assert code == 0, output
     run_dir = Path(output.split("report: ")[1].split()[0]).parent
     assert f"gateway listening on {host}:" in (run_dir / "logs" / "gateway.log").read_text()
+    assert sorted(p.name for p in run_dir.iterdir()) == run_folder_in_readme()  # one history; what the README lists
     assert output.startswith("PASS margin-latency-halt") and "report.html" in output
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["safe_halt"]["figures"]["halts"] >= 1  # the halt really happened, not a vacuous pass

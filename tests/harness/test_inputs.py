@@ -410,6 +410,7 @@ def test_validate_takes_the_backend_a_netem_scenario_runs_on(tmp_path: Path) -> 
     ("name: t\ntimeline:\n  - {at: 1:30, fault: price_shock, params: {asset: BTC, move_pct: -7}}\n",
      "s.yaml:3: YAML: cannot read this value: '1:30' is a YAML 1.1 base-60 number (90)"),
     ("name: t\nduration: 1:30.5\n", "s.yaml:2: YAML: cannot read this value: '1:30.5' is a YAML 1.1 base-60 number"),
+    ("name: t\nseed: !!int\n", "s.yaml:2: YAML: cannot read this value: nothing to read as tag:yaml.org,2002:int"),
     ("name: t\ntimeline:\n  - {at: 1s, fault: latency, link: matching->margin, params: {latency_ms: 5}, for: 1e-300s}\n",
      "s.yaml:3: timeline[0].for: duration '1e-300s' is under 1 ms"),
     ("name: t\nrecovery: {within: 0.0001}\n", "s.yaml:2: recovery.within: duration 0.0001 is under 1 ms"),

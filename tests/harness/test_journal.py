@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults.journal import FaultJournal, heal_leftovers
+from harness.backends.toxiproxy_install import install_toxiproxy
+from harness.faults.fault_journal import FaultJournal, heal_leftovers
 from harness.faults.network import ProxyNet, ToxiproxyServer
-from harness.setup import install_toxiproxy
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +80,32 @@ def test_an_interrupt_inside_a_journal_write_leaves_the_journal_whole_and_no_tem
     assert not journal.path.with_suffix(".tmp").exists()
     journal.close()
     assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_rewrite_cut_short_by_the_kill_goes_with_its_journal(tmp_path: Path) -> None:
+    """SIGKILL between writing the journal's temporary file and renaming it leaves both."""
+    orphan(tmp_path, "cut", faults={}, resources={})
+    (tmp_path / "journal" / "cut.tmp").write_text('{"run_id": "cut", "fau')
+    heal_leftovers(tmp_path)
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_resource_is_removed_by_what_its_backend_named_and_kept_when_that_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal knows no backend: a backend lists its remover with the resource (docker's
+    removes every object labelled with the run). One that fails keeps the journal for a retry;
+    one outside the harness is never imported."""
+    import harness.faults.fault_journal as journal_module
+
+    removed: list[str] = []
+    monkeypatch.setattr(journal_module, "fake_remove_run", lambda run_id: removed.append(run_id) or ["object x"],
+                        raising=False)
+    orphan(tmp_path, "gone", faults={}, resources={"engine": {"remove": "harness.faults.fault_journal:fake_remove_run"}})
+    done = heal_leftovers(tmp_path)
+    assert removed == ["gone"] and "removed gone: object x" in done
+    assert not list((tmp_path / "journal").glob("gone*"))
+
+    orphan(tmp_path, "stays", faults={}, resources={"engine": {"remove": "os:system"}})
+    done = heal_leftovers(tmp_path)
+    assert any("could not remove the engine objects of stays: not a harness remover" in line for line in done), done
+    assert (tmp_path / "journal" / "stays.json").exists()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis import per_second
 from harness.report import PngAhead
 from harness.report.load_charts import (
     LoadChart,
     bands,
     load_chart,
-    load_series,
     svg_per_kind,
     write_png,
 )
@@ -28,7 +28,9 @@ def _history() -> HistoryBuilder:
 
 
 def test_series_per_kind_counts_and_percentiles() -> None:
-    series = {s.kind: s for s in load_series(_history().build(), T0, 3)}
+    load = per_second(_history().build(), T0, 3)
+    series = {s.kind: s for s in load.kinds}
+    assert load.outcomes == {"ok": (10, 4, 0), "fail": (0, 0, 0), "info": (0, 0, 0)}  # the probe is not load
     assert set(series) == {"um_order", "spot_order"}
     um = series["um_order"]
     assert um.rate == (10, 0, 0) and um.p50 == (5.0, None, None) and um.p99 == (10.0, None, None)
@@ -42,7 +44,7 @@ def test_bands_hold_faults_and_halts_relative_to_t0() -> None:
 
 def test_svg_and_png_are_written(tmp_path: Path) -> None:
     h = _history().build()
-    series = load_series(h, T0, 3)
+    series = per_second(h, T0, 3).kinds
     svg = svg_per_kind(series, bands(h, audit(), T0, T0 + 3), 3)
     assert svg.count("<polyline") == 4 and "um_order" in svg and "spot_order" in svg and "<script" not in svg
     png = write_png(tmp_path / "report.png", series, bands(h, audit(), T0, T0 + 3), 3, "t")

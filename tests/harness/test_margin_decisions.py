@@ -12,7 +12,7 @@ from typing import Any
 from pytest import MonkeyPatch
 
 from harness.audit import JournalRecord
-from harness.checks import CHECKS
+from harness.checks import check_fn
 from harness.checks.base import CheckResult
 from harness.history import History
 from tests.harness.factories import (
@@ -26,7 +26,7 @@ from tests.harness.factories import (
     um_trade,
 )
 
-CHECK = CHECKS["no_erroneous_margin_calls"]
+CHECK = check_fn("no_erroneous_margin_calls")
 module = importlib.import_module("harness.checks.no_erroneous_margin_calls")  # the package re-exports the function under this name
 WALLET = 3_700_000_000  # lev0's UM wallet: 3,700 USDT in minor units
 # lev0: 1 BTC long at 50,000 on 3,700 USDT. At 46,500 uniMMR = (3700 - 3500) / 186 = 1.075: a
@@ -208,9 +208,11 @@ def test_a_ratio_exactly_at_the_threshold_is_due_decided_in_fractions() -> None:
 
 
 # ---- the screen that skips ticks changes nothing but the work done ---------------------------------
-def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
+def random_run(seed: int, *, one_symbol: bool = False) -> tuple[History, list[JournalRecord]]:
     """Twelve accounts near their thresholds on a volatile random walk, trading against a maker
-    all along (fees, realized PnL, transfers in and out, now and then a BTC deposit)."""
+    all along (fees, realized PnL, transfers in and out, now and then a BTC deposit). With
+    ``one_symbol``, each account trades its first symbol only and never takes in BTC: one
+    position and a stablecoin wallet, the accounts ``_Replay.span`` pins between exact marks."""
     rng = random.Random(seed)
     h = HistoryBuilder()
     path: list[dict[str, float]] = []
@@ -227,8 +229,9 @@ def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
         records.append(record(len(records) + 1, t, kind, f"r{len(records)}", events=events, legs=legs))
 
     names = [f"acct{i}" for i in range(12)]
+    first: dict[str, str] = {}
     for i, name in enumerate(names):
-        symbol = rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
+        symbol = first[name] = rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
         price = "50000.00" if symbol.startswith("BTC") else "3000.00"
         asset = "USDT" if symbol.endswith("USDT") else "USDC"
         qty = f"{rng.choice([1, 2, 3, 4]) * (0.1 if symbol.startswith('BTC') else 1):.3f}"
@@ -239,7 +242,7 @@ def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
         t = 1.0 + k * 0.05
         name, roll = rng.choice(names), rng.random()
         if roll < 0.8:
-            symbol = rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
+            symbol = first[name] if one_symbol else rng.choice(["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC"])
             mark = path[int(t * 10)][symbol[:3]]
             price = f"{mark * (1 + rng.uniform(-0.002, 0.002)):.2f}"
             qty = f"{rng.choice([1, 5, 20]) * (0.001 if symbol.startswith('BTC') else 0.01):.3f}"
@@ -248,7 +251,7 @@ def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
             pnl = rng.randint(-5, 5) * 10**6
             add(t, "order", [um_trade(name, "mm", qty, price, taker_side=rng.choice(["BUY", "SELL"]), symbol=symbol)],
                 [leg(f"cust:{name}:um", asset, fee + pnl), leg("fee:revenue", asset, -fee - pnl)])
-        elif roll < 0.95:
+        elif roll < 0.95 or one_symbol:
             amount = rng.randint(-50, 50) * 10**6
             add(t, "transfer", legs=[leg(f"cust:{name}:spot", "USDT", amount), leg(f"cust:{name}:um", "USDT", -amount)])
         else:
@@ -257,12 +260,35 @@ def random_run(seed: int) -> tuple[History, list[JournalRecord]]:
 
 
 def test_skipping_ticks_that_cannot_breach_finds_the_same_breaches(monkeypatch: MonkeyPatch) -> None:
-    for seed in range(5):
-        h, records = random_run(seed)
+    spans_saved = 0
+    for seed, one_symbol in [(seed, one) for seed in range(5) for one in (False, True)]:
+        h, records = random_run(seed, one_symbol=one_symbol)
         screened = CHECK(h, audit(journal=records))
-        monkeypatch.setattr(module, "BAND_SAFETY", 0.0)  # no band: every account at every tick
+        monkeypatch.setattr(module._Replay, "span", lambda *_: None)  # no exact span: bands only
+        banded = CHECK(h, audit(journal=records))
+        monkeypatch.setattr(module, "BAND_SAFETY", 0.0)  # no band either: every account at every tick
         every = CHECK(h, audit(journal=records))
         monkeypatch.undo()
         assert screened.figures["breaches"] == every.figures["breaches"] > 0
-        assert [e.text for e in screened.evidence] == [e.text for e in every.evidence]
-        assert screened.figures["uniMMR_samples"] < every.figures["uniMMR_samples"]
+        for result in (screened, banded):
+            assert [(e.text, e.time) for e in result.evidence] == [(e.text, e.time) for e in every.evidence]
+            assert {k: v for k, v in result.figures.items() if k != "uniMMR_samples"} == \
+                {k: v for k, v in every.figures.items() if k != "uniMMR_samples"}
+        assert max(screened.figures["uniMMR_samples"], banded.figures["uniMMR_samples"]) < every.figures["uniMMR_samples"]
+        spans_saved += banded.figures["uniMMR_samples"] - screened.figures["uniMMR_samples"]
+    assert spans_saved > 0  # a pinned account wakes at any change of its own, a banded one spends its room: fewer overall
+
+
+def test_an_account_pinned_between_exact_marks_wakes_when_a_price_crosses_one() -> None:
+    """lev0 (1 BTC long on 3,700 USDT) is pinned above its margin-call mark while BTC is at 50,000:
+    a drop to 46,500 crosses it (a call is due), a later rise back to 50,000 ends the breach."""
+    h = history(end=20.0)
+    result = judge(h, journal())
+    assert result.valid is False and result.figures["breaches"] == 1, result.summary
+    assert result.figures["uniMMR_samples"] < 20, result.figures  # not one per tick: asleep between the crossings
+    back = HistoryBuilder()
+    market(back, until=12.0)
+    market(back, start=12.1, until=20.0, shock_at=99.0)  # BTC back at 50,000 from 12.1 s
+    back.phase(20.0, "load_end")
+    recovered = judge(back, journal(call(8.5)))
+    assert recovered.valid is True and recovered.figures["breaches"] == 1, recovered.summary

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from harness.faults.base import FaultEnv, FaultError
-from harness.faults.target import PriceShock
+from harness.faults.target_inputs import PriceShock
 from harness.market import START_PRICES, MarketFeed, PricePath
 from harness.recorder import Recorder
 from harness.schedule import ScheduledFault

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.load.probe import SENTINELS, place_sentinels, probe
+from harness.load.client import StandardClient
+from harness.load.probe import SENTINELS, ProbeClient, place_sentinels, probe
 from targets.umref.launcher import Topology, plan
 
 
@@ -24,10 +25,13 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         topology.stop()
 
 
-def _probe(topo: Topology, rounds: int) -> list[dict[str, Any]]:
+def _client(topo: Topology) -> ProbeClient:
     trader = next(a for a in topo.config.accounts if a.role == "trader")
-    return probe(topo.config.url("gateway"), trader.account, trader.api_key, count=rounds, timeout_s=5.0,
-                 start_mono=time.monotonic())
+    return ProbeClient(topo.config.url("gateway"), trader.account, trader.api_key, StandardClient())
+
+
+def _probe(topo: Topology, rounds: int) -> list[dict[str, Any]]:
+    return probe(_client(topo), count=rounds, start_mono=time.monotonic())
 
 
 def test_one_round_is_a_um_and_a_spot_order_each_cancelled_on_two_lanes(topo: Topology) -> None:
@@ -51,9 +55,7 @@ def test_ten_rounds_spread_over_four_lanes_with_distinct_client_ids(topo: Topolo
 def test_sentinel_orders_rest_in_every_um_book_with_room_to_shrink(topo: Topology) -> None:
     import requests
 
-    trader = next(a for a in topo.config.accounts if a.role == "trader")
-    ops = place_sentinels(topo.config.url("gateway"), trader.account, trader.api_key, timeout_s=5.0,
-                          start_mono=time.monotonic())
+    ops = place_sentinels(_client(topo), start_mono=time.monotonic())
     done = [op for op in ops if op["type"] != "invoke"]
     assert len(done) == len(SENTINELS) and all(op["type"] == "ok" and op["value"]["body"]["status"] == "NEW"
                                                for op in done), done
@@ -62,3 +64,13 @@ def test_sentinel_orders_rest_in_every_um_book_with_room_to_shrink(topo: Topolog
     ids = {op["value"]["body"]["order_id"] for op in done}
     resting = {o["order_id"]: o["qty"] for book in books.values() for o in book["bids"] if o["order_id"] in ids}
     assert sorted(resting.values()) == ["0.004"] * len(SENTINELS)
+
+
+def test_the_client_actions_are_the_request_kinds_the_history_knows() -> None:
+    """One vocabulary: what the client API builds is what the history, checks and reports count."""
+    from harness.load.client import ACTIONS, StandardClient
+    from harness.scenario.schema import DEFAULT_MIX
+    from harness.workload import MIX_KINDS, WRITE_KINDS
+
+    assert set(ACTIONS) == set(WRITE_KINDS) == set(StandardClient.PATHS)
+    assert set(DEFAULT_MIX) <= set(MIX_KINDS) and MIX_KINDS == (*WRITE_KINDS, "bad_key")

@@ -84,3 +84,17 @@ def test_a_report_that_cannot_be_written_is_a_clear_error_and_the_rest_is_kept(t
     with pytest.raises(HarnessError, match="report.html"):
         write_reports(tmp_path, make_result(), make_history(), audit())
     assert (tmp_path / "result.json").exists() and (tmp_path / "history.jsonl").exists()
+
+
+def test_a_figure_nothing_measured_is_null_in_result_json_so_replay_reads_it(tmp_path: Path) -> None:
+    """A steady-state phase with no request has NaN percentiles; JSON has no NaN, and replay's strict
+    reader refuses it, so result.json says null."""
+    from dataclasses import replace
+
+    from harness.inputs import read_json
+    from harness.report.json_report import write_result_json
+
+    steady = CheckResult("steady_state", True, "held", figures={"after": {"p99_ms": float("nan"), "requests": 0}})
+    result = replace(make_result(), checks=(*make_result().checks, steady), figures={"ops": 8, "rto_s": float("inf")})
+    data = read_json(write_result_json(tmp_path, result))
+    assert data["checks"][-1]["figures"]["after"] == {"p99_ms": None, "requests": 0} and data["figures"]["rto_s"] is None

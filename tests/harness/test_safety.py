@@ -26,7 +26,7 @@ import requests
 from harness.abort import AbortMonitor
 from harness.checks import run_checks
 from harness.collect import AuditSources, collect_audit
-from harness.faults.journal import run_processes
+from harness.faults.fault_journal import run_processes
 from harness.history import History
 from harness.safety import target_allowed
 from harness.scenario import AbortWhen
@@ -360,6 +360,7 @@ def test_a_full_disk_while_writing_the_report_ends_unknown_and_keeps_the_rest(tm
     assert line.startswith("UNKNOWN short-halt") and "No space left on device" in line, line
     assert "the run itself:" in line, line
     assert (run_dir / "history.jsonl").stat().st_size > 0 and (run_dir / "audit.json").stat().st_size > 0
+    assert (run_dir / "load-history.jsonl").stat().st_size > 0  # the raw load ops stay while reports are incomplete
     assert "Traceback" not in run.log
     assert_nothing_left(run, within_s=5)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
-from harness.report.selftest import matrix_rows, render_html, write_matrix
+from harness.report.selftest_matrix import matrix_rows, render_html, write_matrix
 from harness.selftest import Cell, CellResult, Matrix, plan_cells, verdict
 
 SCENARIOS = (("halt", "scenarios/halt.yaml", 42, ("safe_halt", "rollback")),

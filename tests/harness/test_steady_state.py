@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import CHECKS
+from harness.checks import check_fn
 from harness.checks.steady_state import percentile, steady_state
 from harness.errors import BadInput
 from harness.scenario import load_scenario
@@ -33,7 +33,7 @@ def history(*, during_latency: float = 5.0, after_latency: float = 5.0, during_o
 
 
 def test_registered() -> None:
-    assert CHECKS["steady_state"] is steady_state
+    assert check_fn("steady_state") is steady_state
 
 
 def test_within_tolerance_in_every_phase_passes_with_figures() -> None:

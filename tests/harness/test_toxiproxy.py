@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from harness.backends.toxiproxy_install import install_toxiproxy
 from harness.faults.network import ProxyNet, ToxiproxyError, ToxiproxyServer
-from harness.setup import install_toxiproxy
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ __all__ = ["TOXIPROXY_VERSION", "bin_dir", "toxiproxy_server_path", "install_tox
 
 TOXIPROXY_VERSION = "v2.12.0"
 MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bin_dir() -> Path:

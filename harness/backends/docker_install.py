@@ -17,9 +17,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.backends.toxiproxy_install import ROOT, bin_dir, toxiproxy_server_path
 from harness.errors import Undecided
-from harness.setup import ROOT, bin_dir, toxiproxy_server_path
+
+if TYPE_CHECKING:
+    import docker
 
 __all__ = ["DockerImages", "compose_path", "engine_answers", "ensure_compose", "ensure_engine", "ensure_images",
            "images_tag"]
@@ -120,11 +124,11 @@ def images_tag() -> str:
     return digest.hexdigest()[:16]
 
 
-def _image_exists(client: object, ref: str) -> bool:
+def _image_exists(client: docker.DockerClient, ref: str) -> bool:
     import docker
 
     try:
-        client.images.get(ref)  # type: ignore[attr-defined]
+        client.images.get(ref)
         return True
     except docker.errors.ImageNotFound:
         return False
@@ -136,7 +140,7 @@ def _build(context: Path, dockerfile: str, tag: str, *, timeout: float) -> None:
          what=f"docker build {tag}")
 
 
-def _base_image(client: object, work: Path) -> str:
+def _base_image(client: docker.DockerClient, work: Path) -> str:
     ref = f"umchaos/debian-base:{DEBIAN_SUITE}-" + hashlib.sha256(" ".join(BASE_PACKAGES).encode()).hexdigest()[:12]
     if _image_exists(client, ref):
         return ref

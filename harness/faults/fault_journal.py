@@ -8,11 +8,13 @@ resources that file still lists — and only those: everything is keyed by run i
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ class FaultJournal:
         """Written whole to a temporary file and renamed: a reader never sees half a journal. A
         Ctrl-C landing between the two leaves the journal as it was, and no temporary file.
 
-        ``durable``: on disk before returning (fsync, ~10 ms here), for a fault about to be applied:
+        ``durable``: on disk before returning (fsync), for a fault about to be applied:
         it must outlive even the machine. What a crashed machine loses anyway needs only outlive
         this process (the kernel has it): the journal's start, its processes, a heal done."""
         tmp = self.path.with_suffix(".tmp")
@@ -147,6 +149,16 @@ def stop_run_processes(run_id: str) -> int:
     return len(pids)
 
 
+def _remover(path: Any) -> Callable[[str], list[str]]:
+    """What a backend named, when it listed a resource, to remove everything of a run by its id
+    (``module:function``, of the harness's own modules only): the journal knows no backend."""
+    module, _, name = str(path).partition(":")
+    if not module.startswith("harness.") or not name:
+        raise LookupError(f"not a harness remover: {path!r}")
+    remove: Callable[[str], list[str]] = getattr(importlib.import_module(module), name)
+    return remove
+
+
 def heal_run(path: Path, data: dict[str, Any]) -> list[str]:
     """Heal one run's journalled faults, then stop its processes; the journal goes once all healed."""
     from harness.faults.base import HEALERS, load_fault_kinds
@@ -176,18 +188,17 @@ def heal_run(path: Path, data: dict[str, Any]) -> list[str]:
             _stop_group(int(pgid))
         if pgids:
             done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
-        if "docker_run" in res:
-            from harness.backends.docker import remove_run
-
+        if "remove" in res:
             try:
-                done += [f"removed {data['run_id']}: {what}" for what in remove_run(res["docker_run"])]
-            except Exception as exc:  # noqa: BLE001 - no engine now: keep the journal for a retry
+                done += [f"removed {data['run_id']}: {what}" for what in _remover(res["remove"])(str(data["run_id"]))]
+            except Exception as exc:  # noqa: BLE001 - e.g. no engine now: keep the journal for a retry
                 healed_all = False
-                done.append(f"could not remove docker objects of {data['run_id']}: {exc}")
+                done.append(f"could not remove the {name} objects of {data['run_id']}: {exc}")
     if stray := stop_run_processes(str(data["run_id"])):
         done.append(f"stopped {data['run_id']}: {stray} more process(es) carrying its run id")
     if healed_all:
         path.unlink(missing_ok=True)
+        path.with_suffix(".tmp").unlink(missing_ok=True)  # a rewrite the kill cut short
     return done
 
 

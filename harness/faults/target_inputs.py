@@ -10,26 +10,18 @@ from typing import Any
 
 import requests
 
-from harness.faults.base import HEALERS, FaultEnv, FaultError, Landing, register
+from harness.faults.base import FaultBase, FaultError, Landing
 from harness.http import target_session
-from harness.schedule import ScheduledFault
 
-__all__ = ["PriceShock", "ClockSkew"]
+__all__ = ["PriceShock", "ClockSkew", "heal_clock"]
 
 SHOCK_LANDS_WITHIN_S = 1.0  # ten ticks: one at least reaches a live price intake
 
 
-@register("price_shock")
 @dataclass
-class PriceShock:
-    spec: ScheduledFault
-    env: FaultEnv
-
+class PriceShock(FaultBase):
     def describe(self) -> str:
         return f"price shock {self.spec.params['asset']} {self.spec.params['move_pct']}%"
-
-    def expect_um_halt(self) -> bool:
-        return False
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "none"}  # a market move is not undone
@@ -60,21 +52,14 @@ def _set_clock(url: str, offset_ms: float) -> requests.Response:
         return http.post(url + "/admin/clock", json={"offset_ms": offset_ms}, timeout=2)
 
 
-@register("clock_skew")
 @dataclass
-class ClockSkew:
-    spec: ScheduledFault
-    env: FaultEnv
-
+class ClockSkew(FaultBase):
     @property
     def url(self) -> str:
         return self.env.services[self.spec.target["service"]]
 
     def describe(self) -> str:
         return f"clock skew {self.spec.target['service']} {self.spec.params['offset_ms']:+} ms"
-
-    def expect_um_halt(self) -> bool:
-        return False
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "clock", "url": self.url}
@@ -92,10 +77,10 @@ class ClockSkew:
         return Landing(landed, f"{self.spec.target['service']} clock offset now {seen.get('offset_ms')} ms")
 
     def heal(self) -> None:
-        _heal_clock(self.journal_entry())
+        heal_clock(self.journal_entry())
 
 
-def _heal_clock(entry: dict[str, Any]) -> None:
+def heal_clock(entry: dict[str, Any]) -> None:
     try:
         _set_clock(entry["url"], 0)
     except requests.ConnectionError:
@@ -103,5 +88,3 @@ def _heal_clock(entry: dict[str, Any]) -> None:
     except requests.RequestException as exc:
         raise FaultError(f"could not reset the clock at {entry['url']}: {exc.__class__.__name__}") from None
 
-
-HEALERS["clock"] = _heal_clock

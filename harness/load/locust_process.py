@@ -25,13 +25,12 @@ from typing import Any
 
 from harness.history import Op, read_ops
 from harness.net import free_port
+from harness.targets.base import STANDARD_CLIENT
+from harness.workload import USER_CLASSES
 
-__all__ = ["LoadSpec", "LoadProcess", "spawn_load", "start_load", "USER_CLASSES"]
+__all__ = ["LoadSpec", "LoadProcess", "spawn_load", "start_load"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# scenario name of a user class -> its class in the locustfile
-USER_CLASSES = {"market_maker": "MarketMaker", "taker": "Taker", "margin_transfer": "MarginTransferUser",
-                "position_changer": "PositionChanger", "spot_trader": "SpotTrader"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class LoadSpec:
     workers: int = 0
     classes: dict[str, float] | None = None  # user-class weights; None: the mixed UmTrader only
     think_s: tuple[float, float] | None = None  # UmTrader's wait between requests; None: 50-200 ms
+    client_api: str = STANDARD_CLIENT  # module:attr of the target's ClientApi (imported by the users)
 
     def class_names(self) -> list[str]:
         """The locustfile classes to run (Locust takes them as positional arguments)."""
@@ -146,7 +146,8 @@ def spawn_load(spec: LoadSpec, *, history_file: Path, run_id: str, out_dir: Path
     config = out_dir / "load-config.json"
     config.unlink(missing_ok=True)
     settings = {"history_file": str(history_file), "run_id": run_id, "start_mono": start_mono, "mix": spec.mix,
-                "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s}
+                "classes": spec.classes, "think_s": spec.think_s, "timeout_s": spec.timeout_s,
+                "client_api": spec.client_api}
     run_time = f"{max(1, math.ceil(spec.duration_s))}s"
     base = [sys.executable, "-m", "harness.load.locust_main", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     log = out_dir / "locust.log"
