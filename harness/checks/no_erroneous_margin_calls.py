@@ -35,9 +35,13 @@ it stays at or below 1.2 (1.05) needs a margin call or liquidation (a liquidatio
 within ``risk.act_within_ms`` + CYCLE_SLACK_S of the moment the target could act: the breach, or UM
 trading again (a halt ended, claimed or seen by clients; the first acknowledged UM write after an
 injected fault was healed), or fresh ticks again (delivered ticks gapped by more than the staleness
-bound), whichever is latest. Periods shorter than that need nothing; an action earlier in the same
-period (from CYCLE_SLACK_S before it) suffices: a margin-called account that never recovered needs
-no new call. Nothing is expected from a fault's landing until UM writes are acknowledged again
+bound), whichever is latest. The budget counts only time the platform was seen to be working: a
+span in which a client's request or the harness's price intake waited longer than STRAINED_S for
+its answer (a starved machine: a loaded CI runner, a disk stalled by other work) is added to the
+deadline, and named in the evidence. How slow the platform was is judged by the latency bounds of
+steady_state and recovery, not here. Periods shorter than that need nothing; an action earlier in
+the same period (from CYCLE_SLACK_S before it) suffices: a margin-called account that never
+recovered needs no new call. Nothing is expected from a fault's landing until UM writes are acknowledged again
 after its heal: the harness broke part of the platform then (safe_halt and recovery judge those
 windows), so timeliness is judged where nothing was broken. Judged up to the end of the load (the
 ``load_end`` phase; else the journal's last record): the journal is read after it.
@@ -90,6 +94,7 @@ from harness.checks.margin_oracle import (
     unimmr_float,
 )
 from harness.history import History
+from harness.workload import WRITE_KINDS
 
 __all__ = ["no_erroneous_margin_calls", "CYCLE_SLACK_S", "INPUT_WINDOW_S", "ENTRY_TOLERANCE"]
 
@@ -106,6 +111,9 @@ CYCLE_SLACK_S = 1.0
 INPUT_WINDOW_S = 30.0
 ENTRY_TOLERANCE = 1e-6  # relative: venues round the average entry price differently
 NEAR = 1e-9  # relative distance of a float uniMMR to a threshold within which fractions decide
+# A request unanswered this long shows the platform (or the machine under it) starved from then on
+# until its answer; a risk cycle cannot be expected to run in such a span.
+STRAINED_S = 1.0
 CLIENT_HALT_GAP_S = 1.0  # UM_HALTED refusals this close together are one halt as clients saw it
 BAND_SAFETY = 0.5  # share of the provably safe price move used to skip ticks (float rounding room)
 SPAN_MARGIN = 4 * NEAR  # how far from each threshold (relative) an exact span keeps uniMMR, and its marks from the crossings
@@ -499,9 +507,11 @@ class _Replay:
             self.awake.add(name)
 
     # ---- direction 2: each breach against the actions taken -----------------------------------
-    def late(self, excused: list[tuple[float, float]], bound_s: float) -> int:
-        """Flag each breach not acted on in time; return how many breaches required an action."""
+    def late(self, excused: list[tuple[float, float]], strained: list[tuple[float, float]], bound_s: float) -> int:
+        """Flag each breach not acted on in time (``bound_s`` of time not ``strained``); return
+        how many breaches required an action."""
         starts = [s for s, _ in excused]
+        strain_starts = [s for s, _ in strained]
         for times in (*self.actions.values(), *self.liquidations.values()):
             times.sort()
         due = 0
@@ -512,18 +522,44 @@ class _Replay:
                 if b - a <= bound_s:
                     continue
                 due += 1
-                deadline = a + bound_s
+                deadline = _deadline(a, bound_s, strained, strain_starts)
                 first = bisect.bisect_left(times, ep.start - CYCLE_SLACK_S)
                 if first < len(times) and times[first] <= deadline:
                     break
                 after = f"; its first after came {times[first] - a:.3f} s after" if first < len(times) else "; none came"
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(ep.prices.items()))
+                slow = f" (+{deadline - a - bound_s:.1f} s the platform was seen starved)" if deadline - a > bound_s else ""
                 self.bad.append(Evidence(
                     f"{ep.account}: true uniMMR {ep.ratio:.4f} <= {float(ep.level)} from {ep.start:.3f} ({shown}), "
-                    f"UM trading with fresh ticks from {a:.3f}, yet no {what} within {bound_s:.1f} s{after}",
+                    f"UM trading with fresh ticks from {a:.3f}, yet no {what} within {bound_s:.1f} s{slow}{after}",
                     deadline))
                 break
         return due
+
+
+def _deadline(start: float, budget_s: float, strained: Sequence[tuple[float, float]],
+              starts: Sequence[float]) -> float:
+    """The moment ``budget_s`` of time outside the ``strained`` spans (sorted, disjoint) has
+    passed since ``start``."""
+    t, left = start, budget_s
+    for x, y in strained[max(0, bisect.bisect_right(starts, start) - 1):]:
+        if y <= t:
+            continue
+        if x >= t + left:
+            break
+        left -= max(0.0, x - t)
+        t = y
+    return t + left
+
+
+def _strained(history: History, ticks: Ticks) -> list[tuple[float, float]]:
+    """Where the harness saw the platform starved (merged): from STRAINED_S after a client request
+    was sent until its answer, for each answer that took longer; and between two price ticks
+    further apart than STRAINED_S (the harness's intake post waits for the target's answer)."""
+    spans = [(sent + STRAINED_S, op.time) for op in history.completions(*WRITE_KINDS)
+             if op.time - (sent := started(op)) > STRAINED_S]
+    spans += [(a + STRAINED_S, b) for a, b in pairwise(ticks.times) if b - a > STRAINED_S]
+    return merge(spans)
 
 
 def _windows(start: float, end: float, excused: Sequence[tuple[float, float]],
@@ -655,13 +691,15 @@ def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
     excused += [(a + staleness_s, b) for a, b in pairwise(fresh) if b - a > staleness_s]
     if fresh:
         excused.append((fresh[-1] + staleness_s, math.inf))
-    due = replay.late(merge(excused), bound_s)
+    strained = _strained(history, ticks)
+    due = replay.late(merge(excused), strained, bound_s)
 
     bad = replay.bad
     figures = {"margin_calls": replay.recorded["margin_call"], "liquidations": replay.recorded["liquidation"],
                "decisions": replay.decisions, "decisions_judged": replay.judged, "decisions_unjudged": replay.unjudged,
                "ticks": len(ticks), "ticks_delivered": len(fresh), "breaches": len(replay.episodes), "breaches_due": due,
-               "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3)}
+               "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3),
+               "strained_s": round(sum(b - a for a, b in strained), 3)}
     unjudged = f"; {replay.unjudged} decision(s) unjudged: made on prices from before the harness's first tick" \
         if replay.unjudged else ""
     if bad:

@@ -154,6 +154,35 @@ def test_the_same_acted_on_in_time_passes_and_the_bound_is_configurable() -> Non
     assert strict.valid is False and "within 2.0 s" in strict.summary
 
 
+def test_time_the_platform_was_seen_starved_is_added_to_the_deadline() -> None:
+    """A loaded machine: a client's order waited 2.5 s for its answer, so from 1 s after it was
+    sent until it was answered (1.5 s) no risk cycle could be expected to run either."""
+    def starved(latency_ms: float) -> HistoryBuilder:
+        h = history()
+        h.request("um_order", 9.0, "ok", "w1", latency_ms=latency_ms)
+        return h
+
+    passed = judge(starved(2500), journal(call(12.0)))
+    assert passed.valid is True and passed.figures["strained_s"] == 1.5, passed.summary
+    later = judge(starved(2500), journal(call(12.6)))
+    assert later.valid is False and "within 3.0 s (+1.5 s the platform was seen starved)" in later.summary
+    prompt = judge(starved(900), journal(call(12.0)))  # answered within STRAINED_S: no excuse
+    assert prompt.valid is False and prompt.figures["strained_s"] == 0
+
+
+def test_price_ticks_far_apart_show_the_harness_starved_too() -> None:
+    """The harness's intake post waits for the target: ticks 1.5 s apart (within a 2 s staleness
+    bound, so still fresh) add what exceeds STRAINED_S."""
+    h = history(end=8.9)
+    market(h, start=10.4, until=20.0, low="46500.00")
+    h.phase(20.0, "load_end")
+    lenient = {"risk": {"staleness_ms": 2000}}
+    result = judge(h, journal(call(11.4, price_t=10.4)), config=lenient)
+    assert result.figures["strained_s"] == 0.5 and result.valid is True, result.summary
+    late = judge(h, journal(call(11.6, price_t=10.4)), config=lenient)
+    assert late.valid is False and "(+0.5 s the platform was seen starved)" in late.summary
+
+
 def test_a_breach_shorter_than_the_bound_needs_nothing() -> None:
     assert judge(history(end=10.5), journal()).valid is True
 
