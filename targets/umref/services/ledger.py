@@ -234,7 +234,10 @@ class LedgerNode:
         # (the async_replication bug never waits for the standby, so never stops on it either)
         if self.blocked and not self.cfg.has_bug("async_replication") and not await self.ship():
             raise ApiError(503, "REPLICATION_UNAVAILABLE", "standby unreachable: nothing new can be acknowledged")
-        results, new = await asyncio.to_thread(self.store.append, records, epoch=self.epoch, time_now=self.clock.now())
+        async with self.epoch_lock:  # a demotion lands before this write or after it, never inside it
+            if self.role != "primary":
+                raise ApiError(503, "NOT_PRIMARY", f"{self.name} was demoted to epoch {self.epoch}")
+            results, new = await asyncio.to_thread(self.store.append, records, epoch=self.epoch, time_now=self.clock.now())
         views = [r.view() for r in results]
         if not new:
             return views
