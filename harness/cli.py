@@ -24,7 +24,7 @@ from harness.errors import (
     BadInput,
     HarnessError,
 )
-from harness.inputs import printable
+from harness.untrusted import printable
 
 if TYPE_CHECKING:
     from typing import TypeAlias

@@ -44,11 +44,11 @@ import requests
 from harness.checks.base import CheckResult, Evidence, Validity
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION, BadInput, HarnessError
 from harness.http import target_session
-from harness.inputs import printable
-from harness.load.client import load_client_api
 from harness.safety import host_of, is_loopback
 from harness.targets.base import ClientApi, MissingRole
+from harness.targets.client import load_client_api
 from harness.targets.external import ExternalTarget, load_topology_file
+from harness.untrusted import printable
 
 if TYPE_CHECKING:
     from harness.audit import JournalRecord

@@ -9,85 +9,32 @@ traceback and never a run that fails half way (exit 2) or writes outside ``--rep
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, get_args
 
 from harness.errors import BadInput
+from harness.untrusted import printable, read_json
 
 if TYPE_CHECKING:  # imported where used: the CLI imports this module before its heavy imports
     from harness.schedule import Schedule
 
 __all__ = [
-    "MAX_JSON_BYTES",
-    "MAX_JSON_DEPTH",
     "MAX_SEED",
     "RunFolder",
     "check_seed",
     "check_writable_dir",
     "check_writable_file",
-    "printable",
-    "read_json",
     "read_run_folder",
     "run_folder_path",
 ]
 
 MAX_SEED = 2**31 - 1  # a scenario's seed range: a run with any other seed could not be replayed
-MAX_JSON_BYTES = 64 << 20  # a run folder's result.json holds every check's evidence; 64 MB is plenty
-MAX_JSON_DEPTH = 64  # what the harness writes is a few levels deep; deeper is a mistake or an attack
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHECK = re.compile(r"[a-z0-9_]{1,64}")
-
-
-def printable(text: str) -> str:
-    """``text`` with control and bidi-format characters shown as escapes, so that a file name or a
-    description cannot move the cursor, recolour or clear the terminal that prints it."""
-    return "".join(ch if ch == " " or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
-                   else ascii(ch)[1:-1] for ch in text)
-
-
-def _depth(value: Any) -> int:
-    """The nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth <= MAX_JSON_DEPTH and isinstance(item, (dict, list)):
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-def read_json(path: Path, *, nan_as_null: bool = False) -> Any:
-    """A JSON file of a run folder; too big, too deep, unreadable or not JSON is ``BadInput``.
-    ``nan_as_null``: NaN and Infinity read as None (result.json files written before they were
-    null), for a reader that only reports figures."""
-    try:
-        if not path.is_file():
-            raise BadInput(f"{path}: {'not found' if not path.exists() else 'not a regular file'}")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_JSON_BYTES + 1)
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_JSON_BYTES:
-        raise BadInput(f"{path}: over {MAX_JSON_BYTES} bytes; not a run folder's file")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=(lambda _: None) if nan_as_null else _no_constant)
-    except RecursionError:
-        raise BadInput(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"{path}: not JSON ({' '.join(str(exc).splitlines())})") from None
-    if _depth(data) > MAX_JSON_DEPTH:
-        raise BadInput(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return data
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def check_seed(seed: object, where: str) -> int:

@@ -51,7 +51,6 @@ from harness.faults.base import (
 from harness.faults.fault_journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History, Op
 from harness.inputs import check_seed, run_folder_path
-from harness.load.client import load_client_api
 from harness.load.locust_process import LoadSpec, spawn_load
 from harness.load.probe import ProbeClient, place_sentinels, probe
 from harness.load.progress import ProgressDisplay
@@ -62,6 +61,7 @@ from harness.safety import refuse_unsafe_target
 from harness.scenario import KINDS, Scenario, load_scenario, services_touched, um_only
 from harness.schedule import Schedule, ScheduledFault, build_schedule, expands_links
 from harness.targets.base import FaultLimits
+from harness.targets.client import load_client_api
 from harness.watchdog import WatchdogSpec, start_watchdog
 from harness.workload import WRITE_KINDS
 

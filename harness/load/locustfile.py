@@ -23,8 +23,8 @@ from typing import Any
 from gevent.event import Event
 from locust import FastHttpUser, between, events, task
 
-from harness.load.client import STANDARD_CLIENT, load_client_api
 from harness.load.ops import OpWriter
+from harness.targets.client import STANDARD_CLIENT, load_client_api
 from harness.workload import MIX_KINDS
 
 CONFIG_WAIT_S = 600.0

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 from harness.analysis import PHASES
 from harness.errors import BadInput
-from harness.inputs import printable, read_json
 from harness.report.html import COLORS
 from harness.result import RunStatus
+from harness.untrusted import printable, read_json
 
 __all__ = ["FIGURES", "Run", "Entry", "Trend", "read_run", "read_runs", "build_trend", "render_trend",
            "trend_dict", "write_trend", "night_of"]

@@ -123,7 +123,7 @@ class BugSwitch:
 
 # ---- the client: how the load and the probes speak the target's API ------------------------------
 
-STANDARD_CLIENT = "harness.load.client:StandardClient"  # the harness's own client API (docs/client-api.md)
+STANDARD_CLIENT = "harness.targets.client:StandardClient"  # the harness's own client API (docs/client-api.md)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class ClientRequest:
 
 @runtime_checkable
 class ClientApi(Protocol):
-    """Jepsen's *client*: the harness's client actions (``harness.load.client.ACTIONS``) as the
+    """Jepsen's *client*: the harness's client actions (``harness.targets.client.ACTIONS``) as the
     target's requests, and the target's answers as the harness's client model. No I/O of its own:
     the Locust users and the probes send what it builds, so every request is in the history."""
 

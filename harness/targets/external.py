@@ -43,10 +43,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, Strict, ValidationInfo, model_validator
 
 from harness.errors import BadInput
-from harness.inputs import printable
 from harness.safety import target_allowed
 from harness.scenario import Model, read_text_file, read_yaml_mapping, validate_model
 from harness.targets.base import ROLES, STANDARD_CLIENT, BugSwitch, ProcessNeed, Topology
+from harness.untrusted import printable
 
 __all__ = ["ExternalTarget", "load_topology_file"]
 
@@ -203,7 +203,7 @@ def load_topology_file(path: Path, *, allow_targets: tuple[str, ...] = (), accou
     except ValueError as exc:
         raise BadInput(f"{file}:{_line_of(text, 'roles')}: {exc}") from None
     if spec.client != STANDARD_CLIENT:
-        from harness.load.client import load_client_api
+        from harness.targets.client import load_client_api
 
         try:
             load_client_api(spec.client)
@@ -229,7 +229,7 @@ def _line_of(text: str, key: str) -> int:
 
 
 def _accounts(path: Path, file: str, line: int) -> tuple[Mapping[str, str], ...]:
-    from harness.inputs import read_json
+    from harness.untrusted import read_json
 
     where = f"{file}:{line}: accounts {printable(str(path))}"
     try:

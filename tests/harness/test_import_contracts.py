@@ -27,7 +27,18 @@ def test_lint_imports_keeps_every_contract() -> None:
     proc = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "Contracts: 3 kept, 0 broken." in proc.stdout
+    assert f"Contracts: {len(contracts())} kept, 0 broken." in proc.stdout
+
+
+def test_every_harness_module_has_its_place_in_the_layers() -> None:
+    """A new module under harness/ is put on one side of the layers contract: it describes or
+    judges (imports nothing effectful), or it acts (backends, faults, load, reports, entry points)."""
+    layers = next(c for c in contracts().values() if c["name"].startswith("descriptions and pure logic"))
+    placed = {m.removeprefix("harness.") for m in (*layers["source_modules"], *layers["forbidden_modules"])}
+    modules = {p.stem if p.is_file() else p.name for p in (ROOT / "harness").iterdir()
+               if p.suffix == ".py" or (p.is_dir() and any(p.glob("*.py")))}
+    unplaced = modules - placed - {"__init__"}
+    assert not unplaced, f"modules on neither side of the layers contract: {sorted(unplaced)}"
 
 
 def test_the_ignored_imports_only_shrink() -> None:

@@ -20,13 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.inputs import MAX_SEED, check_writable_dir, check_writable_file, printable, read_json
+from harness.inputs import MAX_SEED, check_writable_dir, check_writable_file
 from harness.replay import plan_replay
 from harness.report import write_reports
 from harness.result import RunResult
 from harness.scenario import MAX_FAULTS, load_scenario, parse_scenario
 from harness.schedule import Schedule, build_schedule
 from harness.shrink import failed_run
+from harness.untrusted import printable, read_json
 from targets.umref.config import BUG_SWITCHES
 from tests.harness.factories import T0, HistoryBuilder, audit
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.load.client import StandardClient
 from harness.load.probe import SENTINELS, ProbeClient, place_sentinels, probe
+from harness.targets.client import StandardClient
 from targets.umref.launcher import Topology, plan
 
 
@@ -68,8 +68,8 @@ def test_sentinel_orders_rest_in_every_um_book_with_room_to_shrink(topo: Topolog
 
 def test_the_client_actions_are_the_request_kinds_the_history_knows() -> None:
     """One vocabulary: what the client API builds is what the history, checks and reports count."""
-    from harness.load.client import ACTIONS, StandardClient
     from harness.scenario.schema import DEFAULT_MIX
+    from harness.targets.client import ACTIONS, StandardClient
     from harness.workload import MIX_KINDS, WRITE_KINDS
 
     assert set(ACTIONS) == set(WRITE_KINDS) == set(StandardClient.PATHS)

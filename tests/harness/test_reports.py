@@ -91,8 +91,8 @@ def test_a_figure_nothing_measured_is_null_in_result_json_so_replay_reads_it(tmp
     reader refuses it, so result.json says null."""
     from dataclasses import replace
 
-    from harness.inputs import read_json
     from harness.report.json_report import write_result_json
+    from harness.untrusted import read_json
 
     steady = CheckResult("steady_state", True, "held", figures={"after": {"p99_ms": float("nan"), "requests": 0}})
     result = replace(make_result(), checks=(*make_result().checks, steady), figures={"ops": 8, "rto_s": float("inf")})
