@@ -4,8 +4,8 @@ and p99 while such faults are active stay within tolerance of spot before the fi
 Only faults confined to the UM path are judged (the harness's ``um_only`` on the inject op: every
 service and link the fault touches is UM-only). During a fault on something spot needs too
 (auth, gateway, ledger...) spot must fail closed, not keep its SLO: any time overlapping such a
-shared fault is left out of the judged windows, and a spot order sent or answered in it is not
-judged.
+shared fault, until spot is served again after its heal, is left out of the judged windows, and a
+spot order sent or answered in it is not judged.
 
 Evidence: the client history (spot orders' outcomes and latencies, probes left out) and the
 harness's own fault record (landing, heal, ``um_only``); nothing from the target.
@@ -20,20 +20,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.checks.base import Audit, CheckResult, Evidence
-from harness.checks.common import fault_windows, merge, overlaps, started, within
+from harness.checks.common import (
+    fault_windows,
+    merge,
+    overlaps,
+    shared_spans,
+    spot_served,
+    started,
+    within,
+)
 from harness.history import History, Op, is_probe
 
-__all__ = ["blast_radius", "served"]
+__all__ = ["blast_radius"]
 NAME = "blast_radius"
 MIN_OPS = 10
 MIN_SECOND_OPS = 3  # a second of the fault with fewer spot answers says nothing about its p99
 SUSTAINED_SHARE = 0.25
-
-
-def served(op: Op) -> bool:
-    """Answered by a working spot market (a business refusal counts; a halt or 5xx does not)."""
-    status = op.value.get("status")
-    return op.type != "info" and op.error != "UM_HALTED" and status is not None and status < 500
 
 
 def _p99(ops: Sequence[Op]) -> float:
@@ -45,20 +47,20 @@ def blast_radius(history: History, audit: Audit, *, rate_drop: float = 0.05, p99
                  p99_floor_ms: float = 50.0) -> CheckResult:
     faults = fault_windows(history)
     confined = merge((f.start, f.end) for f in faults if f.um_only)
-    shared = merge((f.start, f.end) for f in faults if not f.um_only)
+    spot = [op for op in history.completions("spot_order") if not is_probe(op)]
+    shared = shared_spans(faults, spot)
     if not confined:
         return CheckResult(NAME, True, f"no fault confined to the UM path (vacuous): spot is judged only during those; "
                                        f"{len(faults)} fault(s) on paths spot shares not judged")
     first = min(f.start for f in faults)
     start = confined[0][0]
-    spot = [op for op in history.completions("spot_order") if not is_probe(op)]
     before = [op for op in spot if op.time < first]
     during = [op for op in spot if within(confined, started(op), op.time) and not overlaps(shared, started(op), op.time)]
     if len(before) < MIN_OPS or len(during) < MIN_OPS:
         return CheckResult(NAME, "unknown", f"too few spot orders to compare ({len(before)} before the faults, "
                                             f"{len(during)} during UM-only faults outside shared ones)")
-    rate_before = sum(map(served, before)) / len(before)
-    rate_during = sum(map(served, during)) / len(during)
+    rate_before = sum(map(spot_served, before)) / len(before)
+    rate_during = sum(map(spot_served, during)) / len(during)
     p99_before, p99_during = _p99(before), _p99(during)
     p99_bound = max(p99_factor * p99_before, p99_floor_ms)
     figures = {"spot_rate_before": round(rate_before, 4), "spot_rate_during": round(rate_during, 4),
@@ -67,7 +69,7 @@ def blast_radius(history: History, audit: Audit, *, rate_drop: float = 0.05, p99
                "shared_faults": sum(not f.um_only for f in faults)}
     bad = []
     if rate_during < rate_before - rate_drop:
-        failed = [op for op in during if not served(op)][:10]
+        failed = [op for op in during if not spot_served(op)][:10]
         bad.append(Evidence(f"spot success rate fell from {rate_before:.3f} to {rate_during:.3f} during UM-only faults",
                             start, tuple(op.index for op in failed)))
     seconds, slow = _slow_seconds(during, start, p99_bound)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import operator
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -249,8 +250,31 @@ def started(op: Op) -> float:
     return op.time - (op.latency_ms or 0.0) / 1000
 
 
+def spot_served(op: Op) -> bool:
+    """A spot order answered by a working spot market (a business refusal counts; a halt or a
+    5xx does not)."""
+    status = op.value.get("status")
+    return op.type != "info" and op.error != "UM_HALTED" and status is not None and status < 500
+
+
+def shared_spans(faults: Sequence[FaultWindow], spot: Sequence[Op]) -> list[tuple[float, float]]:
+    """Each fault on something spot needs too, from its landing until spot was served again after
+    its heal (the first spot order sent after the heal and served: its answer): spot's own recovery
+    from a shared fault is that fault's doing, not a UM-only fault's that began meanwhile. Never
+    served again: to the end."""
+    back = sorted((started(op), op.time) for op in spot if spot_served(op))
+    sent = [b[0] for b in back]
+    first_done = list(itertools.accumulate(reversed([b[1] for b in back]), min))[::-1]  # earliest answer from i on
+    spans = []
+    for f in faults:
+        if not f.um_only:
+            i = bisect.bisect_left(sent, f.end)
+            spans.append((f.start, first_done[i] if i < len(first_done) else math.inf))
+    return merge(spans)
+
+
 __all__ += ["UM_WRITE_KINDS", "HALT_SLACK_S", "FaultWindow", "fault_windows", "merge", "overlaps", "within",
-            "halt_budget_s", "started"]
+            "halt_budget_s", "started", "spot_served", "shared_spans"]
 
 
 # ---- the journal as evidence: every record of one client write; what a fault touched -----------

@@ -44,6 +44,7 @@ from harness.checks.common import (
     pair_completions,
     paired,
     risk_of,
+    shared_spans,
     started,
     unknown,
     within,
@@ -291,11 +292,12 @@ def _journaled_inside(journal: Sequence[JournalRecord], halts: Sequence[Interval
 
 def _spot_halted(history: History, faults: Sequence[FaultWindow]) -> list[Evidence]:
     """Spot halted, as spot clients saw it: a spot order refused UM_HALTED, or spot orders refused
-    503 during faults confined to the UM path while none was before the faults."""
+    503 during faults confined to the UM path while none was before the faults (not while spot was
+    still coming back from a fault it shares)."""
     spot = history.completions("spot_order")
     out = [Evidence("a spot order was refused with UM_HALTED", op.time, (op.index,)) for op in spot if op.error == "UM_HALTED"]
     um_only = merge((f.start, f.end) for f in faults if f.um_only)
-    shared = merge((f.start, f.end) for f in faults if not f.um_only)
+    shared = shared_spans(faults, spot)
     if not um_only:
         return out
     first = min(f.start for f in faults)

@@ -358,6 +358,33 @@ def test_blast_radius_excludes_time_overlapping_a_shared_fault() -> None:
     assert blast(hist(11.0, 13.0), audit()).valid is False  # the same failures in UM-only time are a spill
 
 
+def test_spot_coming_back_from_a_shared_fault_is_not_judged_in_a_um_only_fault_begun_meanwhile() -> None:
+    """The ledger paused 2-4 s (spot needs it), then margin slowed from 4.5 s: spot refused until
+    it was served again at 5.6 s is the ledger's recovery, not a spill of the margin fault."""
+    def hist(back_at: float) -> History:
+        h = HistoryBuilder()
+        for i in range(20):
+            h.request("spot_order", i * 0.1, "ok", f"b{i}", latency_ms=5)
+        fault_with_scope(h, "ledger", 2.0, 4.0, um_only=False, fault="pause", target="ledger-a")
+        fault_with_scope(h, "margin", 4.5, 15.0, um_only=True, expect_um_halt=True)
+        for i in range(60):
+            t = 2.0 + i * 0.2
+            refused = t < back_at
+            h.request("spot_order", t, "fail" if refused else "ok", f"d{i}", status=503 if refused else 200,
+                      error="JOURNAL_UNAVAILABLE" if refused else None)
+        return h.build()
+
+    def spot_halted(history: History) -> bool:
+        return any("spot was halted with UM" in e.text for e in safe_halt(history, audit(halts=[], journal=[])).evidence)
+
+    assert blast(hist(5.6), audit()).valid is True and not spot_halted(hist(5.6))
+    again = HistoryBuilder()  # refused again once it was back: the UM-only fault's doing
+    again.ops = list(hist(5.6))
+    for i in range(10):
+        again.request("spot_order", 8.0 + i * 0.2, "fail", f"r{i}", status=503, error="MARKET_CLOSED")
+    assert blast(again.build(), audit()).valid is False and spot_halted(again.build())
+
+
 def test_blast_radius_vacuous_without_a_um_only_fault() -> None:
     result = blast(spot_history("fail", "AUTH_UNAVAILABLE", 503, um_only=False), audit())
     assert result.valid is True and "no fault confined to the UM path (vacuous)" in result.summary
