@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_umref import wrk  # noqa: E402
 from bench.record import loadavg, now_utc, write_result  # noqa: E402
-from harness.backends.toxiproxy_install import toxiproxy_server_path  # noqa: E402
+from harness.backends.go_tools import toxiproxy_server_path  # noqa: E402
 from harness.faults.network import ProxyNet, ToxiproxyServer  # noqa: E402
 from harness.load.locust_process import LoadSpec, start_load  # noqa: E402
 from targets.umref.launcher import Topology, plan  # noqa: E402

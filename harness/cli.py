@@ -537,7 +537,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     check_writable_dir(args.state_dir, "--state-dir")  # the fault journal goes there before anything starts
     if args.command == "setup":
-        from harness.backends.toxiproxy_install import install_toxiproxy
+        from harness.backends.go_tools import install_toxiproxy
 
         print(f"toxiproxy-server: {install_toxiproxy()}")
         if args.docker:

@@ -436,7 +436,7 @@ def _links(platform: ExternalTarget, journal: FaultJournal,
     server for good, or on a server of this check's for its length (then they go with it).
     Yields (None, why) when the links cannot be proxied: only the slowdown needs them."""
     from harness.backends.external import PERSISTENT, ensure_proxies
-    from harness.backends.toxiproxy_install import toxiproxy_server_path
+    from harness.backends.go_tools import toxiproxy_server_path
     from harness.faults.network import ProxyNet, ToxiproxyServer
 
     server: ToxiproxyServer | None = None

@@ -740,7 +740,7 @@ def versions() -> dict[str, str]:
             found[pkg] = version(pkg)
         except PackageNotFoundError:
             found[pkg] = "absent"
-    from harness.backends.toxiproxy_install import TOXIPROXY_VERSION
+    from harness.backends.go_tools import TOXIPROXY_VERSION
 
     found["toxiproxy-server"] = TOXIPROXY_VERSION
     return found

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness.backends.toxiproxy_install import toxiproxy_server_path  # noqa: E402
+from harness.backends.go_tools import toxiproxy_server_path  # noqa: E402
 from harness.faults.network import ProxyNet, ToxiproxyServer  # noqa: E402
 from targets.umref.launcher import Topology, plan  # noqa: E402
 

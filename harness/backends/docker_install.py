@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.backends.toxiproxy_install import ROOT, bin_dir, toxiproxy_server_path
+from harness.backends.go_tools import ROOT, bin_dir, toxiproxy_server_path
 from harness.errors import Undecided
 
 if TYPE_CHECKING:

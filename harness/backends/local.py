@@ -14,7 +14,7 @@ import shutil
 import time
 
 from harness.backends.base import BackendSpec, RunningTarget, write_accounts
-from harness.backends.toxiproxy_install import toxiproxy_server_path
+from harness.backends.go_tools import toxiproxy_server_path
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet, ToxiproxyServer
 from harness.net import base_url, free_ports, hostport

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from harness.backends.toxiproxy_install import toxiproxy_server_path
+from harness.backends.go_tools import toxiproxy_server_path
 from harness.errors import EXIT_PASS
 
 ROOT = Path(__file__).parents[2]

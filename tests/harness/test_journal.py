@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.toxiproxy_install import install_toxiproxy
+from harness.backends.go_tools import install_toxiproxy
 from harness.faults.fault_journal import FaultJournal, heal_leftovers
 from harness.faults.network import ProxyNet, ToxiproxyServer
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from harness.backends.toxiproxy_install import install_toxiproxy
+from harness.backends.go_tools import install_toxiproxy
 from harness.faults.network import ProxyNet, ToxiproxyError, ToxiproxyServer
 
 pytestmark = pytest.mark.integration
