@@ -29,6 +29,7 @@ from harness.untrusted import printable
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from harness.result import RunResult
     from harness.scenario import Scenario
     from harness.targets import Warm
 
@@ -104,6 +105,10 @@ def _validate_and_run(sub: Subparsers) -> None:
     r.add_argument("--report-dir", type=Path, default=Path("reports"))
     r.add_argument("--bugs", default=None, help="comma-separated bug switches, overriding the scenario's")
     r.add_argument("--junit", type=Path, default=None, help="also write one combined JUnit file here")
+    r.add_argument("--metrics", type=Path, default=None,
+                   help="also write every run's verdict and figures here as OpenMetrics text (a textfile collector's file)")
+    r.add_argument("--push-gateway", default=None, metavar="URL",
+                   help="also push them to this Prometheus Pushgateway (job umchaos)")
     r.add_argument("--timeout", type=float, default=None,
                    help="abort a run (healed, status aborted) after this many seconds; default: its duration + 180 s")
     r.add_argument("--dry-run", action="store_true", help="print the seeded schedule and touch nothing")
@@ -318,8 +323,13 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     contexts = [prepare(path, RunOptions(seed=seed, backend=backend, report_dir=args.report_dir,
                                          state_dir=args.state_dir, bugs=bugs, target_file=args.target_file)) for path, _, seed in plans]
     check_writable_dir(args.report_dir, "--report-dir")
-    if args.junit:
-        check_writable_file(args.junit, "--junit")
+    for path, option in ((args.junit, "--junit"), (args.metrics, "--metrics")):
+        if path is not None:
+            check_writable_file(path, option)
+    if args.push_gateway is not None:
+        from harness.report.metrics import check_push_gateway
+
+        check_push_gateway(args.push_gateway)
     if args.dry_run:
         for ctx in contexts:
             print(printable(f"# {ctx.scenario_path} ({ctx.scenario.name}) seed={ctx.schedule.seed}"))
@@ -335,7 +345,25 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
         from harness.report.junit import write_junit
 
         write_junit(args.junit, results)
+    if args.metrics is not None or args.push_gateway is not None:
+        _metrics(args.metrics, args.push_gateway, results)
     return max((r.exit_code for r in results), key=lambda c: SEVERITY.get(c, 1))
+
+
+def _metrics(path: Path | None, gateway: str | None, results: list[RunResult]) -> None:
+    """The runs' metrics to a file and/or a Pushgateway. A gateway that does not take them is one
+    line on stderr: the verdict stands, and the file (if asked for) is written first."""
+    from harness.report.json_report import result_dict
+    from harness.report.metrics import push_metrics, write_metrics
+
+    data = [result_dict(r) for r in results]
+    if path is not None:
+        write_metrics(path, data)
+    if gateway is not None:
+        try:
+            push_metrics(gateway, data)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            print(printable(f"umchaos: metrics not pushed to {gateway}: {exc}"), file=sys.stderr)
 
 
 def _selftest(args: argparse.Namespace) -> int:

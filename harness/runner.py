@@ -714,8 +714,16 @@ def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list
         reason=reason, versions=versions(), phases=tuple(ctx.phases),
         figures={"ops": len(history), "requests": len(completions),
                  "ok": sum(op.type == "ok" for op in completions), "fail": sum(op.type == "fail" for op in completions),
-                 "info": sum(op.type == "info" for op in completions), **headline_figures(checks)},
+                 "info": sum(op.type == "info" for op in completions), **fault_figures(history),
+                 **headline_figures(checks)},
     )
+
+
+def fault_figures(history: History) -> dict[str, int]:
+    """How many faults landed and how many heals took, as the harness recorded them."""
+    done = [op.value for op in history.of("fault") if op.type == "info" and op.value.get("landed") is True]
+    return {f"faults_{stage}": sum(v.get("action") == action for v in done)
+            for stage, action in (("injected", "inject"), ("healed", "heal"))}
 
 
 # The measurements a reader (and a trend across nights) looks for first: (figure, check, its figure).

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.harness.busy import too_busy
 
@@ -68,10 +69,16 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
     scenario = tmp_path / "seed-incident.yaml"
     scenario.write_text(SEED_SCENARIO.read_text().replace("target: {system: umref, bugs: []}",
                                                           f'target: {{system: umref, bugs: [], host: "{host}"}}'))
-    code, output, result = run(tmp_path, "--seed", str(seed), scenario=scenario)
+    code, output, result = run(tmp_path, "--seed", str(seed), "--metrics", str(tmp_path / "umchaos.prom"),
+                               scenario=scenario)
     if too_busy(code, result):
         pytest.skip(f"a busy machine left the run undecided, never violated: {result['reason']}")
     assert code == 0, output
+    metrics = {(s.name, s.labels.get("status") or s.labels.get("stage")): s.value
+               for f in text_string_to_metric_families((tmp_path / "umchaos.prom").read_text()) for s in f.samples}
+    assert metrics[("umchaos_run_status", "pass")] == 1 and metrics[("umchaos_rto_seconds", None)] == result["figures"]["rto_s"]
+    assert metrics[("umchaos_faults", "injected")] == metrics[("umchaos_faults", "scheduled")] == len(result["schedule"])
+    assert metrics[("umchaos_faults", "healed")] == 1  # the latency; the price shock is an event, nothing to heal
     run_dir = Path(output.split("report: ")[1].split()[0]).parent
     assert f"gateway listening on {host}:" in (run_dir / "logs" / "gateway.log").read_text()
     assert sorted(p.name for p in run_dir.iterdir()) == run_folder_in_readme()  # one history; what the README lists

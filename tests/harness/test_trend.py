@@ -16,7 +16,8 @@ import pytest
 
 from harness import cli
 from harness.errors import BadInput
-from harness.report.trend import build_trend, night_of, read_run, read_runs, render_trend
+from harness.report.run_figures import read_run
+from harness.report.trend import build_trend, night_of, read_runs, render_trend
 
 DATA = Path(__file__).parent / "data" / "result-margin-latency-halt.json"
 REAL = json.loads(DATA.read_text())
