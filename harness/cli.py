@@ -112,6 +112,9 @@ def _validate_and_run(sub: Subparsers) -> None:
     r.add_argument("--timeout", type=float, default=None,
                    help="abort a run (healed, status aborted) after this many seconds; default: its duration + 180 s")
     r.add_argument("--dry-run", action="store_true", help="print the seeded schedule and touch nothing")
+    r.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                   help="live numbers while load flows: phase, fault, req/s, p50/p99, errors, UM halted or trading "
+                        "(default: on a terminal; elsewhere one log line a second)")
     r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
     r.add_argument("--target-file", type=Path, default=None, help=TARGET_FILE_HELP)
 
@@ -336,9 +339,10 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
             print(format_schedule(ctx.schedule))
         return EXIT_PASS
     results = []
+    live = args.live if args.live is not None else sys.stdout.isatty() and not args.quiet
     for path, _, seed in plans:
         options = RunOptions(seed=seed, backend=backend, report_dir=args.report_dir, state_dir=args.state_dir, bugs=bugs,
-                             timeout_s=args.timeout, warm=warm, target_file=args.target_file)
+                             timeout_s=args.timeout, warm=warm, target_file=args.target_file, progress=live)
         results.append(run_scenario(path, options))
         warm = None
     if args.junit:  # imported here: the reports' imports are not start-up's

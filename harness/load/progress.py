@@ -139,7 +139,7 @@ class ProgressDisplay:
         from rich.table import Table
 
         def table(s: Snapshot) -> Table:
-            t = Table(title=f"umchaos load  t={s.elapsed_s:.0f}s", show_header=True)
+            t = Table(title=f"umchaos  t={s.elapsed_s:.0f}s", show_header=True)
             for column in ("phase", "fault", "req/s", "p50 ms", "p99 ms", "errors", "UM", "requests"):
                 t.add_column(column)
             t.add_row(s.phase, s.faults, f"{s.req_per_s:.0f}", f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}",

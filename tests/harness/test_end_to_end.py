@@ -91,6 +91,18 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
     assert report.exists() and "<svg" in report.read_text()
 
 
+def test_run_live_shows_phase_fault_and_halt_as_plain_lines_off_a_terminal(tmp_path: Path) -> None:
+    short = Path(__file__).parent / "scenarios_extra" / "short-halt.yaml"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--state-dir", str(tmp_path / "state"), "run", str(short),
+                           "--report-dir", str(tmp_path / "reports"), "--live"], capture_output=True, text=True, timeout=240)
+    lines = [line for line in proc.stderr.splitlines() if " umchaos.load t=" in line]
+    assert len(lines) >= 5, proc.stderr[-3000:]
+    assert any("phase=faults fault=latency matching->margin" in line and "req/s=" in line for line in lines), lines
+    assert any("um=HALTED" in line for line in lines) and any("um=trading" in line for line in lines), lines
+    assert proc.stdout.strip().splitlines()[-1].split()[0] in ("PASS", "UNKNOWN"), proc.stdout  # the verdict stays last
+    assert_nothing_left(tmp_path, "")
+
+
 def test_pytest_collects_scenarios_and_a_failure_shows_evidence_and_yaml(tmp_path: Path) -> None:
     """`pytest scenarios/` runs scenario files as items; a failure names the check, evidence and YAML lines.
 
