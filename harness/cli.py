@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -57,6 +58,13 @@ def _seed(text: str) -> int:
     if not 0 <= seed <= 2**31 - 1:
         raise argparse.ArgumentTypeError(f"{seed}: a seed is from 0 to {2**31 - 1}")
     return seed
+
+
+def _dns_label(text: str) -> str:
+    """--namespace: a Kubernetes namespace name (DNS-1123 label)."""
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a namespace is lower-case letters, digits and '-', at most 63")
+    return text
 
 
 def _count(text: str) -> int:
@@ -117,6 +125,8 @@ def _validate_and_run(sub: Subparsers) -> None:
                         "(default: on a terminal; elsewhere one log line a second)")
     r.add_argument("--tag", default=None, help="only the scenarios with this tag (e.g. gate)")
     r.add_argument("--target-file", type=Path, default=None, help=TARGET_FILE_HELP)
+    r.add_argument("--namespace", type=_dns_label, default=None,
+                   help="--backend k8s: the platform's Kubernetes namespace (default: the target's name)")
 
 
 def _selftest_command(sub: Subparsers) -> None:
@@ -311,7 +321,9 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     from harness.schedule import format_schedule
 
     backend = _backend(args)
-    check_backend(backend)
+    check_backend(backend, paper=args.dry_run)
+    if args.namespace is not None and backend != "k8s":
+        raise BadInput("--namespace: only with --backend k8s")
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise BadInput(f"--timeout {args.timeout:g}: must be above 0 and at most 86400 seconds")
     chosen = _scenarios(args.scenarios, args.tag)
@@ -323,8 +335,9 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
             raise BadInput(f"--seeds {args.seeds}: seeds from {base} would pass {MAX_SEED}, the largest seed")
         plans += [(path, scenario, base + i) for i in range(args.seeds or 1)]
     # every check a run makes before it starts, for every run, before the first starts
-    contexts = [prepare(path, RunOptions(seed=seed, backend=backend, report_dir=args.report_dir,
-                                         state_dir=args.state_dir, bugs=bugs, target_file=args.target_file)) for path, _, seed in plans]
+    contexts = [prepare(path, RunOptions(seed=seed, backend=backend, report_dir=args.report_dir, state_dir=args.state_dir,
+                                         bugs=bugs, target_file=args.target_file, dry_run=args.dry_run))
+                for path, _, seed in plans]
     check_writable_dir(args.report_dir, "--report-dir")
     for path, option in ((args.junit, "--junit"), (args.metrics, "--metrics")):
         if path is not None:
@@ -336,7 +349,7 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     if args.dry_run:
         for ctx in contexts:
             print(printable(f"# {ctx.scenario_path} ({ctx.scenario.name}) seed={ctx.schedule.seed}"))
-            print(format_schedule(ctx.schedule))
+            print(format_schedule(ctx.schedule) if backend != "k8s" else _manifests(ctx, args.namespace))
         return EXIT_PASS
     results = []
     live = args.live if args.live is not None else sys.stdout.isatty() and not args.quiet
@@ -352,6 +365,13 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     if args.metrics is not None or args.push_gateway is not None:
         _metrics(args.metrics, args.push_gateway, results)
     return max((r.exit_code for r in results), key=lambda c: SEVERITY.get(c, 1))
+
+
+def _manifests(ctx: Any, namespace: str | None) -> str:
+    """A run's Chaos Mesh resources and Locust Job (``--backend k8s --dry-run``), as YAML."""
+    from harness.backends.k8s import manifests, manifests_yaml
+
+    return manifests_yaml(manifests(ctx.scenario, ctx.schedule, namespace or ctx.scenario.target.system))
 
 
 def _metrics(path: Path | None, gateway: str | None, results: list[RunResult]) -> None:

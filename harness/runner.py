@@ -11,6 +11,7 @@ heals what its journal lists.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
-from harness.backends import check_backend, make_backend
+from harness.backends import PAPER_BACKENDS, check_backend, make_backend
 from harness.backends.base import BackendSpec
 from harness.checks.base import CheckResult, verdict_of
 from harness.collect import AuditSources, BalanceSampler, collect_audit, topology_facts
@@ -99,6 +100,7 @@ class RunOptions:
     progress: bool = False  # live numbers while load flows (rich on a terminal, log lines otherwise)
     warm: Warm | None = None  # the default target's warm-up, begun early by the CLI; the first local run takes it
     target_file: Path | None = None  # run against the platform this topology file describes (backend external)
+    dry_run: bool = False  # only prepared and shown: a paper backend (k8s) is taken too
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def wait_until(ctx: RunContext, deadline_mono: float) -> None:
 
 def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     """Validate everything before touching anything."""
-    check_backend(options.backend)
+    check_backend(options.backend, paper=options.dry_run)
     stand_in = None
     if options.target_file is not None:
         from harness.targets.external import load_topology_file
@@ -220,7 +222,9 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
         raise BadInput(f"{scenario_path}: target {scenario.target.system} names no {', '.join(missing)} in its "
                        "topology's roles: a run publishes prices and fetches the audit through them")
     load_fault_kinds()
-    if unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
+    if options.backend in PAPER_BACKENDS:
+        importlib.import_module(PAPER_BACKENDS[options.backend]).check_schedule(scenario_path, schedule)
+    elif unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
         raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
                        f"{options.backend} backend")
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)

@@ -2,6 +2,7 @@
 
 ``BACKENDS`` is the registry: a backend is one module with a class taking a ``BackendSpec`` and
 meeting ``Backend`` (``base``), named here by import path and imported only when a run uses it.
+``PAPER_BACKENDS`` write what a run would apply elsewhere (``--dry-run``) and run nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from harness.errors import BadInput
 if TYPE_CHECKING:
     from harness.backends.base import Backend, BackendSpec
 
-__all__ = ["BACKENDS", "check_backend", "make_backend"]
+__all__ = ["BACKENDS", "PAPER_BACKENDS", "check_backend", "make_backend"]
 
 BACKENDS = {
     "local": "harness.backends.local:LocalBackend",
@@ -22,11 +23,16 @@ BACKENDS = {
     "external": "harness.backends.external:ExternalBackend",  # chosen by --target-file
 }
 
+PAPER_BACKENDS = {"k8s": "harness.backends.k8s"}  # Chaos Mesh resources and a Locust Job, on paper
 
-def check_backend(name: str) -> None:
-    """One line before anything starts (exit 3), for every command that takes ``--backend``."""
-    if name not in BACKENDS:
-        raise BadInput(f"--backend {name}: unknown backend; known: {', '.join(BACKENDS)}")
+
+def check_backend(name: str, *, paper: bool = False) -> None:
+    """One line before anything starts (exit 3), for every command that takes ``--backend``;
+    ``paper``: a dry run, which the paper backends take too."""
+    if name in PAPER_BACKENDS and not paper:
+        raise BadInput(f"--backend {name}: writes what a run would apply with --dry-run; running it is not built")
+    if name not in BACKENDS and name not in PAPER_BACKENDS:
+        raise BadInput(f"--backend {name}: unknown backend; known: {', '.join((*BACKENDS, *PAPER_BACKENDS))}")
 
 
 def make_backend(name: str, spec: BackendSpec) -> Backend:

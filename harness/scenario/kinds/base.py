@@ -17,7 +17,7 @@ from harness.scenario.values import Model, Seconds
 from harness.targets import Topology
 from harness.targets.base import ProcessNeed
 
-__all__ = ["BaseFaultSpec", "DrawScope", "FaultKind", "HaltFacts", "NoParams", "Toxic", "Where", "always_drawable", "never", "nothing"]
+__all__ = ["BaseFaultSpec", "ChaosMesh", "DrawScope", "FaultKind", "HaltFacts", "NoParams", "Toxic", "Where", "always_drawable", "never", "nothing"]
 
 Where = Mapping[str, Any]  # a fault's target as plain data: link / links / regions + direction / service / region
 
@@ -71,6 +71,17 @@ class Toxic:
     type: str
     stream: Literal["upstream", "downstream"]
     attributes: Callable[[Mapping[str, Any]], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class ChaosMesh:
+    """How Chaos Mesh acts a kind out on Kubernetes (``--backend k8s``): the resource kind and its
+    action fields from the fault's drawn parameters. Which pods it selects comes from where the
+    fault acts (``harness.backends.k8s``); ``note`` says where it differs from the other backends."""
+
+    kind: Literal["NetworkChaos", "PodChaos", "TimeChaos"]
+    fields: Callable[[Mapping[str, Any]], dict[str, Any]]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class FaultKind:
     ``implementations``: backend -> ``module:Class`` acting it out there; the backends it runs on.
     ``healers``: journal ``heal`` name -> ``module:function`` undoing it from the entry alone.
     ``toxic``: for a kind done by a Toxiproxy toxic, which one and how (None otherwise).
+    ``chaos_mesh``: its Chaos Mesh resource on Kubernetes (None: not expressible there).
     """
 
     name: str
@@ -144,3 +156,4 @@ class FaultKind:
     toxic: Toxic | None = None
     expects_um_halt: Callable[[Where, Mapping[str, Any], HaltFacts], bool] = never
     undrawable: Callable[[DrawScope], str | None] = always_drawable
+    chaos_mesh: ChaosMesh | None = None

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, PlainValidator, model_validator
 
 from harness.scenario.kinds.base import (
     BaseFaultSpec,
+    ChaosMesh,
     DrawScope,
     FaultKind,
     HaltFacts,
@@ -190,11 +191,17 @@ def _toxic(name: str, model: type[BaseFaultSpec], draw: Draw, toxic: Toxic, **ex
 LATENCY = _toxic("latency", LatencyFault, _on_a_link(_draw_latency),
                  Toxic("latency", "downstream", lambda p: {"latency": int(p.get("latency_ms", 0)),
                                                            "jitter": int(p.get("jitter_ms", 0))}),
-                 expects_um_halt=_latency_halts)
+                 expects_um_halt=_latency_halts,
+                 chaos_mesh=ChaosMesh("NetworkChaos", lambda p: {"action": "delay", "delay": {
+                     "latency": f"{int(p.get('latency_ms', 0))}ms", "jitter": f"{int(p.get('jitter_ms', 0))}ms"}}))
 BANDWIDTH = _toxic("bandwidth", BandwidthFault, _on_a_link(lambda rng: {"rate_kbps": rng.randint(8, 256)}),
-                   Toxic("bandwidth", "downstream", lambda p: {"rate": int(p["rate_kbps"])}))
+                   Toxic("bandwidth", "downstream", lambda p: {"rate": int(p["rate_kbps"])}),
+                   chaos_mesh=ChaosMesh("NetworkChaos", lambda p: {"action": "bandwidth", "bandwidth": {
+                       "rate": f"{int(p['rate_kbps'])}kbps", "limit": 20971520, "buffer": 10000}}))
 TIMEOUT = _toxic("timeout", TimeoutFault, _on_a_link(), Toxic("timeout", "upstream", lambda p: {"timeout": 0}),
-                 expects_um_halt=_halts_on_margin_link)
+                 expects_um_halt=_halts_on_margin_link,
+                 chaos_mesh=ChaosMesh("NetworkChaos", lambda p: {"action": "loss", "loss": {"loss": "100"}},
+                                      "every packet to the callee dropped: requests hang, as into a black hole"))
 RESET_PEER = _toxic("reset_peer", ResetPeerFault, _on_a_link(lambda rng: {"timeout_ms": rng.randint(0, 500)}),
                     Toxic("reset_peer", "downstream", lambda p: {"timeout": int(p.get("timeout_ms", 0))}),
                     expects_um_halt=_halts_on_margin_link)
@@ -205,11 +212,13 @@ SLICER = _toxic("slicer", SlicerFault,
                 Toxic("slicer", "downstream", lambda p: {"average_size": int(p.get("average_bytes", 64)),
                                                          "size_variation": int(p.get("average_bytes", 64)) // 2,
                                                          "delay": int(p.get("delay_us", 100))}))
+_CUT = ChaosMesh("NetworkChaos", lambda p: {"action": "partition"},
+                 "packets dropped, not refused: a caller times out where a closed port would refuse it")
 DOWN = FaultKind("down", DownFault, _on_a_link(), implementations=dict.fromkeys(_EVERY_BACKEND, _LINK_DOWN),
-                 healers=_HEAL_ENABLE, links=_the_link, expects_um_halt=_halts_on_margin_link)
+                 healers=_HEAL_ENABLE, links=_the_link, expects_um_halt=_halts_on_margin_link, chaos_mesh=_CUT)
 PARTITION = FaultKind(
     "partition", PartitionFault, _draw_partition,
     implementations={"local": _LINK_DOWN, "docker": "harness.faults.containers:ContainerPartition",
                      "external": _LINK_DOWN},
     healers={**_HEAL_ENABLE, "docker_reconnect": "harness.faults.containers:docker_reconnect"},
-    links=partition_links, expects_um_halt=_halts_on_margin_link)
+    links=partition_links, expects_um_halt=_halts_on_margin_link, chaos_mesh=_CUT)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from harness.scenario.kinds.base import (
     BaseFaultSpec,
+    ChaosMesh,
     DrawScope,
     FaultKind,
     HaltFacts,
@@ -139,24 +140,33 @@ _POWER_LOSS = "harness.faults.process:RegionPowerLoss"
 
 KILL = FaultKind("kill", KillFault, _a_service,
                  implementations=dict.fromkeys(_EVERY_BACKEND, "harness.faults.process:Kill"), healers=_NO_HEAL,
-                 services=_the_service, takes_down=True, process_need="restart", expects_um_halt=_loses_margin)
+                 services=_the_service, takes_down=True, process_need="restart", expects_um_halt=_loses_margin,
+                 chaos_mesh=ChaosMesh("PodChaos", lambda p: {"action": "pod-kill"},
+                                      "its pods are killed; their Deployment, not the harness, starts new ones"))
 PAUSE = FaultKind("pause", PauseFault, _a_service,
                   implementations={"local": _PAUSE, "docker": "harness.faults.containers:ContainerPause",
                                    "external": _PAUSE},
                   healers={"sigcont": "harness.faults.process:heal_sigcont",
                            "docker_unpause": "harness.faults.containers:docker_unpause"},
-                  services=_the_service, process_need="signal", expects_um_halt=_loses_margin)
+                  services=_the_service, process_need="signal", expects_um_halt=_loses_margin,
+                  chaos_mesh=ChaosMesh("PodChaos", lambda p: {"action": "pod-failure"},
+                                       "Chaos Mesh cannot freeze a process: its pods fail for the time instead"))
 REGION_POWER_LOSS = FaultKind(
     "region_power_loss", RegionPowerLossFault, lambda rng, scope: {"region": rng.choice(scope.power_loss_regions)},
     implementations={"local": _POWER_LOSS, "docker": "harness.faults.containers:ContainerRegionPowerLoss",
                      "external": _POWER_LOSS},
     healers=_NO_HEAL, services=_the_region, takes_down=True, process_need="restart",
-    undrawable=_no_region_to_lose)  # matching itself is gone: no halt
+    undrawable=_no_region_to_lose,  # matching itself is gone: no halt
+    chaos_mesh=ChaosMesh("PodChaos", lambda p: {"action": "pod-failure"}, "every pod of the region fails at once"))
 CLOCK_SKEW = FaultKind("clock_skew", ClockSkewFault, _draw_skew,
                        implementations=dict.fromkeys(_EVERY_BACKEND, "harness.faults.target_inputs:ClockSkew"),
                        healers={"clock": "harness.faults.target_inputs:heal_clock"}, services=_the_service,
-                       process_need="own_target")
+                       process_need="own_target",
+                       chaos_mesh=ChaosMesh("TimeChaos", lambda p: {"timeOffset": f"{int(p['offset_ms'])}ms"}))
 NETEM = FaultKind("netem", NetemFault, _draw_netem,
                   implementations={"docker": "harness.faults.containers:ContainerNetem"},
                   healers={"docker_netem_clear": "harness.faults.containers:docker_netem_clear"},
-                  services=_the_service, expects_um_halt=_loses_margin)
+                  services=_the_service, expects_um_halt=_loses_margin,
+                  chaos_mesh=ChaosMesh("NetworkChaos", lambda p: {"action": "netem", "netem": {
+                      "delay": {"latency": f"{int(p.get('delay_ms', 0))}ms", "jitter": f"{int(p.get('jitter_ms', 0))}ms"},
+                      "loss": {"loss": f"{float(p.get('loss_pct', 0)):g}"}}}))
