@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from harness.result import RunResult
+    from harness.runner import RunContext
     from harness.scenario import Scenario
     from harness.targets import Warm
 
@@ -367,7 +368,7 @@ def _run(args: argparse.Namespace, warm: Warm | None) -> int:
     return max((r.exit_code for r in results), key=lambda c: SEVERITY.get(c, 1))
 
 
-def _manifests(ctx: Any, namespace: str | None) -> str:
+def _manifests(ctx: RunContext, namespace: str | None) -> str:
     """A run's Chaos Mesh resources and Locust Job (``--backend k8s --dry-run``), as YAML."""
     from harness.backends.k8s import manifests, manifests_yaml
 

@@ -31,6 +31,7 @@ from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
 from harness.backends import PAPER_BACKENDS, check_backend, make_backend
 from harness.backends.base import BackendSpec
 from harness.checks.base import CheckResult, verdict_of
+from harness.checks.common import fault_ops
 from harness.collect import AuditSources, BalanceSampler, collect_audit, topology_facts
 from harness.errors import (
     EXIT_PASS,
@@ -725,8 +726,7 @@ def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list
 
 def fault_figures(history: History) -> dict[str, int]:
     """How many faults landed and how many heals took, as the harness recorded them."""
-    done = [op.value for op in history.of("fault") if op.type == "info" and op.value.get("landed") is True]
-    return {f"faults_{stage}": sum(v.get("action") == action for v in done)
+    return {f"faults_{stage}": sum(op.value.get("landed") is True for op in fault_ops(history, action))
             for stage, action in (("injected", "inject"), ("healed", "heal"))}
 
 

@@ -82,7 +82,7 @@ def _fault_resources(fault: ScheduledFault, scenario: Scenario, seed: int, names
     out = []
     for suffix, selection in _selections(fault, scenario.topology, namespace):
         spec = {**selection, **kind.chaos_mesh.fields(fault.params)}
-        if fault.duration_s is not None and not (kind.chaos_mesh.kind == "PodChaos" and spec["action"] == "pod-kill"):
+        if fault.duration_s is not None and kind.chaos_mesh.lasting:
             spec["duration"] = f"{fault.duration_s:g}s"
         notes = {"umchaos.io/apply-at": f"{fault.at_s:g}s after load starts",
                  "umchaos.io/heal": "delete this resource" + (f" at {fault.end_s:g}s" if fault.duration_s else

@@ -77,11 +77,13 @@ class Toxic:
 class ChaosMesh:
     """How Chaos Mesh acts a kind out on Kubernetes (``--backend k8s``): the resource kind and its
     action fields from the fault's drawn parameters. Which pods it selects comes from where the
-    fault acts (``harness.backends.k8s``); ``note`` says where it differs from the other backends."""
+    fault acts (``harness.backends.k8s``); ``note`` says where it differs from the other backends;
+    ``lasting``: it holds for the fault's ``for`` (a kill is done at once: no duration)."""
 
     kind: Literal["NetworkChaos", "PodChaos", "TimeChaos"]
     fields: Callable[[Mapping[str, Any]], dict[str, Any]]
     note: str = ""
+    lasting: bool = True
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ KILL = FaultKind("kill", KillFault, _a_service,
                  implementations=dict.fromkeys(_EVERY_BACKEND, "harness.faults.process:Kill"), healers=_NO_HEAL,
                  services=_the_service, takes_down=True, process_need="restart", expects_um_halt=_loses_margin,
                  chaos_mesh=ChaosMesh("PodChaos", lambda p: {"action": "pod-kill"},
-                                      "its pods are killed; their Deployment, not the harness, starts new ones"))
+                                      "its pods are killed; their Deployment, not the harness, starts new ones",
+                                      lasting=False))
 PAUSE = FaultKind("pause", PauseFault, _a_service,
                   implementations={"local": _PAUSE, "docker": "harness.faults.containers:ContainerPause",
                                    "external": _PAUSE},
