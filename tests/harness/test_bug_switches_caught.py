@@ -22,6 +22,7 @@ import pytest
 
 from harness.scenario import load_scenario
 from targets.umref.config import KILLED_BY
+from tests.harness.busy import explain
 from tests.harness.conftest import RealRun
 from tests.harness.test_end_to_end import run
 
@@ -105,7 +106,7 @@ def test_the_correct_exchange_passes_each_short_scenario(tmp_path: Path, name: s
     """The verdict is this test's point: no false alarm. These scenarios have no steady-state
     gate, so a busy machine cannot end them ``unknown`` before their faults."""
     code, output, result = run(tmp_path, scenario=SHORT / f"{name}.yaml")
-    assert code == 0 and output.startswith(f"PASS {name}"), output
+    assert code == 0 and output.startswith(f"PASS {name}"), explain(output, result)
     checks = {c["name"]: c for c in result["checks"]}
     for check, figure, least in DID_ITS_JOB[name]:
         assert checks[check]["figures"][figure] >= least, (check, checks[check]["figures"])
