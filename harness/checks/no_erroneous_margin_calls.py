@@ -41,9 +41,11 @@ its answer (a starved machine: a loaded CI runner, a disk stalled by other work)
 deadline, and named in the evidence. How slow the platform was is judged by the latency bounds of
 steady_state and recovery, not here. Periods shorter than that need nothing; an action earlier in
 the same period (from CYCLE_SLACK_S before it) suffices: a margin-called account that never
-recovered needs no new call. Nothing is expected from a fault's landing until UM writes are acknowledged again
-after its heal: the harness broke part of the platform then (safe_halt and recovery judge those
-windows), so timeliness is judged where nothing was broken. Judged up to the end of the load (the
+recovered needs no new call, and a recovery no longer than that bound is not one the target
+must have seen (it samples accounts in cycles), so the period goes on across it. Nothing is
+expected from a fault's landing until UM writes are acknowledged again after its heal: the
+harness broke part of the platform then (safe_halt and recovery judge those windows), so
+timeliness is judged where nothing was broken. Judged up to the end of the load (the
 ``load_end`` phase; else the journal's last record): the journal is read after it.
 
 Cost: one pass over the journal (linear) and, per delivered tick, only the accounts that changed
@@ -515,15 +517,20 @@ class _Replay:
         for times in (*self.actions.values(), *self.liquidations.values()):
             times.sort()
         due = 0
+        period: dict[tuple[str, Fraction], tuple[float, float]] = {}  # (account, level) -> (start, end)
         for ep in sorted(self.episodes, key=lambda e: (e.start, e.account)):
             times = (self.actions if ep.level == MARGIN_CALL else self.liquidations).get(ep.account, [])
             what = "margin call or liquidation" if ep.level == MARGIN_CALL else "liquidation"
+            since, last_end = period.get((ep.account, ep.level), (ep.start, -math.inf))
+            if ep.start - last_end > bound_s:  # a recovery this long the target must have seen
+                since = ep.start
+            period[ep.account, ep.level] = (since, ep.end)
             for a, b in _windows(ep.start, ep.end, excused, starts):
                 if b - a <= bound_s:
                     continue
                 due += 1
                 deadline = _deadline(a, bound_s, strained, strain_starts)
-                first = bisect.bisect_left(times, ep.start - CYCLE_SLACK_S)
+                first = bisect.bisect_left(times, since - CYCLE_SLACK_S)
                 if first < len(times) and times[first] <= deadline:
                     break
                 after = f"; its first after came {times[first] - a:.3f} s after" if first < len(times) else "; none came"

@@ -187,6 +187,24 @@ def test_a_breach_shorter_than_the_bound_needs_nothing() -> None:
     assert judge(history(end=10.5), journal()).valid is True
 
 
+def test_a_recovery_too_short_for_the_target_to_see_does_not_need_a_new_call() -> None:
+    """Called at 8.5; above 1.2 again for 0.4 s from 12 (less than a loaded platform's cycle may
+    take), then in breach until 20: the call still stands. A recovery longer than the bound (4 s)
+    is one the target must have seen: the breach after it needs a call of its own."""
+    def recovered(for_s: float) -> HistoryBuilder:
+        h = HistoryBuilder()
+        market(h, until=11.9)
+        market(h, start=12.0, until=round(11.9 + for_s, 1), shock_at=99.0)
+        market(h, start=round(12.0 + for_s, 1), shock_at=0.0)
+        h.phase(20.0, "load_end")
+        return h
+
+    passed = judge(recovered(0.4), journal(call(8.5)))
+    assert passed.valid is True and passed.figures["breaches"] == 2, passed.summary
+    missed = judge(recovered(4.0), journal(call(8.5)))
+    assert missed.valid is False and "from 1000016.000" in missed.summary, missed.summary
+
+
 def test_undelivered_ticks_expect_nothing_of_the_target() -> None:
     result = judge(history(delivered=lambda t: t < 8.0), journal())
     assert result.valid is True and result.figures["ticks_delivered"] == 80
