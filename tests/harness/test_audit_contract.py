@@ -32,7 +32,7 @@ from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder
 from harness.targets import load_target
 from harness.targets.base import ROLES
-from targets.umref.launcher import Topology, plan
+from tests.umref.started import started
 
 ROOT = Path(__file__).parents[2]
 CONTRACT = ROOT / "docs" / "audit-contract.yaml"
@@ -241,8 +241,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """umref with orders, a cancel, a leverage change, transfers and spot orders through its
     gateway, prices from the harness's MarketFeed with a shock (margin calls, liquidations), margin
     paused (a halt, a resume) and ledger-a killed (a failover), then restarted as standby."""
-    topo = Topology(plan(Path(tmp_path_factory.mktemp("contract")) / "umref", price_seed=4))
-    topo.start()
+    topo = started(Path(tmp_path_factory.mktemp("contract")) / "umref", price_seed=4)
     c = topo.config
     recorder = Recorder(time.monotonic())
     path = PricePath(seed=4)

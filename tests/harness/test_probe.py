@@ -12,13 +12,13 @@ import pytest
 
 from harness.load.probe import SENTINELS, ProbeClient, place_sentinels, probe
 from harness.targets.client import StandardClient
-from targets.umref.launcher import Topology, plan
+from targets.umref.launcher import Topology
+from tests.umref.started import started
 
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    topology = Topology(plan(Path(tmp_path_factory.mktemp("probe")) / "umref", price_seed=5))
-    topology.start()
+    topology = started(Path(tmp_path_factory.mktemp("probe")) / "umref", price_seed=5)
     try:
         yield topology
     finally:

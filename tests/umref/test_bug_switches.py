@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from targets.umref.config import RiskBudget
-from targets.umref.launcher import Topology, plan
+from targets.umref.launcher import Topology
 from targets.umref.ledger_store import natural_balance
+from tests.umref.started import started
 from tests.umref.test_topology import Client, clients, journal, wait_for
 from tests.umref.ticks import Ticker
 
@@ -26,8 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=[(), ("fail_open_auth", "halt_spot_too", "commingle_fees", "non_atomic_transfer")],
                 ids=["correct", "bugs-on"])
 def topo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
-    topology = Topology(plan(tmp_path / "umref", bugs=request.param, price_seed=13))
-    topology.start(bootstrap=False)
+    topology = started(tmp_path / "umref", bootstrap=False, bugs=request.param, price_seed=13)
     yield topology
     topology.stop()
 
@@ -103,8 +103,7 @@ LYING = ("halt_leak", "resume_shrinks_orders", "ledger_misreport")
 @pytest.fixture(params=[(), LYING], ids=["correct", "lying"])
 def lying(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
     risk = RiskBudget(healthy_for_ms=1000)  # a quicker resume: the test goes through one
-    topology = Topology(plan(tmp_path / "umref", bugs=request.param, price_seed=13, risk=risk))
-    topology.start(bootstrap=False)
+    topology = started(tmp_path / "umref", bootstrap=False, bugs=request.param, price_seed=13, risk=risk)
     yield topology
     topology.stop()
 
@@ -178,8 +177,7 @@ def test_ledger_misreport(lying: Topology) -> None:
 def test_due_accounts_are_acted_on_within_the_bound(tmp_path: Path, bugs: tuple[str, ...]) -> None:
     """An 8 % BTC drop leaves every leveraged account due; the first margin call or liquidation
     must follow the first tick at the new price within act_within_ms (late_liquidation: 5 s)."""
-    topo = Topology(plan(tmp_path / "umref", bugs=bugs, price_seed=13))
-    topo.start()  # the leveraged accounts' longs are opened on the demo path's prices
+    topo = started(tmp_path / "umref", bugs=bugs, price_seed=13)  # the leveraged accounts' longs opened on the demo path
     try:
         sources = requests.get(topo.config.url("pricefeed") + "/prices", timeout=2).json()["assets"]["BTC"]["sources"]
         btc = sorted(Decimal(s["price"]) for s in sources)[1]

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from targets.umref.launcher import Topology, plan
+from targets.umref.launcher import Topology
+from tests.umref.started import started
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +31,7 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
 
 
 def start(tmp_path: Path, bugs: tuple[str, ...] = ()) -> Topology:
-    topology = Topology(plan(tmp_path / "umref", bugs=bugs, price_seed=11))
-    topology.start(bootstrap=False)
-    return topology
+    return started(tmp_path / "umref", bootstrap=False, bugs=bugs, price_seed=11)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from targets.umref.launcher import Topology, plan
+from tests.umref.started import started
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +43,7 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
 
 @pytest.fixture
 def topo(tmp_path: Path) -> Iterator[Topology]:
-    topology = Topology(plan(tmp_path / "umref", price_seed=7))
-    topology.start()
+    topology = started(tmp_path / "umref", price_seed=7)
     try:
         yield topology
     finally:
