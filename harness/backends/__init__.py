@@ -15,7 +15,7 @@ from harness.errors import BadInput
 if TYPE_CHECKING:
     from harness.backends.base import Backend, BackendSpec
 
-__all__ = ["BACKENDS", "PAPER_BACKENDS", "check_backend", "make_backend"]
+__all__ = ["BACKENDS", "PAPER_BACKENDS", "check_backend", "preflight", "make_backend"]
 
 BACKENDS = {
     "local": "harness.backends.local:LocalBackend",
@@ -35,8 +35,20 @@ def check_backend(name: str, *, paper: bool = False) -> None:
         raise BadInput(f"--backend {name}: unknown backend; known: {', '.join((*BACKENDS, *PAPER_BACKENDS))}")
 
 
+def _backend_class(name: str) -> type:
+    module, _, cls = BACKENDS[name].partition(":")
+    found: type = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def preflight(name: str, allow_targets: tuple[str, ...]) -> None:
+    """What a backend refuses before anything starts (its class's ``preflight``, where it has one:
+    docker's, an engine outside loopback and allow_targets)."""
+    if (check := getattr(_backend_class(name), "preflight", None)) is not None:
+        check(allow_targets)
+
+
 def make_backend(name: str, spec: BackendSpec) -> Backend:
     check_backend(name)
-    module, _, cls = BACKENDS[name].partition(":")
-    backend: Backend = getattr(importlib.import_module(module), cls)(spec)
+    backend: Backend = _backend_class(name)(spec)
     return backend

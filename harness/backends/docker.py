@@ -4,17 +4,22 @@ Networks: one per region (``A``, ``B``) for traffic inside a region, and one int
 that carries every cross-region call, so that cutting a region off is a network disconnect of its
 hosts. Toxiproxy runs as a container on all three, for the links a schedule may fault. Every
 object carries the labels ``umchaos.run`` (run id) and ``umchaos.owner`` (pid of the harness), so
-two runs never touch each other's objects and ``umchaos cleanup`` finds those of dead runs. Host
-ports are published on 127.0.0.1 only. Each service's data folder is a named volume: a killed
-container (power loss) comes back with its ledger. The target says what each container runs (its
-``ContainerLauncher``); the backend decides the networks, the names and which links are proxied.
+two runs never touch each other's objects and ``umchaos cleanup`` finds those of dead runs. The
+engine may be remote (``DOCKER_HOST``, see ``docker_engine``): host ports are published on the
+engine host's address only (127.0.0.1 for a local engine), and nothing is bind-mounted from this
+machine; each service's config is copied into its container. Each service's data folder is a
+named volume: a killed container (power loss) comes back with its ledger. The target says what
+each container runs (its ``ContainerLauncher``); the backend decides the networks, the names and
+which links are proxied.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +30,18 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from harness.backends.base import BackendSpec, RunningTarget, write_accounts
+from harness.backends.docker_engine import (
+    OWNER_LABEL,
+    RUN_LABEL,
+    connect,
+    current_engine,
+    published_host,
+)
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
 from harness.http import target_session
-from harness.net import free_port
+from harness.net import base_url, free_port
+from harness.safety import target_allowed
 from harness.targets import ContainerLauncher
 from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetError
 
@@ -42,19 +55,6 @@ SERVICE_PORT = 8000
 TOXIPROXY_API_PORT = 8474
 FIRST_PROXY_PORT = 20000
 INTER_REGION = "x"
-RUN_LABEL = "umchaos.run"
-OWNER_LABEL = "umchaos.owner"
-
-
-def _client() -> docker.DockerClient:
-    import docker
-
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:  # docker-py raises several types for "no engine"
-        raise Undecided(f"no Docker engine answers ({exc.__class__.__name__}); run `umchaos setup --docker`") from None
-    return client
 
 
 def _alias(service: str, net: str) -> str:
@@ -68,9 +68,14 @@ class DockerBackend:
     def __init__(self, spec: BackendSpec, *, toxiproxy_image: str | None = None) -> None:
         from harness.backends.docker_install import images_tag
 
+        self.engine = current_engine()
+        self.host = self.preflight(spec.allow_targets)  # where this engine's published ports are reached
         self.spec = spec
         self.tag = images_tag()
         self.toxiproxy_image = toxiproxy_image or f"umchaos/toxiproxy:{self.tag}"
+        # The network faults' tools (ip, tc, iptables) run from this image: built on the base image,
+        # which carries them, and needed by every docker run anyway.
+        self.tools_image = self.toxiproxy_image
         self.client: docker.DockerClient | None = None
         self.prefix = f"umc-{spec.run_id}"
         self.labels = {RUN_LABEL: spec.run_id, OWNER_LABEL: str(os.getpid())}
@@ -81,10 +86,21 @@ class DockerBackend:
         self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{spec.run_id}-"))
         self.readiness: Readiness | None = None
 
+    @staticmethod
+    def preflight(allow_targets: tuple[str, ...]) -> str:
+        """Before anything starts: the engine's host, which must be loopback or in allow_targets
+        (everything the run sends goes there)."""
+        engine = current_engine()
+        host = published_host(engine)
+        if not target_allowed(host, allow_targets):
+            raise BadInput(f"DOCKER_HOST={engine}: the engine's host {host} is outside loopback; "
+                           "list it under allow_targets: to run there")
+        return host
+
     # ---- start / stop -------------------------------------------------------------------
     def _docker(self) -> docker.DockerClient:
         if self.client is None:
-            self.client = _client()
+            self.client = connect(self.engine)
         return self.client
 
     def _net_name(self, net: str) -> str:
@@ -109,7 +125,7 @@ class DockerBackend:
                 client.images.get(ref)
             except Exception:
                 raise Undecided(f"image {ref} missing; run `umchaos setup --docker`") from None
-        spec.resources.add_resource("docker", {"remove": f"{__name__}:remove_run"})  # by the run's label
+        spec.resources.add_resource("docker", {"remove": f"{__name__}:remove_run", "engine": self.engine})  # by label
         for net in (*topology.regions, INTER_REGION):
             self.networks[net] = client.networks.create(self._net_name(net), driver="bridge", labels=self.labels)
         needed = spec.proxied_links
@@ -125,7 +141,7 @@ class DockerBackend:
             list(pool.map(lambda name: self._create_service(name, recipe, image), topology.services))
         for name in topology.services:  # in the target's start order (umref's ledgers' roles depend on it)
             self.containers[name].start()
-        seen = replace(deployment, host="127.0.0.1", ports=dict(self.host_ports), dial=proxied)
+        seen = replace(deployment, host=self.host, ports=dict(self.host_ports), dial=proxied)
         readiness = self.readiness = launcher.attach(seen, self._exited)
         try:
             readiness.wait_healthy(topology.services, deadline=time.monotonic() + 30)
@@ -152,13 +168,13 @@ class DockerBackend:
         topology = self.spec.system.topology
         container = client.containers.create(
             self.toxiproxy_image, name=f"{self.prefix}-toxiproxy", labels=self.labels, detach=True,
-            network=self._net_name(INTER_REGION), ports={f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", None)},
+            network=self._net_name(INTER_REGION), ports={f"{TOXIPROXY_API_PORT}/tcp": (self.host, None)},
         )
         for net in topology.regions:
             self.networks[net].connect(container, aliases=[_alias("toxiproxy", net)])
         container.start()
         self.containers["toxiproxy"] = container
-        api = f"http://127.0.0.1:{self._published(container, TOXIPROXY_API_PORT)}"
+        api = base_url(self.host, self._published(container, TOXIPROXY_API_PORT))
         deadline = time.monotonic() + 15
         with target_session() as http:
             while True:
@@ -187,21 +203,20 @@ class DockerBackend:
 
     def _create_service(self, name: str, recipe: ContainerRecipe, image: str) -> None:
         client = self._docker()
-        cfg = self.cfg_dir / f"{name}.cfg"
-        cfg.write_text(recipe.configs[name])
         region = self.spec.system.topology.region_of[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
+        # A fixed host port, chosen here: a restarted container keeps its address (the load
+        # generator and the audit keep using it), which a port left to the engine would not. It is
+        # free on this machine; on a remote engine's, a taken one fails the start with its reason.
         host_port = free_port()
         container = client.containers.create(
             image, list(recipe.commands[name]),
             name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
             detach=True, network=self._net_name(region),
-            volumes={volume.name: {"bind": recipe.data_dir, "mode": "rw"},
-                     str(cfg): {"bind": recipe.config_path, "mode": "ro"}},
-            # a fixed host port, chosen here: a restarted container keeps its address (the load
-            # generator and the audit keep using it), which a port left to the engine would not
-            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", host_port)}, cap_add=["NET_ADMIN"],
+            volumes={volume.name: {"bind": recipe.data_dir, "mode": "rw"}},
+            ports={f"{SERVICE_PORT}/tcp": (self.host, host_port)}, cap_add=["NET_ADMIN"],
         )
+        container.put_archive("/", _file_tar(recipe.config_path, recipe.configs[name]))
         # docker-py's create() cannot give aliases on the first network: reconnect with them.
         self.networks[region].disconnect(container)
         self.networks[region].connect(container, aliases=[_alias(name, region)])
@@ -233,7 +248,7 @@ class DockerBackend:
                 (logs / f"{name}.log").write_bytes(container.logs())
             except Exception:  # noqa: BLE001 - a container already gone has no logs to keep
                 pass
-        remove_run(self.spec.run_id, client=self.client)
+        remove_run(self.spec.run_id, {"engine": self.engine}, client=self.client)
         shutil.rmtree(self.cfg_dir, ignore_errors=True)
         if self.client is not None:
             self.client.close()
@@ -325,10 +340,22 @@ class DockerBackend:
         return pid or None
 
 
-def remove_run(run_id: str, *, client: Any = None) -> list[str]:
-    """Remove every container, network and volume labelled with this run; returns what went."""
+def _file_tar(path: str, text: str) -> bytes:
+    """A tar of one read-only file at ``path`` (its folders are made on extraction)."""
+    data = text.encode()
+    info = tarfile.TarInfo(path.lstrip("/"))
+    info.size, info.mode, info.mtime = len(data), 0o444, int(time.time())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def remove_run(run_id: str, resource: dict[str, Any] | None = None, *, client: Any = None) -> list[str]:
+    """Remove every container, network and volume labelled with this run, on the engine the run
+    used (its journal ``resource`` names it); returns what went."""
     own = client is None
-    client = client or _client()
+    client = client or connect((resource or {}).get("engine"))
     gone: list[str] = []
     flt = {"label": f"{RUN_LABEL}={run_id}"}
     try:
@@ -353,7 +380,7 @@ def remove_dead_runs() -> list[str]:
 
     if not engine_answers():
         return []
-    client = _client()
+    client = connect()
     done: list[str] = []
     try:
         runs: dict[str, str] = {}

@@ -30,7 +30,7 @@ __all__ = ["DockerImages", "compose_path", "engine_answers", "ensure_compose", "
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-BASE_PACKAGES = ("python3", "python3-venv", "iproute2", "ca-certificates")
+BASE_PACKAGES = ("python3", "python3-venv", "iproute2", "iptables", "ca-certificates")
 LABEL = "umchaos"  # every image, container, network and volume we make carries this label key
 COMPOSE_MODULE = "github.com/docker/compose/v5"
 COMPOSE_VERSION = "v5.6.0"

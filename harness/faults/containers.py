@@ -2,19 +2,22 @@
 
 kill and restart need nothing of their own (the backend's process control kills and starts
 containers); what differs is pause (the cgroup freezer, not SIGSTOP, so landing is read from the
-engine) and region power loss (every host of the region at one instant), and netem (a host's network cards
-delaying and dropping packets, set with tc inside the container's network namespace). Healers work from the
-journal entry alone, through the engine, so a later ``umchaos cleanup`` can thaw a frozen host.
+engine) and region power loss (every host of the region at one instant), and netem (a host's
+network cards delaying and dropping packets, set with tc inside the container's network
+namespace). Everything goes through the engine, which may be remote (``DOCKER_HOST``): netem's
+commands run in a helper container joined to the host's network namespace. Healers work from the
+journal entry alone (it names the engine), so a later ``umchaos cleanup`` can thaw a frozen host.
 """
 
 from __future__ import annotations
 
 import shlex
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from harness.backends.docker_engine import OWNER_LABEL, RUN_LABEL, connect
 from harness.faults.base import FaultBase, FaultEnv, FaultError, Landing
 from harness.faults.process import RegionPowerLoss
 from harness.targets.base import ProcessControl
@@ -26,7 +29,11 @@ __all__ = ["Hosts", "hosts", "ContainerPause", "ContainerRegionPowerLoss", "Cont
 @runtime_checkable
 class Hosts(ProcessControl, Protocol):
     """What the container faults need of a backend beyond process control: each service a host
-    (a container with an id and a status), killed together, cabled to the inter-region network."""
+    (a container with an id and a status), killed together, cabled to the inter-region network;
+    on an engine (``engine``: its ``DOCKER_HOST``) that has an image of network tools."""
+
+    engine: str
+    tools_image: str
 
     def container_id(self, service: str) -> str: ...
     def status(self, service: str) -> str: ...
@@ -49,7 +56,9 @@ class ContainerPause(FaultBase):
         return f"pause host {self.spec.target['service']}"
 
     def journal_entry(self) -> dict[str, Any]:
-        return {"heal": "docker_unpause", "container": hosts(self.env).container_id(self.spec.target["service"])}
+        backend = hosts(self.env)
+        return {"heal": "docker_unpause", "engine": backend.engine,
+                "container": backend.container_id(self.spec.target["service"])}
 
     def inject(self) -> Landing:
         service = self.spec.target["service"]
@@ -69,13 +78,13 @@ class ContainerRegionPowerLoss(RegionPowerLoss):
         return Landing(not alive, f"still up: {alive}" if alive else f"powered off: {', '.join(self.services)}")
 
 
-def _on_container(container_id: str, act: Callable[[Any], None]) -> None:
+def _on_container(entry: dict[str, Any], act: Callable[[Any], None]) -> None:
     """A healer's work on one container, from its journal entry alone: a container gone is healed."""
     import docker
 
-    client = docker.from_env(timeout=10)
+    client = connect(entry.get("engine"), timeout=10)
     try:
-        act(client.containers.get(container_id))
+        act(client.containers.get(entry["container"]))
     except docker.errors.NotFound:
         pass
     finally:
@@ -87,7 +96,7 @@ def docker_unpause(entry: dict[str, Any]) -> None:
         if container.status == "paused":
             container.unpause()
 
-    _on_container(entry["container"], thaw)
+    _on_container(entry, thaw)
 
 
 
@@ -120,7 +129,7 @@ class ContainerPartition(FaultBase):
         if not self._by_network():
             return dict(self._links().journal_entry())
         backend = hosts(self.env)
-        return {"heal": "docker_reconnect", "network": backend.inter_region_network_id(),
+        return {"heal": "docker_reconnect", "engine": backend.engine, "network": backend.inter_region_network_id(),
                 "containers": {s: backend.container_id(s) for s in self.services}}
 
     def inject(self) -> Landing:
@@ -143,7 +152,7 @@ class ContainerPartition(FaultBase):
 def docker_reconnect(entry: dict[str, Any]) -> None:
     import docker
 
-    client = docker.from_env(timeout=10)
+    client = connect(entry.get("engine"), timeout=10)
     try:
         network = client.networks.get(entry["network"])
         for service, container in entry["containers"].items():
@@ -158,15 +167,58 @@ def docker_reconnect(entry: dict[str, Any]) -> None:
 
 
 
-def _in_netns(pid: int, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a host command (ip, tc, iptables) inside a container's network namespace: nsenter, so
-    the image needs no tools and no capabilities of its own."""
-    return subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True, timeout=10)
+@dataclass(frozen=True)
+class Ran:
+    """What one command in a network namespace did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _interfaces(pid: int) -> list[str]:
+Shell = Callable[..., Ran]
+HELPER_LIFE_S = 120  # a helper left by a killed harness exits by itself (and carries the run's labels)
+
+
+@contextmanager
+def _netns(entry: dict[str, Any]) -> Iterator[Shell | None]:
+    """A shell (ip, tc, iptables) in the network namespace of the entry's container, through its
+    engine: a helper container from the tools image joined to that namespace with NET_ADMIN, so
+    the target's image needs no tools and the engine may be remote. None: the container is not
+    running, and its namespace went with it."""
+    import docker
+
+    client = connect(entry.get("engine"), timeout=30)
+    helper: Any = None
+    try:
+        try:
+            target = client.containers.get(entry["container"])
+        except docker.errors.NotFound:
+            target = None
+        if target is None or not target.attrs["State"]["Running"]:
+            yield None
+            return
+        labels = {k: v for k, v in target.labels.items() if k in (RUN_LABEL, OWNER_LABEL)}
+        helper = client.containers.run(entry["tools"], [str(HELPER_LIFE_S)], entrypoint=["sleep"], detach=True,
+                                       network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"], labels=labels)
+
+        def shell(*args: str) -> Ran:
+            code, (out, err) = helper.exec_run(list(args), demux=True)
+            return Ran(code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
+
+        yield shell
+    finally:
+        if helper is not None:
+            try:
+                helper.remove(force=True)
+            except docker.errors.APIError:
+                pass  # gone already: it exits by itself
+        client.close()
+
+
+def _interfaces(sh: Shell) -> list[str]:
     """The container's network cards (eth0, eth1...; never lo): one per Docker network it is on."""
-    out = _in_netns(pid, "ip", "-o", "link", "show").stdout
+    out = sh("ip", "-o", "link", "show").stdout
     names = (line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2)
     return [name for name in names if name != "lo"]
 
@@ -181,13 +233,12 @@ def _loss_rule(action: str, dev: str, loss_pct: float) -> list[str]:
             "--probability", f"{loss_pct / 100:.4f}", "-m", "comment", "--comment", LOSS_TAG, "-j", "DROP"]
 
 
-def _netem_clear(pid: int) -> None:
-    for dev in _interfaces(pid):
-        _in_netns(pid, "tc", "qdisc", "del", "dev", dev, "root")  # "no such qdisc" is fine: already clear
-    rules = _in_netns(pid, "iptables", "-w", "-S", "OUTPUT").stdout.splitlines()
-    for rule in rules:
+def _netem_clear(sh: Shell) -> None:
+    for dev in _interfaces(sh):
+        sh("tc", "qdisc", "del", "dev", dev, "root")  # "no such qdisc" is fine: already clear
+    for rule in sh("iptables", "-w", "-S", "OUTPUT").stdout.splitlines():
         if LOSS_TAG in rule and rule.startswith("-A "):
-            _in_netns(pid, "iptables", "-w", "-D", *shlex.split(rule)[1:])
+            sh("iptables", "-w", "-D", *shlex.split(rule)[1:])
 
 
 @dataclass
@@ -202,23 +253,25 @@ class ContainerNetem(FaultBase):
         return (f"netem on host {self.spec.target['service']}: delay {p.get('delay_ms', 0)} ms "
                 f"± {p.get('jitter_ms', 0)} ms, loss {p.get('loss_pct', 0)} %")
 
-    def _pid(self) -> int:
-        pid = self.env.processes.pid(self.spec.target["service"])
-        if pid is None:
-            raise FaultError(f"fault {self.spec.id}: host {self.spec.target['service']} is not running")
-        return pid
-
     def journal_entry(self) -> dict[str, Any]:
-        return {"heal": "docker_netem_clear", "container": hosts(self.env).container_id(self.spec.target["service"])}
+        backend = hosts(self.env)
+        return {"heal": "docker_netem_clear", "engine": backend.engine, "tools": backend.tools_image,
+                "container": backend.container_id(self.spec.target["service"])}
 
     def inject(self) -> Landing:
-        pid, p = self._pid(), self.spec.params
+        with _netns(self.journal_entry()) as sh:
+            if sh is None:
+                raise FaultError(f"fault {self.spec.id}: host {self.spec.target['service']} is not running")
+            return self._inject(sh)
+
+    def _inject(self, sh: Shell) -> Landing:
+        p = self.spec.params
         delay, jitter, loss = p.get("delay_ms", 0), p.get("jitter_ms", 0), p.get("loss_pct", 0)
         rule = ["netem", "delay", f"{delay}ms", f"{jitter}ms", "loss", f"{loss}%"]
-        devices = _interfaces(pid)
+        devices = _interfaces(sh)
         by_iptables = False
         for dev in devices:
-            done = _in_netns(pid, "tc", "qdisc", "replace", "dev", dev, "root", *rule)
+            done = sh("tc", "qdisc", "replace", "dev", dev, "root", *rule)
             if done.returncode == 0:
                 continue
             if "qdisc kind is unknown" not in done.stderr:
@@ -227,34 +280,29 @@ class ContainerNetem(FaultBase):
                 raise FaultError(f"fault {self.spec.id}: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so a "
                                  f"host cannot be delayed here; use `fault: latency` on the links into "
                                  f"{self.spec.target['service']}, or loss_pct alone")
-            added = _in_netns(pid, *_loss_rule("-A", dev, loss))
+            added = sh(*_loss_rule("-A", dev, loss))
             if added.returncode != 0:
                 raise FaultError(f"fault {self.spec.id}: iptables on {dev}: {added.stderr.strip()}")
             by_iptables = True
         how = (f"loss {loss}% by iptables (no netem in this kernel)" if by_iptables else "tc " + " ".join(rule))
-        return self._read_back(pid, devices, by_iptables, how)
+        return self._read_back(sh, devices, by_iptables, how)
 
-    def _read_back(self, pid: int, devices: list[str], by_iptables: bool, how: str) -> Landing:
+    def _read_back(self, sh: Shell, devices: list[str], by_iptables: bool, how: str) -> Landing:
         """Landed only if every card shows the rule when asked again."""
         if by_iptables:
-            rules = _in_netns(pid, "iptables", "-w", "-S", "OUTPUT").stdout
+            rules = sh("iptables", "-w", "-S", "OUTPUT").stdout
             missing = [dev for dev in devices if f"-o {dev} " not in rules or LOSS_TAG not in rules]
         else:
-            missing = [dev for dev in devices if "netem" not in _in_netns(pid, "tc", "qdisc", "show", "dev", dev).stdout]
+            missing = [dev for dev in devices if "netem" not in sh("tc", "qdisc", "show", "dev", dev).stdout]
         if not devices or missing:
             return Landing(False, f"rule missing on {missing or 'every card (none found)'}")
         return Landing(True, f"{how} on {', '.join(devices)}")
 
     def heal(self) -> None:
-        pid = self.env.processes.pid(self.spec.target["service"])
-        if pid is not None:
-            _netem_clear(pid)
+        docker_netem_clear(self.journal_entry())
 
 
 def docker_netem_clear(entry: dict[str, Any]) -> None:
-    def clear(container: Any) -> None:
-        if pid := container.attrs["State"]["Pid"]:  # 0: stopped, its network namespace gone with it
-            _netem_clear(int(pid))
-
-    _on_container(entry["container"], clear)
-
+    with _netns(entry) as sh:
+        if sh is not None:  # a stopped host's network namespace is gone, and its rules with it
+            _netem_clear(sh)

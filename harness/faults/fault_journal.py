@@ -149,13 +149,14 @@ def stop_run_processes(run_id: str) -> int:
     return len(pids)
 
 
-def _remover(path: Any) -> Callable[[str], list[str]]:
+def _remover(path: Any) -> Callable[[str, dict[str, Any]], list[str]]:
     """What a backend named, when it listed a resource, to remove everything of a run by its id
-    (``module:function``, of the harness's own modules only): the journal knows no backend."""
+    and that resource's entry (``module:function``, of the harness's own modules only): the
+    journal knows no backend."""
     module, _, name = str(path).partition(":")
     if not module.startswith("harness.") or not name:
         raise LookupError(f"not a harness remover: {path!r}")
-    remove: Callable[[str], list[str]] = getattr(importlib.import_module(module), name)
+    remove: Callable[[str, dict[str, Any]], list[str]] = getattr(importlib.import_module(module), name)
     return remove
 
 
@@ -190,7 +191,7 @@ def heal_run(path: Path, data: dict[str, Any]) -> list[str]:
             done.append(f"stopped {data['run_id']}/{name} ({len(pgids)} process group(s))")
         if "remove" in res:
             try:
-                done += [f"removed {data['run_id']}: {what}" for what in _remover(res["remove"])(str(data["run_id"]))]
+                done += [f"removed {data['run_id']}: {what}" for what in _remover(res["remove"])(str(data["run_id"]), res)]
             except Exception as exc:  # noqa: BLE001 - e.g. no engine now: keep the journal for a retry
                 healed_all = False
                 done.append(f"could not remove the {name} objects of {data['run_id']}: {exc}")

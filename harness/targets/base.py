@@ -302,7 +302,7 @@ class ContainerRecipe:
     image: str  # a name without tag: the harness builds and tags it (``umchaos setup --docker``)
     commands: Mapping[str, tuple[str, ...]]  # service -> argv
     configs: Mapping[str, str]  # service -> the text of its configuration file
-    config_path: str  # where that file is mounted in the container
+    config_path: str  # where that file is copied into the container (before it starts)
     data_dir: str  # where the service's data volume is mounted
 
 

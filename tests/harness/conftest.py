@@ -11,7 +11,7 @@ import pytest
 
 # The tests that need a Docker engine run last: under .ci/run the engine, the images and the
 # Compose CLI are still being set up in the background while the others run.
-DOCKER_MODULES = ("test_docker_backend.py", "test_compose.py")
+DOCKER_MODULES = ("test_docker_backend.py", "test_compose.py", "test_remote_engine.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.docker_engine import connect
 from tests.harness.busy import too_busy
 from tests.harness.docker_ready import docker_skip_reason, docker_turn
 
@@ -31,10 +32,9 @@ def engine() -> Iterator[None]:
         yield
 
 
-def _labelled(run_id: str) -> list[str]:
-    import docker
-
-    client = docker.from_env()
+def _labelled(run_id: str, engine: str | None = None) -> list[str]:
+    """The objects of a run on ``engine`` (None: the one DOCKER_HOST names)."""
+    client = connect(engine)
     try:
         flt = {"label": f"umchaos.run={run_id}"}
         return ([c.name for c in client.containers.list(all=True, filters=flt)]

@@ -98,7 +98,7 @@ def test_a_resource_is_removed_by_what_its_backend_named_and_kept_when_that_fail
     import harness.faults.fault_journal as journal_module
 
     removed: list[str] = []
-    monkeypatch.setattr(journal_module, "fake_remove_run", lambda run_id: removed.append(run_id) or ["object x"],
+    monkeypatch.setattr(journal_module, "fake_remove_run", lambda run_id, resource: removed.append(run_id) or ["object x"],
                         raising=False)
     orphan(tmp_path, "gone", faults={}, resources={"engine": {"remove": "harness.faults.fault_journal:fake_remove_run"}})
     done = heal_leftovers(tmp_path)
