@@ -69,10 +69,11 @@ def second_engine() -> Iterator[str]:
     try:
         _wait_answering(address, proc, root)
         images = [f"umchaos/umref:{images_tag()}", f"umchaos/toxiproxy:{images_tag()}"]
-        save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE, env=_env(""))
-        subprocess.run(["docker", "load", "-q"], stdin=save.stdout, check=True, timeout=600, capture_output=True,
-                       env=_env(address))
-        assert save.wait(timeout=60) == 0
+        with docker_turn():  # heavy on the disk: not while another docker test runs a platform
+            save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE, env=_env(""))
+            subprocess.run(["docker", "load", "-q"], stdin=save.stdout, check=True, timeout=600, capture_output=True,
+                           env=_env(address))
+            assert save.wait(timeout=60) == 0
         yield address
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
