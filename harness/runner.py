@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.abort import Aborted, AbortMonitor, fault_windows, services_down_by
-from harness.backends import BACKENDS, PAPER_BACKENDS, check_backend, make_backend, preflight
+from harness.backends import PAPER_BACKENDS, check_backend, make_backend, preflight
 from harness.backends.base import BackendSpec
 from harness.checks.base import CheckResult, verdict_of
 from harness.checks.common import fault_ops
@@ -194,8 +194,7 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
         raise BadInput("--backend external: needs --target-file, the topology file of the running platform")
     scenario = load_scenario(scenario_path, stand_in=stand_in)
     refuse_unsafe_target(scenario)
-    if options.backend in BACKENDS:
-        preflight(options.backend, tuple(scenario.allow_targets))
+    preflight(options.backend, tuple(scenario.allow_targets))
     if stand_in is not None and scenario.target.bugs:
         line = next((n for n, text in enumerate(scenario.source.lines, 1) if "bugs" in text), 1)
         raise BadInput(f"{scenario_path}:{line}: target.bugs: {stand_in.name} runs with the switches it was started "

@@ -43,8 +43,8 @@ def _backend_class(name: str) -> type:
 
 def preflight(name: str, allow_targets: tuple[str, ...]) -> None:
     """What a backend refuses before anything starts (its class's ``preflight``, where it has one:
-    docker's, an engine outside loopback and allow_targets)."""
-    if (check := getattr(_backend_class(name), "preflight", None)) is not None:
+    docker's, an engine outside loopback and allow_targets). A paper backend runs nothing."""
+    if name in BACKENDS and (check := getattr(_backend_class(name), "preflight", None)) is not None:
         check(allow_targets)
 
 
