@@ -30,6 +30,7 @@ from tests.harness.docker_ready import docker_skip_reason, docker_turn
 from tests.harness.test_docker_backend import ROOT, _fault_ops, _labelled
 
 ENGINE_START_S = 60
+DOCKER0 = Path("/sys/class/net/docker0")
 
 
 def test_where_published_ports_are_reached_follows_docker_host() -> None:
@@ -59,11 +60,19 @@ def second_engine() -> Iterator[str]:
     if reason := docker_skip_reason():
         pytest.skip(reason)
     root = Path(tempfile.mkdtemp(prefix="umc-engine-", dir="/tmp"))  # short: socket paths live in it
-    address = f"tcp://127.0.0.1:{free_port()}"
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    # Its own default bridge: with --bridge=none dockerd deletes the host's docker0, the default
+    # engine's (seen here: its `docker build` failed afterwards).
+    bridge = f"umcbr{port}"
+    had_docker0 = DOCKER0.exists()
+    for cmd in (["link", "add", bridge, "type", "bridge"], ["addr", "add", "10.214.0.1/24", "dev", bridge],
+                ["link", "set", bridge, "up"]):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True, timeout=10)
     with (root / "dockerd.log").open("ab") as log:
         proc = subprocess.Popen(
             ["dockerd", "-H", address, "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-             "--pidfile", str(root / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip6tables=false",
+             "--pidfile", str(root / "dockerd.pid"), "--bridge", bridge, "--iptables=false", "--ip6tables=false",
              "--default-address-pool", "base=10.213.0.0/16,size=24", "--log-level=warn"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -82,7 +91,9 @@ def second_engine() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=10)
         shutil.rmtree(root, ignore_errors=True)
+    assert DOCKER0.exists() or not had_docker0, "the second engine took the default engine's docker0"
 
 
 def _env(engine: str) -> dict[str, str]:
