@@ -80,21 +80,20 @@ class Liquidation:
                 await self.evaluate(view, resumed_at)
 
         await asyncio.gather(*(evaluate(view) for view in body["accounts"]))
-        # All candidates at once: their journal writes share the ledger's group commits, so a
-        # slow disk delays the last action of a cycle by one commit, not by one per candidate.
-        outcomes = await asyncio.gather(*(self.act_unless_halted(account) for account in list(self.candidates)
-                                          if not self.waits(account)), return_exceptions=True)
-        if errors := [o for o in outcomes if isinstance(o, BaseException)]:
-            raise errors[0]
-
-    async def act_unless_halted(self, account: str) -> None:
-        # Re-read the halt right before each action: evaluating every account takes time, and UM
-        # may have halted since the cycle began.
+        if not (ready := [account for account in self.candidates if not self.waits(account)]):
+            return
+        # Re-read the halt right before acting: evaluating every account takes time, and UM may
+        # have halted since the cycle began.
         status, state = await self.matching.get("/state")
         if status != 200 or (state["halted"] and not self.cfg.has_bug("margin_call_during_halt")):
-            return  # paused while UM is halted: the candidate waits
-        if (evaluation := self.candidates.pop(account, None)) is not None:
-            await self.act(evaluation, state.get("resumed_at"))
+            return  # paused while UM is halted: candidates wait
+        # All candidates at once: their journal writes share the ledger's group commits, so a
+        # slow disk delays the last action of a cycle by one commit, not by one per candidate.
+        due = [self.candidates.pop(account) for account in ready]
+        outcomes = await asyncio.gather(*(self.act(evaluation, state.get("resumed_at")) for evaluation in due),
+                                        return_exceptions=True)
+        if errors := [o for o in outcomes if isinstance(o, BaseException)]:
+            raise errors[0]
 
     async def evaluate(self, view: dict[str, Any], resumed_at: float | None) -> None:
         request = {"account": view["account"], "wallet": view["wallet"], "positions": view["positions"],
