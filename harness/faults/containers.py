@@ -78,25 +78,27 @@ class ContainerRegionPowerLoss(RegionPowerLoss):
         return Landing(not alive, f"still up: {alive}" if alive else f"powered off: {', '.join(self.services)}")
 
 
-def _on_container(entry: dict[str, Any], act: Callable[[Any], None]) -> None:
-    """A healer's work on one container, from its journal entry alone: a container gone is healed."""
+@contextmanager
+def _container_of(entry: dict[str, Any], *, timeout: int = 10) -> Iterator[Any]:
+    """The entry's container on the entry's engine, from the journal entry alone; None when it is
+    gone (a healer then has nothing to heal)."""
     import docker
 
-    client = connect(entry.get("engine"), timeout=10)
+    client = connect(entry.get("engine"), timeout=timeout)
     try:
-        act(client.containers.get(entry["container"]))
-    except docker.errors.NotFound:
-        pass
+        try:
+            container = client.containers.get(entry["container"])
+        except docker.errors.NotFound:
+            container = None
+        yield container
     finally:
         client.close()
 
 
 def docker_unpause(entry: dict[str, Any]) -> None:
-    def thaw(container: Any) -> None:
-        if container.status == "paused":
+    with _container_of(entry) as container:
+        if container is not None and container.status == "paused":
             container.unpause()
-
-    _on_container(entry, thaw)
 
 
 
@@ -188,32 +190,25 @@ def _netns(entry: dict[str, Any]) -> Iterator[Shell | None]:
     running, and its namespace went with it."""
     import docker
 
-    client = connect(entry.get("engine"), timeout=30)
-    helper: Any = None
-    try:
-        try:
-            target = client.containers.get(entry["container"])
-        except docker.errors.NotFound:
-            target = None
+    with _container_of(entry, timeout=30) as target:
         if target is None or not target.attrs["State"]["Running"]:
             yield None
             return
         labels = {k: v for k, v in target.labels.items() if k in (RUN_LABEL, OWNER_LABEL)}
-        helper = client.containers.run(entry["tools"], [str(HELPER_LIFE_S)], entrypoint=["sleep"], detach=True,
-                                       network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"], labels=labels)
+        helper = target.client.containers.run(
+            entry["tools"], [str(HELPER_LIFE_S)], entrypoint=["sleep"], detach=True,
+            network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"], labels=labels)
+        try:
+            def shell(*args: str) -> Ran:
+                code, (out, err) = helper.exec_run(list(args), demux=True)
+                return Ran(code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 
-        def shell(*args: str) -> Ran:
-            code, (out, err) = helper.exec_run(list(args), demux=True)
-            return Ran(code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
-
-        yield shell
-    finally:
-        if helper is not None:
+            yield shell
+        finally:
             try:
                 helper.remove(force=True)
             except docker.errors.APIError:
                 pass  # gone already: it exits by itself
-        client.close()
 
 
 def _interfaces(sh: Shell) -> list[str]:
