@@ -18,6 +18,8 @@ __all__ = [
     "REGION_OF",
     "UM_ONLY",
     "LINKS",
+    "STACK",
+    "generic",
     "RiskBudget",
     "Account",
     "ServiceConfig",
@@ -42,39 +44,52 @@ KILLED_BY: dict[str, tuple[str, ...]] = {
     "resume_shrinks_orders": ("resting_orders_preserved",),
     "ledger_misreport": ("segregation",),
     "late_liquidation": ("no_erroneous_margin_calls",),
+    "dual_active_matching": ("single_active_matching",),
+    "cold_standby_books": ("resting_orders_preserved",),
+    "no_witness": ("single_active_matching", "no_acked_write_lost"),
 }
 BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 
+# Region A runs the stack; region B a warm standby of it (idle until the coordinator promotes it
+# under a new epoch); region C only the witness, without which nobody is promoted.
+STACK: tuple[str, ...] = ("pricefeed", "auth", "margin", "matching", "liquidation", "gateway")
+STANDBY = "-b"  # a standby service's name: its region-A counterpart's, plus this
+
 # Start order matters: a service starts after the services it calls.
 SERVICES: tuple[str, ...] = (
+    "witness",
     "pricefeed",
+    "pricefeed-b",
     "auth",
+    "auth-b",
     "ledger-b",
     "ledger-a",
     "coordinator",
     "margin",
+    "margin-b",
     "matching",
+    "matching-b",
     "liquidation",
+    "liquidation-b",
     "gateway",
+    "gateway-b",
 )
 
 REGION_OF: dict[str, str] = {
-    "pricefeed": "A",
-    "auth": "A",
+    "witness": "C",
     "ledger-a": "A",
     "ledger-b": "B",
     "coordinator": "B",
-    "margin": "A",
-    "matching": "A",
-    "liquidation": "A",
-    "gateway": "A",
+    **{name: "A" for name in STACK},
+    **{name + STANDBY: "B" for name in STACK},
 }
 
 # Services only UM needs: spot trades through gateway, auth, matching and the ledger, never these.
-UM_ONLY: tuple[str, ...] = ("margin", "liquidation")
+UM_ONLY: tuple[str, ...] = ("margin", "liquidation", "margin-b", "liquidation-b")
 
-# Every caller->callee link; each can be routed through a proxy by the harness.
-LINKS: tuple[str, ...] = (
+# The stack's links, as region A's services call each other; region B's standby has the same
+# links between its own services. Both stacks reach both ledgers and the coordinator.
+_STACK_LINKS: tuple[str, ...] = (
     "gateway->auth",
     "gateway->matching",
     "gateway->ledger-a",
@@ -89,13 +104,35 @@ LINKS: tuple[str, ...] = (
     "liquidation->matching",
     "liquidation->ledger-a",
     "liquidation->ledger-b",
+)
+
+
+def _in_b(link: str) -> str:
+    caller, callee = link.split("->")
+    return f"{caller}{STANDBY}->{callee if callee.startswith('ledger-') or callee == 'coordinator' else callee + STANDBY}"
+
+
+# Every caller->callee link; each can be routed through a proxy by the harness.
+LINKS: tuple[str, ...] = (
+    *_STACK_LINKS,
+    *(_in_b(link) for link in _STACK_LINKS),
     "ledger-a->ledger-b",
     "ledger-b->ledger-a",
     "ledger-a->coordinator",
     "ledger-b->coordinator",
     "coordinator->ledger-a",
     "coordinator->ledger-b",
+    "coordinator->matching-b",
+    "ledger-a->witness",
+    "ledger-b->witness",
+    "coordinator->witness",
 )
+
+
+def generic(service: str) -> str:
+    """The name a service is known by to its callers' code: a standby is called like its region-A
+    counterpart (``margin-b`` is its caller's ``margin``); the two ledgers keep their names."""
+    return service.removesuffix(STANDBY) if service.removesuffix(STANDBY) in STACK else service
 
 
 @dataclass(frozen=True)
@@ -191,7 +228,7 @@ class TopologyConfig:
             name=name,
             host=self.host,
             port=self.ports[name],
-            peers={callee: self.peer_url(name, callee) for callee in callees},
+            peers={generic(callee): self.peer_url(name, callee) for callee in callees},
             bugs=self.bugs,
             risk=self.risk,
             price_seed=self.price_seed,

@@ -4,7 +4,8 @@ Concurrent appends are gathered into one ``/append`` call while the previous one
 (micro-batching). The client follows the primary across a failover: on NOT_PRIMARY or an
 unreachable node it finds the node that says it is primary and retries there — safe, because a
 client id is applied at most once. ``PeerTimeout`` means the outcome is unknown;
-``PeerUnavailable`` means the records were definitely not applied.
+``PeerUnavailable`` means the records were definitely not applied; ``Fenced``, a kind of it, that
+the writer's epoch is over: another engine holds its role now.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from typing import Any
 from targets.umref.batching import MicroBatcher
 from targets.umref.service import Peer, PeerTimeout, PeerUnavailable
 
-__all__ = ["LedgerClient"]
+__all__ = ["Fenced", "LedgerClient"]
 
 UNKNOWN_OUTCOME = ("REPLICATION_TIMEOUT", "UPSTREAM_TIMEOUT")
+
+
+class Fenced(PeerUnavailable):
+    """The ledger refused the records: they were written at an epoch older than its own."""
 
 
 class LedgerClient:
@@ -46,6 +51,8 @@ class LedgerClient:
                 return list(body["results"])
             if code in UNKNOWN_OUTCOME or status == 504:
                 raise PeerTimeout(f"{self.primary}: {code or status}")
+            if code == "FENCED":
+                raise Fenced(f"{self.primary}: {body['error'].get('message', code)}")
             if code in ("NOT_PRIMARY",):
                 last = f"{self.primary}: NOT_PRIMARY"
                 await self._find_primary()
@@ -53,7 +60,8 @@ class LedgerClient:
             raise PeerUnavailable(f"{self.primary}: {code or status}")
         raise PeerUnavailable(f"no primary ledger within {self.failover_deadline_s} s ({last})")
 
-    async def _find_primary(self) -> None:
+    async def _find_primary(self) -> tuple[int, str] | None:
+        """The node that says it is primary at the highest epoch (and, as (epoch, name), which)."""
         best: tuple[int, str] | None = None
         for name, peer in self.peers.items():
             try:
@@ -67,6 +75,14 @@ class LedgerClient:
             self.primary = best[1]
         else:
             await asyncio.sleep(0.1)
+        return best
+
+    async def primary_state(self, deadline_s: float = 5.0) -> tuple[str | None, int]:
+        """(name, epoch) of the primary ledger; (None, 0) when none says so within the deadline."""
+        until = time.monotonic() + deadline_s
+        while (best := await self._find_primary()) is None and time.monotonic() < until:
+            pass
+        return (best[1], best[0]) if best else (None, 0)
 
     async def records(self, after: int = 0) -> list[dict[str, Any]]:
         await self._find_primary()

@@ -166,7 +166,7 @@ class LedgerStore:
             seen.add(client_id)
             record = {"seq": seq, "epoch": epoch, "node": self.node, "time": float(rec.get("time") or time_now),
                       "client_id": client_id, "kind": str(rec.get("kind", "unknown")), "events": rec.get("events", []),
-                      "legs": legs, "answer": rec.get("answer")}
+                      "legs": legs, "answer": rec.get("answer"), **({"writer": rec["writer"]} if rec.get("writer") else {})}
             new.append(record)
             results.append(AppendResult(client_id, seq, "ok", epoch))
         self.write(new)
@@ -177,7 +177,8 @@ class LedgerStore:
         if not records:
             return
         rows = [(r["seq"], r["epoch"], r["node"], r["time"], r["client_id"], r["kind"],
-                 json.dumps({"events": r.get("events", []), "legs": r.get("legs", []), "answer": r.get("answer")}))
+                 json.dumps({"events": r.get("events", []), "legs": r.get("legs", []), "answer": r.get("answer"),
+                             **({"writer": r["writer"]} if r.get("writer") else {})}))
                 for r in records]
         with self.db:
             self.db.execute("BEGIN")

@@ -125,7 +125,7 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     ("steady_state: {", "steady_state: {probe_rounds: 0, ", 5, "steady_state.probe_rounds: input should be greater than or equal to 1"),
     ("steady_state: {", "steady_state: {probe_rounds: 2.5, ", 5, "steady_state.probe_rounds: input should be a valid integer"),
     (SHOCK, "    fault: kill\n    service: matchmaker\n", 14, "unknown service 'matchmaker'"),
-    (SHOCK, "    fault: region_power_loss\n    region: C\n", 14, "unknown region 'C'"),
+    (SHOCK, "    fault: region_power_loss\n    region: D\n", 14, "unknown region 'D'"),
     # durations and times
     ("for: 4s", "for: ten", 11, "'ten' is not a duration"),
     ("for: 4s", "for: -4s", 11, "duration '-4s' is negative"),

@@ -227,9 +227,11 @@ def test_list_targets_shows_each_installed_target(riskref: dict[str, str]) -> No
     lines = proc.stdout.splitlines()
     start = lines.index("riskref: umref's shape with margin called risk")
     assert lines[start + 1] == "  region A: pricefeed, auth, ledger-a, risk, matching, liquidation, gateway"
-    assert lines[start + 2] == "  region B: ledger-b, coordinator"
-    assert lines[start + 3] == f"  links: {len(LINKS)}; UM-only services: risk, liquidation"
-    assert lines[start + 4] == "  bug switches: no_halt"
+    assert lines[start + 2] == ("  region B: pricefeed-b, auth-b, ledger-b, coordinator, margin-b, matching-b, "
+                                "liquidation-b, gateway-b")
+    assert lines[start + 3] == "  region C: witness"
+    assert lines[start + 4] == f"  links: {len(LINKS)}; UM-only services: risk, liquidation, margin-b, liquidation-b"
+    assert lines[start + 5] == "  bug switches: no_halt"
     assert any(line.startswith("umref: ") for line in lines)
 
 
@@ -243,7 +245,7 @@ def test_umref_registers_itself_with_its_own_constants() -> None:
     assert (umref.topology.links, umref.topology.um_only) == (LINKS, UM_ONLY)
     assert umref.topology.role("margin_link") == "matching->margin"
     assert umref.topology.role_all("ledgers") == ("ledger-a", "ledger-b")
-    assert umref.topology.regions == ("A", "B") and killed_by(umref) == KILLED_BY
+    assert umref.topology.regions == ("A", "B", "C") and killed_by(umref) == KILLED_BY
     assert dict(umref.risk_defaults) == asdict(RiskBudget())
 
 

@@ -139,13 +139,57 @@ def test_no_fencing_bug_lets_an_old_primary_ack_what_the_new_one_drops(tmp_path:
         topo.stop()
 
 
-def test_synchronous_replication_refuses_to_ack_without_the_standby(topo: Topology) -> None:
+def witness(topo: Topology) -> dict[str, Any]:
+    return requests.get(topo.config.url("witness") + "/state", timeout=2).json()
+
+
+def test_without_standby_or_witness_the_primary_acknowledges_nothing(topo: Topology) -> None:
     topo.pause("ledger-b")
+    topo.pause("witness")
     try:
         answer = append(topo, "ledger-a", "unreplicated")
         assert answer.status_code == 504 and answer.json()["error"]["code"] == "REPLICATION_TIMEOUT"
     finally:
+        topo.resume("witness")
         topo.resume("ledger-b")
+
+
+def test_alone_by_the_witness_leave_the_standby_cannot_be_promoted(topo: Topology) -> None:
+    """A primary that lost its standby goes on alone once the witness marked the standby behind;
+    losing the primary then promotes nobody (the standby lacks acknowledged writes), and the
+    standby, back, is brought up to date and promotable again."""
+    topo.pause("ledger-b")
+    try:
+        answer = append(topo, "ledger-a", "alone")
+        assert answer.status_code == 200, answer.text
+        assert witness(topo)["in_sync"] is False
+    finally:
+        topo.resume("ledger-b")
+    wait_for(lambda: witness(topo)["in_sync"], 10, "standby caught up and promotable again")
+    assert "alone" in {r["client_id"] for r in journal(topo, "ledger-b")}
+    topo.pause("ledger-b")
+    try:
+        assert append(topo, "ledger-a", "alone-again").status_code == 200
+        topo.kill("ledger-a")
+        time.sleep(3)  # the coordinator asks the witness every 200 ms after 1 s of silence
+        assert (witness(topo)["primary"], witness(topo)["epoch"]) == ("ledger-a", 1)
+        assert requests.get(topo.config.url("coordinator") + "/primary", timeout=2).json()["primary"] == "ledger-a"
+    finally:
+        topo.resume("ledger-b")
+
+
+def test_no_witness_bug_promotes_while_the_primary_trades_alone(tmp_path: Path) -> None:
+    topo = start(tmp_path, bugs=("no_witness",))
+    try:
+        topo.pause("ledger-b")
+        assert append(topo, "ledger-a", "alone-without-leave").status_code == 200  # the defect: nobody asked
+        topo.resume("ledger-b")
+        topo.pause("ledger-a")  # silent to the coordinator, not dead: it promotes all the same
+        wait_for(lambda: state(topo, "ledger-b")["role"] == "primary", 10, "promotion without the witness")
+        assert witness(topo)["epoch"] == 1  # the witness was never asked
+    finally:
+        topo.resume("ledger-a")
+        topo.stop()
 
 
 def test_async_replication_bug_acks_before_the_standby_has_it(tmp_path: Path) -> None:

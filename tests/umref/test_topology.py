@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from targets.umref.config import SERVICES
 from targets.umref.launcher import Topology, plan
 from tests.umref.started import started
 
@@ -50,8 +51,8 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
         topology.stop()
 
 
-def clients(topo: Topology) -> dict[str, Client]:
-    gw = topo.config.url("gateway")
+def clients(topo: Topology, gateway: str = "gateway") -> dict[str, Client]:
+    gw = topo.config.url(gateway)
     return {a.account: Client(gw, a.api_key) for a in topo.config.accounts}
 
 
@@ -164,8 +165,10 @@ def test_paused_margin_halts_um_but_not_spot_and_keeps_resting_orders(topo: Topo
     assert [h["type"] for h in halts if h["time"] >= paused_at] == ["halt", "resume"]
 
 
-def test_primary_ledger_killed_standby_takes_over_nothing_acked_lost(topo: Topology) -> None:
-    c = clients(topo)
+def test_primary_ledger_killed_region_b_takes_over_nothing_acked_lost(topo: Topology) -> None:
+    """Region B's whole stack takes over at epoch 2; region A's matching engine, still alive, is
+    fenced by the ledger on its first write and stands down."""
+    c, b = clients(topo), clients(topo, "gateway-b")
     acked: list[str] = []
     for i in range(20):
         resp = c["acct008"].post("/transfer", {"asset": "USDT", "amount": "1", "from": "spot", "to": "um"}, client_id=f"pre-{i}")
@@ -174,14 +177,17 @@ def test_primary_ledger_killed_standby_takes_over_nothing_acked_lost(topo: Topol
     topo.kill("ledger-a")
     coordinator = topo.config.url("coordinator")
     wait_for(lambda: requests.get(coordinator + "/primary", timeout=2).json()["primary"] == "ledger-b", 10, "failover")
+    deposed = [c["acct009"].post("/transfer", {"asset": "USDT", "amount": "1", "from": "spot", "to": "um"},
+                                 client_id=f"old-{i}") for i in range(3)]
+    assert deposed[-1].status_code == 503 and deposed[-1].json()["error"]["code"] == "NOT_ACTIVE", deposed[-1].text
     outcomes = []
     for i in range(20):
-        resp = c["acct009"].post("/transfer", {"asset": "USDT", "amount": "1", "from": "spot", "to": "um"}, client_id=f"post-{i}")
+        resp = b["acct009"].post("/transfer", {"asset": "USDT", "amount": "1", "from": "spot", "to": "um"}, client_id=f"post-{i}")
         outcomes.append(resp.status_code)
         if resp.status_code == 200:
             acked.append(f"post-{i}")
         time.sleep(0.05)
-    assert outcomes[-1] == 200, outcomes  # writes flow again through the new primary
+    assert outcomes[-1] == 200, outcomes  # writes flow again, through region B
     records = journal(topo, "ledger-b")
     present = {r["client_id"] for r in records}
     assert set(acked) <= present, sorted(set(acked) - present)
@@ -196,4 +202,4 @@ def test_a_plan_never_gives_two_services_one_port(tmp_path: Path, monkeypatch: p
     draws = iter([20780, 20780, *range(30000, 30100)])
     monkeypatch.setattr(launcher, "free_port", lambda host="127.0.0.1": next(draws))
     ports = list(plan(tmp_path).ports.values())
-    assert len(set(ports)) == len(ports) == 9 and ports[0] == 20780
+    assert len(set(ports)) == len(ports) == len(SERVICES) and ports[0] == 20780

@@ -6,6 +6,12 @@ records from a lower epoch (409 FENCED); a primary told FENCED steps down and dr
 could not replicate, so an old primary never writes at its old epoch. After a failover the new
 primary runs alone until the old one comes back as its standby. What a node drops when it is
 fenced or demoted is kept as evidence (``/audit/discarded``).
+
+The primary holds a lease from the witness (region C), renewed a few times a second. When its
+standby stops answering it may go on alone only with the witness's leave (``/solo``: the standby
+is then not promotable) and only while its lease holds; without either it acknowledges nothing
+new. A record stamped by a writer (a matching engine) at an epoch older than this node's is
+refused (409 FENCED): a deposed engine can never fill an order after it lost its role.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ REPLICATION_QUEUE = 4
 # between them.
 SHIPPER_PATIENCE = 20
 SHIPPER_PAUSE_S = 0.25
+RENEW_EVERY_S = 0.2
+LEASE_TRUST = 0.8  # of the lease the witness grants, the part this node counts on (it counts from before asking)
 AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "margin-calls": ("margin_call",),
                 "liquidations": ("liquidation",)}
 
@@ -118,6 +126,9 @@ class LedgerNode:
         self.store = LedgerStore(Path(cfg.data_dir) / f"{self.name}.sqlite3", self.name)
         self.peer = Peer(cfg.peers[self.peer_name], timeout_s=REPLICATION_TIMEOUT_S)
         self.coordinator = Peer(cfg.peers["coordinator"], timeout_s=1.0)
+        self.witness = Peer(cfg.peers["witness"], timeout_s=0.5)
+        self.lease_until = 0.0  # monotonic: until when this node may act as primary on its own say
+        self.alone_by_leave = False  # solo with the witness's leave, while the standby is unreachable
         self.role = "standby"
         self.epoch = int(self.store.meta("epoch", "1") or 1)
         self.solo = False  # a promoted primary without a standby yet
@@ -154,12 +165,66 @@ class LedgerNode:
             self.become("fenced", self.epoch)  # until the coordinator says what we are
             self._tasks.append(asyncio.create_task(self._learn_role()))
         self._tasks.append(asyncio.create_task(self._writer()))
+        self._tasks.append(asyncio.create_task(self._hold_lease()))
+
+    async def _hold_lease(self) -> None:
+        """While primary: renew the lease; while alone by leave: try to bring the standby back."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            if self.role != "primary":
+                continue
+            await self.renew()
+            if self.alone_by_leave:
+                await self.catch_up()
+
+    async def renew(self) -> None:
+        if self.cfg.has_bug("no_witness"):
+            return  # the defect: no witness is ever asked
+        with contextlib.suppress(PeerUnavailable, PeerTimeout, KeyError, TypeError, ValueError):
+            asked = time.monotonic()
+            status, body = await self.witness.post("/renew", {"node": self.name, "epoch": self.epoch})
+            if status == 200:
+                self.lease_until = asked + LEASE_TRUST * float(body["lease_s"])
+            elif status == 409 and not self.cfg.has_bug("no_fencing"):
+                async with self.epoch_lock:
+                    self.become("fenced", self.epoch)  # the witness granted a newer epoch elsewhere
+
+    def leased(self) -> bool:
+        return self.cfg.has_bug("no_witness") or self.cfg.has_bug("no_fencing") or time.monotonic() < self.lease_until
+
+    async def leave_to_go_alone(self) -> bool:
+        """The witness's leave to acknowledge what the standby has not confirmed (the ``no_witness``
+        defect takes it without asking)."""
+        if self.cfg.has_bug("no_witness"):
+            self.alone_by_leave = True
+            return True
+        try:
+            status, _ = await self.witness.post("/solo", {"node": self.name, "epoch": self.epoch})
+        except (PeerUnavailable, PeerTimeout):
+            return False
+        self.alone_by_leave = status == 200
+        if self.alone_by_leave:
+            log.warning("%s goes on alone at epoch %d: standby unreachable, witness agreed", self.name, self.epoch)
+        return self.alone_by_leave
+
+    async def catch_up(self) -> None:
+        """The standby answers again: from now on every write waits for it; once it has all, the
+        witness hears it is promotable again."""
+        self.alone_by_leave = False
+        if not await self.ship():
+            self.alone_by_leave = True
+            return
+        if self.cfg.has_bug("no_witness"):
+            return
+        with contextlib.suppress(PeerUnavailable, PeerTimeout):
+            await self.witness.post("/synced", {"node": self.name, "epoch": self.epoch})
+            log.warning("%s: standby caught up", self.name)
 
     async def stop(self, _: web.Application) -> None:
         for task in [*self._tasks, *([self._shipper] if self._shipper else [])]:
             task.cancel()
-        await self.peer.close()
-        await self.coordinator.close()
+        for peer in (self.peer, self.coordinator, self.witness):
+            await peer.close()
         self.store.close()
 
     def become(self, role: str, epoch: int) -> None:
@@ -214,13 +279,14 @@ class LedgerNode:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < 2000:
                 batch.append(self.queue.get_nowait())
+            answers: list[dict[str, Any] | ApiError]
             try:
                 answers = await self.commit([rec for rec, _ in batch])
             except ApiError as exc:
-                answers = [exc] * len(batch)  # type: ignore[list-item]
+                answers = [exc] * len(batch)
             except Exception as exc:  # noqa: BLE001 - keep the writer alive, fail this batch
                 log.exception("append failed")
-                answers = [ApiError(500, "INTERNAL", repr(exc))] * len(batch)  # type: ignore[list-item]
+                answers = [ApiError(500, "INTERNAL", repr(exc))] * len(batch)
             for (_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     if isinstance(answer, Exception):
@@ -228,27 +294,45 @@ class LedgerNode:
                     else:
                         future.set_result(answer)
 
-    async def commit(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def commit(self, records: list[dict[str, Any]]) -> list[dict[str, Any] | ApiError]:
         if self.role != "primary":
             raise ApiError(503, "NOT_PRIMARY", f"{self.name} is {self.role} at epoch {self.epoch}")
+        alone = self.solo or self.alone_by_leave
         # (the async_replication bug never waits for the standby, so never stops on it either)
-        if self.blocked and not self.cfg.has_bug("async_replication") and not await self.ship():
+        if self.blocked and not alone and not self.cfg.has_bug("async_replication") and not await self.ship() \
+                and not await self.leave_to_go_alone():
             raise ApiError(503, "REPLICATION_UNAVAILABLE", "standby unreachable: nothing new can be acknowledged")
+        alone = self.solo or self.alone_by_leave
+        if alone and not self.leased():
+            raise ApiError(503, "NOT_PRIMARY", f"{self.name} has no lease from the witness: it may have been replaced")
         async with self.epoch_lock:  # a demotion lands before this write or after it, never inside it
             if self.role != "primary":
                 raise ApiError(503, "NOT_PRIMARY", f"{self.name} was demoted to epoch {self.epoch}")
-            results, new = await asyncio.to_thread(self.store.append, records, epoch=self.epoch, time_now=self.clock.now())
+            fenced = {i for i, r in enumerate(records) if int(r.get("writer_epoch") or self.epoch) < self.epoch}
+            kept = [r for i, r in enumerate(records) if i not in fenced]
+            results, new = await asyncio.to_thread(self.store.append, kept, epoch=self.epoch, time_now=self.clock.now())
         views = [r.view() for r in results]
-        if not new:
-            return views
+        if new:
+            views = await self.replicated(new, views)
+        answers: list[dict[str, Any] | ApiError] = list(views)
+        for i in sorted(fenced):
+            answers.insert(i, ApiError(409, "FENCED", f"writer epoch {records[i].get('writer_epoch')} < {self.epoch}"))
+        return answers
+
+    async def replicated(self, new: list[dict[str, Any]], views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answers to records just written here, once they are safe to acknowledge."""
         if self.cfg.has_bug("async_replication"):
             self.ship_behind()  # the bug: acknowledged before the standby has it
             return self.acknowledged(new, views)
-        if self.solo or await self.ship():
+        if self.solo or self.alone_by_leave or await self.ship():
+            if (self.solo or self.alone_by_leave) and not self.leased():
+                raise ApiError(504, "REPLICATION_TIMEOUT", "lease lapsed while writing alone; outcome unknown")
             return self.acknowledged(new, views)
         if self.role != "primary":  # fenced while shipping: what we wrote is not the truth any more
             self.truncate(new[0]["seq"] - 1, "fenced", None)
             raise ApiError(503, "NOT_PRIMARY", f"{self.name} was fenced by a newer epoch")
+        if await self.leave_to_go_alone() and self.leased():
+            return self.acknowledged(new, views)
         self.blocked = True
         raise ApiError(504, "REPLICATION_TIMEOUT", "standby did not confirm in time; outcome unknown")
 
@@ -373,7 +457,8 @@ class LedgerNode:
             self.become("primary", epoch)
             self.failovers.append({"time": self.clock.now(), "to": self.name, "epoch": epoch,
                                    "keep_through_seq": self.store.last_seq})
-            return json_response({"last_seq": self.store.last_seq, "epoch": epoch})
+        await self.renew()  # the witness granted this epoch a lease just now: hold it from the start
+        return json_response({"last_seq": self.store.last_seq, "epoch": epoch})
 
     async def demote_handler(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -388,13 +473,20 @@ class LedgerNode:
         """The coordinator says our old primary is back as standby: replicate to it again."""
         body = await read_json(request)
         if not self.ship_lock.locked():  # else a shipment in flight is already bringing it up to date
-            self.solo = not await self.ship(int(body.get("last_seq", 0)))
+            was_solo = self.solo
+            self.solo = False  # from now on every write waits for the standby ...
+            if not await self.ship(int(body.get("last_seq", 0))):
+                self.solo = was_solo
+            elif was_solo and not self.cfg.has_bug("no_witness"):  # ... which has everything: promotable again
+                with contextlib.suppress(PeerUnavailable, PeerTimeout):
+                    await self.witness.post("/synced", {"node": self.name, "epoch": self.epoch})
         return json_response({"solo": self.solo, "peer_acked": self.peer_acked})
 
     # ---- reads -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"node": self.name, "role": self.role, "epoch": self.epoch, "last_seq": self.store.last_seq,
-                "acked_seq": self.peer_acked, "solo": self.solo, "blocked": self.blocked}
+                "acked_seq": self.peer_acked, "solo": self.solo or self.alone_by_leave, "blocked": self.blocked,
+                "leased": self.role == "primary" and self.leased()}
 
     async def state_handler(self, _: web.Request) -> web.Response:
         return json_response(self.state())

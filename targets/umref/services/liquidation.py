@@ -11,6 +11,10 @@ evaluation still at or below the liquidation threshold, and is cancelled if uniM
 Accounts are evaluated concurrently, so that a cycle stays short with many accounts: a due
 account is acted on within a cycle or two of margin seeing the breaching price, well inside
 the budget's ``act_within_ms``.
+
+It works for its own region's matching engine, and only while that one is active: region B's
+liquidation idles until its stack is promoted. Its records carry that engine's epoch, so that a
+deposed region's liquidation is fenced by the ledger like its matching engine.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Liquidation:
         self.pending_liquidation: set[str] = set()
         self.due_since: dict[str, float] = {}  # account -> when it was first seen due (this episode)
         self.actions = 0
+        self.epoch = 0  # the epoch of the matching engine this engine works for
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _: web.Application) -> None:
@@ -67,8 +72,9 @@ class Liquidation:
 
     async def cycle(self) -> None:
         status, state = await self.matching.get("/state")
-        if status != 200:
+        if status != 200 or not state.get("active", True):
             return
+        self.epoch = int(state.get("epoch") or 0)
         resumed_at = state.get("resumed_at")
         status, body = await self.matching.get("/internal/accounts")
         if status != 200:
@@ -163,7 +169,7 @@ class Liquidation:
         if stage:
             event["stage"] = stage
         record = {"client_id": f"{kind}-{evaluation['account']}-{now:.6f}", "kind": kind, "time": now,
-                  "events": [event], "legs": []}
+                  "events": [event], "legs": [], "writer_epoch": self.epoch}
         await self.ledger.append(record)
         self.actions += 1
         log.info("%s %s for %s (uniMMR %s)", event_type, stage or "", evaluation["account"], evaluation.get("unimmr"))

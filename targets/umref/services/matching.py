@@ -4,6 +4,12 @@ Every write is decided against the in-memory state, applied, journaled to the le
 then answered. If the journal write fails the state may hold something the ledger does not, so
 matching refuses writes and rebuilds itself from the journal (the ledger is the truth), once every
 write it applied has a settled fate there.
+
+One matching engine is active at a time: the one in the region of the primary ledger. Region B's
+is a warm standby that refuses every request (503 NOT_ACTIVE) until the coordinator promotes it
+under a new epoch; it then rebuilds its books from the replicated journal. Every journal record
+it writes carries its name and epoch, and the ledger refuses a record from an older epoch: an
+engine so fenced steps down at once and never fills another order.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from targets.umref.book import (
     transfer_legs,
 )
 from targets.umref.config import ServiceConfig
-from targets.umref.ledger_client import LedgerClient
+from targets.umref.ledger_client import Fenced, LedgerClient
 from targets.umref.riskguard import RiskGuard
 from targets.umref.service import (
     ApiError,
@@ -93,11 +99,61 @@ class Matching:
         self._counter = 0
         self.leaked: list[dict[str, Any]] = []  # halt_leak: transfers acked while halted, journaled at resume
         self._halted_transfers = 0
+        self.home_ledger = "ledger-a" if cfg.region == "A" else "ledger-b"
+        self.active = False
+        self.epoch = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, _: web.Application) -> None:
         await self.rebuild(deadline_s=15)
-        self._tasks = [asyncio.create_task(self._guard_loop()), asyncio.create_task(self._heartbeat_loop())]
+        await self.learn_role()
+
+    async def learn_role(self) -> None:
+        """Active when the primary ledger is this region's (a fresh region A, or a standby the
+        coordinator promoted before this process started); otherwise a standby."""
+        primary, epoch = await self.ledger.primary_state()
+        if primary == self.home_ledger:
+            self.activate(epoch, self.clock.now())
+        elif self.active:
+            self.depose(f"the primary ledger is {primary} at epoch {epoch}")
+
+    def activate(self, epoch: int, now: float) -> None:
+        self.active, self.epoch = True, epoch
+        self.guard.resumed_at = now  # no risk action on prices from before this engine took over
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._guard_loop()), asyncio.create_task(self._heartbeat_loop())]
+        log.warning("%s active at epoch %d", self.cfg.name, epoch)
+
+    def depose(self, why: str) -> None:
+        if self.cfg.has_bug("dual_active_matching") or not self.active:
+            return  # the defect: a deposed engine goes on taking orders
+        self.active = False
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        log.warning("%s stands down: %s", self.cfg.name, why)
+
+    async def promote(self, request: web.Request) -> web.Response:
+        """The coordinator hands this engine the role at a new epoch: the books as the journal has them."""
+        epoch = int((await read_json(request)).get("epoch", 0))
+        if epoch < 1:
+            raise ApiError(400, "BAD_REQUEST", "epoch must be a positive integer")
+        async with self.lock:
+            if not (self.active and self.epoch >= epoch):
+                await self.rebuild(deadline_s=10, keep_halts=False)
+                if self.cfg.has_bug("cold_standby_books"):
+                    for order in list(self.ex.orders.values()):  # the defect: books start empty
+                        self.ex._reduce(order, order.qty)
+                self.activate(epoch, self.clock.now())
+        return json_response({"active": self.active, "epoch": self.epoch, "last_seq": self.ex.last_seq})
+
+    def stamped(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Who wrote the record, and at which epoch (the ``dual_active_matching`` defect leaves the
+        epoch out, so that no ledger can fence it)."""
+        record["writer"] = self.cfg.name
+        if not self.cfg.has_bug("dual_active_matching"):
+            record["writer_epoch"] = self.epoch
+        return record
 
     async def stop(self, _: web.Application) -> None:
         for task in [*self._tasks, *self._heartbeats]:
@@ -105,7 +161,7 @@ class Matching:
         await self.margin.close()
         await self.ledger.close()
 
-    async def rebuild(self, deadline_s: float = 5.0) -> None:
+    async def rebuild(self, deadline_s: float = 5.0, *, keep_halts: bool = True) -> None:
         """Replace the state with a replay of the ledger's journal (called with the lock held, so
         that no new write is decided meanwhile)."""
         until = time.monotonic() + deadline_s
@@ -122,7 +178,7 @@ class Matching:
         for record in records:
             fresh.apply(record)
         self.ex = fresh
-        if not self.halt_log:
+        if not self.halt_log or not keep_halts:
             self.halt_log = list(fresh.halts)
         self.failed.clear()
         self.broken = None
@@ -140,7 +196,10 @@ class Matching:
                 raise RuntimeError(f"{len(self.pending)} journal write(s) still in flight")
             await asyncio.wait(list(self.pending.values()), timeout=left)
         for client_id, record in list(self.unsettled.items()):
-            await self.ledger.append(record)  # PeerTimeout / PeerUnavailable: still unsettled, later
+            try:
+                await self.ledger.append(record)  # PeerTimeout / PeerUnavailable: still unsettled, later
+            except Fenced as exc:  # definitely not written, and never will be by this engine
+                self.depose(str(exc))
             del self.unsettled[client_id]
 
     # ---- risk guard ------------------------------------------------------------------------
@@ -202,7 +261,7 @@ class Matching:
         """Journal records in order (a resume before what it releases), logging a failure."""
         for record in records:
             try:
-                await self.ledger.append(record)
+                await self.ledger.append(self.stamped(record))
             except (PeerUnavailable, PeerTimeout) as exc:
                 log.error("could not journal %s: %s", record["kind"], exc)
 
@@ -245,7 +304,7 @@ class Matching:
         future: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self.pending[client_id] = future
         try:
-            result = await self.ledger.append(record)
+            result = await self.ledger.append(self.stamped(record))
             if result.get("status") == "rejected":
                 self._break(f"ledger rejected {client_id}: {result.get('error')}")
                 outcome = (409, {"error": {"code": "REJECTED", "message": str(result.get("error"))}})
@@ -255,6 +314,10 @@ class Matching:
             self._break(str(exc))
             self.unsettled[client_id] = record
             outcome = (504, {"error": {"code": "UPSTREAM_TIMEOUT", "message": f"journal outcome unknown: {exc}"}})
+        except Fenced as exc:
+            self.depose(str(exc))
+            self._break(str(exc))
+            outcome = (503, {"error": {"code": "NOT_ACTIVE", "message": f"this engine lost its role: {exc}"}})
         except PeerUnavailable as exc:
             self._break(str(exc))
             outcome = (503, {"error": {"code": "JOURNAL_UNAVAILABLE", "message": str(exc)}})
@@ -277,6 +340,7 @@ class Matching:
             with contextlib.suppress(Exception):
                 async with self.lock:
                     await self.rebuild(deadline_s=1)
+                await self.learn_role()
                 return
 
     async def replay_or_none(self, client_id: str) -> web.Response | None:
@@ -291,8 +355,13 @@ class Matching:
         return None
 
     def writable(self) -> None:
+        self.serving()
         if self.broken is not None:
             raise ApiError(503, "JOURNAL_UNAVAILABLE", f"rebuilding from the journal: {self.broken}")
+
+    def serving(self) -> None:
+        if not self.active:
+            raise ApiError(503, "NOT_ACTIVE", f"{self.cfg.name} is a standby: the active engine is elsewhere")
 
     # ---- handlers --------------------------------------------------------------------------
     @customer_write
@@ -467,6 +536,7 @@ class Matching:
         })
 
     async def accounts_at_risk(self, _: web.Request) -> web.Response:
+        self.serving()
         return json_response({"accounts": [self.ex.margin_view(a) for a in self.ex.accounts_with_positions() if a != "insurance"]})
 
     async def state(self, _: web.Request) -> web.Response:
@@ -475,10 +545,11 @@ class Matching:
             "halted": self.guard.halted, "scope": self.halt_scope if self.guard.halted else [],
             "halted_since": self.guard.halted_since, "resumed_at": self.guard.resumed_at, "time": now,
             "guard": {"p99_ms": round(1000 * self.guard.p99_s(now), 3), "breach": self.guard.breach(now)},
-            "broken": self.broken, "last_seq": self.ex.last_seq,
+            "broken": self.broken, "last_seq": self.ex.last_seq, "active": self.active, "epoch": self.epoch,
         })
 
     async def market(self, _: web.Request) -> web.Response:
+        self.serving()
         symbols = {}
         for symbol, book in self.ex.books.items():
             bid, ask = book.best()
@@ -490,9 +561,11 @@ class Matching:
         return json_response({"symbols": symbols, "halted": self.guard.halted})
 
     async def audit_halts(self, _: web.Request) -> web.Response:
+        self.serving()
         return json_response({"events": self.halt_log, "halted": self.guard.halted})
 
     async def audit_books(self, _: web.Request) -> web.Response:
+        self.serving()
         return json_response({"time": self.clock.now(), "books": {s: b.resting() for s, b in self.ex.books.items()}})
 
 
@@ -546,7 +619,7 @@ def margin_refusal(status: int, answer: Any) -> None:
 
 async def build(cfg: ServiceConfig) -> web.Application:
     matching_ref: dict[str, Matching] = {}
-    app = make_app(cfg, health=lambda: {"halted": matching_ref["m"].guard.halted})
+    app = make_app(cfg, health=lambda: {"halted": matching_ref["m"].guard.halted, "active": matching_ref["m"].active})
     m = Matching(cfg, app["clock"])
     matching_ref["m"] = m
     app.on_startup.append(m.start)
@@ -556,6 +629,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_post("/leverage", m.leverage)
     app.router.add_post("/transfer", m.transfer)
     app.router.add_post("/internal/liquidate", m.liquidate)
+    app.router.add_post("/promote", m.promote)
     app.router.add_get("/internal/accounts", m.accounts_at_risk)
     app.router.add_get("/account/{account}", m.account)
     app.router.add_get("/state", m.state)
