@@ -81,6 +81,11 @@ class RiskGuard:
             return f"margin p99 {1000 * p99:.0f} ms > {self.budget.p99_ms} ms over {self.budget.window_ms} ms"
         return None
 
+    def carry_on_halt(self, since: float) -> None:
+        """Take over a halt another engine declared and never lifted: it ends as any halt does,
+        after margin has been healthy here for the budget's period."""
+        self.halted, self.halted_since, self._healthy_since = True, since, None
+
     def tick(self, now: float) -> Transition | None:
         """Advance the machine; returns the transition that happened, if any."""
         reason = self.breach(now)

@@ -112,14 +112,16 @@ class Matching:
         """Active when the primary ledger is this region's (a fresh region A, or a standby the
         coordinator promoted before this process started); otherwise a standby."""
         primary, epoch = await self.ledger.primary_state()
-        if primary == self.home_ledger:
-            self.activate(epoch, self.clock.now())
+        if primary == self.home_ledger or (self.cfg.has_bug("dual_active_matching") and self.cfg.region == "A"):
+            self.activate(epoch, self.clock.now())  # the defect: region A's engine takes its old role back
         elif self.active:
             self.depose(f"the primary ledger is {primary} at epoch {epoch}")
 
     def activate(self, epoch: int, now: float) -> None:
         self.active, self.epoch = True, epoch
         self.guard.resumed_at = now  # no risk action on prices from before this engine took over
+        if self.halt_log and self.halt_log[-1].get("type") == "halt" and not self.guard.halted:
+            self.guard.carry_on_halt(float(self.halt_log[-1]["time"]))  # UM stays halted across the move
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._guard_loop()), asyncio.create_task(self._heartbeat_loop())]
         log.warning("%s active at epoch %d", self.cfg.name, epoch)
