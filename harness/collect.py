@@ -38,13 +38,13 @@ class AuditSources:
     """Where the audit contract's endpoints are served: the base URLs of the services playing
     its roles in the target's topology."""
 
-    matching: str
+    matching: tuple[str, ...]  # base URLs, home region's first: the active one serves the books
     ledgers: Mapping[str, str]  # node -> base URL, home primary first
     replication: str
 
     @staticmethod
     def of(topology: Topology, services: Mapping[str, str]) -> AuditSources:
-        return AuditSources(matching=services[topology.role("matching")],
+        return AuditSources(matching=tuple(services[name] for name in topology.role_all("matching")),
                             ledgers={node: services[node] for node in topology.role_all("ledgers")},
                             replication=services[topology.role("replication")])
 
@@ -100,6 +100,17 @@ def read_journal(blocks: Iterable[bytes | memoryview]) -> list[JournalRecord]:
                 force_setattr(leg, "asset", intern(leg.asset))
         records += part
     return records
+
+
+def _get_active(session: requests.Session, bases: tuple[str, ...], path: str, errors: list[str]) -> Any:
+    """``path`` from the first matching engine that serves it: after a failover the active one is
+    another region's, and a standby (or a deposed engine) refuses. Every refusal is kept when none serves it."""
+    tried: list[str] = []
+    for base in bases:
+        if (body := _get(session, base + path, tried)) is not None:
+            return body
+    errors.extend(tried)
+    return None
 
 
 def _get_journal(session: requests.Session, url: str, errors: list[str]) -> list[JournalRecord] | None:
@@ -167,9 +178,9 @@ def _collect(sources: AuditSources, *, config: dict[str, Any], samples: list[dic
     errors: list[str] = []
     session = target_session()
     audit: dict[str, Any] = {"config": config, "balance_samples": samples, "errors": errors}
-    halts = _get(session, sources.matching + "/audit/halts", errors)
+    halts = _get_active(session, sources.matching, "/audit/halts", errors)
     audit["halts"] = halts.get("events") if isinstance(halts, dict) else None
-    audit["books"] = _get(session, sources.matching + "/audit/books", errors)
+    audit["books"] = _get_active(session, sources.matching, "/audit/books", errors)
     audit["replication"] = _get(session, sources.replication + "/audit/replication", errors)
     primary = primary_ledger(session, sources.ledgers)
     if primary is None:

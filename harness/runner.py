@@ -493,7 +493,7 @@ def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
                                        for f in active.values())))
     if ctx.options.progress:
         live.progress = ProgressDisplay(
-            files=live.load.history_files, matching=live.sources.matching, max_s=schedule.duration_s + 30,
+            files=live.load.history_files, matching=live.sources.matching[0], max_s=schedule.duration_s + 30,
             status=lambda: (ctx.phases[-1]["phase"] if ctx.phases else "-",
                             ", ".join(f"{f.spec.kind} {target_label(f.spec)}" for f in list(active.values()))))
         teardown.callback(live.progress.start().stop)

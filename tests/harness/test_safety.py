@@ -316,7 +316,7 @@ def test_garbage_on_the_audit_api_makes_the_checks_unknown_not_a_crash() -> None
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        audit = collect_audit(AuditSources(matching=url, ledgers={"ledger-a": url, "ledger-b": url}, replication=url),
+        audit = collect_audit(AuditSources(matching=(url,), ledgers={"ledger-a": url, "ledger-b": url}, replication=url),
                               config={}, samples=[])
     finally:
         server.shutdown()
