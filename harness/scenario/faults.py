@@ -18,7 +18,7 @@ from harness.scenario.kinds import links, market, nodes
 from harness.scenario.kinds.base import BaseFaultSpec, DrawScope, FaultKind, HaltFacts, NoParams
 
 __all__ = ["FAULT_KINDS", "FAULT_MODELS", "KINDS", "BaseFaultSpec", "DrawScope", "FaultKind", "FaultSpec",
-           "HaltFacts", "NoParams", "band_colour", "is_instant"]
+           "HaltFacts", "NoParams", "band_colour", "is_instant", "rto_from"]
 
 KINDS: Mapping[str, FaultKind] = {kind.name: kind for kind in (
     links.LATENCY,
@@ -53,3 +53,9 @@ def is_instant(kind: object) -> bool:
     """An event, not a window (a price shock): for a kind read back from a run's history, where an
     unknown one is a window like any fault."""
     return isinstance(kind, str) and kind in KINDS and KINDS[kind].instant
+
+
+def rto_from(kind: object) -> str:
+    """Where a fault's RTO is measured from (``FaultKind.rto_from``); an unknown kind read back from
+    a run's history: from its heal, like any fault."""
+    return KINDS[kind].rto_from if isinstance(kind, str) and kind in KINDS else FaultKind.rto_from

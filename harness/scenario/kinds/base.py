@@ -137,6 +137,9 @@ class FaultKind:
     ``band_colour``: its window in the report's timeline.
     ``expects_um_halt``: whether the checks may expect UM to halt while it lasts, from its target
     and drawn parameters (pure data, recorded on the fault's inject op).
+    ``rto_from``: where the recovery check starts its RTO clock: at the ``heal`` (UM is back once
+    the fault is gone), or at the ``inject`` (a whole region lost: a standby must take over while
+    it is still down, measured from the loss's landing).
     ``undrawable``: why a random section cannot draw it (None: it can).
     ``implementations``: backend -> ``module:Class`` acting it out there; the backends it runs on.
     ``healers``: journal ``heal`` name -> ``module:function`` undoing it from the entry alone.
@@ -157,5 +160,6 @@ class FaultKind:
     band_colour: str = "#fd8c73"
     toxic: Toxic | None = None
     expects_um_halt: Callable[[Where, Mapping[str, Any], HaltFacts], bool] = never
+    rto_from: Literal["heal", "inject"] = "heal"
     undrawable: Callable[[DrawScope], str | None] = always_drawable
     chaos_mesh: ChaosMesh | None = None

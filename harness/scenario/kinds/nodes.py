@@ -158,6 +158,7 @@ REGION_POWER_LOSS = FaultKind(
                      "external": _POWER_LOSS},
     healers=_NO_HEAL, services=_the_region, takes_down=True, process_need="restart",
     undrawable=_no_region_to_lose,  # matching itself is gone: no halt
+    rto_from="inject",  # the standby region must take over while this one is down
     chaos_mesh=ChaosMesh("PodChaos", lambda p: {"action": "pod-failure"}, "every pod of the region fails at once"))
 CLOCK_SKEW = FaultKind("clock_skew", ClockSkewFault, _draw_skew,
                        implementations=dict.fromkeys(_EVERY_BACKEND, "harness.faults.target_inputs:ClockSkew"),
