@@ -22,7 +22,9 @@ class Leg(msgspec.Struct, frozen=True, gc=False):
 class JournalRecord(msgspec.Struct, frozen=True, gc=False):
     """One ledger transaction: what happened (``events``) and how money moved (``legs``, which
     must sum to zero per asset). ``answer`` is the reply kept for idempotent retries: no check
-    reads it, so it stays as its JSON text (a fifth of the memory of the decoded objects)."""
+    reads it, so it stays as its JSON text (a fifth of the memory of the decoded objects).
+    ``writer``: the matching engine (its service name) that wrote it; "" when the journal does not
+    say (older journals, records no engine wrote)."""
 
     seq: int
     epoch: int
@@ -33,6 +35,7 @@ class JournalRecord(msgspec.Struct, frozen=True, gc=False):
     events: list[dict[str, Any]] = []
     legs: list[Leg] = []
     answer: msgspec.Raw = msgspec.Raw(b"null")
+    writer: str = ""
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # anything else not JSON (a Decimal) as its text

@@ -28,9 +28,11 @@ CHECK_NAMES: tuple[str, ...] = (
     "recovery",
     "auth_fail_closed",
     "steady_state",
+    "single_active_matching",
 )
-# auth_fail_closed needs bad_key load to decide; steady_state gates on numbers, so it is asked for by name
-DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("auth_fail_closed", "steady_state"))
+# auth_fail_closed needs bad_key load to decide; steady_state gates on numbers; single_active_matching needs
+# a front of gateways in two regions (which answered each write): each is asked for by name
+DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("auth_fail_closed", "steady_state", "single_active_matching"))
 
 
 def check_fn(name: str) -> CheckFn:

@@ -48,9 +48,9 @@ class HistoryBuilder:
 
 
 def record(seq: int, t: float, kind: str, client_id: str, *, events: list[dict[str, Any]] | None = None,
-           legs: list[Leg] | None = None, epoch: int = 1) -> JournalRecord:
+           legs: list[Leg] | None = None, epoch: int = 1, writer: str = "") -> JournalRecord:
     return JournalRecord(seq=seq, epoch=epoch, node="ledger-a", time=T0 + t, client_id=client_id, kind=kind,
-                         events=events or [], legs=legs or [])
+                         events=events or [], legs=legs or [], writer=writer)
 
 
 def leg(account: str, asset: str, amount: int) -> Leg:
