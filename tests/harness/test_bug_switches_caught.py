@@ -41,6 +41,9 @@ CUT_FROM = {
     "short-margin-halt": "margin-latency-halt",
     "short-price-drop": "margin-latency-halt",
     "short-cross-region-partition": "cross-region-partition",
+    "short-region-loss": "region-a-power-loss",
+    "short-region-returns": "region-a-returns",
+    "short-inter-region-partition": "inter-region-partition",
 }
 KILLER = {
     "fail_open_auth": "short-auth-partition",
@@ -58,6 +61,9 @@ KILLER = {
     "price_mislabel": "short-price-drop",
     "late_liquidation": "short-price-drop",
     "async_replication": "short-cross-region-partition",
+    "cold_standby_books": "short-region-loss",
+    "dual_active_matching": "short-region-returns",
+    "no_witness": "short-inter-region-partition",
 }
 # What the correct exchange's pass must show, so that it is not vacuous: (check, figure, at least).
 # (A breach the exchange ends by liquidating at once is never "due": breaches_due may rightly be 0.)
@@ -68,7 +74,12 @@ DID_ITS_JOB = {
     "short-margin-halt": [("safe_halt", "halts", 1), ("no_erroneous_margin_calls", "decisions", 1)],
     "short-price-drop": [("no_erroneous_margin_calls", "breaches", 1),
                          ("no_erroneous_margin_calls", "liquidations", 1)],
-    "short-cross-region-partition": [("no_acked_write_lost", "failovers", 1)],
+    # the witness keeps the standby that missed the cut's writes from being promoted: no failover
+    "short-cross-region-partition": [("no_acked_write_lost", "acked_writes", 100)],
+    "short-region-loss": [("no_acked_write_lost", "failovers", 1), ("recovery", "region_still_down", 1),
+                          ("single_active_matching", "failovers_seen", 1)],
+    "short-region-returns": [("no_acked_write_lost", "failovers", 1), ("single_active_matching", "failovers_seen", 1)],
+    "short-inter-region-partition": [("no_acked_write_lost", "acked_writes", 100)],
 }
 
 
