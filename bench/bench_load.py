@@ -42,7 +42,8 @@ def locust_orders(gateway: str, accounts: list[dict[str, Any]], *, users: int, s
                   tmp: Path) -> dict[str, Any]:
     """The harness's workload through its own runner; figures from the recorded ops."""
     accounts_file = tmp / "accounts.json"
-    accounts_file.write_text(json.dumps({"gateway": gateway, "accounts": accounts}))
+    accounts_file.write_text(json.dumps({"gateway": gateway, "front": [{"service": "gateway", "url": gateway}],
+                                         "accounts": accounts}))
     out = tmp / f"locust-{workers}"
     out.mkdir()
     spec = LoadSpec(users=users, spawn_rate=users, mix={"um_order": 1}, duration_s=seconds, workers=workers,

@@ -23,10 +23,11 @@ __all__ = ["OpType", "Op", "History", "read_ops", "line_blocks", "no_cyclic_gc",
 
 OpType = Literal["invoke", "ok", "fail", "info"]
 
-# 503 codes that promise "not applied"; any other 5xx, a timeout or a reset is unknown.
+# 503 codes that promise "not applied"; any other 5xx, a timeout or a reset is unknown. NOT_ACTIVE:
+# a standby gateway (idle, or deposed) refused the request; the client moves to the next one.
 NOT_APPLIED_CODES = frozenset(
     {"UM_HALTED", "AUTH_UNAVAILABLE", "UPSTREAM_UNAVAILABLE", "NOT_PRIMARY", "PRICE_UNAVAILABLE",
-     "JOURNAL_UNAVAILABLE"}
+     "JOURNAL_UNAVAILABLE", "NOT_ACTIVE"}
 )
 
 

@@ -1,8 +1,10 @@
 """The market: the harness owns the price path and publishes it to the target, tick by tick.
 
 A staging platform takes its prices from an external market-data source; here the harness is
-that source. It generates a seeded path per asset (shocks included), posts each tick to the
-target's price intake every 100 ms and records each tick as one history op, delivered or not.
+that source. It generates a seeded path per asset (shocks included), posts each tick to every
+price intake of the target every 100 ms (a standby region's too: promoted, it must price as the
+home one did) and records each tick as one history op: delivered when an intake accepted it, and
+which did.
 Margin decisions are then judged against what the harness itself published, not against the
 target's account of its own prices.
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -39,7 +43,7 @@ INTAKE_TIMEOUT_S = 0.25  # a tick is worth sending only until the next one is du
 @dataclass(frozen=True)
 class Tick:
     """One published tick: its step on the path, its timestamp, its prices, whether the target
-    accepted it (and if not, why)."""
+    accepted it (a price intake did) and what each intake answered."""
 
     step: int
     time: float
@@ -92,16 +96,20 @@ class PricePath:
 
 
 class MarketFeed:
-    """Publishes ``path`` to ``intake_url`` in a daemon thread, one tick per 100 ms on a fixed
-    timetable (a late tick is skipped, never sent in a burst), and records every tick in
+    """Publishes ``path`` to ``intakes`` (price intake service -> its intake URL) in a daemon
+    thread, one tick per 100 ms on a fixed timetable (a late tick is skipped, never sent in a
+    burst), to every intake at once (a slow one delays no other), and records every tick in
     ``recorder`` as ``f="tick"``, process ``market``, at the tick's time. A shock is recorded as
     ``f="price_shock"`` at the time of the first tick carrying it. Bounded: stops on ``stop()``
     or after ``max_s`` seconds."""
 
-    def __init__(self, path: PricePath, intake_url: str, recorder: Recorder, *, max_s: float,
+    def __init__(self, path: PricePath, intakes: Mapping[str, str], recorder: Recorder, *, max_s: float,
                  step_s: float = STEP_S, timeout_s: float = INTAKE_TIMEOUT_S) -> None:
+        if not intakes:
+            raise ValueError("a market needs a price intake")
         self.path = path
-        self.intake_url = intake_url
+        self.intakes = dict(intakes)
+        self._posts = ThreadPoolExecutor(max_workers=len(intakes), thread_name_prefix="market-intake")
         self.recorder = recorder
         self.max_s = max_s
         self.step_s = step_s
@@ -150,32 +158,37 @@ class MarketFeed:
         return None, why + (" (market feed stopped)" if self._stop.is_set() else "")
 
     def _run(self) -> None:
-        session = target_session()
+        sessions = {name: target_session() for name in self.intakes}
         start = time.monotonic()
         step = 0
         try:
             while not self._stop.is_set() and step * self.step_s <= self.max_s:
-                self._publish(session, step)
+                self._publish(sessions, step)
                 now = time.monotonic()
                 step = max(step + 1, int((now - start) / self.step_s))  # the latest due tick, no burst
                 if self._stop.wait(max(0.0, start + step * self.step_s - time.monotonic())):
                     break
         finally:
-            session.close()
+            self._posts.shutdown()
+            for session in sessions.values():
+                session.close()
             self._stop.set()
             with self._cond:
                 self._cond.notify_all()
 
-    def _publish(self, session: requests.Session, step: int) -> None:
+    def _publish(self, sessions: Mapping[str, requests.Session], step: int) -> None:
         with self._cond:
             prices = {asset: str(p) for asset, p in self.path.prices(step).items()}
             shocks = [s for s in self._pending if s[2] <= step]
             self._pending = [s for s in self._pending if s[2] > step]
         at, mono = time.time(), time.monotonic() - self.recorder.start_mono
-        delivered, detail = self._post(session, {"time": at, "prices": prices})
+        body = {"time": at, "prices": prices}
+        answers = list(self._posts.map(lambda name: self._post(sessions[name], name, body), self.intakes))
+        accepted_by = [name for name, (accepted, _) in zip(self.intakes, answers, strict=True) if accepted]
+        delivered, detail = bool(accepted_by), "; ".join(detail for _, detail in answers)
         tick = Tick(step, at, prices, delivered, detail)
         ops = [Op(index=-1, type="info", f="tick", process="market", time=at, mono=mono,
-                  value={"prices": prices, "delivered": delivered})]
+                  value={"prices": prices, "delivered": delivered, "accepted_by": accepted_by})]
         ops += [Op(index=-1, type="info", f="price_shock", process="market", time=at, mono=mono,
                    value={"asset": asset, "move_pct": float(move), "time": at, "step": step,
                           "delivered": delivered})
@@ -189,13 +202,14 @@ class MarketFeed:
                 self._last_delivered = tick
             self._cond.notify_all()
 
-    def _post(self, session: requests.Session, body: dict[str, Any]) -> tuple[bool, str]:
+    def _post(self, session: requests.Session, name: str, body: dict[str, Any]) -> tuple[bool, str]:
+        """Whether the price intake ``name`` accepted the tick, and what it answered."""
         try:
-            resp = session.post(self.intake_url, json=body, timeout=self.timeout_s)
+            resp = session.post(self.intakes[name], json=body, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            return False, f"price intake unreachable: {exc.__class__.__name__}"
+            return False, f"price intake {name} unreachable: {exc.__class__.__name__}"
         try:
             accepted = resp.status_code == 200 and resp.json().get("accepted") is True
         except (ValueError, AttributeError):
             accepted = False
-        return accepted, f"price intake answered {resp.status_code}" + ("" if accepted else f": {resp.text[:200]}")
+        return accepted, f"price intake {name} answered {resp.status_code}" + ("" if accepted else f": {resp.text[:200]}")

@@ -53,6 +53,7 @@ from harness.faults.base import (
 from harness.faults.fault_journal import FaultJournal, heal_leftovers, heal_run, stop_run_processes
 from harness.history import History, Op
 from harness.inputs import check_seed, run_folder_path
+from harness.load.front import Failover
 from harness.load.locust_process import LoadSpec, spawn_load
 from harness.load.probe import ProbeClient, place_sentinels, probe
 from harness.load.progress import ProgressDisplay
@@ -440,16 +441,16 @@ def _up(ctx: RunContext, teardown: ExitStack) -> Live:
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
     target = backend.up()
-    # The harness is the market: its seeded ticks reach the price intake from now until the audit
+    # The harness is the market: its seeded ticks reach every price intake from now until the audit
     # is in (bounded by the run's own watchdog margin should teardown never come).
-    intake = target.services[scenario.topology.role("price_intake")] + "/intake"
-    market = MarketFeed(PricePath(seed=schedule.seed), intake, ctx.recorder,
+    intakes = {name: target.services[name] + "/intake" for name in scenario.topology.role_all("price_intake")}
+    market = MarketFeed(PricePath(seed=schedule.seed), intakes, ctx.recorder,
                         max_s=schedule.duration_s + WATCHDOG_MARGIN_S).start()
     teardown.callback(market.stop)
     ctx.phase("wait_ready")
     backend.wait_ready(deadline_s=30)
     trader = next(a for a in target.accounts if a["role"] == "trader")
-    client = ProbeClient(target.gateway, trader["account"], trader["api_key"],
+    client = ProbeClient(Failover(target.front), trader["account"], trader["api_key"],
                          load_client_api(scenario.target_system.client_api))
     return Live(backend=backend, target_down=target_down, load=load, target=target, market=market, trader=trader,
                 client=client,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.targets.base import Addresses, ProcessControl, TargetSystem
+from harness.targets.base import Front, ProcessControl, TargetSystem
 
 if TYPE_CHECKING:
     from harness.targets import Warm
@@ -46,7 +46,7 @@ class RunningTarget:
     """What a backend's ``up`` gives the runner: where the target it started (or attached to)
     answers, its accounts, its proxies and the risk budget in force."""
 
-    gateway: str
+    front: Front  # the gateways clients fail over on, home first
     services: dict[str, str]  # service -> direct base URL (for audit and target-level events)
     regions: dict[str, str]  # service -> region
     accounts: tuple[Mapping[str, str], ...]  # {"account", "api_key", "role"}
@@ -66,10 +66,12 @@ class Backend(ProcessControl, Protocol):
     def down(self) -> None: ...
 
 
-def write_accounts(path: Path, addresses: Addresses) -> Path:
-    """The gateway and the accounts with their keys, for the load generator: private (API keys),
-    never in the report folder."""
+def write_accounts(path: Path, front: Front, accounts: tuple[Mapping[str, str], ...]) -> Path:
+    """The gateways (``front``: service and url, home first; ``gateway``: the home one's url) and
+    the accounts with their keys, for the load generator: private (API keys), never in the report
+    folder."""
     import json
 
-    path.write_text(json.dumps({"gateway": addresses.gateway, "accounts": [dict(a) for a in addresses.accounts]}))
+    path.write_text(json.dumps({"gateway": front[0][1], "front": [{"service": s, "url": url} for s, url in front],
+                                "accounts": [dict(a) for a in accounts]}))
     return path

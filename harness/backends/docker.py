@@ -152,8 +152,10 @@ class DockerBackend:
         log.info("%s up on docker in %.2f s with %d proxied link(s)", spec.system.name,
                  time.monotonic() - started, len(proxied))
         addresses = readiness.addresses()
-        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
-                      accounts=addresses.accounts, accounts_file=write_accounts(self.cfg_dir / "accounts.json", addresses),
+        front = addresses.front(topology)
+        return RunningTarget(front=front, services=dict(addresses.services), regions=dict(topology.region_of),
+                      accounts=addresses.accounts,
+                      accounts_file=write_accounts(self.cfg_dir / "accounts.json", front, addresses.accounts),
                       proxies=self.proxies, links={link: f"toxiproxy:{link}" for link in proxied},
                       risk=spec.risk)
 

@@ -97,10 +97,11 @@ class ExternalBackend:
         self.private_dir.mkdir(parents=True, exist_ok=True)
         addresses = Addresses(gateway=platform.urls[platform.topology.role("gateway")],
                               services=dict(platform.urls), accounts=platform.accounts)
+        front = addresses.front(platform.topology)
         log.info("attached to %s with %d proxied link(s)", platform.name, len(platform.dial))
-        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services),
+        return RunningTarget(front=front, services=dict(addresses.services),
                       regions=dict(platform.topology.region_of), accounts=addresses.accounts,
-                      accounts_file=write_accounts(self.private_dir / "accounts.json", addresses),
+                      accounts_file=write_accounts(self.private_dir / "accounts.json", front, addresses.accounts),
                       proxies=self.proxies, links={link: f"http://{d}" for link, d in platform.dial.items()},
                       risk=spec.risk)
 

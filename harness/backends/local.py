@@ -86,8 +86,10 @@ class LocalBackend:
                     self.proxies.destroy_all()
         log.info("%s up in %.2f s with %d proxied link(s)", spec.system.name, took, len(dial))
         addresses = instance.addresses()
-        return RunningTarget(gateway=addresses.gateway, services=dict(addresses.services), regions=dict(topology.region_of),
-                      accounts=addresses.accounts, accounts_file=write_accounts(self.private_dir / "accounts.json", addresses),
+        front = addresses.front(topology)
+        return RunningTarget(front=front, services=dict(addresses.services), regions=dict(topology.region_of),
+                      accounts=addresses.accounts,
+                      accounts_file=write_accounts(self.private_dir / "accounts.json", front, addresses.accounts),
                       proxies=self.proxies, links=dial, risk=spec.risk)
 
     def wait_ready(self, *, deadline_s: float) -> None:

@@ -3,10 +3,11 @@
 Configuration comes from the JSON file named by ``UMCHAOS_LOAD_CONFIG``: accounts, history file,
 run id, monotonic start, mix weights, user-class weights, request timeout. Every request is
 written to the history as an invoke op before it is sent and a completion op after (ok / fail /
-info), in the harness's client model: the target's ``ClientApi`` (named in the config) builds
-each request and reads each answer. ``UmTrader`` mixes every request kind by ``mix``; the other classes each behave like one
-kind of customer and are weighted by the scenario's ``load.classes`` (the runner names them on
-Locust's command line).
+info, with the gateway it went to), in the harness's client model: the target's ``ClientApi``
+(named in the config) builds each request and reads each answer. Each user fails over on the
+target's front of gateways as a real client does (``harness.load.front``). ``UmTrader`` mixes
+every request kind by ``mix``; the other classes each behave like one kind of customer and are
+weighted by the scenario's ``load.classes`` (the runner names them on Locust's command line).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from gevent.event import Event
 from locust import FastHttpUser, between, events, task
 
+from harness.load.front import Failover
 from harness.load.ops import OpWriter
 from harness.targets.client import STANDARD_CLIENT, load_client_api
 from harness.workload import MIX_KINDS
@@ -42,7 +44,8 @@ def _wait_for_config(path: str) -> dict[str, Any]:
 
 
 CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
-TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateway and the accounts
+TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateways and the accounts
+FRONT = tuple((g["service"], g["url"]) for g in TARGET["front"])
 ACCOUNTS = [a for a in TARGET["accounts"] if a["role"] == "trader"]
 CLIENT = load_client_api(CONFIG.get("client_api", STANDARD_CLIENT))
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
@@ -110,7 +113,7 @@ class Customer(FastHttpUser):
     """One customer account and the requests it can make; subclasses choose which and how often."""
 
     abstract = True
-    host = TARGET["gateway"]
+    host = FRONT[0][1]  # Locust's own label: every request names its gateway's URL in full
     wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
     network_timeout = float(CONFIG.get("timeout_s", 5.0))
     connection_timeout = float(CONFIG.get("timeout_s", 5.0))
@@ -123,6 +126,7 @@ class Customer(FastHttpUser):
         self.rng = random.Random(f"{CONFIG['run_id']}-{self.process}")
         self.resting: list[str] = []
         self.n = 0
+        self.front = Failover(FRONT)
 
     # ---- one request, two ops ----------------------------------------------------------------
     def send(self, f: str, fields: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
@@ -132,8 +136,9 @@ class Customer(FastHttpUser):
         started = WRITER.invoke(f, self.process, {**payload, "account": self.account["account"], "api_key_valid": valid})
         request = CLIENT.request(f, payload, key or self.account["api_key"])
         status, answer, exc = None, None, None
+        at, gateway, url = self.front.pick()
         try:
-            with self.client.request(request.method, request.path, json=request.json, headers=dict(request.headers),
+            with self.client.request(request.method, url + request.path, json=request.json, headers=dict(request.headers),
                                      name=f, catch_response=True) as resp:
                 if not resp.status_code:
                     exc = resp.error or ConnectionError("no answer")
@@ -146,16 +151,18 @@ class Customer(FastHttpUser):
                     resp.success()
         except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
             exc = error
-        WRITER.complete(f, self.process, started, client_id=client_id, account=self.account["account"],
-                        status=status, body=answer, exc=exc)
+        code = WRITER.complete(f, self.process, started, client_id=client_id, account=self.account["account"],
+                               status=status, body=answer, via=gateway, exc=exc)
+        self.front.answered(at, status, code)
         return answer if status == 200 else None
 
     def mark(self, symbol: str) -> Decimal:
         if time.monotonic() - _marks["at"] > 2.0:
             _marks["at"] = time.monotonic()
             request = CLIENT.marks_request()
-            try:
-                resp = self.client.request(request.method, request.path, headers=dict(request.headers), name="market")
+            try:  # from this user's gateway: its next order finds out if that one is gone
+                resp = self.client.request(request.method, self.front.pick()[2] + request.path,
+                                           headers=dict(request.headers), name="market")
                 if resp.status_code == 200:
                     _marks["symbols"] = CLIENT.marks(resp.json())
             except Exception:  # noqa: BLE001 - fall back to the last or reference prices

@@ -45,10 +45,13 @@ class OpWriter:
         return now
 
     def complete(self, f: str, process: str, started: float, *, client_id: str, account: str, status: int | None,
-                 body: Any, exc: BaseException | None = None) -> None:
+                 body: Any, via: str, exc: BaseException | None = None) -> str | None:
+        """The completion op; ``via`` is the gateway the request was sent to (which one answered
+        is evidence of a failover). Returns the error code recorded, None for a success."""
         now = time.monotonic()
         code = error_code(status, body, exc)
         self._emit({"index": -1, "type": classify_http(status, code), "f": f, "process": process, "time": time.time(),
                     "mono": now - self.start_mono,
-                    "value": {"client_id": client_id, "account": account, "status": status, "body": body},
+                    "value": {"client_id": client_id, "account": account, "status": status, "body": body, "via": via},
                     "latency_ms": round(1000 * (now - started), 3), "error": code})
+        return code

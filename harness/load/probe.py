@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from harness.http import target_session
+from harness.load.front import Failover
 from harness.load.ops import OpWriter
 from harness.targets.base import ClientApi
 
@@ -35,9 +36,10 @@ ORDERS: dict[str, tuple[str, tuple[str, str], dict[str, str]]] = {
 
 @dataclass(frozen=True)
 class ProbeClient:
-    """Who probes where: the gateway, the trader it probes as, and the target's client API."""
+    """Who probes where: the gateways it fails over on as the load does (one place on them for
+    every probe of the run), the trader it probes as, and the target's client API."""
 
-    gateway: str
+    front: Failover
     account: str
     api_key: str
     api: ClientApi
@@ -48,14 +50,16 @@ class ProbeClient:
         started = writer.invoke(f, process, {**body, "account": self.account, "api_key_valid": True})
         request = self.api.request(f, body, self.api_key)
         status, answer, exc = None, None, None
+        at, gateway, url = self.front.pick()
         try:
-            resp = session.request(request.method, self.gateway + request.path, json=request.json,
+            resp = session.request(request.method, url + request.path, json=request.json,
                                    headers=dict(request.headers), timeout=self.timeout_s)
             status, answer = self.api.answer(f, resp.status_code, resp.json() if resp.content else None)
         except (requests.RequestException, ValueError) as error:
             exc = error
-        writer.complete(f, process, started, client_id=body["client_id"], account=self.account, status=status,
-                        body=answer, exc=exc)
+        code = writer.complete(f, process, started, client_id=body["client_id"], account=self.account, status=status,
+                               body=answer, via=gateway, exc=exc)
+        self.front.answered(at, status, code)
         return answer if status == 200 else None
 
 

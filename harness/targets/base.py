@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
-           "ContainerRecipe", "Deployment", "FaultLimits", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "ProcessControl",
+           "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "ProcessControl",
            "Readiness", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
@@ -27,16 +27,19 @@ def _split(link: str) -> tuple[str, str]:
 # audit contract's endpoints), publishes its prices, knows which faults must halt UM and which
 # put fail-closed or failover to the test. A target names the service (or link) for each.
 ROLES: Mapping[str, str] = {
-    "gateway": "service: the API clients trade through (orders, cancels, leverage, transfers, spot)",
+    "gateway": "service, or services home region's first: the API clients trade through (orders, cancels, "
+               "leverage, transfers, spot), failing over to the next on no answer or a 503 NOT_ACTIVE",
     "margin_link": "link: the UM path whose slowness or loss must halt UM (matching engine -> margin)",
     "matching": "service: the UM matching engine (GET /state, /audit/halts, /audit/books)",
-    "price_intake": "service: takes the harness's market ticks (POST /intake)",
+    "price_intake": "service, or services home region's first: takes the harness's market ticks (POST /intake), "
+                    "each tick sent to every one",
     "ledgers": "services: the ledger nodes, home primary first (GET /state, /audit/ledger, "
                "/audit/balances, /audit/discarded)",
     "replication": "service: reports replication and epochs (GET /audit/replication)",
     "auth": "services: API-key authentication, whose loss must leave the gateway failing closed",
 }
-MULTIPLE = frozenset({"ledgers", "auth"})
+MULTIPLE = frozenset({"ledgers", "auth"})  # roles taking a tuple of names
+EITHER = frozenset({"gateway", "price_intake"})  # roles taking one name or a tuple (a front of several)
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,10 @@ class Topology:
             if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
             names = (value,) if isinstance(value, str) else tuple(value)
-            if isinstance(value, str) == (role in MULTIPLE) or not names:
-                raise ValueError(f"role {role!r} takes {'a tuple of names' if role in MULTIPLE else 'one name'}")
+            if not names or (role not in EITHER and isinstance(value, str) == (role in MULTIPLE)):
+                takes = ("one name or a tuple of names" if role in EITHER else
+                         "a tuple of names" if role in MULTIPLE else "one name")
+                raise ValueError(f"role {role!r} takes {takes}")
             known = self.links if role == "margin_link" else self.services
             if bad := [n for n in names if n not in known]:
                 raise ValueError(f"role {role!r} names unknown {'link' if role == 'margin_link' else 'service'}(s): "
@@ -92,14 +97,16 @@ class Topology:
         return _split(link)
 
     def role(self, name: str) -> str:
-        """The one service (or link) playing ``name``; ``MissingRole`` when the target names none."""
+        """The one service (or link) playing ``name``, the home one of a front (``gateway``,
+        ``price_intake``); ``MissingRole`` when the target names none."""
         value = self.roles.get(name)
         if value is None or name in MULTIPLE:
             raise MissingRole(name)
-        return str(value)
+        return value if isinstance(value, str) else value[0]
 
     def role_all(self, name: str) -> tuple[str, ...]:
-        """The services playing a role several may play (``ledgers``, ``auth``); () when none."""
+        """The services playing a role several may play (``ledgers``, ``auth``, a front of
+        ``gateway`` or ``price_intake``), home first; () when none."""
         value = self.roles.get(name, ())
         return (value,) if isinstance(value, str) else tuple(value)
 
@@ -234,13 +241,35 @@ class Deployment:
     seed: int = 1  # seeds the target's own randomness (accounts, keys)
 
 
+# The gateways clients reach a platform through, as real clients do: an address list they fail over
+# on. (gateway service, base URL), home region's first: ops record which gateway answered.
+Front = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class Addresses:
     """Where the harness reaches a running target, and the accounts its clients trade as."""
 
-    gateway: str
+    gateway: str  # the home gateway's base URL
     services: Mapping[str, str]  # service -> base URL (audit, health)
     accounts: tuple[Mapping[str, str], ...]  # {"account", "api_key", "role"}
+    # the gateway role's other services' base URLs, in role order, where clients reach them other
+    # than at their URL in ``services`` (a target giving none needs to change nothing)
+    standby_gateways: tuple[str, ...] = ()
+
+    def front(self, topology: Topology) -> Front:
+        """The gateways of ``topology``'s gateway role with their URLs, home first (a target naming
+        no gateway role has one, called ``gateway``)."""
+        home, *standbys = topology.role_all("gateway") or ("gateway",)
+        if len(self.standby_gateways) > len(standbys):
+            raise TargetError(f"{len(self.standby_gateways)} standby gateway URL(s) for {len(standbys)} standby gateway(s)")
+        front = [(home, self.gateway)]
+        for i, name in enumerate(standbys):
+            url = self.standby_gateways[i] if i < len(self.standby_gateways) else self.services.get(name)
+            if url is None:
+                raise TargetError(f"the target gives no URL for its gateway {name!r}")
+            front.append((name, url))
+        return tuple(front)
 
 
 class Readiness(Protocol):

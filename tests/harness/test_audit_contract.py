@@ -245,7 +245,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     c = topo.config
     recorder = Recorder(time.monotonic())
     path = PricePath(seed=4)
-    feed = MarketFeed(path, c.url("pricefeed") + "/intake", recorder, max_s=120).start()
+    feed = MarketFeed(path, {"pricefeed": c.url("pricefeed") + "/intake"}, recorder, max_s=120).start()
     session = requests.Session()
     try:
         trader = next(a for a in c.accounts if a.role == "trader")

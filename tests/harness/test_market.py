@@ -111,7 +111,7 @@ def ops_of(recorder: Recorder, f: str) -> list[Any]:
 
 def test_feed_posts_a_tick_every_100ms_and_records_each(intake: Intake) -> None:
     recorder = Recorder(time.monotonic())
-    feed = MarketFeed(PricePath(seed=5), intake.url, recorder, max_s=0.8).start()
+    feed = MarketFeed(PricePath(seed=5), {"pricefeed": intake.url}, recorder, max_s=0.8).start()
     began = time.monotonic()
     feed._thread.join(timeout=5)  # stops by itself at max_s
     assert not feed._thread.is_alive() and time.monotonic() - began < 3
@@ -130,7 +130,7 @@ def test_feed_posts_a_tick_every_100ms_and_records_each(intake: Intake) -> None:
 
 def test_a_shock_lands_on_the_next_delivered_tick_and_is_recorded_there(intake: Intake) -> None:
     recorder = Recorder(time.monotonic())
-    feed = MarketFeed(PricePath(seed=2), intake.url, recorder, max_s=5).start()
+    feed = MarketFeed(PricePath(seed=2), {"pricefeed": intake.url}, recorder, max_s=5).start()
     try:
         time.sleep(0.35)
         step = feed.shock("BTC", Decimal("-10"))
@@ -160,7 +160,7 @@ def test_a_refused_tick_is_recorded_undelivered_and_a_shock_does_not_land(refusa
     server = Intake(503) if refusal == "503" else None
     url = server.url if server else f"http://127.0.0.1:{closed_port()}/intake"
     recorder = Recorder(time.monotonic())
-    feed = MarketFeed(PricePath(seed=2), url, recorder, max_s=5).start()
+    feed = MarketFeed(PricePath(seed=2), {"pricefeed": url}, recorder, max_s=5).start()
     try:
         step = feed.shock("ETH", Decimal("4"))
         began = time.monotonic()
@@ -177,8 +177,26 @@ def test_a_refused_tick_is_recorded_undelivered_and_a_shock_does_not_land(refusa
     assert [op.value["delivered"] for op in ops_of(recorder, "price_shock")] == [False]  # the truth moved all the same
 
 
+def test_every_tick_goes_to_every_intake_and_is_delivered_when_one_accepts(intake: Intake) -> None:
+    refusing = Intake(503)
+    intakes = {"feed-a": intake.url, "feed-b": refusing.url, "feed-c": f"http://127.0.0.1:{closed_port()}/intake"}
+    recorder = Recorder(time.monotonic())
+    feed = MarketFeed(PricePath(seed=6), intakes, recorder, max_s=5).start()
+    try:
+        tick, detail = feed.wait_delivered(feed.shock("BTC", Decimal("-5")), timeout_s=1.0)
+    finally:
+        feed.stop()
+        refusing.close()
+    assert tick is not None and tick.delivered, detail
+    assert "feed-a answered 200" in detail and "feed-b answered 503" in detail and "feed-c unreachable" in detail
+    ticks = ops_of(recorder, "tick")  # one op per tick, saying who accepted it
+    assert ticks and all(op.value["delivered"] and op.value["accepted_by"] == ["feed-a"] for op in ticks)
+    assert len(intake.bodies) == len(refusing.bodies) == len(ticks) == feed.ticks == feed.delivered
+    assert intake.bodies == refusing.bodies
+
+
 def test_stop_ends_the_feed_at_once_and_a_stopped_feed_lands_nothing(intake: Intake) -> None:
-    feed = MarketFeed(PricePath(seed=1), intake.url, Recorder(time.monotonic()), max_s=600).start()
+    feed = MarketFeed(PricePath(seed=1), {"pricefeed": intake.url}, Recorder(time.monotonic()), max_s=600).start()
     time.sleep(0.25)
     began = time.monotonic()
     feed.stop()
@@ -199,7 +217,7 @@ def shock_fault(feed: MarketFeed | None) -> PriceShock:
 @pytest.mark.parametrize("status", [200, 503])
 def test_price_shock_fault_moves_the_market_and_lands_only_when_delivered(status: int) -> None:
     server = Intake(status)
-    feed = MarketFeed(PricePath(seed=4), server.url, Recorder(time.monotonic()), max_s=10).start()
+    feed = MarketFeed(PricePath(seed=4), {"pricefeed": server.url}, Recorder(time.monotonic()), max_s=10).start()
     try:
         landing = shock_fault(feed).inject()
     finally:
@@ -228,7 +246,7 @@ def test_umref_pricefeed_serves_the_harness_ticks(tmp_path: Path) -> None:
         url = topology.config.url("pricefeed")
         assert requests.get(url + "/prices", timeout=2).json()["mode"] == "demo"
         recorder = Recorder(time.monotonic())
-        feed = MarketFeed(PricePath(seed=3), url + "/intake", recorder, max_s=30).start()
+        feed = MarketFeed(PricePath(seed=3), {"pricefeed": url + "/intake"}, recorder, max_s=30).start()
         try:
             tick, detail = feed.wait_delivered(feed.shock("BTC", Decimal("-20")), timeout_s=2)
             assert tick is not None, detail

@@ -1,15 +1,24 @@
-"""The steady-state probe against a real umref: what a round sends, and on how many lanes."""
+"""The steady-state probe against a real umref: what a round sends, and on how many lanes; and
+its failover along a front of gateways (tiny HTTP servers on 127.0.0.1 for gateways)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.history import classify_http
+from harness.http import target_session
+from harness.load.front import Failover
+from harness.load.ops import OpWriter
 from harness.load.probe import SENTINELS, ProbeClient, place_sentinels, probe
 from harness.targets.client import StandardClient
 from targets.umref.launcher import Topology
@@ -27,7 +36,8 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 def _client(topo: Topology) -> ProbeClient:
     trader = next(a for a in topo.config.accounts if a.role == "trader")
-    return ProbeClient(topo.config.url("gateway"), trader.account, trader.api_key, StandardClient())
+    return ProbeClient(Failover((("gateway", topo.config.url("gateway")),)), trader.account, trader.api_key,
+                       StandardClient())
 
 
 def _probe(topo: Topology, rounds: int) -> list[dict[str, Any]]:
@@ -74,3 +84,92 @@ def test_the_client_actions_are_the_request_kinds_the_history_knows() -> None:
 
     assert set(ACTIONS) == set(WRITE_KINDS) == set(StandardClient.PATHS)
     assert set(DEFAULT_MIX) <= set(MIX_KINDS) and MIX_KINDS == (*WRITE_KINDS, "bad_key")
+
+
+class Gateway:
+    """A gateway on 127.0.0.1 answering every POST with ``status`` (200: a resting order; else the
+    error ``code``), counting what it was sent."""
+
+    def __init__(self, status: int = 200, code: str = "") -> None:
+        self.sent = 0
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers["Content-Length"]))
+                gateway.sent += 1
+                body = {"order_id": f"o{gateway.sent}", "status": "NEW", "filled_qty": "0"} if status == 200 \
+                    else {"error": {"code": code}}
+                answer = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def orders(front: Failover, n: int) -> list[dict[str, Any]]:
+    """``n`` UM orders sent one after the other by a probe client on ``front``: their completions."""
+    client, writer = ProbeClient(front, "acct1", "ak-1", StandardClient(), timeout_s=2), OpWriter(None, time.monotonic())
+    with target_session() as session:
+        for i in range(n):
+            client.send(session, writer, "probe", "um_order", {"client_id": f"c{i}", "symbol": "BTCUSDT", "side": "BUY",
+                                                              "type": "LIMIT", "qty": "0.001", "price": "25000.00"})
+    return [op for op in writer.kept if op["type"] != "invoke"]
+
+
+def test_a_probe_fails_over_from_a_gateway_that_does_not_answer_and_records_via() -> None:
+    live = Gateway()
+    try:
+        done = orders(Failover((("gateway", dead_url()), ("gateway-b", live.url))), 3)
+    finally:
+        live.close()
+    assert [(op["type"], op["value"]["via"]) for op in done] == [("info", "gateway"), ("ok", "gateway-b"),
+                                                                 ("ok", "gateway-b")]
+    assert done[0]["error"] == "ConnectionError" and done[0]["value"]["status"] is None  # recorded as before
+    assert live.sent == 2  # the refused request was not retried on the next gateway
+
+
+def test_a_standby_refusal_moves_the_probe_on_round_robin_and_other_refusals_do_not() -> None:
+    standby, halted, active = Gateway(503, "NOT_ACTIVE"), Gateway(503, "UM_HALTED"), Gateway()
+    try:
+        done = orders(Failover((("gateway", standby.url), ("gateway-b", halted.url))), 3)
+        again = orders(Failover((("gateway", active.url), ("gateway-b", standby.url))), 1)
+        around = Failover((("gateway", active.url), ("gateway-b", standby.url)))
+        around.answered(0, None, "ConnectionError")
+        wrapped = orders(around, 2)  # from the last gateway round to the first
+    finally:
+        for server in (standby, halted, active):
+            server.close()
+    assert [(op["type"], op["error"], op["value"]["via"]) for op in done] == [
+        ("fail", "NOT_ACTIVE", "gateway"), ("fail", "UM_HALTED", "gateway-b"), ("fail", "UM_HALTED", "gateway-b")]
+    assert [op["value"]["via"] for op in again] == ["gateway"]
+    assert [(op["type"], op["value"]["via"]) for op in wrapped] == [("fail", "gateway-b"), ("ok", "gateway")]
+    assert classify_http(503, "NOT_ACTIVE") == "fail"  # a standby's refusal is not applied
+
+
+def test_lanes_that_saw_one_gateway_fail_at_once_move_on_once() -> None:
+    front = Failover((("gateway", "http://a"), ("gateway-b", "http://b"), ("gateway-c", "http://c")))
+    at, _, _ = front.pick()
+    front.answered(at, None, "ConnectionResetError")
+    front.answered(at, 503, "NOT_ACTIVE")  # a second lane, same gateway: not skipped past gateway-b
+    assert front.pick() == (1, "gateway-b", "http://b")
+    front.answered(1, 503, "UM_HALTED")
+    front.answered(1, 200, None)
+    assert front.pick()[1] == "gateway-b"

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from harness.backends.base import write_accounts
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, BadInput
 from harness.targets import (
     GROUP,
@@ -30,7 +31,7 @@ from harness.targets import (
     killed_by,
     load_target,
 )
-from harness.targets.base import MissingRole
+from harness.targets.base import Addresses, MissingRole, TargetError
 from targets.umref.config import KILLED_BY, LINKS, REGION_OF, SERVICES, UM_ONLY, RiskBudget
 
 ROOT = Path(__file__).parents[2]
@@ -304,6 +305,8 @@ def test_a_topology_that_does_not_hold_together_is_refused(services: tuple[str, 
     ({"matching": ("a",)}, "role 'matching' takes one name"),
     ({"ledgers": "a"}, "role 'ledgers' takes a tuple of names"),
     ({"ledgers": ()}, "role 'ledgers' takes a tuple of names"),
+    ({"gateway": ()}, "role 'gateway' takes one name or a tuple of names"),
+    ({"price_intake": ("b", "c")}, "role 'price_intake' names unknown service(s): c"),
     ({"matching": "c"}, "role 'matching' names unknown service(s): c"),
     ({"margin_link": "b->a"}, "role 'margin_link' names unknown link(s): b->a"),
 ])
@@ -318,3 +321,29 @@ def test_a_role_the_target_does_not_name_is_said_in_one_line() -> None:
     assert topology.role_all("ledgers") == ()
     with pytest.raises(MissingRole, match=r"^the target names no 'matching' \(service: the UM matching engine"):
         topology.role("matching")
+
+
+def test_a_front_of_gateways_and_intakes_home_first_with_urls_from_the_services(tmp_path: Path) -> None:
+    services = ("gw-a", "gw-b", "gw-c", "feed-a", "feed-b")
+    topology = Topology(services, {s: s[-1].upper() for s in services}, ("gw-a->feed-a",), (),
+                        {"gateway": ("gw-a", "gw-b", "gw-c"), "price_intake": ("feed-a", "feed-b")})
+    assert topology.role("gateway") == "gw-a" and topology.role_all("gateway") == ("gw-a", "gw-b", "gw-c")
+    assert topology.role("price_intake") == "feed-a" and topology.role_all("price_intake") == ("feed-a", "feed-b")
+    one = Topology(services, topology.region_of, (), (), {"gateway": "gw-a"})
+    assert one.role("gateway") == "gw-a" and one.role_all("gateway") == ("gw-a",)
+    urls = {s: f"http://127.0.0.1:{9000 + i}" for i, s in enumerate(services)}
+    accounts = ({"account": "a1", "api_key": "k", "role": "trader"},)
+    addresses = Addresses("http://front-a", urls, accounts)  # the home one as the target gives it
+    assert addresses.front(topology) == (("gw-a", "http://front-a"), ("gw-b", urls["gw-b"]), ("gw-c", urls["gw-c"]))
+    assert Addresses("http://front-a", urls, accounts, standby_gateways=("http://front-b",)).front(topology) == (
+        ("gw-a", "http://front-a"), ("gw-b", "http://front-b"), ("gw-c", urls["gw-c"]))
+    assert addresses.front(one) == (("gw-a", "http://front-a"),)
+    assert Addresses("http://x", {}, accounts).front(Topology(("a",), {"a": "A"}, ())) == (("gateway", "http://x"),)
+    with pytest.raises(TargetError, match="no URL for its gateway 'gw-c'"):
+        Addresses("http://front-a", {"gw-b": "http://b"}, accounts).front(topology)
+    with pytest.raises(TargetError, match="2 standby gateway URL"):
+        Addresses("http://front-a", urls, accounts, standby_gateways=("http://b", "http://c")).front(one)
+    written = json.loads(write_accounts(tmp_path / "accounts.json", addresses.front(topology), accounts).read_text())
+    assert written == {"gateway": "http://front-a", "accounts": [dict(accounts[0])],
+                       "front": [{"service": "gw-a", "url": "http://front-a"}, {"service": "gw-b", "url": urls["gw-b"]},
+                                 {"service": "gw-c", "url": urls["gw-c"]}]}
