@@ -30,7 +30,8 @@ ROLES: Mapping[str, str] = {
     "gateway": "service, or services home region's first: the API clients trade through (orders, cancels, "
                "leverage, transfers, spot), failing over to the next on no answer or a 503 NOT_ACTIVE",
     "margin_link": "link: the UM path whose slowness or loss must halt UM (matching engine -> margin)",
-    "matching": "service: the UM matching engine (GET /state, /audit/halts, /audit/books)",
+    "matching": "service, or services home region's first: the UM matching engine (GET /state, /audit/halts, "
+                "/audit/books), the active one serving its audit views (a standby answers 503)",
     "price_intake": "service, or services home region's first: takes the harness's market ticks (POST /intake), "
                     "each tick sent to every one",
     "ledgers": "services: the ledger nodes, home primary first (GET /state, /audit/ledger, "
@@ -39,7 +40,7 @@ ROLES: Mapping[str, str] = {
     "auth": "services: API-key authentication, whose loss must leave the gateway failing closed",
 }
 MULTIPLE = frozenset({"ledgers", "auth"})  # roles taking a tuple of names
-EITHER = frozenset({"gateway", "price_intake"})  # roles taking one name or a tuple (a front of several)
+EITHER = frozenset({"gateway", "price_intake", "matching"})  # one name or a tuple (one per region)
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,11 @@ class Umref(TargetInfo):
 
 TARGET = Umref(
     name="umref",
-    description="the reference UM exchange: gateway, matching, margin, ledger in two regions, with bug switches",
+    description="the reference UM exchange: its stack in region A, a warm standby in B, a witness in C, with bug switches",
     topology=Topology(services=SERVICES, region_of=dict(REGION_OF), links=LINKS, um_only=UM_ONLY, roles={
-        "gateway": "gateway", "margin_link": "matching->margin", "matching": "matching", "price_intake": "pricefeed",
-        "ledgers": ("ledger-a", "ledger-b"), "replication": "coordinator", "auth": ("auth",)}),
+        "gateway": ("gateway", "gateway-b"), "margin_link": "matching->margin", "matching": ("matching", "matching-b"),
+        "price_intake": ("pricefeed", "pricefeed-b"), "ledgers": ("ledger-a", "ledger-b"), "replication": "coordinator",
+        "auth": ("auth", "auth-b")}),
     bug_switches=tuple(BugSwitch(name, checks) for name, checks in KILLED_BY.items()),
     risk_defaults=asdict(RiskBudget()),
 )

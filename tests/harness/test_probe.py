@@ -173,3 +173,20 @@ def test_lanes_that_saw_one_gateway_fail_at_once_move_on_once() -> None:
     front.answered(1, 503, "UM_HALTED")
     front.answered(1, 200, None)
     assert front.pick()[1] == "gateway-b"
+
+
+def test_a_client_away_from_home_tries_its_home_gateway_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a region that came back is put to the test: clients go home again, and move on again
+    when it refuses as a standby."""
+    from harness.load import front as front_module
+
+    now = [100.0]
+    monkeypatch.setattr(front_module.time, "monotonic", lambda: now[0])
+    front = Failover((("gateway", "http://a"), ("gateway-b", "http://b")))
+    front.answered(0, None, "ConnectionRefusedError")
+    now[0] += front_module.HOME_AGAIN_S - 0.1
+    assert front.pick()[1] == "gateway-b"
+    now[0] += 0.1
+    assert front.pick()[1] == "gateway"
+    front.answered(0, 503, "NOT_ACTIVE")
+    assert front.pick()[1] == "gateway-b"

@@ -302,7 +302,7 @@ def test_a_topology_that_does_not_hold_together_is_refused(services: tuple[str, 
 
 @pytest.mark.parametrize(("roles", "says"), [
     ({"margin": "b"}, "unknown role 'margin'"),
-    ({"matching": ("a",)}, "role 'matching' takes one name"),
+    ({"replication": ("a",)}, "role 'replication' takes one name"),
     ({"ledgers": "a"}, "role 'ledgers' takes a tuple of names"),
     ({"ledgers": ()}, "role 'ledgers' takes a tuple of names"),
     ({"gateway": ()}, "role 'gateway' takes one name or a tuple of names"),
@@ -319,7 +319,7 @@ def test_a_role_the_target_does_not_name_is_said_in_one_line() -> None:
     topology = Topology(("a", "b"), {"a": "A", "b": "A"}, ("a->b",), (), {"margin_link": "a->b", "auth": ("b",)})
     assert topology.role("margin_link") == "a->b" and topology.role_all("auth") == ("b",)
     assert topology.role_all("ledgers") == ()
-    with pytest.raises(MissingRole, match=r"^the target names no 'matching' \(service: the UM matching engine"):
+    with pytest.raises(MissingRole, match=r"^the target names no 'matching' \(service, or services home region's first: the UM matching engine"):
         topology.role("matching")
 
 
