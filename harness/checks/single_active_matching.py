@@ -14,6 +14,10 @@ target, cross-examined: the journal's records with a ``writer`` (the engine that
 - The journal alone: one writer per epoch, and in seq order no record at a lower epoch than an
   earlier one (a deposed engine writing after the new one). Either is a ``fail``: the target's own
   records contradict single-active.
+- What the ledger nodes discarded (``audit["discarded"]``, a deposed primary's dropped tail): a
+  record a node had acknowledged (``acked``), by an engine, at an epoch below one another engine
+  had already written at by then (its time after that epoch's first record). Two engines accepted
+  writes at once even though one side's were dropped afterwards and no client saw both.
 - Each acknowledged write against its own record (by client id): its writer must be in the region
   of the gateway that answered (a gateway answers for its own region's engine, as umref's front
   does). A mismatch fails only when the two disagree clearly: the client id was sent once (no
@@ -128,6 +132,27 @@ def _interleavings(writes: list[Write]) -> list[Interleaving]:
             if i > 0 and j < len(sent_at[other]):
                 found.append(Interleaving(answered[other][i - 1], middle, sent[other][j]))
     return found
+
+
+def _dropped_after_takeover(discarded: Any, writers: Mapping[int, Mapping[str, JournalRecord]]) -> list[Evidence]:
+    """Acknowledged records a deposed node dropped, written by an engine after another engine had
+    begun writing at a higher epoch (split brain whose losing side was truncated)."""
+    if not isinstance(discarded, list):
+        return []
+    bad: list[Evidence] = []
+    for r in discarded:
+        if not (isinstance(r, dict) and r.get("acked") is True and r.get("writer")):
+            continue
+        epoch, at = int(r.get("epoch") or 0), float(r.get("time") or 0.0)
+        later = [first for e, firsts in writers.items() if e > epoch for w, first in firsts.items()
+                 if w != r["writer"] and first.time < at]
+        if later:
+            first = min(later, key=lambda x: x.time)
+            bad.append(Evidence(f"{r.get('node')} acknowledged record {r.get('seq')} ({r.get('kind')} "
+                                f"{r.get('client_id')}) by {r['writer']} at epoch {epoch}, {at - first.time:.3f} s after "
+                                f"{first.writer} wrote record {first.seq} at epoch {first.epoch}, then discarded it: "
+                                "two engines at once, the losing side's writes dropped", at, records=(first.seq,)))
+    return bad
 
 
 def _journal_rules(journal: Iterable[JournalRecord]) -> tuple[list[Evidence], dict[int, dict[str, JournalRecord]]]:
@@ -245,6 +270,7 @@ def single_active_matching(history: History, audit: Audit) -> CheckResult:
         return unknown(NAME, absent, audit)
     journal = in_seq_order(history, audit)
     bad, writers = _journal_rules(journal)
+    bad += _dropped_after_takeover(audit.get("discarded"), writers)
     writes, unplaced = _acked(history, audit)
     written = _written(writes, history, journal, audit)
     mismatches = _mismatches(writes, written)

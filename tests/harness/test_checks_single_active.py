@@ -11,7 +11,7 @@ from harness.audit import JournalRecord
 from harness.checks import DEFAULT_CHECKS, check_fn
 from harness.checks.base import CheckResult
 from harness.history import History, Op
-from tests.harness.factories import HistoryBuilder, audit, record
+from tests.harness.factories import T0, HistoryBuilder, audit, record
 
 FACTS = {"region_of": {"gateway": "A", "matching": "A", "gateway-b": "B", "matching-b": "B", "ledger-a": "A"},
          "um_only": [], "roles": {}}
@@ -168,3 +168,19 @@ def test_the_writer_field_is_optional_and_the_check_is_asked_for_by_name() -> No
     assert msgspec.convert(raw, JournalRecord).writer == ""
     assert msgspec.convert({**raw, "writer": "matching-b", "writer_epoch": 2}, JournalRecord).writer == "matching-b"
     assert "single_active_matching" not in DEFAULT_CHECKS
+
+
+def test_acknowledged_writes_a_deposed_node_dropped_after_the_takeover_fail() -> None:
+    """Split brain whose losing side was truncated: no client saw both engines, the journal kept one
+    per epoch, but region A's node acknowledged writes by its engine after region B's began."""
+    history, journal, _ = run([(1.0, "gateway", 1), (10.0, "gateway-b", 2), (11.0, "gateway-b", 2)])
+    dropped = {"seq": 2, "epoch": 1, "node": "ledger-a", "client_id": "lost-1", "kind": "transfer", "writer": "matching",
+               "reason": "demoted", "superseded_by_epoch": 2}
+    facts = {"risk": {}, "topology": FACTS}
+    after = [{**dropped, "time": T0 + 10.5, "acked": True}]
+    result = check_fn("single_active_matching")(history, audit(config=facts, journal=journal, discarded=after))
+    assert result.valid is False and result.evidence[0].records == (2,)
+    assert "ledger-a acknowledged record 2 (transfer lost-1) by matching at epoch 1, 0.498 s after matching-b" in result.summary
+    for harmless in ([{**dropped, "time": T0 + 10.5, "acked": False}], [{**dropped, "time": T0 + 5.0, "acked": True}]):
+        assert check_fn("single_active_matching")(history, audit(config=facts, journal=journal,
+                                                                 discarded=harmless)).valid is True
