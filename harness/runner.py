@@ -735,7 +735,8 @@ def fault_figures(history: History) -> dict[str, int]:
 # The measurements a reader (and a trend across nights) looks for first: (figure, check, its figure).
 HEADLINE = (("time_to_halt_s", "safe_halt", "detect_from_landing_s"),
             ("time_to_halt_from_client_breach_s", "safe_halt", "detect_from_client_breach_s"),
-            ("rto_s", "recovery", "rto_s"))
+            ("rto_s", "recovery", "rto_s"),
+            ("rto_from_loss_s", "recovery", "rto_from_loss_s"))
 
 
 def headline_figures(checks: list[CheckResult]) -> dict[str, Any]:

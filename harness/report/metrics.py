@@ -34,7 +34,9 @@ PUSH_TIMEOUT_S = 10.0
 # a figure of run_figures -> (metric name, help, its scale to the metric's unit, extra labels)
 SECONDS = {"halt_after_breach_s": ("umchaos_halt_after_breach_seconds", "time from the clients' breach to UM halted"),
            "halt_length_s": ("umchaos_halt_length_seconds", "how long UM stayed halted (estimate)"),
-           "rto_s": ("umchaos_rto_seconds", "time from the last heal until trading again within the SLO")}
+           "rto_s": ("umchaos_rto_seconds", "time from the last heal until trading again within the SLO"),
+           "rto_from_loss_s": ("umchaos_rto_from_loss_seconds",
+                               "time from a region's loss until trading again, the region still down or not")}
 
 
 def _labels(data: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A run's headline figures, as a reader of many runs takes them from its ``result.json``: the
-time to halt after the clients' breach, the halt length, the RTO, and the p99 and error rate of
-each phase. The trend page and the metrics read them here, so both say the same of a run.
+time to halt after the clients' breach, the halt length, the RTO (after a heal, and from a region's
+loss while it is still down), and the p99 and error rate of each phase. The trend page and the metrics read them here, so both say the same of a run.
 A result.json that is damaged is ``BadInput`` naming it."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ FIGURES = (
     Figure("halt_after_breach_s", "time to halt after the clients' breach", "s", 0.05),
     Figure("halt_length_s", "halt length", "s", 0.5),
     Figure("rto_s", "RTO", "s", 0.5),
+    Figure("rto_from_loss_s", "RTO from a region's loss", "s", 0.5),
     *(Figure(f"p99_{p}_ms", f"p99 {p}", "ms", 20.0) for p in PHASES),
     *(Figure(f"error_rate_{p}", f"error rate {p}", "", 0.01) for p in PHASES),
 )
@@ -84,6 +85,7 @@ def _figures(data: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], w
     found: dict[str, float | None] = {
         "halt_after_breach_s": _number(breach, where, "time_to_halt_from_client_breach_s"),
         "rto_s": rto,
+        "rto_from_loss_s": _number(top.get("rto_from_loss_s", recovery.get("rto_from_loss_s")), where, "rto_from_loss_s"),
         "halt_length_s": _halt_length(halt, data.get("schedule") or [], rto),
     }
     for phase in PHASES:

@@ -18,4 +18,5 @@ def summary_line(result: RunResult, report: Path | None = None) -> str:
             f"bugs={','.join(result.bugs) or '-'}  {checks}{measured}{reason}{where}")
 
 
-MEASURED = (("time_to_halt_s", "halted after"), ("rto_s", "RTO"))  # measured, never the budget
+MEASURED = (("time_to_halt_s", "halted after"), ("rto_s", "RTO"),  # measured, never the budget
+            ("rto_from_loss_s", "RTO from the region's loss"))

@@ -47,6 +47,7 @@ CHARTS = (
     ("time to halt after the clients' breach", "s", ("halt_after_breach_s",)),
     ("halt length", "s", ("halt_length_s",)),
     ("RTO", "s", ("rto_s",)),
+    ("RTO from a region's loss", "s", ("rto_from_loss_s",)),
     ("p99 per phase", "ms", tuple(f"p99_{p}_ms" for p in PHASES)),
     ("error rate per phase", "", tuple(f"error_rate_{p}" for p in PHASES)),
 )

@@ -77,6 +77,8 @@ def test_summary_line() -> None:
     assert "halted after" not in line  # nothing measured: no figure printed, never the budget
     measured = dataclasses.replace(make_result(), figures={"ops": 8, "time_to_halt_s": 0.3994, "rto_s": 1.25})
     assert "halted after 0.399 s  RTO 1.250 s" in summary_line(measured)
+    lost = dataclasses.replace(make_result(), figures={"rto_from_loss_s": 1.1})
+    assert "RTO from the region's loss 1.100 s" in summary_line(lost)
 
 
 def test_a_report_that_cannot_be_written_is_a_clear_error_and_the_rest_is_kept(tmp_path: Path) -> None:
