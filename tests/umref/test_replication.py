@@ -266,3 +266,16 @@ def test_returning_standby_answers_its_audit_while_an_async_primary_writes(tmp_p
     finally:
         stop.set()
         topo.stop()
+
+
+def test_a_lost_witness_stops_no_trade_and_promotes_nobody_until_it_is_back(topo: Topology) -> None:
+    """The witness gone, the primary keeps acknowledging what its standby confirms; the primary
+    lost as well, nobody is promoted (no second side could be ruled out) until the witness returns."""
+    topo.kill("witness")
+    assert [append(topo, "ledger-a", f"no-witness-{i}").status_code for i in range(5)] == [200] * 5
+    topo.kill("ledger-a")
+    time.sleep(3)  # three times what a promotion takes with the witness there
+    assert state(topo, "ledger-b")["role"] == "standby"
+    topo.restart("witness")
+    wait_for(lambda: state(topo, "ledger-b")["role"] == "primary", 10, "promotion once the witness is back")
+    assert {f"no-witness-{i}" for i in range(5)} <= {r["client_id"] for r in journal(topo, "ledger-b")}
