@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from harness.market import START_PRICES, MarketFeed, PricePath
 from harness.recorder import Recorder
 from harness.schedule import ScheduledFault
 from targets.umref.launcher import Topology, plan
+from tests.harness.json_server import JsonServer
 
 
 def walk(path: PricePath, asset: str, n: int) -> list[Decimal]:
@@ -69,38 +67,14 @@ def test_a_priced_step_cannot_be_shocked_nor_an_unknown_asset() -> None:
         path.shock("BTC", Decimal(-100), 9)
 
 
-class Intake:
+def intake_answering(status: int) -> JsonServer:
     """A price intake on 127.0.0.1 answering ``status``; keeps every body it was sent."""
-
-    def __init__(self, status: int) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        intake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                intake.bodies.append(body)
-                answer = json.dumps({"accepted": True} if status == 200 else {"error": "NO"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/intake"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return JsonServer(lambda *_: (status, {"accepted": True} if status == 200 else {"error": "NO"}), "/intake")
 
 
 @pytest.fixture
-def intake() -> Iterator[Intake]:
-    server = Intake(200)
+def intake() -> Iterator[JsonServer]:
+    server = intake_answering(200)
     yield server
     server.close()
 
@@ -109,7 +83,7 @@ def ops_of(recorder: Recorder, f: str) -> list[Any]:
     return [op for op in recorder.snapshot() if op.f == f]
 
 
-def test_feed_posts_a_tick_every_100ms_and_records_each(intake: Intake) -> None:
+def test_feed_posts_a_tick_every_100ms_and_records_each(intake: JsonServer) -> None:
     recorder = Recorder(time.monotonic())
     feed = MarketFeed(PricePath(seed=5), {"pricefeed": intake.url}, recorder, max_s=0.8).start()
     began = time.monotonic()
@@ -128,7 +102,7 @@ def test_feed_posts_a_tick_every_100ms_and_records_each(intake: Intake) -> None:
         assert op.time - ticks[0].time >= step * 0.1 - 0.01
 
 
-def test_a_shock_lands_on_the_next_delivered_tick_and_is_recorded_there(intake: Intake) -> None:
+def test_a_shock_lands_on_the_next_delivered_tick_and_is_recorded_there(intake: JsonServer) -> None:
     recorder = Recorder(time.monotonic())
     feed = MarketFeed(PricePath(seed=2), {"pricefeed": intake.url}, recorder, max_s=5).start()
     try:
@@ -157,7 +131,7 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("refusal", ["503", "nobody listening"])
 def test_a_refused_tick_is_recorded_undelivered_and_a_shock_does_not_land(refusal: str) -> None:
-    server = Intake(503) if refusal == "503" else None
+    server = intake_answering(503) if refusal == "503" else None
     url = server.url if server else f"http://127.0.0.1:{closed_port()}/intake"
     recorder = Recorder(time.monotonic())
     feed = MarketFeed(PricePath(seed=2), {"pricefeed": url}, recorder, max_s=5).start()
@@ -177,8 +151,8 @@ def test_a_refused_tick_is_recorded_undelivered_and_a_shock_does_not_land(refusa
     assert [op.value["delivered"] for op in ops_of(recorder, "price_shock")] == [False]  # the truth moved all the same
 
 
-def test_every_tick_goes_to_every_intake_and_is_delivered_when_one_accepts(intake: Intake) -> None:
-    refusing = Intake(503)
+def test_every_tick_goes_to_every_intake_and_is_delivered_when_one_accepts(intake: JsonServer) -> None:
+    refusing = intake_answering(503)
     intakes = {"feed-a": intake.url, "feed-b": refusing.url, "feed-c": f"http://127.0.0.1:{closed_port()}/intake"}
     recorder = Recorder(time.monotonic())
     feed = MarketFeed(PricePath(seed=6), intakes, recorder, max_s=5).start()
@@ -195,7 +169,7 @@ def test_every_tick_goes_to_every_intake_and_is_delivered_when_one_accepts(intak
     assert intake.bodies == refusing.bodies
 
 
-def test_stop_ends_the_feed_at_once_and_a_stopped_feed_lands_nothing(intake: Intake) -> None:
+def test_stop_ends_the_feed_at_once_and_a_stopped_feed_lands_nothing(intake: JsonServer) -> None:
     feed = MarketFeed(PricePath(seed=1), {"pricefeed": intake.url}, Recorder(time.monotonic()), max_s=600).start()
     time.sleep(0.25)
     began = time.monotonic()
@@ -216,7 +190,7 @@ def shock_fault(feed: MarketFeed | None) -> PriceShock:
 
 @pytest.mark.parametrize("status", [200, 503])
 def test_price_shock_fault_moves_the_market_and_lands_only_when_delivered(status: int) -> None:
-    server = Intake(status)
+    server = intake_answering(status)
     feed = MarketFeed(PricePath(seed=4), {"pricefeed": server.url}, Recorder(time.monotonic()), max_s=10).start()
     try:
         landing = shock_fault(feed).inject()

@@ -3,13 +3,10 @@ its failover along a front of gateways (tiny HTTP servers on 127.0.0.1 for gatew
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from harness.load.ops import OpWriter
 from harness.load.probe import SENTINELS, ProbeClient, place_sentinels, probe
 from harness.targets.client import StandardClient
 from targets.umref.launcher import Topology
+from tests.harness.json_server import JsonServer
 from tests.umref.started import started
 
 
@@ -86,36 +84,11 @@ def test_the_client_actions_are_the_request_kinds_the_history_knows() -> None:
     assert set(DEFAULT_MIX) <= set(MIX_KINDS) and MIX_KINDS == (*WRITE_KINDS, "bad_key")
 
 
-class Gateway:
+def gateway_answering(status: int = 200, code: str = "") -> JsonServer:
     """A gateway on 127.0.0.1 answering every POST with ``status`` (200: a resting order; else the
-    error ``code``), counting what it was sent."""
-
-    def __init__(self, status: int = 200, code: str = "") -> None:
-        self.sent = 0
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers["Content-Length"]))
-                gateway.sent += 1
-                body = {"order_id": f"o{gateway.sent}", "status": "NEW", "filled_qty": "0"} if status == 200 \
-                    else {"error": {"code": code}}
-                answer = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    error ``code``); ``len(bodies)``: what it was sent."""
+    return JsonServer(lambda _, n: (status, {"order_id": f"o{n}", "status": "NEW", "filled_qty": "0"} if status == 200
+                                    else {"error": {"code": code}}))
 
 
 def dead_url() -> str:
@@ -135,7 +108,7 @@ def orders(front: Failover, n: int) -> list[dict[str, Any]]:
 
 
 def test_a_probe_fails_over_from_a_gateway_that_does_not_answer_and_records_via() -> None:
-    live = Gateway()
+    live = gateway_answering()
     try:
         done = orders(Failover((("gateway", dead_url()), ("gateway-b", live.url))), 3)
     finally:
@@ -143,11 +116,11 @@ def test_a_probe_fails_over_from_a_gateway_that_does_not_answer_and_records_via(
     assert [(op["type"], op["value"]["via"]) for op in done] == [("info", "gateway"), ("ok", "gateway-b"),
                                                                  ("ok", "gateway-b")]
     assert done[0]["error"] == "ConnectionError" and done[0]["value"]["status"] is None  # recorded as before
-    assert live.sent == 2  # the refused request was not retried on the next gateway
+    assert len(live.bodies) == 2  # the refused request was not retried on the next gateway
 
 
 def test_a_standby_refusal_moves_the_probe_on_round_robin_and_other_refusals_do_not() -> None:
-    standby, halted, active = Gateway(503, "NOT_ACTIVE"), Gateway(503, "UM_HALTED"), Gateway()
+    standby, halted, active = gateway_answering(503, "NOT_ACTIVE"), gateway_answering(503, "UM_HALTED"), gateway_answering()
     try:
         done = orders(Failover((("gateway", standby.url), ("gateway-b", halted.url))), 3)
         again = orders(Failover((("gateway", active.url), ("gateway-b", standby.url))), 1)
