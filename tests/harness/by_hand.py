@@ -83,7 +83,7 @@ def umref_by_hand(folder: Path, topology: Path, offset: int = 0) -> Iterator[Cal
     try:
         wait_answers(f"http://127.0.0.1:{toxiproxy}/version")
         made = umchaos("proxies", str(topology))
-        assert made.returncode == EXIT_PASS and made.stdout.startswith("20 proxy(ies) made"), made.stderr
+        assert made.returncode == EXIT_PASS and made.stdout.startswith("38 proxy(ies) made"), made.stderr
         yield up
     finally:
         for proc in procs.values():

@@ -105,7 +105,7 @@ def _conformance(tmp_path: Path, path: Path, junit: Path) -> tuple[int, dict[str
              for case in ET.parse(junit).getroot().iter("testcase")}
     # nothing left behind: no toxic on the platform's server, no fault in the journal
     proxies = requests.get(TOXIPROXY + "/proxies", timeout=5).json()
-    assert len(proxies) == 20 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
+    assert len(proxies) == 38 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert list((tmp_path / "state" / "journal").glob("*")) == []
     return proc.returncode, lines, cases
 

@@ -153,8 +153,8 @@ def _run(tmp_path: Path, scenario: str) -> tuple[int, dict]:
 
 def _left_running_and_clean(tmp_path: Path) -> None:
     proxies = requests.get("http://127.0.0.1:61474/proxies", timeout=5).json()
-    assert len(proxies) == 20 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
-    assert requests.get("http://127.0.0.1:61108/health", timeout=5).status_code == 200  # the gateway runs on
+    assert len(proxies) == 38 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
+    assert requests.get("http://127.0.0.1:61114/health", timeout=5).status_code == 200  # the gateway runs on
     assert list((tmp_path / "state" / "journal").glob("*")) == []
 
 
@@ -203,12 +203,12 @@ def test_a_venue_with_its_own_client_api_is_loaded_and_probed_through_its_adapte
 
     by_hand()
     port = free_port()
-    venue = subprocess.Popen([sys.executable, "-m", "tests.harness.venue_dialect", str(port), "http://127.0.0.1:61108"],
+    venue = subprocess.Popen([sys.executable, "-m", "tests.harness.venue_dialect", str(port), "http://127.0.0.1:61114"],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "venue.log").open("wb"))
     try:
         wait_answers(f"http://127.0.0.1:{port}/served")
         topology_file = tmp_path / "venue.yaml"
-        topology_file.write_text(EXAMPLE.read_text().replace("http://127.0.0.1:61108", f"http://127.0.0.1:{port}")
+        topology_file.write_text(EXAMPLE.read_text().replace("http://127.0.0.1:61114", f"http://127.0.0.1:{port}")
                                  + 'client: "tests.harness.venue_dialect:VenueClient"\n')
         (tmp_path / "s.yaml").write_text(VENUE_SCENARIO)
         proc = umchaos("--state-dir", str(tmp_path / "state"), "run", str(tmp_path / "s.yaml"),
@@ -254,4 +254,4 @@ def test_selftest_restarts_the_platform_with_each_switch_and_kills_it(tmp_path: 
     if proc.returncode == EXIT_PASS:
         assert ("no_halt", "killed") in outcomes and (None, "pass") in outcomes, outcomes
     with pytest.raises(requests.RequestException):
-        requests.get("http://127.0.0.1:61108/health", timeout=2)  # the self-test stopped what it started
+        requests.get("http://127.0.0.1:61114/health", timeout=2)  # the self-test stopped what it started
