@@ -365,8 +365,10 @@ def remove_run(run_id: str, resource: dict[str, Any] | None = None, *, client: A
             container.remove(force=True)
             gone.append(f"container {container.name}")
         for network in client.networks.list(filters=flt):
-            network.remove()
-            gone.append(f"network {network.name}")
+            if (refused := _remove_network(network)) is None:
+                gone.append(f"network {network.name}")
+            else:  # the engine's own stale state: said, never a crashed cleanup
+                log.error("network %s could not be removed: %s", network.name, refused)
         for volume in client.volumes.list(filters=flt):
             volume.remove(force=True)
             gone.append(f"volume {volume.name}")
@@ -374,6 +376,33 @@ def remove_run(run_id: str, resource: dict[str, Any] | None = None, *, client: A
         if own:
             client.close()
     return gone
+
+
+def _remove_network(network: Any, tries: int = 20) -> str | None:
+    """Remove a network whose containers were just removed; None when it is gone, else the
+    engine's last refusal. The engine may drop their endpoints a moment later, so an endpoint
+    still listed is disconnected and the removal tried again, a bounded number of times."""
+    import docker.errors
+
+    refusal = ""
+    for _ in range(tries):
+        try:
+            network.remove()
+            return None
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            refusal = str(exc.explanation or exc)
+            if "active endpoints" not in refusal:
+                return refusal
+        network.reload()
+        for container in network.attrs.get("Containers") or {}:
+            try:
+                network.disconnect(container, force=True)
+            except docker.errors.APIError:
+                pass  # gone meanwhile, or being removed: the next try tells
+        time.sleep(0.1)
+    return refusal
 
 
 def remove_dead_runs() -> list[str]:
