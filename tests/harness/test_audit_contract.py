@@ -240,19 +240,22 @@ def _until(what: str, probe: Any, within_s: float = 20.0) -> Any:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """umref with orders, a cancel, a leverage change, transfers and spot orders through its
     gateway, prices from the harness's MarketFeed with a shock (margin calls, liquidations), margin
-    paused (a halt, a resume) and ledger-a killed (a failover), then restarted as standby."""
+    paused (a halt, a resume) and ledger-a killed (a failover to region B's stack), then restarted
+    as standby; after it, region B's gateway and matching engine (the active ones) are asked."""
     topo = started(Path(tmp_path_factory.mktemp("contract")) / "umref", price_seed=4)
     c = topo.config
     recorder = Recorder(time.monotonic())
     path = PricePath(seed=4)
-    feed = MarketFeed(path, {"pricefeed": c.url("pricefeed") + "/intake"}, recorder, max_s=120).start()
+    feed = MarketFeed(path, {name: c.url(name) + "/intake" for name in ("pricefeed", "pricefeed-b")}, recorder,
+                      max_s=120).start()
     session = requests.Session()
     try:
         trader = next(a for a in c.accounts if a.role == "trader")
-        gateway, key = c.url("gateway"), {"X-API-Key": trader.api_key}
+        active = {"gateway": c.url("gateway")}  # region B's once it took over
+        key = {"X-API-Key": trader.api_key}
 
         def send(route: str, body: dict[str, Any]) -> Any:
-            resp = session.post(gateway + route, headers=key, json=body, timeout=10)
+            resp = session.post(active["gateway"] + route, headers=key, json=body, timeout=10)
             assert resp.status_code == 200, (route, resp.status_code, resp.text)
             return resp.json()
 
@@ -298,6 +301,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             return bool(state["role"] == "standby" and state["epoch"] == 2)
 
         _until("ledger-a back as standby", standby_again)
+        active["gateway"] = c.url("gateway-b")
         send("/transfer", {"client_id": "ct-transfer-2", "asset": "USDT", "amount": "1.25", "from": "um", "to": "spot"})
 
         def get(service: str, route: str) -> Any:
@@ -309,9 +313,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for role, service in (("gateway", "gateway"), ("matching", "matching"), ("price_intake", "pricefeed"), ("ledgers", "ledger-a"),
                               ("ledgers", "ledger-b"), ("replication", "coordinator"), ("auth", "auth")):
             bodies[role, service, "GET /health"] = get(service, "/health")
-        bodies["matching", "matching", "GET /state"] = get("matching", "/state")
-        bodies["matching", "matching", "GET /audit/halts"] = get("matching", "/audit/halts")
-        bodies["matching", "matching", "GET /audit/books"] = get("matching", "/audit/books")
+        bodies["matching", "matching-b", "GET /state"] = get("matching-b", "/state")
+        bodies["matching", "matching-b", "GET /audit/halts"] = get("matching-b", "/audit/halts")
+        bodies["matching", "matching-b", "GET /audit/books"] = get("matching-b", "/audit/books")
         for node in ("ledger-a", "ledger-b"):
             bodies["ledgers", node, "GET /state"] = get(node, "/state")
             bodies["ledgers", node, "GET /audit/balances"] = get(node, "/audit/balances")
@@ -359,8 +363,8 @@ def test_every_operation_of_the_contract_was_answered_by_umref(served: Served) -
 ENDPOINTS = [("gateway", "gateway", "GET /health"), ("matching", "matching", "GET /health"), ("price_intake", "pricefeed", "GET /health"),
              ("ledgers", "ledger-a", "GET /health"), ("ledgers", "ledger-b", "GET /health"),
              ("replication", "coordinator", "GET /health"), ("auth", "auth", "GET /health"),
-             ("matching", "matching", "GET /state"), ("matching", "matching", "GET /audit/halts"),
-             ("matching", "matching", "GET /audit/books"), ("ledgers", "ledger-a", "GET /state"),
+             ("matching", "matching-b", "GET /state"), ("matching", "matching-b", "GET /audit/halts"),
+             ("matching", "matching-b", "GET /audit/books"), ("ledgers", "ledger-a", "GET /state"),
              ("ledgers", "ledger-b", "GET /state"), ("ledgers", "ledger-a", "GET /audit/balances"),
              ("ledgers", "ledger-b", "GET /audit/balances"), ("ledgers", "ledger-a", "GET /audit/discarded"),
              ("ledgers", "ledger-b", "GET /audit/discarded"),
@@ -390,8 +394,8 @@ def test_umrefs_journal_conforms_line_by_line(served: Served) -> None:
 @pytest.mark.integration
 def test_what_the_audit_endpoints_held_was_not_empty(served: Served) -> None:
     b = served.bodies
-    assert [e["type"] for e in b["matching", "matching", "GET /audit/halts"]["events"]][-2:] == ["halt", "resume"]
-    books = b["matching", "matching", "GET /audit/books"]["books"]
+    assert [e["type"] for e in b["matching", "matching-b", "GET /audit/halts"]["events"]][-2:] == ["halt", "resume"]
+    books = b["matching", "matching-b", "GET /audit/books"]["books"]
     assert any(book["bids"] or book["asks"] for book in books.values())
     assert [f["epoch"] for f in b["replication", "coordinator", "GET /audit/replication"]["failovers"]] == [2]
     assert b["ledgers", "ledger-b", "GET /state"]["role"] == "primary"
@@ -476,7 +480,7 @@ def test_every_required_field_taken_out_is_refused(served: Served, role: str, se
 ])
 def test_a_broken_nested_field_is_refused(served: Served, key: str, breakage: Any, pointer: str) -> None:
     (found,) = [copy.deepcopy(body) for (_, service, k), body in served.bodies.items()
-                if k == key and service in ("matching", "coordinator", "ledger-b")]
+                if k == key and service in ("matching-b", "coordinator", "ledger-b")]
     assert errors_of(f"#/components/schemas/{pointer}", found) == []
     breakage(found)
     assert errors_of(f"#/components/schemas/{pointer}", found) != []
