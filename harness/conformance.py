@@ -283,12 +283,30 @@ def _document(platform: ExternalTarget, doc: dict[str, Any], bounds: Bounds,
             if time.monotonic() > deadline:
                 served = Served(service, undecided=f"the time budget (--max-time {bounds.max_time_s:g} s) was "
                                                    "spent before it was tried")
+            elif refused := _standby(platform, service, op.definition.raw, labels[name].split()[1], http, bounds):
+                served = Served(service, note=refused)
             else:
                 served = _drive(op, platform.urls[service], bounds, http, deadline, service)
             if served.failure is None and served.undecided is None:
                 served = _semantics(name, served, platform, service, http, bounds)
             results[name].append(served)
     return [_clause(name, labels[name], served, doc) for name, served in results.items()]
+
+
+def _standby(platform: ExternalTarget, service: str, op: dict[str, Any], route: str, http: requests.Session,
+             bounds: Bounds) -> str | None:
+    """Why ``service`` is excused from ``route``: one of several services of a role the operation is
+    for (one engine per region), refusing as a standby (503 ``NOT_ACTIVE``) as the contract allows.
+    None when it must serve it."""
+    shared = [r for r in op.get("tags", []) if service in (names := platform.topology.role_all(r)) and len(names) > 1]
+    if not shared:
+        return None
+    try:
+        answer = http.get(platform.urls[service] + route, timeout=bounds.request_timeout_s, allow_redirects=False)
+        code = answer.json().get("error", {}).get("code") if answer.status_code == 503 else None
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
+    return f"{service} a standby ({code})" if code == "NOT_ACTIVE" else None
 
 
 def _drive(op: Any, base_url: str, bounds: Bounds, http: requests.Session, deadline: float,
@@ -379,6 +397,8 @@ def _clause(name: str, label: str, served: list[Served], doc: dict[str, Any]) ->
         return CheckResult(name, False, f"{label}: {'; '.join(failed)}", evidence)
     if undecided := [s.undecided for s in served if s.undecided]:
         return CheckResult(name, "unknown", f"{label}: {'; '.join(undecided)}", evidence)
+    if not any(s.sent for s in served):
+        return CheckResult(name, False, f"{label}: no service serves it, every one refused as a standby", evidence)
     sent = sum(s.sent for s in served)
     notes = list(dict.fromkeys(s.note for s in served if s.note))
     return CheckResult(name, True, f"{label} on {services}: status, content type and schema conform "
