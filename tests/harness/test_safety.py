@@ -222,8 +222,8 @@ def test_abort_when_a_target_process_dies_that_no_fault_killed(tmp_path: Path) -
                         + "abort_when: {target_process_gone: true}\n")
     run = Run(tmp_path, scenario)
     run.wait_log(r"phase: faults")
-    pricefeed = [pid for pid in run_processes(run.run_id)
-                 if b"targets.umref.service pricefeed" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")]
+    pricefeed = [pid for pid in run_processes(run.run_id)  # region A's, not region B's pricefeed-b
+                 if b"targets.umref.service pricefeed " in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")]
     assert len(pricefeed) == 1
     os.kill(pricefeed[0], signal.SIGKILL)
     code = run.wait()
