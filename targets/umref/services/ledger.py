@@ -189,6 +189,19 @@ class LedgerNode:
                 async with self.epoch_lock:
                     self.become("fenced", self.epoch)  # the witness granted a newer epoch elsewhere
 
+    @property
+    def alone(self) -> bool:
+        """Acknowledging without the standby: promoted with none yet, or by the witness's leave."""
+        return self.solo or self.alone_by_leave
+
+    async def tell_synced(self) -> None:
+        """The standby has everything again: the witness hears it is promotable."""
+        if self.cfg.has_bug("no_witness"):
+            return
+        with contextlib.suppress(PeerUnavailable, PeerTimeout):
+            await self.witness.post("/synced", {"node": self.name, "epoch": self.epoch})
+            log.warning("%s: standby caught up", self.name)
+
     def leased(self) -> bool:
         return self.cfg.has_bug("no_witness") or self.cfg.has_bug("no_fencing") or time.monotonic() < self.lease_until
 
@@ -214,11 +227,7 @@ class LedgerNode:
         if not await self.ship():
             self.alone_by_leave = True
             return
-        if self.cfg.has_bug("no_witness"):
-            return
-        with contextlib.suppress(PeerUnavailable, PeerTimeout):
-            await self.witness.post("/synced", {"node": self.name, "epoch": self.epoch})
-            log.warning("%s: standby caught up", self.name)
+        await self.tell_synced()
 
     async def stop(self, _: web.Application) -> None:
         for task in [*self._tasks, *([self._shipper] if self._shipper else [])]:
@@ -297,13 +306,11 @@ class LedgerNode:
     async def commit(self, records: list[dict[str, Any]]) -> list[dict[str, Any] | ApiError]:
         if self.role != "primary":
             raise ApiError(503, "NOT_PRIMARY", f"{self.name} is {self.role} at epoch {self.epoch}")
-        alone = self.solo or self.alone_by_leave
         # (the async_replication bug never waits for the standby, so never stops on it either)
-        if self.blocked and not alone and not self.cfg.has_bug("async_replication") and not await self.ship() \
+        if self.blocked and not self.alone and not self.cfg.has_bug("async_replication") and not await self.ship() \
                 and not await self.leave_to_go_alone():
             raise ApiError(503, "REPLICATION_UNAVAILABLE", "standby unreachable: nothing new can be acknowledged")
-        alone = self.solo or self.alone_by_leave
-        if alone and not self.leased():
+        if self.alone and not self.leased():
             raise ApiError(503, "NOT_PRIMARY", f"{self.name} has no lease from the witness: it may have been replaced")
         async with self.epoch_lock:  # a demotion lands before this write or after it, never inside it
             if self.role != "primary":
@@ -324,8 +331,8 @@ class LedgerNode:
         if self.cfg.has_bug("async_replication"):
             self.ship_behind()  # the bug: acknowledged before the standby has it
             return self.acknowledged(new, views)
-        if self.solo or self.alone_by_leave or await self.ship():
-            if (self.solo or self.alone_by_leave) and not self.leased():
+        if self.alone or await self.ship():
+            if self.alone and not self.leased():
                 raise ApiError(504, "REPLICATION_TIMEOUT", "lease lapsed while writing alone; outcome unknown")
             return self.acknowledged(new, views)
         if self.role != "primary":  # fenced while shipping: what we wrote is not the truth any more
@@ -477,15 +484,14 @@ class LedgerNode:
             self.solo = False  # from now on every write waits for the standby ...
             if not await self.ship(int(body.get("last_seq", 0))):
                 self.solo = was_solo
-            elif was_solo and not self.cfg.has_bug("no_witness"):  # ... which has everything: promotable again
-                with contextlib.suppress(PeerUnavailable, PeerTimeout):
-                    await self.witness.post("/synced", {"node": self.name, "epoch": self.epoch})
+            elif was_solo:  # ... which has everything: promotable again
+                await self.tell_synced()
         return json_response({"solo": self.solo, "peer_acked": self.peer_acked})
 
     # ---- reads -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"node": self.name, "role": self.role, "epoch": self.epoch, "last_seq": self.store.last_seq,
-                "acked_seq": self.peer_acked, "solo": self.solo or self.alone_by_leave, "blocked": self.blocked,
+                "acked_seq": self.peer_acked, "solo": self.alone, "blocked": self.blocked,
                 "leased": self.role == "primary" and self.leased()}
 
     async def state_handler(self, _: web.Request) -> web.Response:
