@@ -143,7 +143,7 @@ def primary_ledger(session: requests.Session, ledgers: Mapping[str, str]) -> str
 
 def flatten(records: list[JournalRecord]) -> dict[str, list[dict[str, Any]]]:
     """The margin calls and liquidations out of journal records, each carrying its record's seq,
-    time, epoch and client id (what no_erroneous_margin_calls and the report read)."""
+    time, epoch and client id (what no_erroneous_risk_actions and the report read)."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in set(FLATTENED.values())}
     for record in records:
         for event in record.events:

@@ -19,7 +19,7 @@ __all__ = ["CHECK_NAMES", "DEFAULT_CHECKS", "check_fn", "run_checks"]
 
 CHECK_NAMES: tuple[str, ...] = (
     "safe_halt",
-    "no_erroneous_margin_calls",
+    "no_erroneous_risk_actions",
     "resting_orders_preserved",
     "rollback",
     "segregation",

@@ -71,9 +71,9 @@ DID_ITS_JOB = {
     "short-auth-partition": [("auth_fail_closed", "invalid_key_during_auth_fault", 1)],
     "short-old-primary-returns": [("no_acked_write_lost", "failovers", 1)],
     "short-ledger-crash": [("no_acked_write_lost", "failovers", 1), ("rollback", "transfers", 100)],
-    "short-margin-halt": [("safe_halt", "halts", 1), ("no_erroneous_margin_calls", "decisions", 1)],
-    "short-price-drop": [("no_erroneous_margin_calls", "breaches", 1),
-                         ("no_erroneous_margin_calls", "liquidations", 1)],
+    "short-margin-halt": [("safe_halt", "halts", 1), ("no_erroneous_risk_actions", "decisions", 1)],
+    "short-price-drop": [("no_erroneous_risk_actions", "breaches", 1),
+                         ("no_erroneous_risk_actions", "liquidations", 1)],
     # the witness keeps the standby that missed the cut's writes from being promoted: no failover
     "short-cross-region-partition": [("no_acked_write_lost", "acked_writes", 100)],
     "short-region-loss": [("no_acked_write_lost", "failovers", 1), ("recovery", "region_still_down", 1),

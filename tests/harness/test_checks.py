@@ -28,7 +28,7 @@ def halting_history(landed: bool = True) -> History:
     return h.build()
 
 
-# ---- no_erroneous_margin_calls: tests/harness/test_margin_decisions.py ----------------------------
+# ---- no_erroneous_risk_actions: tests/harness/test_margin_decisions.py ----------------------------
 
 
 # ---- recovery ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""no_erroneous_margin_calls on hand-made histories: decisions judged against the harness's own
+"""no_erroneous_risk_actions on hand-made histories: decisions judged against the harness's own
 ticks and the journal's positions and wallets, in both directions (wrong or stale inputs; due
 actions missed or late)."""
 
@@ -26,8 +26,8 @@ from tests.harness.factories import (
     um_trade,
 )
 
-CHECK = check_fn("no_erroneous_margin_calls")
-module = importlib.import_module("harness.checks.no_erroneous_margin_calls")  # the package re-exports the function under this name
+CHECK = check_fn("no_erroneous_risk_actions")
+module = importlib.import_module("harness.checks.no_erroneous_risk_actions")  # the package re-exports the function under this name
 WALLET = 3_700_000_000  # lev0's UM wallet: 3,700 USDT in minor units
 # lev0: 1 BTC long at 50,000 on 3,700 USDT. At 46,500 uniMMR = (3700 - 3500) / 186 = 1.075: a
 # margin call is due, not a liquidation. At 46,380 it is 80 / 185.52 = 0.43: a liquidation is due.

@@ -1,4 +1,4 @@
-"""no_erroneous_margin_calls: no margin call or liquidation on wrong or stale inputs, and none
+"""no_erroneous_risk_actions: no margin call or liquidation on wrong or stale inputs, and none
 that was due left undone: both directions, judged on prices the harness itself published.
 
 Evidence, and how the target's is cross-examined:
@@ -98,9 +98,9 @@ from harness.checks.margin_oracle import (
 from harness.history import History
 from harness.workload import WRITE_KINDS
 
-__all__ = ["no_erroneous_margin_calls", "CYCLE_SLACK_S", "INPUT_WINDOW_S", "ENTRY_TOLERANCE"]
+__all__ = ["no_erroneous_risk_actions", "CYCLE_SLACK_S", "INPUT_WINDOW_S", "ENTRY_TOLERANCE"]
 
-NAME = "no_erroneous_margin_calls"
+NAME = "no_erroneous_risk_actions"
 MARGIN_CALL, LIQUIDATION = Fraction(6, 5), Fraction(21, 20)
 THRESHOLD = {"margin_call": MARGIN_CALL, "liquidation": LIQUIDATION}
 LEVELS = ((MARGIN_CALL, float(MARGIN_CALL)), (LIQUIDATION, float(LIQUIDATION)))
@@ -668,7 +668,7 @@ def _client_halts(history: History) -> tuple[list[tuple[float, float]], list[flo
     return spans, acked
 
 
-def no_erroneous_margin_calls(history: History, audit: Audit) -> CheckResult:
+def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     if absent := missing(audit, "journal", "halts"):
         return unknown(NAME, absent, audit)
     ticks = Ticks.from_history(history)
