@@ -57,6 +57,7 @@ from harness.load.front import Failover
 from harness.load.locust_process import LoadSpec, spawn_load
 from harness.load.probe import ProbeClient, place_sentinels, probe
 from harness.load.progress import ProgressDisplay
+from harness.load.status_page import StatusPoller, status_poller
 from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
@@ -385,6 +386,7 @@ class Live:
     keep_load_ops: Callable[[], None]  # once: after load.stop in teardown, or at the end of recovery
     sampler: BalanceSampler | None = None
     progress: ProgressDisplay | None = None
+    status: StatusPoller | None = None  # the target's status page, read while load flows (None: it has none)
     load_started: float = 0.0
 
 
@@ -485,6 +487,10 @@ def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
         log.warning("no load op within 30 s of starting Locust (see %s)", live.load.log)
     live.load_started = time.monotonic()
     ctx.recorder.phase("load_start")
+    live.status = status_poller(live.client.front, live.client.api, ctx.recorder,
+                                max_s=schedule.duration_s + LOAD_BOUND_SLACK_S)
+    if live.status is not None:
+        teardown.callback(live.status.start().stop)
     if scenario.abort_when is not None:
         start = live.load_started - ctx.recorder.start_mono
         windows = fault_windows(schedule.faults, start, start + schedule.duration_s + 60, schedule.recovery_within_s)
@@ -518,6 +524,8 @@ def _recovery(ctx: RunContext, live: Live) -> None:
     probe_until_steady(ctx, live.client, "after")
     live.load.wait(timeout=15)
     live.load.stop()
+    if live.status is not None:
+        live.status.stop()
     if live.progress is not None:
         live.progress.stop()
     live.keep_load_ops()

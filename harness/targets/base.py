@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
-           "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "ProcessControl",
-           "Readiness", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
+           "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "PRODUCTS",
+           "ProcessControl", "Readiness", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -148,7 +148,8 @@ class ClientRequest:
 class ClientApi(Protocol):
     """Jepsen's *client*: the harness's client actions (``harness.targets.client.ACTIONS``) as the
     target's requests, and the target's answers as the harness's client model. No I/O of its own:
-    the Locust users and the probes send what it builds, so every request is in the history."""
+    the Locust users and the probes send what it builds, so every request is in the history. It may
+    also read the target's status page (``StatusApi``)."""
 
     def request(self, action: str, fields: Mapping[str, Any], api_key: str) -> ClientRequest:
         """The request for ``action`` with the model's ``fields`` (client_id among them)."""
@@ -166,6 +167,28 @@ class ClientApi(Protocol):
 
     def marks(self, body: Any) -> Mapping[str, str]:
         """Symbol -> mark price, from the answer to ``marks_request``."""
+        ...
+
+
+# A product's line on a status page, as ``StatusApi.status`` gives it: {"status": "normal" |
+# "halted", "since": epoch seconds or None, "reason": text or None}.
+PRODUCTS = ("um", "spot")
+
+
+@runtime_checkable
+class StatusApi(Protocol):
+    """What a ``ClientApi`` may also do: read the target's public system-status page, the one its
+    users are told the state of each product by. Optional: a client without it (or whose
+    ``status_request`` is None) has no page, and the harness records none and judges none."""
+
+    def status_request(self) -> ClientRequest | None:
+        """The unauthenticated request for the status page (None: the target has none)."""
+        ...
+
+    def status(self, body: Any) -> Mapping[str, Any] | None:
+        """The page as the model: ``{"um": line, "spot": line, "updated": epoch seconds or None}``,
+        each line ``{"status": "normal" | "halted", "since", "reason"}``; None when ``body`` is
+        no status page."""
         ...
 
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import BadInput
-from harness.targets.base import STANDARD_CLIENT, ClientApi, ClientRequest
+from harness.targets.base import PRODUCTS, STANDARD_CLIENT, ClientApi, ClientRequest
 
-__all__ = ["ACTIONS", "STANDARD_CLIENT", "StandardClient", "load_client_api"]
+__all__ = ["ACTIONS", "STANDARD_CLIENT", "StandardClient", "load_client_api", "product_line"]
 
 # action -> the fields it carries (besides client_id); the history's ``f`` of its ops
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -51,6 +51,29 @@ class StandardClient:
         symbols = body.get("symbols") if isinstance(body, dict) else None
         return {s: str(v["mark"]) for s, v in symbols.items() if isinstance(v, dict) and "mark" in v} \
             if isinstance(symbols, dict) else {}
+
+    STATUS_PATH = "/sapi/v1/system/status"  # the venue's public system status, per product
+
+    def status_request(self) -> ClientRequest:
+        return ClientRequest("GET", self.STATUS_PATH, {})
+
+    def status(self, body: Any) -> Mapping[str, Any] | None:
+        products = body.get("products") if isinstance(body, dict) else None
+        if not isinstance(products, dict):
+            return None
+        lines = {name: product_line(products.get(name)) for name in PRODUCTS}
+        updated = body.get("updated")
+        return {**lines, "updated": float(updated) if isinstance(updated, (int, float)) else None}
+
+
+def product_line(raw: Any) -> dict[str, Any] | None:
+    """One product's line of a status page as the model has it; None when it says neither
+    ``normal`` nor ``halted`` (a page that does not say is not taken to say either)."""
+    if not isinstance(raw, dict) or raw.get("status") not in ("normal", "halted"):
+        return None
+    since, reason = raw.get("since"), raw.get("reason")
+    return {"status": raw["status"], "since": float(since) if isinstance(since, (int, float)) else None,
+            "reason": str(reason) if reason is not None else None}
 
 
 def load_client_api(spec: str) -> ClientApi:
