@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from harness.checks.base import Audit, CheckFn, CheckResult
     from harness.history import History
 
-__all__ = ["CHECK_NAMES", "DEFAULT_CHECKS", "check_fn", "run_checks"]
+__all__ = ["BY_NAME", "CHECK_NAMES", "DEFAULT_CHECKS", "check_fn", "run_checks"]
 
 CHECK_NAMES: tuple[str, ...] = (
     "safe_halt",
@@ -29,10 +29,13 @@ CHECK_NAMES: tuple[str, ...] = (
     "auth_fail_closed",
     "steady_state",
     "single_active_matching",
+    "status_truthful",
 )
 # auth_fail_closed needs bad_key load to decide; steady_state gates on numbers; single_active_matching needs
-# a front of gateways in two regions (which answered each write): each is asked for by name
-DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("auth_fail_closed", "steady_state", "single_active_matching"))
+# a front of gateways in two regions (which answered each write); status_truthful a status page, which a
+# target's client API may not read (then unknown, and so would be every run it judged): each is asked for by name
+BY_NAME = ("auth_fail_closed", "steady_state", "single_active_matching", "status_truthful")
+DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in BY_NAME)
 
 
 def check_fn(name: str) -> CheckFn:
