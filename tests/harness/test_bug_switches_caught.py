@@ -64,6 +64,7 @@ KILLER = {
     "cold_standby_books": "short-region-loss",
     "dual_active_matching": "short-region-returns",
     "no_witness": "short-inter-region-partition",
+    "stale_status": "short-margin-halt",
 }
 # What the correct exchange's pass must show, so that it is not vacuous: (check, figure, at least).
 # (A breach the exchange ends by liquidating at once is never "due": breaches_due may rightly be 0.)
@@ -71,7 +72,8 @@ DID_ITS_JOB = {
     "short-auth-partition": [("auth_fail_closed", "invalid_key_during_auth_fault", 1)],
     "short-old-primary-returns": [("no_acked_write_lost", "failovers", 1)],
     "short-ledger-crash": [("no_acked_write_lost", "failovers", 1), ("rollback", "transfers", 100)],
-    "short-margin-halt": [("safe_halt", "halts", 1), ("no_erroneous_risk_actions", "decisions", 1)],
+    "short-margin-halt": [("safe_halt", "halts", 1), ("no_erroneous_risk_actions", "decisions", 1),
+                          ("status_truthful", "halts_seen", 1), ("status_truthful", "status_pages_read", 10)],
     "short-price-drop": [("no_erroneous_risk_actions", "breaches", 1),
                          ("no_erroneous_risk_actions", "liquidations", 1)],
     # the witness keeps the standby that missed the cut's writes from being promoted: no failover
