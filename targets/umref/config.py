@@ -47,6 +47,7 @@ KILLED_BY: dict[str, tuple[str, ...]] = {
     "dual_active_matching": ("single_active_matching",),
     "cold_standby_books": ("resting_orders_preserved",),
     "no_witness": ("single_active_matching", "no_acked_write_lost"),
+    "stale_status": ("status_truthful",),
 }
 BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 

@@ -2,19 +2,23 @@
 
 A verified key is cached for a short time so that auth is not on every request's path; an
 unknown key is never cached. When auth cannot be reached the gateway refuses (503
-AUTH_UNAVAILABLE) — unless the `fail_open_auth` bug trusts the account named in the key.
+AUTH_UNAVAILABLE) — unless the `fail_open_auth` bug trusts the account named in the key. The
+public system status (``status_page``) needs no key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
+from targets.umref import status_page
 from targets.umref.config import ServiceConfig
 from targets.umref.service import (
     ApiError,
+    Clock,
     Peer,
     PeerTimeout,
     PeerUnavailable,
@@ -41,10 +45,13 @@ AUDIT_OWNERS = {
 
 
 class Gateway:
-    def __init__(self, cfg: ServiceConfig) -> None:
+    def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
         self.cfg = cfg
         self.auth = Peer(cfg.peers["auth"], timeout_s=1.0)
         self.matching = Peer(cfg.peers["matching"], timeout_s=5.0)
+        # its own connection, with a short timeout: a read stuck on matching holds the page back no longer
+        self.status = status_page.StatusPage(Peer(cfg.peers["matching"], timeout_s=2 * status_page.REFRESH_S), clock,
+                                             stale=cfg.has_bug("stale_status"))
         self.ledgers = [Peer(cfg.peers[n], timeout_s=5.0) for n in ("ledger-a", "ledger-b")]
         self.verified: dict[str, tuple[str, float]] = {}
 
@@ -82,6 +89,10 @@ class Gateway:
         status, answer = await self.matching.get(f"/account/{account}")
         return json_response(answer, status)
 
+    async def system_status(self, _: web.Request) -> web.Response:
+        """The public status page: no key needed (users read it when nothing else answers)."""
+        return json_response(self.status.current())
+
     async def market(self, _: web.Request) -> web.Response:
         status, answer = await self.matching.get("/market")
         return json_response(answer, status)
@@ -110,16 +121,24 @@ class Gateway:
 
 async def build(cfg: ServiceConfig) -> web.Application:
     app = make_app(cfg)
-    gw = Gateway(cfg)
+    gw = Gateway(cfg, app["clock"])
     for public in WRITES:
         app.router.add_post(public, gw.write)
     app.router.add_get("/account", gw.account)
     app.router.add_get("/market", gw.market)
     app.router.add_get("/audit/{name}", gw.audit)
+    app.router.add_get(status_page.PATH, gw.system_status)
+    refreshing: list[asyncio.Task[None]] = []
+
+    async def start(_: web.Application) -> None:
+        refreshing.append(asyncio.create_task(gw.status.run()))
 
     async def close(_: web.Application) -> None:
-        for peer in (gw.auth, gw.matching, *gw.ledgers):
+        for task in refreshing:
+            task.cancel()
+        for peer in (gw.auth, gw.matching, gw.status.matching, *gw.ledgers):
             await peer.close()
 
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app
