@@ -137,6 +137,7 @@ class Exchange:
         self.balances: dict[str, dict[str, int]] = {}  # ledger account -> asset -> minor units (natural sign)
         self.results: dict[str, dict[str, Any]] = {}  # client_id -> answer given (idempotency)
         self.halts: list[dict[str, Any]] = []
+        self.risk_levels: dict[str, str] = {}  # account -> its risk level, where not NORMAL
         self.last_price: dict[str, Decimal] = {}
         self.last_seq = 0
         self._ids = itertools.count(1)
@@ -150,6 +151,14 @@ class Exchange:
 
     def position(self, account: str, symbol: str) -> Position:
         return self.positions.get((account, symbol), Position())
+
+    def risk_level_of(self, account: str) -> str:
+        return self.risk_levels.get(account, "NORMAL")
+
+    def reduces(self, account: str, symbol: str, side: str, qty: Decimal) -> bool:
+        """Whether an order only reduces the account's position (never opens or flips one)."""
+        pos = self.position(account, symbol)
+        return (side == "SELL" and pos.qty >= qty) or (side == "BUY" and -pos.qty >= qty)
 
     def leverage_of(self, account: str, symbol: str) -> int:
         return self.leverage.get((account, symbol), DEFAULT_LEVERAGE)
@@ -183,10 +192,13 @@ class Exchange:
             "wallet": {a: str(money.from_minor(a, v)) for a, v in self.wallet(account, "um").items()},
             "positions": self.um_positions(account),
             "open_orders": self.open_um_exposure(account),
+            "risk_level": self.risk_level_of(account),
         }
 
-    def accounts_with_positions(self) -> list[str]:
-        return sorted({a for (a, _), p in self.positions.items() if p.qty != 0})
+    def accounts_at_risk(self) -> list[str]:
+        """Accounts the risk engine watches: those with a position, and those whose level is
+        still raised (a position closed by trading must bring it back to NORMAL)."""
+        return sorted({a for (a, _), p in self.positions.items() if p.qty != 0} | set(self.risk_levels))
 
     def new_id(self, prefix: str, seq_hint: int) -> str:
         return f"{prefix}{seq_hint}-{next(self._ids)}"
@@ -198,9 +210,7 @@ class Exchange:
         """The journal record for a new order: the order, its trades, fees and PnL legs."""
         market = "spot" if symbol in money.SPOT_SYMBOLS else "um"
         if reduce_only:
-            pos = self.position(account, symbol)
-            reducing = (side == "SELL" and pos.qty >= qty) or (side == "BUY" and -pos.qty >= qty)
-            if market != "um" or not reducing:
+            if market != "um" or not self.reduces(account, symbol, side, qty):
                 raise ApiError(400, "REDUCE_ONLY_REJECTED", "reduce-only order would not reduce the position")
         order_id = f"o-{client_id}"
         events: list[dict[str, Any]] = [{
@@ -337,7 +347,13 @@ class Exchange:
                     self._rest(cancelled, -1, cancelled.qty)
         elif kind == "leverage":
             self.leverage[(ev["account"], ev["symbol"])] = int(ev["leverage"])
+        elif kind == "risk_level":
+            if ev["to"] == "NORMAL":
+                self.risk_levels.pop(ev["account"], None)
+            else:
+                self.risk_levels[ev["account"]] = ev["to"]
         elif kind == "liquidation":
+            self.risk_levels.pop(ev["account"], None)  # executed: nothing left at risk
             for pos in ev.get("closed", []):
                 self.positions[(ev["account"], pos["symbol"])] = Position()
                 ins = ("insurance", pos["symbol"])

@@ -47,6 +47,7 @@ KILLED_BY: dict[str, tuple[str, ...]] = {
     "dual_active_matching": ("single_active_matching",),
     "cold_standby_books": ("resting_orders_preserved",),
     "no_witness": ("single_active_matching", "no_acked_write_lost"),
+    "old_state_table": ("no_erroneous_risk_actions",),
     "stale_status": ("status_truthful",),
 }
 BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
@@ -103,8 +104,6 @@ _STACK_LINKS: tuple[str, ...] = (
     "margin->pricefeed",
     "liquidation->margin",
     "liquidation->matching",
-    "liquidation->ledger-a",
-    "liquidation->ledger-b",
 )
 
 

@@ -5,6 +5,10 @@ cum_i = cum_{i−1} + floor_i·(MMR_i − MMR_{i−1}) keeps MM continuous acros
 Adjusted equity per asset = q·index·collateral_rate for q > 0, q·index for q < 0, where q is the
 wallet balance plus the unrealized PnL of positions margined in that asset.
 uniMMR = Σ adjusted equity / Σ maintenance margin.
+
+Risk levels as the venue has them (its ``riskLevelChange`` states): above 1.5 an account trades
+freely; at or below 1.5 it is margin-called (a notice, nothing more); at or below 1.2 it is
+reduce-only; at or below 1.05 it is force-liquidated.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from decimal import Decimal
 from targets.umref.money import COLLATERAL_RATE, UM_SYMBOLS, base_of
 
 __all__ = ["Tier", "TIERS", "tier_for", "maintenance_margin", "unrealized_pnl", "adjusted_equity", "unimmr",
-           "state_of", "initial_margin", "PositionIn", "OrderIn", "THRESHOLDS"]
+           "risk_level", "initial_margin", "PositionIn", "OrderIn", "RISK_LEVELS", "THRESHOLDS", "OLD_THRESHOLDS",
+           "RESTRICTED"]
 
-THRESHOLDS = {"normal": Decimal("1.5"), "margin_call": Decimal("1.2"), "liquidation": Decimal("1.05")}
+RISK_LEVELS = ("NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "FORCE_LIQUIDATION")  # by severity
+# The uniMMR at or below which each level begins.
+THRESHOLDS = {"MARGIN_CALL": Decimal("1.5"), "REDUCE_ONLY": Decimal("1.2"), "FORCE_LIQUIDATION": Decimal("1.05")}
+# The ``old_state_table`` defect: the table umref had before the venue's (a margin call only at
+# 1.2, no reduce-only level at all).
+OLD_THRESHOLDS = {"MARGIN_CALL": Decimal("1.2"), "FORCE_LIQUIDATION": Decimal("1.05")}
+RESTRICTED = ("REDUCE_ONLY", "FORCE_LIQUIDATION")  # levels in which no order may add exposure
 
 
 @dataclass(frozen=True)
@@ -40,9 +51,13 @@ def _tiers(rows: Sequence[tuple[int, str]]) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-_BTC = _tiers([(50_000, "0.004"), (250_000, "0.005"), (1_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")])
-_ETH = _tiers([(10_000, "0.005"), (100_000, "0.0065"), (500_000, "0.01"), (1_000_000, "0.02"), (2_000_000, "0.05")])
-TIERS: dict[str, tuple[Tier, ...]] = {s: (_BTC if s.startswith("BTC") else _ETH) for s in UM_SYMBOLS}
+# Per symbol: USDC-margined contracts have brackets of their own, as on the venue.
+TIERS: dict[str, tuple[Tier, ...]] = {
+    "BTCUSDT": _tiers([(50_000, "0.004"), (250_000, "0.005"), (1_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")]),
+    "ETHUSDT": _tiers([(10_000, "0.005"), (100_000, "0.0065"), (500_000, "0.01"), (1_000_000, "0.02"), (2_000_000, "0.05")]),
+    "BTCUSDC": _tiers([(100_000, "0.004"), (500_000, "0.005"), (2_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")]),
+    "ETHUSDC": _tiers([(50_000, "0.005"), (250_000, "0.0065"), (1_000_000, "0.01"), (2_000_000, "0.02"), (5_000_000, "0.05")]),
+}
 
 
 @dataclass(frozen=True)
@@ -97,16 +112,11 @@ def unimmr(wallet: Mapping[str, Decimal], positions: Sequence[PositionIn], index
     return adjusted_equity(wallet, positions, index) / mm
 
 
-def state_of(ratio: Decimal | None) -> str:
+def risk_level(ratio: Decimal | None, table: Mapping[str, Decimal] = THRESHOLDS) -> str:
+    """The level an account with this uniMMR is in (no position: NORMAL)."""
     if ratio is None:
-        return "no_position"
-    if ratio <= THRESHOLDS["liquidation"]:
-        return "liquidation"
-    if ratio <= THRESHOLDS["margin_call"]:
-        return "margin_call"
-    if ratio <= THRESHOLDS["normal"]:
-        return "watch"
-    return "normal"
+        return "NORMAL"
+    return next((level for level in reversed(RISK_LEVELS) if level in table and ratio <= table[level]), "NORMAL")
 
 
 def initial_margin(qty: Decimal, price: Decimal, leverage: int) -> Decimal:

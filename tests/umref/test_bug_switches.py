@@ -175,8 +175,7 @@ def test_ledger_misreport(lying: Topology) -> None:
 
 @pytest.mark.parametrize("bugs", [(), ("late_liquidation",)], ids=["correct", "late_liquidation"])
 def test_due_accounts_are_acted_on_within_the_bound(tmp_path: Path, bugs: tuple[str, ...]) -> None:
-    """An 8 % BTC drop leaves every leveraged account due; the first margin call or liquidation
-    must follow the first tick at the new price within act_within_ms (late_liquidation: 5 s)."""
+    """An 8 % BTC drop leaves every leveraged account due; the first risk-level move must follow the first tick at the new price within act_within_ms (late_liquidation: 5 s)."""
     topo = started(tmp_path / "umref", bugs=bugs, price_seed=13)  # the leveraged accounts' longs opened on the demo path
     try:
         sources = requests.get(topo.config.url("pricefeed") + "/prices", timeout=2).json()["assets"]["BTC"]["sources"]
@@ -187,10 +186,10 @@ def test_due_accounts_are_acted_on_within_the_bound(tmp_path: Path, bugs: tuple[
             return {"BTC": btc if t < drop_at else (btc * Decimal("0.92")).quantize(Decimal("0.01")), "ETH": Decimal(3000)}
 
         def acted() -> list[dict[str, Any]]:
-            return [r for r in journal(topo) if r["kind"] in ("margin_call", "liquidation") and r["time"] >= drop_at]
+            return [r for r in journal(topo) if r["kind"] in ("risk_level", "liquidation") and r["time"] >= drop_at]
 
         with Ticker(topo, path) as market:
-            wait_for(lambda: bool(acted()), 12, "a margin call or liquidation")
+            wait_for(lambda: bool(acted()), 12, "a risk-level move")
             first_due = min(t for t, _ in market.sent if t >= drop_at)
         first = min(acted(), key=lambda r: r["time"])
         assert first["events"][0]["prices"][0]["time"] >= first_due  # decided on a tick after the drop

@@ -59,20 +59,36 @@ def test_adjusted_equity_haircuts_collateral_not_debts() -> None:
     assert mm.adjusted_equity({"USDT": D(100)}, [], index) == D(100)
 
 
-def test_unimmr_and_states_at_the_thresholds() -> None:
+def test_unimmr_and_the_venues_risk_levels_at_each_boundary() -> None:
+    """MM = 200 at 50,000: a wallet of 300 is uniMMR 1.5 exactly, 240 is 1.2, 210 is 1.05; a cent
+    more is just above each. Ordered up and then down: both directions of every move."""
     pos = [PositionIn("BTCUSDT", D(1), D(50000), 20)]
-    index = {"BTC": D(50000)}  # MM = 200
-    for wallet, state in [(D(301), "normal"), (D(300), "watch"), (D(241), "watch"), (D(240), "margin_call"),
-                          (D(211), "margin_call"), (D(210), "liquidation")]:
+    index = {"BTC": D(50000)}
+    ladder = [(D("300.01"), "NORMAL"), (D(300), "MARGIN_CALL"), (D("240.01"), "MARGIN_CALL"), (D(240), "REDUCE_ONLY"),
+              (D("210.01"), "REDUCE_ONLY"), (D(210), "FORCE_LIQUIDATION"), (D(1), "FORCE_LIQUIDATION")]
+    for wallet, level in ladder + ladder[::-1]:
         ratio = mm.unimmr({"USDT": wallet}, pos, index)
-        assert ratio == wallet / 200 and mm.state_of(ratio) == state, (wallet, ratio)
-    assert mm.unimmr({"USDT": D(100)}, [], index) is None and mm.state_of(None) == "no_position"
+        assert ratio == wallet / 200 and mm.risk_level(ratio) == level, (wallet, ratio)
+    assert mm.unimmr({"USDT": D(100)}, [], index) is None and mm.risk_level(None) == "NORMAL"
 
 
-def test_seed_scenario_leveraged_account_falls_into_a_margin_call_on_a_7pct_drop() -> None:
+def test_the_old_state_table_knows_no_reduce_only_and_calls_late() -> None:
+    """The ``old_state_table`` defect's table: what umref did before the venue's levels."""
+    assert mm.risk_level(D("1.4"), mm.OLD_THRESHOLDS) == "NORMAL"
+    assert mm.risk_level(D("1.1"), mm.OLD_THRESHOLDS) == "MARGIN_CALL"
+    assert mm.risk_level(D("1.05"), mm.OLD_THRESHOLDS) == "FORCE_LIQUIDATION"
+
+
+def test_seed_scenario_leveraged_account_falls_to_reduce_only_on_a_7pct_drop() -> None:
     pos = [PositionIn("BTCUSDT", D(1), D(50000), 20)]
-    assert mm.state_of(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(50000)})) == "normal"
-    assert mm.state_of(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(46500)})) == "margin_call"
+    assert mm.risk_level(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(50000)})) == "NORMAL"
+    assert mm.risk_level(mm.unimmr({"USDT": D(3700)}, pos, {"BTC": D(46500)})) == "REDUCE_ONLY"
+
+
+def test_usdc_contracts_have_brackets_of_their_own() -> None:
+    """100,000 of BTC notional is in BTCUSDT's second bracket but still in BTCUSDC's first."""
+    assert mm.maintenance_margin("BTCUSDT", D(2), D(50000)) == D(100000) * D("0.005") - D(50)
+    assert mm.maintenance_margin("BTCUSDC", D(2), D(50000)) == D(100000) * D("0.004")
 
 
 def test_initial_margin() -> None:

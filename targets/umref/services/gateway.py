@@ -40,7 +40,7 @@ WRITES = {
 AUDIT_OWNERS = {
     "halts": "matching", "books": "matching", "replication": "coordinator",
     "orders": "ledger", "trades": "ledger", "ledger": "ledger", "balances": "ledger",
-    "margin-calls": "ledger", "liquidations": "ledger",
+    "risk-levels": "ledger", "liquidations": "ledger",
 }
 
 

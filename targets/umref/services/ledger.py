@@ -64,7 +64,7 @@ SHIPPER_PATIENCE = 20
 SHIPPER_PAUSE_S = 0.25
 RENEW_EVERY_S = 0.2
 LEASE_TRUST = 0.8  # of the lease the witness grants, the part this node counts on (it counts from before asking)
-AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "margin-calls": ("margin_call",),
+AUDIT_EVENTS = {"orders": ("order", "cancel"), "trades": ("trade",), "risk-levels": ("risk_level",),
                 "liquidations": ("liquidation",)}
 
 

@@ -1,20 +1,25 @@
-"""Liquidation: watches every account's uniMMR; issues margin calls and liquidations.
+"""Liquidation: the risk engine. Watches every account's uniMMR and moves it between the venue's
+risk levels (NORMAL, MARGIN_CALL, REDUCE_ONLY, FORCE_LIQUIDATION), and liquidates.
 
-An evaluator asks margin for each account with a UM position; an account whose state reaches
-margin call or liquidation becomes a *candidate* (its first evaluation is kept). An executor
-acts on candidates — but not while UM is halted, and only on an evaluation whose prices are
-fresh (within the staleness bound) and newer than the last resume; a stale candidate is
-dropped and re-evaluated. Each action is journaled with every input it used, so that the
-harness can recompute it. A liquidation is first *started*; it executes on the next fresh
-evaluation still at or below the liquidation threshold, and is cancelled if uniMMR recovered.
+Each cycle it reads, from its matching engine, every account with a position or a raised level,
+with the level matching holds for it; asks margin to evaluate each; and where the evaluation's
+level differs, the account becomes a *candidate* for that move. A candidate is acted on — not
+while UM is halted, and only on an evaluation whose prices are fresh (within the staleness bound)
+and newer than the last resume; a stale one is dropped and the account evaluated again — by
+handing the evaluation to matching, which journals the move with every input it was decided on
+(so that the harness can recompute it) and enforces the level: reduce-only refuses any order
+that adds exposure, forced liquidation first cancels the account's open orders. An account in
+FORCE_LIQUIDATION is liquidated on its first fresh evaluation, after LIQUIDATION_GRACE_S (its
+cancelled orders settle, the position is queued to the liquidation desk), still at or below 1.05;
+one that recovered above it by then moves to its new level instead (the liquidation is
+cancelled). A liquidation once started is one journal record: it completes or never happened.
 
 Accounts are evaluated concurrently, so that a cycle stays short with many accounts: a due
 account is acted on within a cycle or two of margin seeing the breaching price, well inside
 the budget's ``act_within_ms``.
 
 It works for its own region's matching engine, and only while that one is active: region B's
-liquidation idles until its stack is promoted. Its records carry that engine's epoch, so that a
-deposed region's liquidation is fenced by the ledger like its matching engine.
+idles until its stack is promoted. Matching stamps the journal records with its epoch.
 """
 
 from __future__ import annotations
@@ -27,16 +32,16 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref.config import ServiceConfig
-from targets.umref.ledger_client import LedgerClient
+from targets.umref.margin_model import RISK_LEVELS
 from targets.umref.service import Clock, Peer, PeerTimeout, PeerUnavailable, json_response, make_app
 
 __all__ = ["build"]
 
 log = logging.getLogger("umref.liquidation")
-ACTIONABLE = ("margin_call", "liquidation")
 CYCLE_S = 0.2
 EVALUATIONS_AT_ONCE = 8
-LATE_S = 5.0  # the late_liquidation defect: how long a due account waits
+LATE_S = 5.0  # the late_liquidation defect: how long an account due a graver level waits
+LIQUIDATION_GRACE_S = 1.0  # from entering FORCE_LIQUIDATION to the liquidation's start, at the earliest
 
 
 class Liquidation:
@@ -45,13 +50,10 @@ class Liquidation:
         self.clock = clock
         self.margin = Peer(cfg.peers["margin"], timeout_s=2.0)
         self.matching = Peer(cfg.peers["matching"], timeout_s=2.0)
-        self.ledger = LedgerClient({n: cfg.peers[n] for n in ("ledger-a", "ledger-b")})
-        self.candidates: dict[str, dict[str, Any]] = {}  # account -> first actionable evaluation
-        self.called: set[str] = set()  # accounts margin-called in their current episode
-        self.pending_liquidation: set[str] = set()
-        self.due_since: dict[str, float] = {}  # account -> when it was first seen due (this episode)
+        self.candidates: dict[str, tuple[str, dict[str, Any]]] = {}  # account -> (its level, the evaluation moving it)
+        self.due_since: dict[str, float] = {}  # account -> when it was first seen due a graver level
+        self.forced_at: dict[str, float] = {}  # account -> when this engine first knew it in FORCE_LIQUIDATION
         self.actions = 0
-        self.epoch = 0  # the epoch of the matching engine this engine works for
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _: web.Application) -> None:
@@ -62,7 +64,6 @@ class Liquidation:
             self._task.cancel()
         for peer in (self.margin, self.matching):
             await peer.close()
-        await self.ledger.close()
 
     async def _loop(self) -> None:
         while True:
@@ -74,7 +75,6 @@ class Liquidation:
         status, state = await self.matching.get("/state")
         if status != 200 or not state.get("active", True):
             return
-        self.epoch = int(state.get("epoch") or 0)
         resumed_at = state.get("resumed_at")
         status, body = await self.matching.get("/internal/accounts")
         if status != 200:
@@ -96,7 +96,7 @@ class Liquidation:
         # All candidates at once: their journal writes share the ledger's group commits, so a
         # slow disk delays the last action of a cycle by one commit, not by one per candidate.
         due = [self.candidates.pop(account) for account in ready]
-        outcomes = await asyncio.gather(*(self.act(evaluation, state.get("resumed_at")) for evaluation in due),
+        outcomes = await asyncio.gather(*(self.act(level, evaluation, state.get("resumed_at")) for level, evaluation in due),
                                         return_exceptions=True)
         if errors := [o for o in outcomes if isinstance(o, BaseException)]:
             raise errors[0]
@@ -105,30 +105,32 @@ class Liquidation:
         request = {"account": view["account"], "wallet": view["wallet"], "positions": view["positions"],
                    "min_price_time": resumed_at}
         status, evaluation = await self.margin.post("/evaluate", request)
-        if status != 200:
-            return
-        account = view["account"]
-        if evaluation["state"] in ACTIONABLE:
-            self.due_since.setdefault(account, self.clock.now())
-            if self.cfg.has_bug("late_liquidation"):
-                self.candidates[account] = evaluation  # the latest: honest, fresh prices when it acts
-            else:
-                self.candidates.setdefault(account, evaluation)
-        elif evaluation["state"] in ("normal", "watch", "no_position"):
+        if status != 200 or evaluation["state"] not in RISK_LEVELS:
+            return  # state "unknown" (no usable price): no decision either way
+        account, level = view["account"], view.get("risk_level", "NORMAL")
+        if level != "FORCE_LIQUIDATION":
+            self.forced_at.pop(account, None)
+        if evaluation["state"] == level and (level != "FORCE_LIQUIDATION" or self.in_grace(account)):
             self.candidates.pop(account, None)
             self.due_since.pop(account, None)
-            self.called.discard(account)
-            if account in self.pending_liquidation:
-                self.pending_liquidation.discard(account)
-                await self.journal("liquidation_cancel", evaluation, stage="cancelled")
-        # state "unknown" (no usable price): no decision either way
+            return
+        if RISK_LEVELS.index(evaluation["state"]) > RISK_LEVELS.index(level):
+            self.due_since.setdefault(account, self.clock.now())
+        else:
+            self.due_since.pop(account, None)
+        self.candidates[account] = (level, evaluation)
+
+    def in_grace(self, account: str) -> bool:
+        """An account moved to FORCE_LIQUIDATION less than LIQUIDATION_GRACE_S ago is not yet
+        liquidated: a recovery meanwhile cancels it."""
+        return self.clock.now() - self.forced_at.setdefault(account, self.clock.now()) < LIQUIDATION_GRACE_S
 
     def waits(self, account: str) -> bool:
-        """The ``late_liquidation`` defect: a due account is left alone for seconds (a backlog
-        worked through in order, say); its evaluation and prices stay honest."""
-        if not self.cfg.has_bug("late_liquidation"):
+        """The ``late_liquidation`` defect: an account due a graver level is left alone for
+        seconds (a backlog worked through in order, say); its evaluation and prices stay honest."""
+        if not self.cfg.has_bug("late_liquidation") or account not in self.due_since:
             return False
-        return self.clock.now() - self.due_since.get(account, self.clock.now()) < LATE_S
+        return self.clock.now() - self.due_since[account] < LATE_S
 
     def fresh(self, evaluation: dict[str, Any], resumed_at: float | None) -> bool:
         """Every price used is within the staleness bound and newer than the last resume."""
@@ -137,42 +139,25 @@ class Liquidation:
         now = self.clock.now()
         oldest = min((p["time"] for p in evaluation.get("prices", [])), default=None)
         if oldest is None:
-            return False
+            return not evaluation.get("positions")  # no position: no price needed to say NORMAL
         return now - oldest <= self.cfg.risk.staleness_ms / 1000 and (resumed_at is None or oldest >= resumed_at)
 
-    async def act(self, evaluation: dict[str, Any], resumed_at: float | None) -> None:
+    async def act(self, level: str, evaluation: dict[str, Any], resumed_at: float | None) -> None:
         if not self.fresh(evaluation, resumed_at):
             return  # dropped; the next cycle evaluates again with fresh prices
-        account = evaluation["account"]
-        if evaluation["state"] == "liquidation":
-            if account in self.pending_liquidation:
-                client_id = f"liq-{account}-{evaluation['time']:.6f}"
-                status, _ = await self.matching.post("/internal/liquidate", {"client_id": client_id, "evaluation": evaluation})
-                if status == 200:  # otherwise (halted, stale by the time it arrived) it stays pending
-                    self.pending_liquidation.discard(account)
-                    self.actions += 1
-                    self.called.discard(account)
-                return
-            self.pending_liquidation.add(account)
-            await self.journal("liquidation", evaluation, stage="started")
-            return
-        if account not in self.called:
-            self.called.add(account)
-            await self.journal("margin_call", evaluation)
-
-    async def journal(self, kind: str, evaluation: dict[str, Any], *, stage: str | None = None) -> None:
-        """Write a margin call or a liquidation stage with every input it was decided on."""
-        now = self.clock.now()
-        event_type = "margin_call" if kind == "margin_call" else "liquidation"
-        event = {**evaluation, "type": event_type, "evaluated_at": evaluation.get("time"), "time": now,
-                 "threshold": "1.2" if kind == "margin_call" else "1.05"}
-        if stage:
-            event["stage"] = stage
-        record = {"client_id": f"{kind}-{evaluation['account']}-{now:.6f}", "kind": kind, "time": now,
-                  "events": [event], "legs": [], "writer_epoch": self.epoch}
-        await self.ledger.append(record)
-        self.actions += 1
-        log.info("%s %s for %s (uniMMR %s)", event_type, stage or "", evaluation["account"], evaluation.get("unimmr"))
+        account, to = evaluation["account"], evaluation["state"]
+        client_id = f"risk-{account}-{evaluation['time']:.6f}"
+        if level == to == "FORCE_LIQUIDATION":
+            path, body = "/internal/liquidate", {"client_id": client_id, "evaluation": evaluation}
+        else:
+            path, body = "/internal/risk_level", {"client_id": client_id, "evaluation": evaluation, "from": level}
+        status, _ = await self.matching.post(path, body)
+        if status == 200:  # otherwise (halted, stale by the time it arrived, moved meanwhile) it is evaluated again
+            self.actions += 1
+            self.due_since.pop(account, None)
+            if to == "FORCE_LIQUIDATION" and level != to:
+                self.forced_at[account] = self.clock.now()
+            log.info("%s: %s -> %s (uniMMR %s)", account, level, "liquidated" if level == to else to, evaluation.get("unimmr"))
 
 
 async def build(cfg: ServiceConfig) -> web.Application:
@@ -184,8 +169,9 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.on_cleanup.append(liq.stop)
 
     async def status(_: web.Request) -> web.Response:
-        return json_response({"candidates": sorted(liq.candidates), "called": sorted(liq.called),
-                              "pending_liquidation": sorted(liq.pending_liquidation), "actions": liq.actions})
+        return json_response({"candidates": {account: {"from": level, "to": evaluation["state"]}
+                                             for account, (level, evaluation) in sorted(liq.candidates.items())},
+                              "actions": liq.actions})
 
     app.router.add_get("/status", status)
     return app

@@ -178,7 +178,8 @@ class Margin:
             return json_response({**evaluation, "state": "unknown", "unimmr": None, "equity": None, "maintenance": None})
         ratio = mm.unimmr(wallet, positions, index)
         maintenance = sum((mm.maintenance_margin(p.symbol, p.qty, index[base_of(p.symbol)]) for p in positions), Decimal(0))
-        return json_response({**evaluation, "state": mm.state_of(ratio), "unimmr": None if ratio is None else str(ratio),
+        table = mm.OLD_THRESHOLDS if self.cfg.has_bug("old_state_table") else mm.THRESHOLDS
+        return json_response({**evaluation, "state": mm.risk_level(ratio, table), "unimmr": None if ratio is None else str(ratio),
                               "equity": str(mm.adjusted_equity(wallet, positions, index)), "maintenance": str(maintenance)})
 
 

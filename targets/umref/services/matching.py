@@ -37,6 +37,7 @@ from targets.umref.book import (
 )
 from targets.umref.config import ServiceConfig
 from targets.umref.ledger_client import Fenced, LedgerClient
+from targets.umref.margin_model import RESTRICTED, RISK_LEVELS
 from targets.umref.riskguard import RiskGuard
 from targets.umref.service import (
     ApiError,
@@ -297,6 +298,24 @@ class Matching:
         if self.guard.halted and market in self.halt_scope:
             raise ApiError(503, "UM_HALTED", "UM is halted: margin calculation is slow or unreachable")
 
+    def refuse_if_restricted(self, account: str, symbol: str | None = None, side: str = "", qty: Decimal = Decimal(0)) -> None:
+        """An account at REDUCE_ONLY or beyond may only reduce: an order that would open or add
+        exposure, or collateral taken out of its UM wallet (``symbol`` None), is refused."""
+        level = self.ex.risk_level_of(account)
+        if level in RESTRICTED and (symbol is None or not self.ex.reduces(account, symbol, side, qty)):
+            what = "collateral may not leave the UM wallet" if symbol is None else "only orders that reduce a position"
+            raise ApiError(400, "REDUCE_ONLY", f"account is {level} (uniMMR at or below its threshold): {what}")
+
+    def refuse_stale(self, evaluation: dict[str, Any], now: float) -> None:
+        """A risk action's evaluation must still be fresh when it is applied: handing it over took
+        time (unless the stale_margin_call defect is on, which ignores price age everywhere)."""
+        oldest = min((float(p["time"]) for p in evaluation.get("prices", [])), default=None)
+        if oldest is None and not evaluation.get("positions"):
+            return  # no position: nothing was priced
+        if not self.cfg.has_bug("stale_margin_call") and (
+                oldest is None or now - oldest > self.cfg.risk.staleness_ms / 1000):
+            raise ApiError(409, "STALE_EVALUATION", "the evaluation's prices are older than the staleness bound")
+
     # ---- the write path --------------------------------------------------------------------
     async def commit(self, record: dict[str, Any], answer: dict[str, Any]) -> web.Response:
         """Apply, journal, answer — once per client id, however often it is retried."""
@@ -379,6 +398,8 @@ class Matching:
         reduce_only = bool(body.get("reduce_only", False))
         self.writable()
         self.refuse_if_halted(market)
+        if market == "um":
+            self.refuse_if_restricted(account, symbol, side, qty)
         if market == "um" and not reduce_only:
             view = self.ex.margin_view(account)
             view["order"] = {"symbol": symbol, "side": side, "qty": str(qty), "price": None if price is None else str(price),
@@ -390,6 +411,8 @@ class Matching:
         async with self.lock:
             self.writable()
             self.refuse_if_halted(market)  # the guard may have halted while margin was answering
+            if market == "um":
+                self.refuse_if_restricted(account, symbol, side, qty)  # or the risk engine restricted it
             record = self.ex.decide_order(account, client_id, symbol, side, order_type, qty, price, reduce_only,
                                           self.clock.now(), move_custody=not self.cfg.has_bug("commingle_fees"))
             trades = [e for e in record["events"] if e["type"] == "trade"]
@@ -451,6 +474,7 @@ class Matching:
         if not leak:
             self.refuse_if_halted("um")
         if src == "um":  # withdrawing collateral must leave the initial margin covered
+            self.refuse_if_restricted(account)
             view = self.ex.margin_view(account)
             view["wallet"][asset] = str(Decimal(view["wallet"].get(asset, "0")) - amount)
             view["order"] = None
@@ -460,6 +484,8 @@ class Matching:
             self.writable()
             if not leak:
                 self.refuse_if_halted("um")
+            if src == "um":
+                self.refuse_if_restricted(account)
             if self.ex.balance(cust(account, src), asset) < minor:
                 raise ApiError(400, "INSUFFICIENT_BALANCE", f"{src} {asset} balance too low")
             event = {"type": "transfer", "account": account, "asset": asset, "amount": str(amount), "from": src, "to": dst}
@@ -496,12 +522,9 @@ class Matching:
         async with self.lock:
             self.refuse_if_halted("um")
             now = self.clock.now()
-            # The hand-over took time: the prices must still be fresh when the liquidation executes
-            # (unless the stale_margin_call defect is on, which ignores price age everywhere).
-            oldest = min((float(p["time"]) for p in evaluation.get("prices", [])), default=None)
-            if not self.cfg.has_bug("stale_margin_call") and (
-                    oldest is None or now - oldest > self.cfg.risk.staleness_ms / 1000):
-                raise ApiError(409, "STALE_EVALUATION", "the evaluation's prices are older than the staleness bound")
+            self.refuse_stale(evaluation, now)
+            if self.ex.risk_level_of(account) != "FORCE_LIQUIDATION":
+                raise ApiError(409, "LEVEL_CHANGED", f"{account} is {self.ex.risk_level_of(account)}, not in forced liquidation")
             legs: list[dict[str, Any]] = []
             closed = []
             for (acct, symbol), pos in sorted(self.ex.positions.items()):
@@ -521,10 +544,40 @@ class Matching:
                     legs += [{"account": "wallet:segregated", "asset": asset, "amount": minor},
                              {"account": "wallet:house", "asset": asset, "amount": -minor}]
                 closed.append({"symbol": symbol, "qty": str(pos.qty), "price": str(prices[base]), "realized": str(realized)})
-            event = {**evaluation, "type": "liquidation", "stage": "executed", "threshold": "1.05", "closed": closed, "evaluated_at": evaluation.get("time"),
-                     "time": now}
+            event = {**evaluation, "type": "liquidation", "stage": "executed", "threshold": "1.05", "closed": closed,
+                     "evaluated_at": evaluation.get("time"), "time": now}
             record = {"client_id": client_id, "kind": "liquidation", "time": event["time"], "events": [event], "legs": legs}
         return await self.commit(record, {"status": "LIQUIDATED", "closed": closed})
+
+    async def risk_level(self, request: web.Request) -> web.Response:
+        """The risk engine moves an account to the level its evaluation shows: journaled with
+        every input (the user-data stream's ``riskLevelChange``). Entering FORCE_LIQUIDATION
+        cancels the account's open UM orders first; the liquidation itself is a later, fresh
+        evaluation's (``liquidate``), and a recovery before it cancels it."""
+        body = await read_json(request)
+        client_id, evaluation = required(body, "client_id"), body.get("evaluation")
+        if not isinstance(evaluation, dict) or evaluation.get("state") not in RISK_LEVELS:
+            raise ApiError(400, "BAD_REQUEST", "an evaluation with a risk level as its state is required")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        account, to, seen = required(evaluation, "account"), evaluation["state"], body.get("from")
+        self.writable()
+        during_halt = self.cfg.has_bug("margin_call_during_halt")
+        if not during_halt:
+            self.refuse_if_halted("um")
+        async with self.lock:
+            if not during_halt:
+                self.refuse_if_halted("um")
+            now = self.clock.now()
+            self.refuse_stale(evaluation, now)
+            if (level := self.ex.risk_level_of(account)) != seen or level == to:
+                raise ApiError(409, "LEVEL_CHANGED", f"{account} is {level}: no move from {seen} to {to}")
+            events = [{**evaluation, "type": "risk_level", "from": level, "to": to, "evaluated_at": evaluation.get("time"),
+                       "time": now}]
+            if to == "FORCE_LIQUIDATION":
+                events += [cancel_event(o, "force_liquidation") for o in self.ex.open_orders(account, "um")]
+            record = {"client_id": client_id, "kind": "risk_level", "time": now, "events": events, "legs": []}
+        return await self.commit(record, {"account": account, "from": level, "to": to})
 
     # ---- reads -----------------------------------------------------------------------------
     async def account(self, request: web.Request) -> web.Response:
@@ -539,7 +592,7 @@ class Matching:
 
     async def accounts_at_risk(self, _: web.Request) -> web.Response:
         self.serving()
-        return json_response({"accounts": [self.ex.margin_view(a) for a in self.ex.accounts_with_positions() if a != "insurance"]})
+        return json_response({"accounts": [self.ex.margin_view(a) for a in self.ex.accounts_at_risk() if a != "insurance"]})
 
     async def state(self, _: web.Request) -> web.Response:
         now = self.clock.now()
@@ -631,6 +684,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_post("/leverage", m.leverage)
     app.router.add_post("/transfer", m.transfer)
     app.router.add_post("/internal/liquidate", m.liquidate)
+    app.router.add_post("/internal/risk_level", m.risk_level)
     app.router.add_post("/promote", m.promote)
     app.router.add_get("/internal/accounts", m.accounts_at_risk)
     app.router.add_get("/account/{account}", m.account)
