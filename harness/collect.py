@@ -28,7 +28,7 @@ from harness.targets.base import Topology
 __all__ = ["AuditSources", "topology_facts", "collect_audit", "BalanceSampler", "primary_ledger", "read_journal", "flatten"]
 
 log = logging.getLogger("umchaos.collect")
-FLATTENED = {"margin_call": "margin_calls", "liquidation": "liquidations"}  # event type -> audit view
+FLATTENED = {"risk_level": "risk_levels", "liquidation": "liquidations"}  # event type -> audit view
 _RECORDS = msgspec.json.Decoder(JournalRecord)
 _HEADER = msgspec.json.Decoder()
 

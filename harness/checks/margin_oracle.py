@@ -17,9 +17,12 @@ RATES = {"USDT": Fraction(1), "USDC": Fraction(1), "BTC": Fraction(95, 100), "ET
 MARGIN_ASSET = {"BTCUSDT": "USDT", "ETHUSDT": "USDT", "BTCUSDC": "USDC", "ETHUSDC": "USDC"}
 SCALE = {"USDT": 10**6, "USDC": 10**6, "BTC": 10**8, "ETH": 10**8}  # ledger minor units per 1
 # (upper notional bound, maintenance margin rate); cum follows from continuity.
+# Per symbol: a USDC-margined contract has brackets of its own.
 TABLES = {
-    "BTC": [(50_000, "0.004"), (250_000, "0.005"), (1_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")],
-    "ETH": [(10_000, "0.005"), (100_000, "0.0065"), (500_000, "0.01"), (1_000_000, "0.02"), (2_000_000, "0.05")],
+    "BTCUSDT": [(50_000, "0.004"), (250_000, "0.005"), (1_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")],
+    "ETHUSDT": [(10_000, "0.005"), (100_000, "0.0065"), (500_000, "0.01"), (1_000_000, "0.02"), (2_000_000, "0.05")],
+    "BTCUSDC": [(100_000, "0.004"), (500_000, "0.005"), (2_000_000, "0.01"), (10_000_000, "0.025"), (20_000_000, "0.05")],
+    "ETHUSDC": [(50_000, "0.005"), (250_000, "0.0065"), (1_000_000, "0.01"), (2_000_000, "0.02"), (5_000_000, "0.05")],
 }
 # The steepest maintenance rate: how fast maintenance margin can grow with notional (screening).
 MAX_RATE = max(Fraction(rate) for table in TABLES.values() for _, rate in table)
@@ -36,7 +39,7 @@ def _float_tiers(table: list[tuple[int, str]]) -> tuple[tuple[float, float, floa
     return tuple(out)
 
 
-_FLOAT_TIERS = {base: _float_tiers(table) for base, table in TABLES.items()}
+_FLOAT_TIERS = {symbol: _float_tiers(table) for symbol, table in TABLES.items()}
 _FLOAT_RATES = {asset: float(rate) for asset, rate in RATES.items()}
 STABLE_RATE = frozenset(asset for asset, rate in RATES.items() if rate == 1)  # counted at face value, either sign
 
@@ -44,7 +47,7 @@ STABLE_RATE = frozenset(asset for asset, rate in RATES.items() if rate == 1)  # 
 def maintenance(symbol: str, qty: Fraction, mark: Fraction) -> Fraction:
     notional = abs(qty * mark)
     floor, prev_rate, cum = Fraction(0), Fraction(0), Fraction(0)
-    for bound, rate_text in TABLES[symbol[:3]]:
+    for bound, rate_text in TABLES[symbol]:
         rate = Fraction(rate_text)
         cum += floor * (rate - prev_rate)
         if notional <= bound:
@@ -55,7 +58,7 @@ def maintenance(symbol: str, qty: Fraction, mark: Fraction) -> Fraction:
 
 def maintenance_float(symbol: str, notional: float) -> float:
     """``maintenance`` in floats, from a notional (screening only; decisions use fractions)."""
-    tiers = _FLOAT_TIERS[symbol[:3]]
+    tiers = _FLOAT_TIERS[symbol]
     for bound, rate, cum in tiers:
         if notional <= bound:
             return notional * rate - cum
@@ -141,7 +144,7 @@ def crossing_price(symbol: str, qty: float, entry: float, wallet: float, thresho
     continuous: so there is at most one such mark, uniMMR on one side of the threshold below it
     and on the other above it."""
     size = abs(qty)
-    tiers = _FLOAT_TIERS[symbol[:3]]
+    tiers = _FLOAT_TIERS[symbol]
     floor = 0.0
     for i, (bound, rate, cum) in enumerate(tiers):
         mark = (qty * entry - wallet - threshold * cum) / (qty - threshold * rate * size)

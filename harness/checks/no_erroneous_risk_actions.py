@@ -1,5 +1,11 @@
-"""no_erroneous_risk_actions: no margin call or liquidation on wrong or stale inputs, and none
-that was due left undone: both directions, judged on prices the harness itself published.
+"""no_erroneous_risk_actions: no risk-level move, reduce-only refusal or liquidation on wrong or
+stale inputs, and none that was due left undone: both directions, judged on prices the harness
+itself published.
+
+The venue's risk levels (its ``riskLevelChange`` states), by uniMMR: NORMAL above 1.5,
+MARGIN_CALL at or below 1.5 (a notice), REDUCE_ONLY at or below 1.2 (no order may add exposure,
+no collateral may leave the UM wallet), FORCE_LIQUIDATION at or below 1.05 (open orders
+cancelled, then the positions liquidated; a recovery before the liquidation cancels it).
 
 Evidence, and how the target's is cross-examined:
 
@@ -8,11 +14,13 @@ Evidence, and how the target's is cross-examined:
   (``Ticks``); only delivered ticks can be expected to move the target.
 - From the client history: the faults the nemesis injected, UM writes refused ``UM_HALTED`` (a
   halt as clients saw it) and UM writes acknowledged (UM trading again after a fault).
-- From the target: its decisions (``margin_call`` / ``liquidation`` events in the journal, each
-  carrying the evaluation it acted on: wallet, positions, prices with their times), the journal's
-  trades, executed liquidations and legs, and its halt log (``/audit/halts``).
+- From the client history also: UM orders and transfers refused ``REDUCE_ONLY``.
+- From the target: its decisions (``risk_level`` events in the journal, each a move ``from`` one
+  level ``to`` another carrying the evaluation it was decided on: wallet, positions, prices with
+  their times; and executed ``liquidation`` events), the journal's orders, trades, transfers and
+  legs, and its halt log (``/audit/halts``).
 
-Wrong or stale inputs, for each decision not ``cancelled``: every price it reports must be one
+Wrong or stale inputs, for each decision (a move, an executed liquidation): every price it reports must be one
 the harness published, at exactly that time (a time no tick had is a violation) and at that price
 (a different one is "wrong parameters"); no older than ``risk.staleness_ms`` at the decision, none
 from before the last resume; the decision not inside a halt. Its wallet and positions are compared
@@ -25,23 +33,32 @@ reported state matches if the account held it at some moment of the INPUT_WINDOW
 decision. Entry prices cannot be rebuilt to the digit (each venue rounds the average of opening
 fills its own way): the qty-weighted average of opening fills is compared within
 ENTRY_TOLERANCE. uniMMR is then recomputed by the oracle (exact fractions) on the true prices and
-the journal's inputs (the reported entry price where it agrees with the rebuilt one): at or below
-1.2 for a margin call, 1.05 for a liquidation.
+the journal's inputs (the reported entry price where it agrees with the rebuilt one): a move must
+land on exactly the level that uniMMR is in (so an escalation and a recovery are both judged), a
+liquidation must be at or below 1.05 and come from FORCE_LIQUIDATION. A move's ``from`` must be
+the level the journal had the account in. The journal must also show the levels enforced: no
+order adding exposure and no transfer out of the UM wallet accepted while the account was
+REDUCE_ONLY or beyond; and each ``REDUCE_ONLY`` refusal a client saw must fall while the journal
+had the account so, and (an order) one that would have added exposure to its journal position.
 
 Missed or late actions: the uniMMR of every customer account (one with a ``cust:<acct>:*`` leg)
 holding positions, rebuilt from the journal, at each delivered tick (floats, skipping ticks that
-provably cannot cross 1.2; fractions where a float lies within NEAR of a threshold). A period where
-it stays at or below 1.2 (1.05) needs a margin call or liquidation (a liquidation) for that account
+provably cannot cross 1.5; fractions where a float lies within NEAR of a threshold). A period where
+it stays at or below 1.5 (1.2, 1.05) needs the account at MARGIN_CALL or graver (REDUCE_ONLY or
+graver, FORCE_LIQUIDATION or liquidated)
 within ``risk.act_within_ms`` + CYCLE_SLACK_S of the moment the target could act: the breach, or UM
 trading again (a halt ended, claimed or seen by clients; the first acknowledged UM write after an
 injected fault was healed), or fresh ticks again (delivered ticks gapped by more than the staleness
-bound), whichever is latest. The budget counts only time the platform was seen to be working: a
+bound), whichever is latest. In the other direction, a period in which the journal holds an
+account at a level while its true uniMMR is above that level's threshold (no position counts as
+above) must end, by a move, within the same bound; and an account in FORCE_LIQUIDATION with
+uniMMR at or below 1.05 must be liquidated within it. The budget counts only time the platform was seen to be working: a
 span in which a client's request or the harness's price intake waited longer than STRAINED_S for
 its answer (a starved machine: a loaded CI runner, a disk stalled by other work) is added to the
 deadline, and named in the evidence. How slow the platform was is judged by the latency bounds of
-steady_state and recovery, not here. Periods shorter than that need nothing; an action earlier in
-the same period (from CYCLE_SLACK_S before it) suffices: a margin-called account that never
-recovered needs no new call, and a recovery no longer than that bound is not one the target
+steady_state and recovery, not here. Periods shorter than that need nothing; the level reached
+earlier in the same period (from CYCLE_SLACK_S before it) suffices: a margin-called account that
+never recovered needs no new move, and a recovery no longer than that bound is not one the target
 must have seen (it samples accounts in cycles), so the period goes on across it. Nothing is
 expected from a fault's landing until UM writes are acknowledged again after its heal: the
 harness broke part of the platform then (safe_halt and recovery judge those windows), so
@@ -51,6 +68,9 @@ timeliness is judged where nothing was broken. Judged up to the end of the load 
 Cost: one pass over the journal (linear) and, per delivered tick, only the accounts that changed
 or whose band of safe prices the tick left, or whose exact span (one position) it crossed (see
 ``_Replay``).
+
+Figures also count moves, liquidations and breaches per margin asset (an account's positions
+margined in USDT, USDC or both), since one halt covers contracts of both.
 
 Missing truth is unknown, never a violation: no tick at all makes the check unknown; a decision
 whose price time has no tick at or before it is counted and reported, its prices unjudged; while
@@ -63,7 +83,7 @@ import bisect
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -95,16 +115,19 @@ from harness.checks.margin_oracle import (
     unimmr,
     unimmr_float,
 )
-from harness.history import History
+from harness.history import History, Op
 from harness.workload import WRITE_KINDS
 
 __all__ = ["no_erroneous_risk_actions", "CYCLE_SLACK_S", "INPUT_WINDOW_S", "ENTRY_TOLERANCE"]
 
 NAME = "no_erroneous_risk_actions"
-MARGIN_CALL, LIQUIDATION = Fraction(6, 5), Fraction(21, 20)
-THRESHOLD = {"margin_call": MARGIN_CALL, "liquidation": LIQUIDATION}
-LEVELS = ((MARGIN_CALL, float(MARGIN_CALL)), (LIQUIDATION, float(LIQUIDATION)))
+SEVERITY = ("NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "FORCE_LIQUIDATION")  # the venue's risk levels, graver to the right
+RANK = {level: i for i, level in enumerate(SEVERITY)}
+THRESHOLD = {"MARGIN_CALL": Fraction(3, 2), "REDUCE_ONLY": Fraction(6, 5), "FORCE_LIQUIDATION": Fraction(21, 20)}
+RESTRICTED = ("REDUCE_ONLY", "FORCE_LIQUIDATION")  # no order may add exposure
+LEVELS = tuple((THRESHOLD[name], float(THRESHOLD[name])) for name in SEVERITY[1:])  # highest threshold first
 LEVEL_OF = {level_f: level for level, level_f in LEVELS}
+NAME_OF = {threshold: name for name, threshold in THRESHOLD.items()}
 # The target evaluates accounts in cycles (umref: every 200 ms, then each account in turn), not on
 # each tick: this much on top of act_within_ms before an action counts as late.
 CYCLE_SLACK_S = 1.0
@@ -119,7 +142,7 @@ STRAINED_S = 1.0
 CLIENT_HALT_GAP_S = 1.0  # UM_HALTED refusals this close together are one halt as clients saw it
 BAND_SAFETY = 0.5  # share of the provably safe price move used to skip ticks (float rounding room)
 SPAN_MARGIN = 4 * NEAR  # how far from each threshold (relative) an exact span keeps uniMMR, and its marks from the crossings
-WAKE_RATE = float(MARGIN_CALL * MAX_RATE)  # how fast 1.2·maintenance can grow with notional
+WAKE_RATE = LEVELS[0][1] * float(MAX_RATE)  # how fast 1.5·maintenance can grow with notional
 ROOM_FLOOR = 1e-6  # a band's room (in margin-asset units) at or below which the account is evaluated
 STABLE = frozenset(MARGIN_ASSET.values())  # priced at 1: a leg in one moves equity by its amount
 ZERO = Decimal(0)
@@ -163,8 +186,8 @@ class _Account:
     wallet: dict[str, int] = field(default_factory=dict)
     recent: deque[Snapshot] = field(default_factory=deque)
     floats: tuple[dict[str, float], list[tuple[str, float, float]]] | None = None
-    # The band: per priced asset, (low, high) prices within which uniMMR cannot reach 1.2, and
-    # ``room``, a floor of (equity − 1.2·maintenance) anywhere in it, lowered by each change of
+    # The band: per priced asset, (low, high) prices within which uniMMR cannot reach 1.5, and
+    # ``room``, a floor of (equity − 1.5·maintenance) anywhere in it, lowered by each change of
     # the account; ``band`` is its id (0: none, the account is evaluated at every tick).
     band: int = 0
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -193,11 +216,11 @@ class _Replay:
     at each delivered tick before each record (direction 2).
 
     Sampling every account at every tick would be accounts × ticks float evaluations on a soak;
-    instead an account whose uniMMR is above 1.2 gets a band of prices within which it provably
+    instead an account whose uniMMR is above 1.5 gets a band of prices within which it provably
     stays above (``FloatRatio.safe_band``), and sleeps until a price leaves its band (heaps of
     band edges per asset) or its own changes use up the band's room: a fill of d at any mark m
-    in the band changes equity by m·d − Δ(qty·entry) and 1.2·maintenance by at most
-    1.2·MAX_RATE·|d|·m; a stablecoin leg changes equity by its amount; anything else wakes it.
+    in the band changes equity by m·d − Δ(qty·entry) and 1.5·maintenance by at most
+    1.5·MAX_RATE·|d|·m; a stablecoin leg changes equity by its amount; anything else wakes it.
 
     An account holding one position and only stablecoins needs no such bound: uniMMR then crosses
     each threshold at one mark of that position's asset (``crossing_price``), so it sleeps, above
@@ -220,10 +243,11 @@ class _Replay:
         self.bands = 0
         self.bad: list[Evidence] = []
         self.episodes: list[Episode] = []
-        self.actions: dict[str, list[float]] = {}  # account -> times of its margin calls and liquidations
-        self.liquidations: dict[str, list[float]] = {}
+        self.levels: dict[str, tuple[list[float], list[str]]] = {}  # account -> the journal's levels: since when, which
+        self.liquidations: dict[str, list[float]] = {}  # account -> when its positions were liquidated
         self.decisions = self.judged = self.unjudged = 0
-        self.recorded = dict.fromkeys(THRESHOLD, 0)  # margin_call / liquidation events, every stage
+        self.moves = dict.fromkeys(SEVERITY, 0)  # risk-level moves, by the level entered
+        self.by_asset: dict[str, dict[str, int]] = {}  # margin asset -> moves / liquidations / breaches
         self.delivered = [i for i, d in enumerate(ticks.delivered) if d and ticks.times[i] <= until]
         self.priced = frozenset(asset for prices in ticks.prices for asset in prices)  # by any tick
         self.samples = 0
@@ -268,12 +292,14 @@ class _Replay:
                             fill(a, symbol, delta, d, price)
                             if a.keep:
                                 kept.append(a)
-                elif kind in THRESHOLD:
-                    self.recorded[kind] += 1
-                    if event.get("stage") != "cancelled":
-                        self.decision(record, event)
-                    if kind == "liquidation" and event.get("closed"):
-                        kept.append(self.closed(event))
+                elif kind == "risk_level":
+                    self.decision(record, event)
+                elif kind == "liquidation" and event.get("closed") is not None:  # executed (no other stage decides)
+                    self.decision(record, event)
+                    kept.append(self.closed(event))
+                elif (kind == "order" and event.get("market") == "um" and not event.get("reduce_only")) or \
+                        (kind == "transfer" and event.get("from") == "um"):
+                    self.enforced(record, event)
             for leg in record.legs:
                 try:
                     owner = wallets[leg.account]
@@ -348,24 +374,96 @@ class _Replay:
         self.changed(a)
         return a
 
+    # ---- the levels the journal holds each account in -----------------------------------------
+    def level_at(self, name: str, t: float) -> str:
+        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        i = bisect.bisect_right(times, t) - 1
+        return levels[i] if i >= 0 else "NORMAL"
+
+    def current(self, name: str) -> str:
+        entry = self.levels.get(name)
+        return entry[1][-1] if entry else "NORMAL"
+
+    def set_level(self, name: str, t: float, level: str) -> None:
+        times, levels = self.levels.setdefault(name, ([], []))
+        times.append(max(t, times[-1]) if times else t)  # journal order: a record stamped a hair earlier is still later
+        levels.append(level)
+
+    def reached(self, name: str, rank: int, start: float) -> float | None:
+        """The first moment from ``start`` at which the journal had the account at ``rank`` or
+        graver (at ``start`` itself if it already was); for FORCE_LIQUIDATION a liquidation counts."""
+        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        i = bisect.bisect_right(times, start) - 1
+        if i >= 0 and RANK.get(levels[i], 0) >= rank:
+            return start
+        first = next((t for t, level in zip(times[i + 1:], levels[i + 1:], strict=True) if RANK.get(level, 0) >= rank), None)
+        if rank == RANK["FORCE_LIQUIDATION"] and (liquidated := self.liquidations.get(name)):
+            j = bisect.bisect_left(liquidated, start)
+            if j < len(liquidated) and (first is None or liquidated[j] < first):
+                first = liquidated[j]
+        return first
+
+    def enforced(self, record: Any, event: Mapping[str, Any]) -> None:
+        """An order or a transfer out of the UM wallet the journal accepted: none may add exposure
+        or take collateral while the account is REDUCE_ONLY or graver."""
+        name = str(event.get("account"))
+        if (level := self.current(name)) not in RESTRICTED:
+            return
+        if event.get("type") == "order":
+            symbol, side, qty = str(event.get("symbol")), event.get("side"), _decimal(event.get("qty"))
+            a = self.accounts.get(name)
+            held = a.qty.get(symbol, ZERO) if a else ZERO
+            if qty is not None and _reduces(held, side, qty):
+                return
+            what = f"an order adding exposure ({side} {qty} {symbol} on a position of {held})"
+        else:
+            what = f"a transfer of {event.get('amount')} {event.get('asset')} out of the UM wallet"
+        self.bad.append(Evidence(f"{name}: {what} accepted while the journal had the account {level}", record.time,
+                                 records=(record.seq,)))
+
+    def count(self, what: str, positions: Iterable[Mapping[str, Any]]) -> None:
+        for asset in {MARGIN_ASSET.get(str(p.get("symbol"))) for p in positions} - {None}:
+            counts = self.by_asset.setdefault(str(asset), {})
+            counts[what] = counts.get(what, 0) + 1
+
+    def follow(self, kind: str, name: str, t: float, event: Mapping[str, Any], flag: Callable[[str], None]) -> None:
+        """The account's level after this decision; flag a move from a level the journal did not
+        have it in, and a liquidation not from FORCE_LIQUIDATION."""
+        held, to = self.current(name), str(event.get("to"))
+        if kind == "risk_level":
+            self.moves[to] = self.moves.get(to, 0) + 1
+            self.count("moves", event.get("positions") or [])
+            if to not in RANK:
+                flag(f"{to!r} is none of the venue's risk levels ({', '.join(SEVERITY)})")
+            if event.get("from") != held:
+                flag(f"the journal had the account {held}, not {event.get('from')}")
+            self.set_level(name, t, to)
+            return
+        self.count("liquidations", event.get("positions") or [])
+        self.liquidations.setdefault(name, []).append(t)
+        if held != "FORCE_LIQUIDATION":
+            flag(f"liquidated from {held}: not first moved to FORCE_LIQUIDATION (its open orders cancelled)")
+        self.set_level(name, t, "NORMAL")
+
     # ---- direction 1: each decision's inputs ------------------------------------------------
     def decision(self, record: Any, event: Mapping[str, Any]) -> None:
         self.decisions += 1
         kind = str(event["type"])
         t = float(event.get("time", record.time))
         name = str(event.get("account"))
-        label = f"{kind} {event.get('stage') or ''} for {name}".replace("  ", " ")
-        self.actions.setdefault(name, []).append(t)
-        if kind == "liquidation":
-            self.liquidations.setdefault(name, []).append(t)
+        to = str(event.get("to"))
+        label = f"{name} {event.get('from')} -> {to}" if kind == "risk_level" else f"liquidation of {name}"
 
         def flag(text: str) -> None:
             self.bad.append(Evidence(f"{label}: {text}", t, records=(record.seq,)))
+
+        self.follow(kind, name, t, event, flag)
 
         if h := inside(t, self.halts):
             flag(f"inside a halt, {t - h.start:.3f} s after it began")
         last_resume = self.resumes[bisect.bisect_right(self.resumes, t) - 1] if self.resumes and self.resumes[0] <= t else None
         index: dict[str, Fraction] = {}
+        quoted: dict[str, str] = {}  # the true prices as the harness published them
         unjudged = False
         for p in event.get("prices") or []:
             asset, used_at, text = str(p["asset"]), float(p["time"]), str(p["price"])
@@ -383,7 +481,7 @@ class _Replay:
                 flag(f"stale {asset} price, {t - used_at:.3f} s old (bound {self.staleness_s} s)")
             elif last_resume is not None and used_at < last_resume - 1e-6:
                 flag(f"{asset} price from {last_resume - used_at:.3f} s before the last resume")
-            index[asset] = Fraction(true)
+            index[asset], quoted[asset] = Fraction(true), true
         states = self.account(name).held_since(t - INPUT_WINDOW_S)
         state = next((s for s in states if _same_inputs(event, s)), None)
         if state is None:
@@ -400,9 +498,34 @@ class _Replay:
         except KeyError as exc:
             flag(f"no price for {exc} among its inputs")
             return
-        if ratio is None or ratio > THRESHOLD[kind]:
-            shown = "none (no position)" if ratio is None else f"{float(ratio):.4f}"
-            flag(f"uniMMR on the harness's prices and the journal's inputs is {shown} > {float(THRESHOLD[kind])}")
+        shown = "none (no position)" if ratio is None else f"{float(ratio):.4f}"
+        shown += f" at {', '.join(f'{asset} {quoted[asset]}' for asset in sorted(quoted))}" if quoted else ""
+        if kind == "liquidation":
+            if ratio is None or ratio > THRESHOLD["FORCE_LIQUIDATION"]:
+                flag(f"uniMMR on the harness's prices and the journal's inputs is {shown} > 1.05")
+        elif (truth := level_of(ratio)) != to:
+            flag(f"uniMMR on the harness's prices and the journal's inputs is {shown}: {truth}, not {to}")
+
+    def refused(self, op: Any, request: Mapping[str, Any]) -> None:
+        """A client's order or transfer refused ``REDUCE_ONLY``: the journal must have had the
+        account REDUCE_ONLY or graver meanwhile, and an order must add to its position."""
+        name, sent, t = str(op.value.get("account")), started(op), op.time
+        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        during = {self.level_at(name, sent)} | {lv for at, lv in zip(times, levels, strict=True) if sent < at <= t}
+        what = "a transfer out of the UM wallet" if op.f == "transfer" else \
+            f"an order ({request.get('side')} {request.get('qty')} {request.get('symbol')})"
+        if during.isdisjoint(RESTRICTED):
+            self.bad.append(Evidence(f"{name}: {what} refused REDUCE_ONLY while the journal had the account "
+                                     f"{' then '.join(sorted(during, key=lambda lv: RANK.get(lv, 0)))}", t))
+            return
+        qty, symbol = _decimal(request.get("qty")), str(request.get("symbol"))
+        if op.f != "um_order" or qty is None or (a := self.accounts.get(name)) is None:
+            return
+        states = [state for state in a.held_since(sent) if state.time <= t] or a.held_since(sent)[:1]
+        if all(_reduces(state.qty.get(symbol, ZERO), request.get("side"), qty) for state in states):
+            held = states[-1].qty.get(symbol, ZERO)
+            self.bad.append(Evidence(f"{name}: {what} refused REDUCE_ONLY, yet it only reduced the position of "
+                                     f"{held} {symbol} the journal shows", t))
 
     # ---- direction 2: uniMMR at each delivered tick -------------------------------------------
     def sample(self, t: float, text: Mapping[str, str]) -> None:
@@ -433,6 +556,7 @@ class _Replay:
                     breached = exact is not None and exact <= level
                 if breached and level_f not in a.open:
                     a.open[level_f] = (t, ratio or 0.0, text)
+                    self.count("breaches", [{"symbol": s} for s, q in a.qty.items() if q])
                 elif not breached and level_f in a.open:
                     start, low, prices = a.open.pop(level_f)
                     self.episodes.append(Episode(name, level, start, t, low, prices))
@@ -508,40 +632,113 @@ class _Replay:
             a.band = 0
             self.awake.add(name)
 
-    # ---- direction 2: each breach against the actions taken -----------------------------------
+    # ---- direction 2: each breach against the levels the journal held ----------------------------
     def late(self, excused: list[tuple[float, float]], strained: list[tuple[float, float]], bound_s: float) -> int:
-        """Flag each breach not acted on in time (``bound_s`` of time not ``strained``); return
-        how many breaches required an action."""
+        """Flag each breach the journal did not follow, in time (``bound_s`` of time not
+        ``strained``), with the account at the breached level or graver; return how many breaches
+        required a move."""
         starts = [s for s, _ in excused]
         strain_starts = [s for s, _ in strained]
-        for times in (*self.actions.values(), *self.liquidations.values()):
+        for times in self.liquidations.values():
             times.sort()
         due = 0
         period: dict[tuple[str, Fraction], tuple[float, float]] = {}  # (account, level) -> (start, end)
         for ep in sorted(self.episodes, key=lambda e: (e.start, e.account)):
-            times = (self.actions if ep.level == MARGIN_CALL else self.liquidations).get(ep.account, [])
-            what = "margin call or liquidation" if ep.level == MARGIN_CALL else "liquidation"
+            name = NAME_OF[ep.level]
             since, last_end = period.get((ep.account, ep.level), (ep.start, -math.inf))
             if ep.start - last_end > bound_s:  # a recovery this long the target must have seen
                 since = ep.start
             period[ep.account, ep.level] = (since, ep.end)
-            for a, b in _windows(ep.start, ep.end, excused, starts):
-                if b - a <= bound_s:
+            for a_, b in _windows(ep.start, ep.end, excused, starts):
+                if b - a_ <= bound_s:
                     continue
                 due += 1
-                deadline = _deadline(a, bound_s, strained, strain_starts)
-                first = bisect.bisect_left(times, since - CYCLE_SLACK_S)
-                if first < len(times) and times[first] <= deadline:
+                deadline = _deadline(a_, bound_s, strained, strain_starts)
+                first = self.reached(ep.account, RANK[name], since - CYCLE_SLACK_S)
+                if first is not None and first <= deadline:
                     break
-                after = f"; its first after came {times[first] - a:.3f} s after" if first < len(times) else "; none came"
+                after = f"; it was from {first - a_:.3f} s after" if first is not None else "; it never was"
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(ep.prices.items()))
-                slow = f" (+{deadline - a - bound_s:.1f} s the platform was seen starved)" if deadline - a > bound_s else ""
+                slow = f" (+{deadline - a_ - bound_s:.1f} s the platform was seen starved)" if deadline - a_ > bound_s else ""
+                graver = "liquidated" if name == "FORCE_LIQUIDATION" else "graver"
                 self.bad.append(Evidence(
                     f"{ep.account}: true uniMMR {ep.ratio:.4f} <= {float(ep.level)} from {ep.start:.3f} ({shown}), "
-                    f"UM trading with fresh ticks from {a:.3f}, yet no {what} within {bound_s:.1f} s{slow}{after}",
-                    deadline))
+                    f"UM trading with fresh ticks from {a_:.3f}, yet the account was not {name} or {graver} within "
+                    f"{bound_s:.1f} s{slow}{after}", deadline))
                 break
+        self.held_too_long(excused, starts, strained, strain_starts, bound_s)
         return due
+
+    def held_too_long(self, excused: list[tuple[float, float]], starts: list[float], strained: list[tuple[float, float]],
+                      strain_starts: list[float], bound_s: float) -> None:
+        """Flag each level the journal held an account in while its true uniMMR was above that
+        level's threshold for longer than the bound (a recovery never followed), and each forced
+        liquidation left unexecuted that long at or below 1.05."""
+        below: dict[tuple[str, Fraction], list[tuple[float, float]]] = {}
+        for ep in sorted(self.episodes, key=lambda e: e.start):
+            below.setdefault((ep.account, ep.level), []).append((ep.start, ep.end))
+
+        def overdue(spans: Iterable[tuple[float, float]]) -> tuple[float, float, float] | None:
+            for x, y in spans:
+                for p, q in _windows(x, y, excused, starts):
+                    if q - p > bound_s and (deadline := _deadline(p, bound_s, strained, strain_starts)) < q:
+                        return x, p, deadline
+            return None
+
+        for name, (times, levels) in self.levels.items():
+            if (a := self.accounts.get(name)) is None or not a.customer:
+                continue
+            for i, level in enumerate(levels):
+                start, end = times[i], times[i + 1] if i + 1 < len(times) else self.until
+                if level not in THRESHOLD or end <= start:
+                    continue
+                threshold = THRESHOLD[level]
+                spans = [(max(x, start), min(y, end)) for x, y in below.get((name, threshold), ()) if x < end and y > start]
+                if (found := overdue(_gaps(start, end, spans))) is not None:
+                    x, p, deadline = found
+                    self.bad.append(Evidence(
+                        f"{name}: held {level} from {start:.3f}, yet its true uniMMR was above {float(threshold)} from "
+                        f"{x:.3f} (UM trading with fresh ticks from {p:.3f}) and no move came within {bound_s:.1f} s",
+                        deadline))
+                elif level == "FORCE_LIQUIDATION" and (found := overdue(spans)) is not None:
+                    x, p, deadline = found
+                    self.bad.append(Evidence(
+                        f"{name}: in FORCE_LIQUIDATION from {start:.3f} with true uniMMR <= 1.05 from {x:.3f} (UM trading "
+                        f"with fresh ticks from {p:.3f}), yet not liquidated within {bound_s:.1f} s", deadline))
+
+
+def _refusals(history: History, until: float) -> tuple[list[Op], dict[Any, dict[str, Any]]]:
+    """The orders and transfers refused ``REDUCE_ONLY`` up to ``until``, and what each asked
+    (its invocation's fields, by client id)."""
+    refusals = [op for op in history.completions("um_order", "transfer") if op.error == "REDUCE_ONLY" and op.time <= until]
+    ids = {op.value.get("client_id") for op in refusals}
+    requests = {op.value.get("client_id"): op.value for op in history.of("um_order", "transfer")
+                if op.type == "invoke" and op.value.get("client_id") in ids}
+    return refusals, requests
+
+
+def level_of(ratio: Fraction | None) -> str:
+    """The venue's risk level at this uniMMR (no position: NORMAL)."""
+    if ratio is None:
+        return "NORMAL"
+    return next((name for name in reversed(SEVERITY[1:]) if ratio <= THRESHOLD[name]), "NORMAL")
+
+
+def _reduces(held: Decimal, side: Any, qty: Decimal) -> bool:
+    """Whether an order of ``qty`` on ``side`` only reduces a position of ``held`` (signed)."""
+    return (side == "SELL" and held >= qty) or (side == "BUY" and -held >= qty)
+
+
+def _gaps(start: float, end: float, spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """[start, end) less the ``spans`` (sorted by start)."""
+    gaps, cur = [], start
+    for x, y in spans:
+        if x > cur:
+            gaps.append((cur, x))
+        cur = max(cur, y)
+    if cur < end:
+        gaps.append((cur, end))
+    return gaps
 
 
 def _deadline(start: float, budget_s: float, strained: Sequence[tuple[float, float]],
@@ -673,8 +870,7 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
         return unknown(NAME, absent, audit)
     ticks = Ticks.from_history(history)
     if not ticks:
-        return CheckResult(NAME, "unknown", "the history holds no price tick: the harness published no prices "
-                                            "this run, so there is no truth to judge margin decisions by")
+        return CheckResult(NAME, "unknown", "the history holds no price tick: no truth to judge risk decisions by")
     risk = risk_of(audit)
     staleness_s = risk["staleness_ms"] / 1000
     bound_s = float(risk["act_within_ms"]) / 1000 + CYCLE_SLACK_S
@@ -684,9 +880,12 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     # hold an action taken after the read.
     until = min(ticks.times[-1], load_end[-1] if load_end else (records[-1].time if records else -math.inf))
     halts = halt_intervals(audit)
-    deciders = {str(e.get("account")) for r in records for e in r.events if e.get("type") in THRESHOLD}
-    replay = _Replay(ticks, halts, staleness_s, until, deciders)
+    refusals, requests = _refusals(history, until)
+    deciders = {str(e.get("account")) for r in records for e in r.events if e.get("type") in ("risk_level", "liquidation")}
+    replay = _Replay(ticks, halts, staleness_s, until, deciders | {str(op.value.get("account")) for op in refusals})
     replay.run(records)
+    for op in refusals:
+        replay.refused(op, requests.get(op.value.get("client_id"), {}))
 
     client_halts, acked = _client_halts(history)
     excused = [(h.start, h.end) for h in halts] + client_halts
@@ -702,7 +901,9 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     due = replay.late(merge(excused), strained, bound_s)
 
     bad = replay.bad
-    figures = {"margin_calls": replay.recorded["margin_call"], "liquidations": replay.recorded["liquidation"],
+    figures = {**{f"moves_to_{level}": n for level, n in replay.moves.items()},
+               "liquidations": sum(len(t) for t in replay.liquidations.values()), "reduce_only_refusals": len(refusals),
+               **{f"{what}_{asset}": n for asset, counts in sorted(replay.by_asset.items()) for what, n in counts.items()},
                "decisions": replay.decisions, "decisions_judged": replay.judged, "decisions_unjudged": replay.unjudged,
                "ticks": len(ticks), "ticks_delivered": len(fresh), "breaches": len(replay.episodes), "breaches_due": due,
                "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3),
@@ -711,14 +912,16 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
         if replay.unjudged else ""
     if bad:
         bad.sort(key=lambda e: (math.inf if e.time is None else e.time, e.text))
-        return CheckResult(NAME, False, f"{len(bad)} erroneous or missing margin decision(s): {bad[0].text}{unjudged}",
+        return CheckResult(NAME, False, f"{len(bad)} erroneous or missing risk action(s): {bad[0].text}{unjudged}",
                            tuple(bad[:50]), figures)
     if replay.decisions and not replay.judged:
-        return CheckResult(NAME, "unknown", f"{replay.decisions} margin decision(s), none judgeable{unjudged}",
+        return CheckResult(NAME, "unknown", f"{replay.decisions} risk decision(s), none judgeable{unjudged}",
                            figures=figures)
     breaches = (f"{len(replay.episodes)} breach period(s) on the harness's prices, {due} long enough with UM trading "
-                f"and fresh ticks to require an action, each acted on in time")
+                f"and fresh ticks to require a move, each followed in time; {len(refusals)} REDUCE_ONLY refusal(s), "
+                f"each while the journal had the account so")
     if not replay.decisions:
-        return CheckResult(NAME, True, f"no margin call or liquidation was made; {breaches}{unjudged}", figures=figures)
-    return CheckResult(NAME, True, f"{replay.judged} margin decision(s), each on the harness's fresh prices, the "
-                                   f"journal's inputs and below threshold; {breaches}{unjudged}", figures=figures)
+        return CheckResult(NAME, True, f"no risk-level move or liquidation was made; {breaches}{unjudged}", figures=figures)
+    return CheckResult(NAME, True, f"{replay.judged} risk decision(s) (moves, liquidations), each on the harness's fresh "
+                                   f"prices and the journal's inputs, to the level they show; {breaches}{unjudged}",
+                       figures=figures)

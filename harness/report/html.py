@@ -24,6 +24,8 @@ from harness.scenario.faults import band_colour, is_instant
 __all__ = ["write_html", "render_html"]
 
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unknown": "#bf8700", "aborted": "#6e7781", "error": "#6e7781"}
+# A risk-level move on the timeline, by the level it entered (NORMAL: back to trading freely).
+LEVEL_COLOUR = {"MARGIN_CALL": "#bf8700", "REDUCE_ONLY": "#8250df", "FORCE_LIQUIDATION": "#cf222e", "NORMAL": "#1a7f37"}
 W, LEFT, RIGHT = 1120, 70, 20
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
@@ -113,10 +115,11 @@ def _events(history: History, audit: Audit, x: Callable[[float], float], run: tu
                      f'fill="#cf222e" opacity="0.75"><title>UM halted {escape(_rel(hi.start, t0))}…{escape(_rel(end, t0))}'
                      f'</title></rect><text x="{x(hi.start) + 4:.1f}" y="{hy + 15}" style="fill:#fff">UM HALTED</text>')
     my = hy + h + 10
-    for e in (audit.get("margin_calls") or []) + (audit.get("liquidations") or []):
+    for e in (audit.get("risk_levels") or []) + (audit.get("liquidations") or []):
         cx = x(float(e["time"]))
-        color = "#8250df" if e.get("type") == "margin_call" else "#000"
-        tip = f"{e.get('type')} {e.get('stage', '')} {e.get('account')} uniMMR {e.get('unimmr')}"
+        color = LEVEL_COLOUR.get(str(e.get("to")), "#000")
+        what = f"{e.get('from')} → {e.get('to')}" if e.get("type") == "risk_level" else "liquidated"
+        tip = f"{e.get('account')} {what} uniMMR {e.get('unimmr')}"
         parts.append(f'<path d="M{cx:.1f},{my} l5,10 l-10,0 z" fill="{color}"><title>{escape(tip)}</title></path>')
     for op in history.of("price_shock"):
         sx = x(op.time)

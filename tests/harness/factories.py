@@ -65,7 +65,7 @@ UMREF_FACTS = topology_facts(load_target("umref").topology)  # what a run's audi
 
 
 def audit(**parts: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"config": {"risk": {}, "topology": UMREF_FACTS}, "halts": [], "journal": [], "margin_calls": [], "liquidations": [],
+    base: dict[str, Any] = {"config": {"risk": {}, "topology": UMREF_FACTS}, "halts": [], "journal": [], "risk_levels": [], "liquidations": [],
                             "balances": {"time": T0, "balances": {}}, "balance_samples": [], "errors": [],
                             "replication": {"failovers": []}}
     return {**base, **parts}
@@ -104,12 +104,15 @@ def um_trade(taker: str, maker: str, qty: str, price: str, *, taker_side: str = 
 
 
 def decision(kind: str, account: str, t: float, *, wallet: dict[str, str], positions: list[dict[str, Any]],
-             prices: list[tuple[str, str, float]], stage: str | None = None) -> dict[str, Any]:
-    """A margin_call or liquidation event as umref journals it: the evaluation it acted on
-    (prices as (asset, price, time since T0)) and the decision's own time."""
+             prices: list[tuple[str, str, float]], move: tuple[str, str] = ("NORMAL", "REDUCE_ONLY"),
+             closed: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A ``risk_level`` move (``move``: from, to) or an executed ``liquidation`` (``closed``) as
+    umref journals it: the evaluation it was decided on (prices as (asset, price, time since T0))
+    and the decision's own time."""
     event: dict[str, Any] = {"type": kind, "account": account, "time": T0 + t, "wallet": wallet, "positions": positions,
-                             "prices": [{"asset": a, "price": p, "time": T0 + pt, "sources": []} for a, p, pt in prices],
-                             "threshold": "1.2" if kind == "margin_call" else "1.05"}
-    if stage is not None:
-        event["stage"] = stage
+                             "prices": [{"asset": a, "price": p, "time": T0 + pt, "sources": []} for a, p, pt in prices]}
+    if kind == "risk_level":
+        event["from"], event["to"] = move
+    else:
+        event["stage"], event["closed"] = "executed", closed or []
     return event

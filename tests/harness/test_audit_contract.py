@@ -275,12 +275,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         send("/transfer", {"client_id": "ct-transfer-1", "asset": "USDT", "amount": "25.50", "from": "spot", "to": "um"})
         send("/spot/order", {"client_id": "ct-spot-1", "symbol": "BTC/USDT", "side": "BUY", "type": "LIMIT",
                              "qty": "0.00100", "price": "40000.00"})
-        # The leveraged longs reach a margin call about 7 % down, a liquidation a few tenths of a
-        # percent further: the price walks down through that band in small steps (bounded).
+        # The leveraged longs reach MARGIN_CALL about 7 % down, REDUCE_ONLY and FORCE_LIQUIDATION a
+        # few hundredths of a percent further: the price walks down through that band in small
+        # steps (bounded).
         feed.shock("BTC", Decimal("-6.5"))
         for _ in range(40):
-            decided = {e["type"] for r in journal()[1:] for e in r["events"]}
-            if {"margin_call", "liquidation"} <= decided:
+            moved_to = {e.get("to") for r in journal()[1:] for e in r["events"] if e["type"] == "risk_level"}
+            if {"MARGIN_CALL", "REDUCE_ONLY", "FORCE_LIQUIDATION"} <= moved_to:
                 break
             feed.shock("BTC", Decimal("-0.05"))
             time.sleep(0.3)
@@ -387,7 +388,7 @@ def test_umrefs_journal_conforms_line_by_line(served: Served) -> None:
     assert bad == [] and len(records) > 40
     # the journal held what the event schemas describe, so each of them was exercised
     seen = {e["type"] for r in records for e in r["events"]}
-    assert {"order", "trade", "cancel", "transfer", "leverage", "margin_call", "liquidation"} <= seen, seen
+    assert {"order", "trade", "cancel", "transfer", "leverage", "risk_level", "liquidation"} <= seen, seen
     assert {r["epoch"] for r in records} == {1, 2} and any(r["legs"] for r in records)
 
 

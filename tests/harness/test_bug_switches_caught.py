@@ -33,7 +33,8 @@ SHORT = Path(__file__).parent / "scenarios_extra"
 # The shortest gating scenario that must kill each switch, and the short test scenario cut from
 # it that this file runs. The price-only switches (a mislabelled or late decision) are judged
 # while UM trades: the price drop of the seed incident without its halt, where every leveraged
-# account is due at once and must be acted on within the risk budget.
+# account is due at once and must be acted on within the risk budget (and moved to the level its
+# uniMMR is in: the old state table has none between a margin call at 1.2 and a liquidation).
 CUT_FROM = {
     "short-auth-partition": "auth-partition",
     "short-old-primary-returns": "old-primary-returns",
@@ -65,6 +66,7 @@ KILLER = {
     "dual_active_matching": "short-region-returns",
     "no_witness": "short-inter-region-partition",
     "stale_status": "short-margin-halt",
+    "old_state_table": "short-price-drop",
 }
 # What the correct exchange's pass must show, so that it is not vacuous: (check, figure, at least).
 # (A breach the exchange ends by liquidating at once is never "due": breaches_due may rightly be 0.)

@@ -42,7 +42,7 @@ def test_a_crashing_check_is_unknown_not_a_crash() -> None:
 
 
 def test_garbage_audit_makes_checks_unknown_never_raise() -> None:
-    garbage = {"halts": "nonsense", "journal": [{"no": "fields"}], "margin_calls": 5, "prices": []}
+    garbage = {"halts": "nonsense", "journal": [{"no": "fields"}], "risk_levels": 5, "prices": []}
     results = run_checks(CHECK_NAMES, halting_history(), garbage)
     # Every check that reads the audit says unknown on garbage: never a pass, never a made-up fail.
     # steady_state reads only the config's tolerances, absent here and in an empty audit alike;

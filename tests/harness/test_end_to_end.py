@@ -85,7 +85,7 @@ def test_correct_exchange_passes(tmp_path: Path, seed: int, host: str) -> None:
     assert output.startswith("PASS margin-latency-halt") and "report.html" in output
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["safe_halt"]["figures"]["halts"] >= 1  # the halt really happened, not a vacuous pass
-    assert checks["no_erroneous_risk_actions"]["figures"]["margin_calls"] + checks["no_erroneous_risk_actions"]["figures"]["liquidations"] >= 1
+    assert checks["no_erroneous_risk_actions"]["figures"]["moves_to_REDUCE_ONLY"] + checks["no_erroneous_risk_actions"]["figures"]["moves_to_FORCE_LIQUIDATION"] >= 1
     assert result["figures"]["ok"] > 1000
     report = Path(output.split("report: ")[1].split()[0])
     assert report.exists() and "<svg" in report.read_text()

@@ -1,6 +1,6 @@
-"""no_erroneous_risk_actions on hand-made histories: decisions judged against the harness's own
-ticks and the journal's positions and wallets, in both directions (wrong or stale inputs; due
-actions missed or late)."""
+"""no_erroneous_risk_actions on hand-made histories: risk-level moves, liquidations and
+reduce-only refusals judged against the harness's own ticks and the journal's positions and
+wallets, in both directions (wrong or stale inputs; due moves missed, late or never undone)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from tests.harness.factories import (
 CHECK = check_fn("no_erroneous_risk_actions")
 module = importlib.import_module("harness.checks.no_erroneous_risk_actions")  # the package re-exports the function under this name
 WALLET = 3_700_000_000  # lev0's UM wallet: 3,700 USDT in minor units
-# lev0: 1 BTC long at 50,000 on 3,700 USDT. At 46,500 uniMMR = (3700 - 3500) / 186 = 1.075: a
-# margin call is due, not a liquidation. At 46,380 it is 80 / 185.52 = 0.43: a liquidation is due.
+# lev0: 1 BTC long at 50,000 on 3,700 USDT. At 46,500 uniMMR = (3700 - 3500) / 186 = 1.075:
+# REDUCE_ONLY is due, not a liquidation. At 46,380 it is 80 / 185.52 = 0.43: FORCE_LIQUIDATION.
 
 
 def market(h: HistoryBuilder, *, start: float = 0.0, until: float = 20.0, shock_at: float = 8.0,
@@ -60,10 +60,22 @@ def journal(*decisions: tuple[float, dict[str, Any]], opened_at: float = 0.5,
 
 
 def call(t: float, price: str = "46500.00", price_t: float | None = None, *, qty: str = "1",
-         wallet: str = "3700.000000", kind: str = "margin_call", stage: str | None = None) -> tuple[float, dict[str, Any]]:
+         wallet: str = "3700.000000", move: tuple[str, str] = ("NORMAL", "REDUCE_ONLY")) -> tuple[float, dict[str, Any]]:
+    """lev0 moved between risk levels at ``t`` on the BTC price ``price`` (of ``price_t``)."""
     positions = [{"symbol": "BTCUSDT", "qty": qty, "entry_price": "50000.00000000", "leverage": 20}]
     at = round(t - 0.1, 1) if price_t is None else price_t
-    return t, decision(kind, "lev0", t, wallet={"USDT": wallet}, positions=positions, prices=[("BTC", price, at)], stage=stage)
+    return t, decision("risk_level", "lev0", t, wallet={"USDT": wallet}, positions=positions, prices=[("BTC", price, at)],
+                       move=move)
+
+
+def liquidated(t: float, price: str = "46380.00") -> tuple[float, dict[str, Any]]:
+    """lev0's 1 BTC liquidated at ``price``: the loss beyond its wallet's 3,700 USDT to the fund."""
+    positions = [{"symbol": "BTCUSDT", "qty": "1", "entry_price": "50000.00000000", "leverage": 20}]
+    event = decision("liquidation", "lev0", t, wallet={"USDT": "3700.000000"}, positions=positions,
+                     prices=[("BTC", price, round(t - 0.1, 1))],
+                     closed=[{"symbol": "BTCUSDT", "qty": "1", "price": price, "realized": "-3620.00"}])
+    event["legs"] = [leg("cust:lev0:um", "USDT", 3_620_000_000), leg("insurance:fund", "USDT", -3_620_000_000)]
+    return t, event
 
 
 def judge(h: HistoryBuilder | History, records: list[JournalRecord], **parts: Any) -> CheckResult:
@@ -75,7 +87,7 @@ def judge(h: HistoryBuilder | History, records: list[JournalRecord], **parts: An
 def test_a_call_on_the_harness_prices_and_the_journal_inputs_passes() -> None:
     result = judge(history(), journal(call(8.5)))
     assert result.valid is True, result.summary
-    assert result.figures["decisions_judged"] == 1 and result.figures["breaches"] == result.figures["breaches_due"] == 1
+    assert result.figures["decisions_judged"] == 1 and result.figures["breaches"] == result.figures["breaches_due"] == 2
 
 
 def test_a_mislabelled_price_is_wrong_parameters() -> None:
@@ -97,7 +109,7 @@ def test_a_stale_price_fails() -> None:
 
 def test_a_call_on_a_healthy_account_fails_on_the_harness_prices() -> None:
     result = judge(history(), journal(call(5.0, "50000.00")))
-    assert result.valid is False and "uniMMR on the harness's prices and the journal's inputs is 18.5000" in result.summary
+    assert result.valid is False and "inputs is 18.5000 at BTC 50000.00: NORMAL, not REDUCE_ONLY" in result.summary
 
 
 def test_a_decision_whose_qty_or_wallet_differs_from_the_journal_fails() -> None:
@@ -129,7 +141,7 @@ def test_no_tick_at_all_is_unknown_and_a_decision_before_the_first_tick_is_unjud
     h = HistoryBuilder()
     h.phase(20.0, "load_end")
     assert judge(h, journal(call(8.5))).valid == "unknown"
-    early = judge(history(start=1.0, shock_at=99.0), journal(call(0.8, "50000.00", 0.7)))
+    early = judge(history(start=1.0, end=4.0, shock_at=99.0), journal(call(0.8, "50000.00", 0.7)))
     assert early.valid == "unknown" and early.figures["decisions_unjudged"] == 1
     assert "before the harness's first tick" in early.summary
 
@@ -143,9 +155,9 @@ def test_missing_journal_or_halts_is_unknown() -> None:
 def test_a_due_account_not_acted_on_within_the_bound_fails() -> None:
     missed = judge(history(), journal())
     assert missed.valid is False and "lev0: true uniMMR 1.0753 <= 1.2" in missed.summary
-    assert "no margin call or liquidation within 3.0 s; none came" in missed.summary
+    assert "not REDUCE_ONLY or graver within 3.0 s; it never was" in missed.summary
     late = judge(history(), journal(call(12.0)))
-    assert late.valid is False and "its first after came 4.000 s after" in late.summary
+    assert late.valid is False and "it was from 4.000 s after" in late.summary
 
 
 def test_the_same_acted_on_in_time_passes_and_the_bound_is_configurable() -> None:
@@ -200,9 +212,14 @@ def test_a_recovery_too_short_for_the_target_to_see_does_not_need_a_new_call() -
         return h
 
     passed = judge(recovered(0.4), journal(call(8.5)))
-    assert passed.valid is True and passed.figures["breaches"] == 2, passed.summary
-    missed = judge(recovered(4.0), journal(call(8.5)))
+    assert passed.valid is True and passed.figures["breaches"] == 4, passed.summary  # 1.5 and 1.2, twice
+    stuck = judge(recovered(4.0), journal(call(8.5)))
+    assert stuck.valid is False and "held REDUCE_ONLY from 1000008.500, yet its true uniMMR was above 1.2 from " \
+        "1000012.000" in stuck.summary, stuck.summary
+    back = call(12.5, "50000.00", move=("REDUCE_ONLY", "NORMAL"))
+    missed = judge(recovered(4.0), journal(call(8.5), back))
     assert missed.valid is False and "from 1000016.000" in missed.summary, missed.summary
+    assert judge(recovered(4.0), journal(call(8.5), back, call(16.5))).valid is True
 
 
 def test_undelivered_ticks_expect_nothing_of_the_target() -> None:
@@ -235,23 +252,103 @@ def test_nothing_is_expected_during_a_fault_nor_until_um_writes_are_acked_again(
     assert late.valid is False and "fresh ticks from 1000016.005" in late.summary
 
 
-def test_an_account_due_for_liquidation_needs_a_liquidation_not_only_a_call() -> None:
+def test_an_account_due_for_liquidation_needs_forced_liquidation_then_a_liquidation() -> None:
     h = history(low="46380.00")
-    called = judge(h, journal(call(8.5, "46380.00")))
-    assert called.valid is False and "<= 1.05" in called.summary and "no liquidation within" in called.summary
-    started = call(8.7, "46380.00", kind="liquidation", stage="started")
-    executed = call(9.0, "46380.00", kind="liquidation", stage="executed")
-    executed[1]["closed"] = [{"symbol": "BTCUSDT", "qty": "1", "price": "46380.00", "realized": "-3620.00"}]
-    executed[1]["legs"] = [leg("cust:lev0:um", "USDT", 3_620_000_000), leg("insurance:fund", "USDT", -3_620_000_000)]
-    result = judge(h, journal(call(8.5, "46380.00"), started, executed))
+    reduced = judge(h, journal(call(8.5, "46380.00")))
+    assert reduced.valid is False and "0.4312 at BTC 46380.00: FORCE_LIQUIDATION, not REDUCE_ONLY" in reduced.summary
+    forced = call(8.5, "46380.00", move=("NORMAL", "FORCE_LIQUIDATION"))
+    never = judge(h, journal(forced))
+    assert never.valid is False and "in FORCE_LIQUIDATION from" in never.summary and "not liquidated within" in never.summary
+    result = judge(h, journal(forced, liquidated(9.0)))
     assert result.valid is True, result.summary
-    assert result.figures["decisions_judged"] == 3
+    assert result.figures["decisions_judged"] == 2 and result.figures["liquidations"] == 1
+    direct = judge(h, journal(liquidated(9.0)))
+    assert direct.valid is False and "liquidated from NORMAL: not first moved to FORCE_LIQUIDATION" in direct.summary
 
 
 def test_a_ratio_exactly_at_the_threshold_is_due_decided_in_fractions() -> None:
     wallet = 3_723_200_000  # 3,723.2 USDT: at 46,500 uniMMR is 223.2 / 186 = 1.2 exactly
     assert judge(history(), journal(wallet=wallet)).valid is False
     assert judge(history(), journal(call(8.5, wallet="3723.200000"), wallet=wallet)).valid is True
+    above = judge(history(), journal(call(8.5, wallet="3723.210000"), wallet=3_723_210_000))
+    assert above.valid is False and "at BTC 46500.00: MARGIN_CALL, not REDUCE_ONLY" in above.summary
+
+
+# ---- reduce-only: refusals clients saw, and what the journal accepted ------------------------------
+def refused(h: HistoryBuilder, t: float, f: str = "um_order", **asked: str) -> None:
+    h.request(f, t, "fail", f"r{t}", account="lev0", status=400, error="REDUCE_ONLY", **asked)
+
+
+def order(t: float, side: str, qty: str) -> JournalRecord:
+    event = {"type": "order", "order_id": f"o-{t}", "account": "lev0", "symbol": "BTCUSDT", "market": "um", "side": side,
+             "order_type": "LIMIT", "price": "46500.00", "qty": qty, "reduce_only": False}
+    return record(9, t, "order", f"o{t}", events=[event])
+
+
+def test_a_reduce_only_refusal_while_the_journal_had_the_account_so_passes() -> None:
+    h = history()
+    refused(h, 9.0, symbol="BTCUSDT", side="BUY", qty="0.010")
+    refused(h, 9.5, "transfer", asset="USDT", amount="10")
+    result = judge(h, journal(call(8.5)))
+    assert result.valid is True, result.summary
+    assert result.figures["reduce_only_refusals"] == 2 and result.figures["moves_USDT"] == 1
+    assert result.figures["moves_to_REDUCE_ONLY"] == 1 and result.figures["breaches_USDT"] == 2
+
+
+def test_a_reduce_only_refusal_while_normal_or_of_an_order_that_reduces_fails() -> None:
+    early = history()
+    refused(early, 7.0, symbol="BTCUSDT", side="BUY", qty="0.010")
+    result = judge(early, journal(call(8.5)))
+    assert result.valid is False and "refused REDUCE_ONLY while the journal had the account NORMAL" in result.summary
+    reducing = history()
+    refused(reducing, 9.0, symbol="BTCUSDT", side="SELL", qty="0.500")
+    result = judge(reducing, journal(call(8.5)))
+    assert result.valid is False and "yet it only reduced the position of 1 BTCUSDT" in result.summary
+
+
+def test_an_order_adding_exposure_or_collateral_taken_while_reduce_only_fails() -> None:
+    assert judge(history(), journal(call(8.5), extra=[order(9.0, "SELL", "0.500")])).valid is True
+    adding = judge(history(), journal(call(8.5), extra=[order(9.0, "BUY", "0.010")]))
+    assert adding.valid is False and "an order adding exposure (BUY 0.010 BTCUSDT on a position of 1) accepted " \
+        "while the journal had the account REDUCE_ONLY" in adding.summary
+    out = record(9, 9.0, "transfer", "t9", events=[{"type": "transfer", "account": "lev0", "asset": "USDT", "amount": "10",
+                                                     "from": "um", "to": "spot"}],
+                 legs=[leg("cust:lev0:um", "USDT", 10_000_000), leg("cust:lev0:spot", "USDT", -10_000_000)])
+    taken = judge(history(), journal(call(8.5), extra=[out]))
+    assert taken.valid is False and "a transfer of 10 USDT out of the UM wallet accepted" in taken.summary
+
+
+def test_a_move_from_a_level_the_journal_did_not_have_fails() -> None:
+    result = judge(history(), journal(call(8.5, move=("MARGIN_CALL", "REDUCE_ONLY"))))
+    assert result.valid is False and "the journal had the account NORMAL, not MARGIN_CALL" in result.summary
+
+
+def test_the_levels_one_by_one_on_a_slow_drift_and_back() -> None:
+    """BTC steps down through lev0's three thresholds (46,579.48, 46,523.31, 46,495.28) and back
+    up, 2 s a step: a move at each step is right; the old table's (a margin call at 1.2, no
+    reduce-only) is caught, naming the account and the price."""
+    steps = [("50000.00", None), ("46550.00", "MARGIN_CALL"), ("46510.00", "REDUCE_ONLY"), ("46480.00", "FORCE_LIQUIDATION"),
+             ("46510.00", "REDUCE_ONLY"), ("46550.00", "MARGIN_CALL"), ("50000.00", "NORMAL")]
+    h = HistoryBuilder()
+    for k in range(141):
+        t = round(k * 0.1, 1)
+        tick(h, t, {"BTC": steps[min(int(t // 2), len(steps) - 1)][0], "ETH": "3000.00"})
+    h.phase(14.0, "load_end")
+    moves, held = [], "NORMAL"
+    for i, (price, level) in enumerate(steps[1:], start=1):
+        if level:
+            moves.append(call(2 * i + 0.5, price, move=(held, level)))
+            held = level
+    result = judge(h, journal(*moves))
+    assert result.valid is True, result.summary
+    assert result.figures["moves_to_MARGIN_CALL"] == 2 and result.figures["moves_to_FORCE_LIQUIDATION"] == 1
+    old = [call(4.5, "46510.00", move=("NORMAL", "MARGIN_CALL")), call(6.5, "46480.00", move=("MARGIN_CALL", "FORCE_LIQUIDATION")),
+           call(8.5, "46510.00", move=("FORCE_LIQUIDATION", "MARGIN_CALL")), call(12.5, "50000.00", move=("MARGIN_CALL", "NORMAL"))]
+    caught = judge(h, journal(*old))
+    assert caught.valid is False
+    texts = [e.text for e in caught.evidence]
+    assert "lev0 NORMAL -> MARGIN_CALL: uniMMR on the harness's prices and the journal's inputs is 1.1288 at BTC " \
+        "46510.00: REDUCE_ONLY, not MARGIN_CALL" in texts, texts
 
 
 # ---- the screen that skips ticks changes nothing but the work done ---------------------------------
@@ -317,6 +414,7 @@ def test_skipping_ticks_that_cannot_breach_finds_the_same_breaches(monkeypatch: 
         every = CHECK(h, audit(journal=records))
         monkeypatch.undo()
         assert screened.figures["breaches"] == every.figures["breaches"] > 0
+        assert screened.figures.get("breaches_USDT", 0) + screened.figures.get("breaches_USDC", 0) >= every.figures["breaches"]
         for result in (screened, banded):
             assert [(e.text, e.time) for e in result.evidence] == [(e.text, e.time) for e in every.evidence]
             assert {k: v for k, v in result.figures.items() if k != "uniMMR_samples"} == \
@@ -331,11 +429,14 @@ def test_an_account_pinned_between_exact_marks_wakes_when_a_price_crosses_one() 
     a drop to 46,500 crosses it (a call is due), a later rise back to 50,000 ends the breach."""
     h = history(end=20.0)
     result = judge(h, journal())
-    assert result.valid is False and result.figures["breaches"] == 1, result.summary
+    assert result.valid is False and result.figures["breaches"] == 2, result.summary  # below 1.5 and 1.2 at once
     assert result.figures["uniMMR_samples"] < 20, result.figures  # not one per tick: asleep between the crossings
     back = HistoryBuilder()
     market(back, until=12.0)
     market(back, start=12.1, until=20.0, shock_at=99.0)  # BTC back at 50,000 from 12.1 s
     back.phase(20.0, "load_end")
-    recovered = judge(back, journal(call(8.5)))
-    assert recovered.valid is True and recovered.figures["breaches"] == 1, recovered.summary
+    stuck = judge(back, journal(call(8.5)))  # REDUCE_ONLY from 8.5 s, never moved back after BTC's recovery
+    assert stuck.valid is False and stuck.figures["breaches"] == 2, stuck.summary
+    assert "held REDUCE_ONLY from 1000008.500, yet its true uniMMR was above 1.2 from 1000012.100" in stuck.summary
+    recovered = judge(back, journal(call(8.5), call(12.5, "50000.00", move=("REDUCE_ONLY", "NORMAL"))))
+    assert recovered.valid is True and recovered.figures["moves_to_NORMAL"] == 1, recovered.summary

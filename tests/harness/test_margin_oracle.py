@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.checks import margin_oracle as oracle
+from harness.checks.no_erroneous_risk_actions import RANK, level_of
 from targets.umref import margin_model as umref
 
 SYMBOLS = sorted(oracle.MARGIN_ASSET)
@@ -77,7 +78,7 @@ def test_the_safe_band_holds_uniMMR_above_the_threshold(wallet: dict[str, Decima
 
 
 def test_the_published_btcusdt_brackets_of_march_2021() -> None:
-    assert [(bound, Fraction(rate)) for bound, rate in oracle.TABLES["BTC"]] == \
+    assert [(bound, Fraction(rate)) for bound, rate in oracle.TABLES["BTCUSDT"]] == \
         [(bound, Fraction(rate)) for bound, rate, _ in BTCUSDT_2021_03]
     assert [(t.max_notional, t.mmr, t.cum) for t in umref.TIERS["BTCUSDT"]] == \
         [(Decimal(bound), Decimal(rate), Decimal(cum)) for bound, rate, cum in BTCUSDT_2021_03]
@@ -100,8 +101,8 @@ def test_maintenance_margin_is_continuous_at_every_bracket_bound() -> None:
             assert mm(at) == at * Fraction(rate) - cum
             assert mm(at + CENT) - mm(at) == CENT * Fraction(next_rate)  # no jump: one cent more costs one cent's rate
             assert mm(at) - mm(at - CENT) == CENT * Fraction(rate)
-    for symbol in ("ETHUSDT", "BTCUSDC"):
-        for bound, _ in oracle.TABLES[symbol[:3]][:-1]:
+    for symbol in ("ETHUSDT", "BTCUSDC", "ETHUSDC"):
+        for bound, _ in oracle.TABLES[symbol][:-1]:
             at = Fraction(bound)
             jump = oracle.maintenance(symbol, Fraction(1), at + Fraction(1, 10**6)) - oracle.maintenance(symbol, Fraction(1), at)
             assert 0 < jump < Fraction(1, 10**7)
@@ -118,3 +119,22 @@ def test_the_design_test_vector() -> None:
     long, _ = both({}, [("BTCUSDT", Decimal("0.04"), Decimal(52_350))], {"BTC": Decimal(42_000), "ETH": Decimal(3_000)})
     assert short == Fraction(600) / (Fraction(2_000) * Fraction("0.004"))
     assert long == Fraction(-414) / (Fraction(1_680) * Fraction("0.004"))
+
+
+def test_the_check_and_umref_put_an_account_in_the_same_level_at_each_boundary() -> None:
+    """For every contract, USDT- and USDC-margined: a wallet at exactly 1.5, 1.2 and 1.05 times
+    the maintenance margin of one contract held at its entry, and a millionth above each."""
+    index = {"BTC": Decimal(50_000), "ETH": Decimal(3_000)}
+    for symbol in SYMBOLS:
+        mark = index[symbol[:3]]
+        maintenance = oracle.maintenance(symbol, Fraction(1), Fraction(mark))
+        for threshold, level in ((Fraction(3, 2), "MARGIN_CALL"), (Fraction(6, 5), "REDUCE_ONLY"),
+                                 (Fraction(21, 20), "FORCE_LIQUIDATION")):
+            for wallet, expected in ((threshold * maintenance, level), (threshold * maintenance + Fraction(1, 10**6), None)):
+                ours, theirs = both({oracle.MARGIN_ASSET[symbol]: d(wallet)}, [(symbol, Decimal(1), mark)], index)
+                assert ours is not None and theirs is not None  # umref divides in 28 digits, the oracle exactly
+                assert level_of(ours) == umref.risk_level(theirs)
+                if expected:
+                    assert level_of(ours) == expected
+                else:  # just above: one level milder
+                    assert RANK[level_of(ours)] == RANK[level] - 1

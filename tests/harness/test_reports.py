@@ -47,7 +47,8 @@ def make_history():
 def test_every_report_is_written_and_readable(tmp_path: Path) -> None:
     result = make_result()
     a = audit(halts=[halt(5.3), halt(18.0, "resume")], errors=[f"garbage {HOSTILE}"],
-              margin_calls=[{"type": "margin_call", "time": T0 + 8, "account": HOSTILE, "unimmr": "1.1"}])
+              risk_levels=[{"type": "risk_level", "time": T0 + 8, "account": HOSTILE, "from": "NORMAL", "to": "REDUCE_ONLY",
+                            "unimmr": "1.1"}])
     html = write_reports(tmp_path, result, make_history(), a)
     assert {p.name for p in tmp_path.iterdir()} >= {"result.json", "junit.xml", "history.jsonl", "audit.json", "report.html"}
     saved = json.loads((tmp_path / "result.json").read_text())
