@@ -13,4 +13,4 @@ WRITE_KINDS = ("um_order", "cancel", "transfer", "leverage", "spot_order")
 MIX_KINDS = (*WRITE_KINDS, "bad_key")
 # A scenario's name of a user class -> its class in the locustfile.
 USER_CLASSES = {"market_maker": "MarketMaker", "taker": "Taker", "margin_transfer": "MarginTransferUser",
-                "position_changer": "PositionChanger", "spot_trader": "SpotTrader"}
+                "position_changer": "PositionChanger", "spot_trader": "SpotTrader", "risk_taker": "RiskTaker"}

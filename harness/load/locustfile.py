@@ -23,6 +23,7 @@ from typing import Any
 
 from gevent.event import Event
 from locust import FastHttpUser, between, events, task
+from locust.exception import StopUser
 
 from harness.load.front import Failover
 from harness.load.ops import OpWriter
@@ -47,6 +48,7 @@ CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
 TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateways and the accounts
 FRONT = tuple((g["service"], g["url"]) for g in TARGET["front"])
 ACCOUNTS = [a for a in TARGET["accounts"] if a["role"] == "trader"]
+LEVERAGED = [a for a in TARGET["accounts"] if a["role"] == "leveraged"]  # near their risk levels: the risk taker's
 CLIENT = load_client_api(CONFIG.get("client_api", STANDARD_CLIENT))
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
 REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
@@ -311,3 +313,50 @@ class SpotTrader(Customer):
     def trade(self) -> None:
         self.spot_order()
 
+
+class RiskTaker(Customer):
+    """Trades as a leveraged account near its risk levels, as such customers do: adds to its long
+    now and then (a bid below the mark), reduces it (a reduce-only offer above), takes a little
+    collateral out of the UM wallet and puts it back. In REDUCE_ONLY the adding and the taking
+    out are refused, the reducing and the putting back taken: what no_erroneous_risk_actions
+    judges. A target without leveraged accounts has no one to trade as: the user stops."""
+
+    weight = _class_weight("risk_taker")
+    wait_time = between(0.2, 0.6)
+    SYMBOLS = ("BTCUSDT", "BTCUSDC")
+
+    def on_start(self) -> None:
+        super().on_start()
+        if not LEVERAGED:
+            raise StopUser()
+        self.account = LEVERAGED[self.uid % len(LEVERAGED)]
+        self.parked = 0  # USDT taken out of the UM wallet, to put back
+
+    def order(self, side: str, away: str, *, reduce_only: bool) -> None:
+        symbol = self.rng.choice(self.SYMBOLS)
+        price = (self.mark(symbol) * Decimal(away)).quantize(Decimal("0.01"))
+        answer = self.send("um_order", {"symbol": symbol, "side": side, "type": "LIMIT", "qty": "0.001",
+                                        "price": str(price), "reduce_only": reduce_only})
+        if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
+            self.resting.append(answer["order_id"])
+
+    @task(3)
+    def add(self) -> None:
+        self.order("BUY", "0.98", reduce_only=False)
+
+    @task(2)
+    def reduce(self) -> None:
+        self.order("SELL", "1.02", reduce_only=True)
+
+    @task(2)
+    def tidy(self) -> None:
+        if self.resting:
+            self.send("cancel", {"order_id": self.resting.pop(0)})
+
+    @task(1)
+    def collateral(self) -> None:
+        back = self.parked > 0
+        answer = self.send("transfer", {"asset": "USDT", "amount": str(self.parked or 1),
+                                        "from": "spot" if back else "um", "to": "um" if back else "spot"})
+        if answer is not None:
+            self.parked = 0 if back else 1

@@ -25,6 +25,7 @@ import requests
 
 from targets.umref.config import SERVICES, Account, RiskBudget, TopologyConfig
 from targets.umref.forkserver import ForkedProcess, ForkServer
+from targets.umref.money import UM_SYMBOLS
 
 __all__ = ["free_port", "default_accounts", "plan", "Topology", "TopologyError"]
 
@@ -76,7 +77,9 @@ def default_accounts(seed: int, traders: int = 20, leveraged: int = 6) -> tuple[
     """Traders with deep pockets, one market maker, and leveraged longs near a margin call.
 
     A leveraged account holds 1 BTC long at 20x with a UM wallet of 3,650..3,900 USDT: healthy at
-    50,000, but a 7 % drop leaves it at or below a margin call or a liquidation.
+    50,000, but a 7 % drop leaves it somewhere between a margin call and a forced liquidation.
+    The same in USDC-margined BTCUSDC (``levc*``), and one account holding half a BTC in each
+    (``levx0``): a halt covers contracts of both margin assets, and so must the risk checks.
     """
     rng = random.Random(f"umref-keys-{seed}")
 
@@ -91,6 +94,11 @@ def default_accounts(seed: int, traders: int = 20, leveraged: int = 6) -> tuple[
         Account(f"lev{i}", key(f"lev{i}"), {"um": {"USDT": str(3650 + 50 * i)}}, "leveraged")
         for i in range(leveraged)
     ]
+    accounts += [
+        Account(f"levc{i}", key(f"levc{i}"), {"um": {"USDC": str(3675 + 100 * i)}}, "leveraged")
+        for i in range(leveraged // 2)
+    ]
+    accounts.append(Account("levx0", key("levx0"), {"um": {"USDT": "1850", "USDC": "1850"}}, "leveraged"))
     return tuple(accounts)
 
 
@@ -296,7 +304,8 @@ class Topology:
         }
 
     def bootstrap_positions(self) -> None:
-        """Open each leveraged account's 1 BTC long at 20x against the market maker.
+        """Open each leveraged account's 1 BTC long at 20x against the market maker, in the
+        contract of each margin asset its UM wallet holds (split evenly).
 
         One thread per account: the accounts are independent (the maker rests exactly the lot
         that account then buys, at one price), and their 18 requests in a row were a sixth of
@@ -322,12 +331,16 @@ class Topology:
             raise TopologyError(f"bootstrap {path} for {account.account} failed: {resp.status_code} {resp.text}")
 
         def open_long(acct: Account) -> None:
+            symbols = [f"BTC{asset}" for asset in sorted(acct.deposits.get("um", {})) if f"BTC{asset}" in UM_SYMBOLS]
+            qty = f"{1 / len(symbols):.3f}"
             with _loopback_session() as session:
-                post(session, acct, "/um/leverage", {"client_id": f"boot-lev-{acct.account}", "symbol": "BTCUSDT", "leverage": 20})
-                post(session, makers[0], "/um/order", {"client_id": f"boot-mm-{acct.account}", "symbol": "BTCUSDT",
-                                                       "side": "SELL", "type": "LIMIT", "qty": "1.000", "price": price})
-                post(session, acct, "/um/order", {"client_id": f"boot-buy-{acct.account}", "symbol": "BTCUSDT", "side": "BUY",
-                                                  "type": "LIMIT", "qty": "1.000", "price": price})
+                for symbol in symbols:
+                    tag = f"{acct.account}" if symbol == "BTCUSDT" else f"{acct.account}-{symbol}"
+                    post(session, acct, "/um/leverage", {"client_id": f"boot-lev-{tag}", "symbol": symbol, "leverage": 20})
+                    post(session, makers[0], "/um/order", {"client_id": f"boot-mm-{tag}", "symbol": symbol,
+                                                           "side": "SELL", "type": "LIMIT", "qty": qty, "price": price})
+                    post(session, acct, "/um/order", {"client_id": f"boot-buy-{tag}", "symbol": symbol, "side": "BUY",
+                                                      "type": "LIMIT", "qty": qty, "price": price})
 
         with ThreadPoolExecutor(len(leveraged), thread_name_prefix="umref-bootstrap") as pool:
             for done in [pool.submit(open_long, acct) for acct in leveraged]:
