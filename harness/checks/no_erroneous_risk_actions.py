@@ -247,6 +247,7 @@ class _Replay:
         self.liquidations: dict[str, list[float]] = {}  # account -> when its positions were liquidated
         self.decisions = self.judged = self.unjudged = 0
         self.moves = dict.fromkeys(SEVERITY, 0)  # risk-level moves, by the level entered
+        self.spared = 0  # moves out of FORCE_LIQUIDATION before it was executed: liquidations cancelled
         self.by_asset: dict[str, dict[str, int]] = {}  # margin asset -> moves / liquidations / breaches
         self.delivered = [i for i, d in enumerate(ticks.delivered) if d and ticks.times[i] <= until]
         self.priced = frozenset(asset for prices in ticks.prices for asset in prices)  # by any tick
@@ -437,6 +438,7 @@ class _Replay:
                 flag(f"{to!r} is none of the venue's risk levels ({', '.join(SEVERITY)})")
             if event.get("from") != held:
                 flag(f"the journal had the account {held}, not {event.get('from')}")
+            self.spared += held == "FORCE_LIQUIDATION" != to
             self.set_level(name, t, to)
             return
         self.count("liquidations", event.get("positions") or [])
@@ -707,6 +709,19 @@ class _Replay:
                         f"with fresh ticks from {p:.3f}), yet not liquidated within {bound_s:.1f} s", deadline))
 
 
+def _figures(replay: _Replay, refusals: int, ticks: int, fresh: int, due: int, bound_s: float,
+             strained: list[tuple[float, float]]) -> dict[str, Any]:
+    """The check's figures: moves by level, liquidations, refusals, per margin asset, the work done."""
+    return {**{f"moves_to_{level}": n for level, n in replay.moves.items()},
+            "liquidations": sum(len(t) for t in replay.liquidations.values()), "reduce_only_refusals": refusals,
+            "liquidations_cancelled": replay.spared,
+            **{f"{what}_{asset}": n for asset, counts in sorted(replay.by_asset.items()) for what, n in counts.items()},
+            "decisions": replay.decisions, "decisions_judged": replay.judged, "decisions_unjudged": replay.unjudged,
+            "ticks": ticks, "ticks_delivered": fresh, "breaches": len(replay.episodes), "breaches_due": due,
+            "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3),
+            "strained_s": round(sum(b - a for a, b in strained), 3)}
+
+
 def _refusals(history: History, until: float) -> tuple[list[Op], dict[Any, dict[str, Any]]]:
     """The orders and transfers refused ``REDUCE_ONLY`` up to ``until``, and what each asked
     (its invocation's fields, by client id)."""
@@ -901,13 +916,7 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     due = replay.late(merge(excused), strained, bound_s)
 
     bad = replay.bad
-    figures = {**{f"moves_to_{level}": n for level, n in replay.moves.items()},
-               "liquidations": sum(len(t) for t in replay.liquidations.values()), "reduce_only_refusals": len(refusals),
-               **{f"{what}_{asset}": n for asset, counts in sorted(replay.by_asset.items()) for what, n in counts.items()},
-               "decisions": replay.decisions, "decisions_judged": replay.judged, "decisions_unjudged": replay.unjudged,
-               "ticks": len(ticks), "ticks_delivered": len(fresh), "breaches": len(replay.episodes), "breaches_due": due,
-               "uniMMR_samples": replay.samples, "act_within_s": round(bound_s - CYCLE_SLACK_S, 3),
-               "strained_s": round(sum(b - a for a, b in strained), 3)}
+    figures = _figures(replay, len(refusals), len(ticks), len(fresh), due, bound_s, strained)
     unjudged = f"; {replay.unjudged} decision(s) unjudged: made on prices from before the harness's first tick" \
         if replay.unjudged else ""
     if bad:

@@ -49,6 +49,7 @@ from harness.checks.common import (
     unknown,
     within,
 )
+from harness.checks.margin_oracle import MARGIN_ASSET
 from harness.history import History, Op
 
 __all__ = ["safe_halt"]
@@ -56,6 +57,7 @@ NAME = "safe_halt"
 SLACK_S = HALT_SLACK_S
 MIN_SPOT_BEFORE = 10  # spot orders before the faults needed to call spot "fine before"
 MIN_SPOT_REFUSALS = 3  # spot 503s during UM-only faults that make a spill, not a stray answer
+STABLE_ASSETS = frozenset(MARGIN_ASSET.values())  # the margin assets of UM contracts
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,18 @@ class Detection:
     source: str  # "claimed, corroborated" | "clients only"
     from_landing_s: float
     from_client_breach_s: float | None
+
+
+def _by_margin_asset(pairs: Iterable[tuple[Op, Op]]) -> dict[str, int]:
+    """UM_HALTED refusals by the margin asset of what was asked (an order's or a leverage
+    change's contract, a transfer's asset): one halt covers USDT- and USDC-margined contracts."""
+    counts: dict[str, int] = {}
+    for invoke, answer in pairs:
+        if answer.error == "UM_HALTED":
+            asked = invoke.value.get("asset") if invoke.f == "transfer" else MARGIN_ASSET.get(str(invoke.value.get("symbol")))
+            if asked in STABLE_ASSETS:
+                counts[asked] = counts.get(asked, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def safe_halt(history: History, audit: Audit) -> CheckResult:
@@ -105,6 +119,7 @@ def safe_halt(history: History, audit: Audit) -> CheckResult:
     figures: dict[str, Any] = {
         "halts": len(halts), "corroborated_halts": sum(corroborated), "um_halted_refusals": len(refused),
         "um_halted_refusals_unclaimed": unclaimed, "expecting_faults": len(expecting), "budget_s": round(budget_s, 3),
+        **{f"um_halted_refusals_{asset}": n for asset, n in _by_margin_asset(pairs).items()},
         "detect_from_landing_s": round(max(measured), 3) if measured else None,
         "detect_from_client_breach_s": round(max(from_breach), 3) if from_breach else None,
         "detections": [{"fault": d.fault, "source": d.source, "from_landing_s": round(d.from_landing_s, 3),

@@ -66,6 +66,17 @@ def test_safe_halt_passes_the_honest_exchange_with_measured_detection() -> None:
     assert result.figures["corroborated_halts"] == 1 and result.figures["um_halted_refusals"] == 7
 
 
+def test_safe_halt_counts_the_refusals_of_each_margin_asset() -> None:
+    def both(h: HistoryBuilder) -> None:
+        h.request("um_order", 7.0, "fail", "c1", process="u3", status=503, error="UM_HALTED", symbol="BTCUSDC")
+        h.request("um_order", 7.5, "fail", "t1", process="u3", status=503, error="UM_HALTED", symbol="ETHUSDT")
+        h.request("transfer", 8.0, "fail", "x1", process="u3", status=503, error="UM_HALTED", asset="USDC")
+
+    result = safe_halt(halting_history(extra=both), audit(halts=HALTS, journal=JOURNAL))
+    assert result.valid is True, result.summary
+    assert result.figures["um_halted_refusals_USDC"] == 2 and result.figures["um_halted_refusals_USDT"] == 1
+
+
 def test_safe_halt_catches_a_write_acked_inside_a_halt_the_journal_stamps_at_the_resume() -> None:
     """halt_leak: the journal puts the transfer at the resume, so only the client's ack shows it."""
     def leak(h: HistoryBuilder) -> None:

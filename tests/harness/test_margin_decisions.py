@@ -342,6 +342,7 @@ def test_the_levels_one_by_one_on_a_slow_drift_and_back() -> None:
     result = judge(h, journal(*moves))
     assert result.valid is True, result.summary
     assert result.figures["moves_to_MARGIN_CALL"] == 2 and result.figures["moves_to_FORCE_LIQUIDATION"] == 1
+    assert result.figures["liquidations_cancelled"] == 1 and result.figures["liquidations"] == 0
     old = [call(4.5, "46510.00", move=("NORMAL", "MARGIN_CALL")), call(6.5, "46480.00", move=("MARGIN_CALL", "FORCE_LIQUIDATION")),
            call(8.5, "46510.00", move=("FORCE_LIQUIDATION", "MARGIN_CALL")), call(12.5, "50000.00", move=("MARGIN_CALL", "NORMAL"))]
     caught = judge(h, journal(*old))
