@@ -14,7 +14,9 @@ Evidence, and how the target's is cross-examined:
   (``Ticks``); only delivered ticks can be expected to move the target.
 - From the client history: the faults the nemesis injected, UM writes refused ``UM_HALTED`` (a
   halt as clients saw it) and UM writes acknowledged (UM trading again after a fault).
-- From the client history also: UM orders and transfers refused ``REDUCE_ONLY``.
+- From the client history also: UM orders and transfers refused ``REDUCE_ONLY``, and what the
+  leveraged accounts read on their user-data streams (``risk_stream`` ops: each
+  ``riskLevelChange`` the target told them).
 - From the target: its decisions (``risk_level`` events in the journal, each a move ``from`` one
   level ``to`` another carrying the evaluation it was decided on: wallet, positions, prices with
   their times; and executed ``liquidation`` events), the journal's orders, trades, transfers and
@@ -68,6 +70,10 @@ timeliness is judged where nothing was broken. Judged up to the end of the load 
 Cost: one pass over the journal (linear) and, per delivered tick, only the accounts that changed
 or whose band of safe prices the tick left, or whose exact span (one position) it crossed (see
 ``_Replay``).
+
+The user-data streams against the journal: each level a stream told an account must be a move
+the journal made for it within STREAM_MATCH_S of the event's time, and each move the journal made
+for an account must reach its stream by a read answered more than STREAM_LAG_S later.
 
 Figures also count moves, liquidations and breaches per margin asset (an account's positions
 margined in USDT, USDC or both), since one halt covers contracts of both.
@@ -140,6 +146,8 @@ NEAR = 1e-9  # relative distance of a float uniMMR to a threshold within which f
 # until its answer; a risk cycle cannot be expected to run in such a span.
 STRAINED_S = 1.0
 CLIENT_HALT_GAP_S = 1.0  # UM_HALTED refusals this close together are one halt as clients saw it
+STREAM_MATCH_S = 0.5  # a stream event's time and the journal's move it tells: this far apart at most
+STREAM_LAG_S = 5.0  # a move not on the account's stream by a read this long after it was never told
 BAND_SAFETY = 0.5  # share of the provably safe price move used to skip ticks (float rounding room)
 SPAN_MARGIN = 4 * NEAR  # how far from each threshold (relative) an exact span keeps uniMMR, and its marks from the crossings
 WAKE_RATE = LEVELS[0][1] * float(MAX_RATE)  # how fast 1.5·maintenance can grow with notional
@@ -507,6 +515,33 @@ class _Replay:
                 flag(f"uniMMR on the harness's prices and the journal's inputs is {shown} > 1.05")
         elif (truth := level_of(ratio)) != to:
             flag(f"uniMMR on the harness's prices and the journal's inputs is {shown}: {truth}, not {to}")
+
+    def streamed(self, reads: Sequence[Op]) -> int:
+        """Hold what each account's user-data stream told it against the journal's moves, both
+        ways; return how many events the streams carried."""
+        told: dict[str, list[tuple[float, str]]] = {}
+        last_read: dict[str, float] = {}
+        for op in reads:
+            name = str(op.value.get("account"))
+            last_read[name] = max(last_read.get(name, -math.inf), op.time)
+            body = op.value.get("body")
+            for event in body.get("events", []) if isinstance(body, dict) else []:
+                told.setdefault(name, []).append((float(event.get("time") or 0.0), str(event.get("level"))))
+        for name, events in told.items():
+            times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+            moves = list(zip(times, levels, strict=True))
+            for at, level in events:
+                if not any(lv == level and abs(t - at) <= STREAM_MATCH_S for t, lv in moves):
+                    self.bad.append(Evidence(f"{name}: its user-data stream told {level} at {at:.3f}, a move the "
+                                             f"journal does not have", at))
+        for name, read_until in last_read.items():
+            times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+            for t, level in zip(times, levels, strict=True):
+                if t + STREAM_LAG_S < read_until and t <= self.until and \
+                        not any(lv == level and abs(t - at) <= STREAM_MATCH_S for at, lv in told.get(name, ())):
+                    self.bad.append(Evidence(f"{name}: the journal moved it to {level} at {t:.3f}; its user-data stream "
+                                             f"never told it, read until {read_until:.3f}", t))
+        return sum(len(events) for events in told.values())
 
     def refused(self, op: Any, request: Mapping[str, Any]) -> None:
         """A client's order or transfer refused ``REDUCE_ONLY``: the journal must have had the
@@ -901,6 +936,7 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     replay.run(records)
     for op in refusals:
         replay.refused(op, requests.get(op.value.get("client_id"), {}))
+    told = replay.streamed([op for op in history.completions("risk_stream") if op.type == "ok" and op.time <= until])
 
     client_halts, acked = _client_halts(history)
     excused = [(h.start, h.end) for h in halts] + client_halts
@@ -916,7 +952,7 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
     due = replay.late(merge(excused), strained, bound_s)
 
     bad = replay.bad
-    figures = _figures(replay, len(refusals), len(ticks), len(fresh), due, bound_s, strained)
+    figures = {**_figures(replay, len(refusals), len(ticks), len(fresh), due, bound_s, strained), "stream_events": told}
     unjudged = f"; {replay.unjudged} decision(s) unjudged: made on prices from before the harness's first tick" \
         if replay.unjudged else ""
     if bad:
@@ -928,7 +964,7 @@ def no_erroneous_risk_actions(history: History, audit: Audit) -> CheckResult:
                            figures=figures)
     breaches = (f"{len(replay.episodes)} breach period(s) on the harness's prices, {due} long enough with UM trading "
                 f"and fresh ticks to require a move, each followed in time; {len(refusals)} REDUCE_ONLY refusal(s), "
-                f"each while the journal had the account so")
+                f"each while the journal had the account so; {told} user-stream event(s), each a move the journal made")
     if not replay.decisions:
         return CheckResult(NAME, True, f"no risk-level move or liquidation was made; {breaches}{unjudged}", figures=figures)
     return CheckResult(NAME, True, f"{replay.judged} risk decision(s) (moves, liquidations), each on the harness's fresh "

@@ -27,6 +27,7 @@ from locust.exception import StopUser
 
 from harness.load.front import Failover
 from harness.load.ops import OpWriter
+from harness.targets.base import RiskStreamApi
 from harness.targets.client import STANDARD_CLIENT, load_client_api
 from harness.workload import MIX_KINDS
 
@@ -331,6 +332,7 @@ class RiskTaker(Customer):
             raise StopUser()
         self.account = LEVERAGED[self.uid % len(LEVERAGED)]
         self.parked = 0  # USDT taken out of the UM wallet, to put back
+        self.cursor = 0  # how far it has read its account's user-data stream
 
     def order(self, side: str, away: str, *, reduce_only: bool) -> None:
         symbol = self.rng.choice(self.SYMBOLS)
@@ -352,6 +354,34 @@ class RiskTaker(Customer):
     def tidy(self) -> None:
         if self.resting:
             self.send("cancel", {"order_id": self.resting.pop(0)})
+
+    @task(2)
+    def listen(self) -> None:
+        """Read the account's user-data stream (``RiskStreamApi``), as the customer's own software
+        does: each read is an op ``risk_stream`` whose body holds the events it brought."""
+        if not isinstance(CLIENT, RiskStreamApi) or (request := CLIENT.risk_stream_request(
+                self.cursor, self.account["api_key"])) is None:
+            return
+        self.n += 1
+        fields = {"client_id": f"{CONFIG['run_id']}-{self.process}-{self.n}", "account": self.account["account"],
+                  "after": self.cursor}
+        started = WRITER.invoke("risk_stream", self.process, fields)
+        status, body, exc = None, None, None
+        at, gateway, url = self.front.pick()
+        try:
+            with self.client.request(request.method, url + request.path, headers=dict(request.headers),
+                                     name="risk_stream", catch_response=True) as resp:
+                status = resp.status_code or None
+                read = CLIENT.risk_stream(resp.json()) if status == 200 and resp.text else None
+                if read is not None:
+                    events, self.cursor = read
+                    body = {"events": events, "next": self.cursor}
+                resp.success()
+        except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
+            exc = error
+        code = WRITER.complete("risk_stream", self.process, started, client_id=fields["client_id"],
+                               account=self.account["account"], status=status, body=body, via=gateway, exc=exc)
+        self.front.answered(at, status, code)
 
     @task(1)
     def collateral(self) -> None:

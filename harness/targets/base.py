@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
            "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "PRODUCTS",
-           "ProcessControl", "Readiness", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
+           "ProcessControl", "Readiness", "RiskStreamApi", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -189,6 +189,23 @@ class StatusApi(Protocol):
         """The page as the model: ``{"um": line, "spot": line, "updated": epoch seconds or None}``,
         each line ``{"status": "normal" | "halted", "since", "reason"}``; None when ``body`` is
         no status page."""
+        ...
+
+
+@runtime_checkable
+class RiskStreamApi(Protocol):
+    """What a ``ClientApi`` may also do: read an account's user-data stream of risk-level changes
+    (the venue's ``riskLevelChange``), as a customer's own software does. Optional: without it
+    (or with ``risk_stream_request`` None) the harness records none, and the risk check judges
+    the journal's moves without a stream to hold them against."""
+
+    def risk_stream_request(self, after: int, api_key: str) -> ClientRequest | None:
+        """The request for the key's account's events from the cursor ``after`` on."""
+        ...
+
+    def risk_stream(self, body: Any) -> tuple[list[Mapping[str, Any]], int] | None:
+        """The events as the model ``{"level", "time" (epoch seconds), "unimmr"}`` and the cursor
+        to ask from next; None when ``body`` is no stream."""
         ...
 
 

@@ -66,6 +66,17 @@ class StandardClient:
         return {**lines, "updated": float(updated) if isinstance(updated, (int, float)) else None}
 
 
+    def risk_stream_request(self, after: int, api_key: str) -> ClientRequest:
+        return ClientRequest("GET", f"/um/user-stream?after={int(after)}", {"X-API-Key": api_key})
+
+    def risk_stream(self, body: Any) -> tuple[list[Mapping[str, Any]], int] | None:
+        events, cursor = (body.get("events"), body.get("next")) if isinstance(body, dict) else (None, None)
+        if not isinstance(events, list) or not isinstance(cursor, int):
+            return None
+        return [{"level": e.get("s"), "time": e["E"] / 1000, "unimmr": e.get("u")} for e in events
+                if isinstance(e, dict) and e.get("e") == "riskLevelChange" and isinstance(e.get("E"), (int, float))], cursor
+
+
 def product_line(raw: Any) -> dict[str, Any] | None:
     """One product's line of a status page as the model has it; None when it says neither
     ``normal`` nor ``halted`` (a page that does not say is not taken to say either)."""

@@ -138,6 +138,7 @@ class Exchange:
         self.results: dict[str, dict[str, Any]] = {}  # client_id -> answer given (idempotency)
         self.halts: list[dict[str, Any]] = []
         self.risk_levels: dict[str, str] = {}  # account -> its risk level, where not NORMAL
+        self.streams: dict[str, list[dict[str, Any]]] = {}  # account -> its user-data stream's riskLevelChange events
         self.last_price: dict[str, Decimal] = {}
         self.last_seq = 0
         self._ids = itertools.count(1)
@@ -352,8 +353,10 @@ class Exchange:
                 self.risk_levels.pop(ev["account"], None)
             else:
                 self.risk_levels[ev["account"]] = ev["to"]
+            self.tell(ev["account"], record, ev["to"], ev)
         elif kind == "liquidation":
             self.risk_levels.pop(ev["account"], None)  # executed: nothing left at risk
+            self.tell(ev["account"], record, "NORMAL", {})
             for pos in ev.get("closed", []):
                 self.positions[(ev["account"], pos["symbol"])] = Position()
                 ins = ("insurance", pos["symbol"])
@@ -361,6 +364,13 @@ class Exchange:
         elif kind in ("halt", "resume"):
             self.halts.append({"type": kind, "time": record.get("time"), "reason": ev.get("reason"), "scope": ev.get("scope")})
         return None
+
+    def tell(self, account: str, record: dict[str, Any], level: str, evaluation: dict[str, Any]) -> None:
+        """The account's user-data stream gets the move, in the venue's ``riskLevelChange`` shape
+        (``u`` uniMMR, ``s`` the level, ``eq`` equity, ``m`` maintenance, ``E`` ms)."""
+        self.streams.setdefault(account, []).append({
+            "e": "riskLevelChange", "E": round(1000 * float(record.get("time") or 0)), "s": level,
+            "u": evaluation.get("unimmr"), "eq": evaluation.get("equity"), "m": evaluation.get("maintenance")})
 
     def _reduce(self, order: Order, qty: Decimal) -> None:
         if order.order_id in self.by_account.get(order.account, {}):

@@ -16,6 +16,7 @@ from harness.checks import check_fn
 from harness.checks.base import CheckResult
 from harness.history import History
 from tests.harness.factories import (
+    T0,
     HistoryBuilder,
     audit,
     decision,
@@ -350,6 +351,33 @@ def test_the_levels_one_by_one_on_a_slow_drift_and_back() -> None:
     texts = [e.text for e in caught.evidence]
     assert "lev0 NORMAL -> MARGIN_CALL: uniMMR on the harness's prices and the journal's inputs is 1.1288 at BTC " \
         "46510.00: REDUCE_ONLY, not MARGIN_CALL" in texts, texts
+
+
+# ---- the user-data stream against the journal ----------------------------------------------------
+def listened(h: HistoryBuilder, t: float, *events: tuple[float, str]) -> None:
+    """lev0 read its user-data stream at ``t`` and was told these (time, level) events."""
+    h.add("invoke", "risk_stream", "u9", t - 0.005, {"client_id": f"rs{t}", "account": "lev0", "after": 0})
+    body = {"events": [{"level": level, "time": T0 + at, "unimmr": None} for at, level in events], "next": len(events)}
+    h.add("ok", "risk_stream", "u9", t, {"client_id": f"rs{t}", "account": "lev0", "status": 200, "body": body}, 5.0)
+
+
+def test_the_stream_must_tell_the_journals_moves_and_nothing_else() -> None:
+    told = history()
+    listened(told, 9.0, (8.5, "REDUCE_ONLY"))
+    listened(told, 19.0)
+    result = judge(told, journal(call(8.5)))
+    assert result.valid is True and result.figures["stream_events"] == 1, result.summary
+    silent = history()
+    listened(silent, 9.0)
+    listened(silent, 19.0)
+    result = judge(silent, journal(call(8.5)))
+    assert result.valid is False and "the journal moved it to REDUCE_ONLY at 1000008.500; its user-data stream never " \
+        "told it" in result.summary
+    invented = history()
+    listened(invented, 9.0, (8.5, "REDUCE_ONLY"), (8.6, "FORCE_LIQUIDATION"))
+    result = judge(invented, journal(call(8.5)))
+    assert result.valid is False and "its user-data stream told FORCE_LIQUIDATION at 1000008.600, a move the journal " \
+        "does not have" in result.summary
 
 
 # ---- the screen that skips ticks changes nothing but the work done ---------------------------------

@@ -71,6 +71,10 @@ def test_an_account_through_reduce_only_and_forced_liquidation(tmp_path: Path) -
         ups_and_downs = [(e.get("from"), e.get("to"), e.get("unimmr")) for e in moves(topo, "lev0")]
         assert all(u is not None for _, _, u in ups_and_downs), ups_and_downs  # each move carries its uniMMR
         assert lev0.account()["positions"] == []
+        stream = lev0.session.get(lev0.gateway + "/um/user-stream", params={"after": 3}, headers={"X-API-Key": lev0.key},
+                                  timeout=5).json()
+        assert stream["next"] == 5 and [e["s"] for e in stream["events"]] == ["FORCE_LIQUIDATION", "NORMAL"]
+        assert all(e["e"] == "riskLevelChange" and e["E"] > 0 for e in stream["events"])
         assert lev0.post("/um/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "qty": "0.001",
                                        "price": str(price["BTC"] - 2000)}).status_code == 200  # NORMAL again
     finally:

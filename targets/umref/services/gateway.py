@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote
 from typing import Any
 
 from aiohttp import web
@@ -89,6 +90,13 @@ class Gateway:
         status, answer = await self.matching.get(f"/account/{account}")
         return json_response(answer, status)
 
+    async def user_stream(self, request: web.Request) -> web.Response:
+        """The key's account's user-data stream (``riskLevelChange`` events) from ``after`` on."""
+        account = await self.account_of(request)
+        after = request.query.get("after", "0")
+        status, answer = await self.matching.get(f"/internal/stream/{quote(account)}?after={quote(after)}")
+        return json_response(answer, status)
+
     async def system_status(self, _: web.Request) -> web.Response:
         """The public status page: no key needed (users read it when nothing else answers)."""
         return json_response(self.status.current())
@@ -125,6 +133,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     for public in WRITES:
         app.router.add_post(public, gw.write)
     app.router.add_get("/account", gw.account)
+    app.router.add_get("/um/user-stream", gw.user_stream)
     app.router.add_get("/market", gw.market)
     app.router.add_get("/audit/{name}", gw.audit)
     app.router.add_get(status_page.PATH, gw.system_status)

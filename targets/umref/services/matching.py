@@ -590,6 +590,17 @@ class Matching:
             "open_orders": [o.view() for o in ex.open_orders(account)],
         })
 
+    async def user_stream(self, request: web.Request) -> web.Response:
+        """The account's user-data stream from ``after`` (how many events the reader has seen):
+        rebuilt from the journal like all state, so a promoted engine tells what its predecessor did."""
+        self.serving()
+        try:
+            after = max(0, int(request.query.get("after", "0")))
+        except ValueError:
+            raise ApiError(400, "BAD_REQUEST", "after must be an integer") from None
+        events = self.ex.streams.get(request.match_info["account"], [])
+        return json_response({"events": events[after:], "next": len(events)})
+
     async def accounts_at_risk(self, _: web.Request) -> web.Response:
         self.serving()
         return json_response({"accounts": [self.ex.margin_view(a) for a in self.ex.accounts_at_risk() if a != "insurance"]})
@@ -688,6 +699,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_post("/promote", m.promote)
     app.router.add_get("/internal/accounts", m.accounts_at_risk)
     app.router.add_get("/account/{account}", m.account)
+    app.router.add_get("/internal/stream/{account}", m.user_stream)
     app.router.add_get("/state", m.state)
     app.router.add_get("/market", m.market)
     app.router.add_get("/audit/halts", m.audit_halts)
