@@ -1,14 +1,14 @@
 """The market: the harness owns the price path and publishes it to the target, tick by tick.
 
 A staging platform takes its prices from an external market-data source; here the harness is
-that source. It generates a seeded path per asset (shocks included), posts each tick to every
+that source. It generates a seeded path per asset (shocks and drifts included), posts each tick to every
 price intake of the target every 100 ms (a standby region's too: promoted, it must price as the
 home one did) and records each tick as one history op: delivered when an intake accepted it, and
 which did.
 Margin decisions are then judged against what the harness itself published, not against the
 target's account of its own prices.
 
-``PricePath`` is the pure part (same seed and shocks, same path); ``MarketFeed`` is the thread
+``PricePath`` is the pure part (same seed, shocks and drifts: same path); ``MarketFeed`` is the thread
 that publishes it and records the ticks.
 """
 
@@ -52,15 +52,26 @@ class Tick:
     detail: str
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """A market event's op, recorded at the first published tick at or after ``step``."""
+
+    f: str
+    step: int
+    value: dict[str, Any]
+
+
 @dataclass
 class PricePath:
     """A seeded random walk per asset, one step per tick: each step multiplies the last price by
-    (1 + e), e ~ N(0, 0.0001) from the asset's own generator, then quantizes to 0.01. A shock
-    multiplies the path from its step on. Steps are computed in order, so a step's price does not
-    depend on which steps were published."""
+    (1 + e), e ~ N(0, 0.0001) from the asset's own generator, times the moves set on that step,
+    then quantizes to 0.01. A shock is a move on one step, so it multiplies the path from there
+    on; a drift is the same move on each of its steps, compounding to its total, so the walk goes
+    on from where it left it. Steps are computed in order, so a step's price does not depend on
+    which steps were published."""
 
     seed: int
-    shocks: dict[tuple[str, int], list[Decimal]] = field(default_factory=dict)  # (asset, step) -> moves %
+    moves: dict[tuple[str, int], list[Decimal]] = field(default_factory=dict)  # (asset, step) -> factors
     _steps: dict[str, list[Decimal]] = field(default_factory=dict)
     _rngs: dict[str, random.Random] = field(default_factory=dict)
 
@@ -72,13 +83,24 @@ class PricePath:
 
     def shock(self, asset: str, move_pct: Decimal, step: int) -> None:
         """Moves ``asset`` by ``move_pct`` % from ``step`` on; only steps not yet computed can move."""
+        self.drift(asset, move_pct, step, steps=1)
+
+    def drift(self, asset: str, move_pct: Decimal, step: int, steps: int) -> None:
+        """Moves ``asset`` by ``move_pct`` % in all over ``steps`` steps from ``step`` on, by the
+        same factor each step (the total is exactly 1 + move_pct/100 but for each step's cent
+        rounding); only steps not yet computed can move."""
         if asset not in START_PRICES:
             raise ValueError(f"unknown asset {asset!r}: one of {', '.join(START_PRICES)}")
         if not Decimal(-100) < move_pct:
             raise ValueError(f"a move of {move_pct} % leaves no price")
+        if steps < 1:
+            raise ValueError(f"a move takes at least one step, not {steps}")
         if step <= self.computed(asset):
             raise ValueError(f"step {step} of {asset} is already priced (up to {self.computed(asset)})")
-        self.shocks.setdefault((asset, step), []).append(move_pct)
+        total = 1 + move_pct / 100
+        factor = total if steps == 1 else total ** (Decimal(1) / steps)
+        for k in range(step, step + steps):
+            self.moves.setdefault((asset, k), []).append(factor)
 
     def price(self, asset: str, step: int) -> Decimal:
         steps = self._steps.setdefault(asset, [START_PRICES[asset]])
@@ -86,8 +108,8 @@ class PricePath:
         while len(steps) <= step:
             k = len(steps)
             price = steps[-1] * (1 + Decimal(repr(rng.gauss(0.0, STEP_SIGMA))))
-            for move in self.shocks.get((asset, k), ()):
-                price *= 1 + move / 100
+            for factor in self.moves.get((asset, k), ()):
+                price *= factor
             steps.append(price.quantize(CENT))
         return steps[step]
 
@@ -100,8 +122,9 @@ class MarketFeed:
     thread, one tick per 100 ms on a fixed timetable (a late tick is skipped, never sent in a
     burst), to every intake at once (a slow one delays no other), and records every tick in
     ``recorder`` as ``f="tick"``, process ``market``, at the tick's time. A shock is recorded as
-    ``f="price_shock"`` at the time of the first tick carrying it. Bounded: stops on ``stop()``
-    or after ``max_s`` seconds."""
+    ``f="price_shock"`` at the time of the first tick carrying it; a drift as ``f="price_drift"``
+    twice, ``phase`` ``start`` at the first tick carrying its first step and ``end`` at the first
+    tick at or after its last. Bounded: stops on ``stop()`` or after ``max_s`` seconds."""
 
     def __init__(self, path: PricePath, intakes: Mapping[str, str], recorder: Recorder, *, max_s: float,
                  step_s: float = STEP_S, timeout_s: float = INTAKE_TIMEOUT_S) -> None:
@@ -116,7 +139,7 @@ class MarketFeed:
         self.timeout_s = timeout_s
         self.ticks = 0
         self.delivered = 0
-        self._pending: list[tuple[str, Decimal, int]] = []  # shocks not yet on a published tick
+        self._pending: list[_Mark] = []  # market events not yet on a published tick
         self._last: Tick | None = None
         self._last_delivered: Tick | None = None
         self._cond = threading.Condition()
@@ -138,8 +161,22 @@ class MarketFeed:
         with self._cond:
             step = self.path.computed() + 1
             self.path.shock(asset, move_pct, step)
-            self._pending.append((asset, move_pct, step))
+            self._pending.append(_Mark("price_shock", step, {"asset": asset, "move_pct": float(move_pct)}))
             return step
+
+    def drift(self, asset: str, move_pct: Decimal, duration_s: float) -> tuple[int, int]:
+        """Moves ``asset`` by ``move_pct`` % in all over the ticks of ``duration_s`` from the next
+        tick on; returns its first and last steps."""
+        steps = max(1, round(duration_s / self.step_s))
+        with self._cond:
+            first = self.path.computed() + 1
+            self.path.drift(asset, move_pct, first, steps)
+            last = first + steps - 1
+            value = {"asset": asset, "move_pct": float(move_pct), "for_s": duration_s, "first_step": first,
+                     "last_step": last}
+            self._pending += [_Mark("price_drift", first, {**value, "phase": "start"}),
+                              _Mark("price_drift", last, {**value, "phase": "end"})]
+            return first, last
 
     def wait_delivered(self, step: int, timeout_s: float) -> tuple[Tick | None, str]:
         """The last delivered tick at or after ``step`` once there is one (None if none within
@@ -179,8 +216,8 @@ class MarketFeed:
     def _publish(self, sessions: Mapping[str, requests.Session], step: int) -> None:
         with self._cond:
             prices = {asset: str(p) for asset, p in self.path.prices(step).items()}
-            shocks = [s for s in self._pending if s[2] <= step]
-            self._pending = [s for s in self._pending if s[2] > step]
+            marks = [m for m in self._pending if m.step <= step]
+            self._pending = [m for m in self._pending if m.step > step]
         at, mono = time.time(), time.monotonic() - self.recorder.start_mono
         body = {"time": at, "prices": prices}
         answers = list(self._posts.map(lambda name: self._post(sessions[name], name, body), self.intakes))
@@ -189,10 +226,9 @@ class MarketFeed:
         tick = Tick(step, at, prices, delivered, detail)
         ops = [Op(index=-1, type="info", f="tick", process="market", time=at, mono=mono,
                   value={"prices": prices, "delivered": delivered, "accepted_by": accepted_by})]
-        ops += [Op(index=-1, type="info", f="price_shock", process="market", time=at, mono=mono,
-                   value={"asset": asset, "move_pct": float(move), "time": at, "step": step,
-                          "delivered": delivered})
-                for asset, move, _ in shocks]
+        ops += [Op(index=-1, type="info", f=mark.f, process="market", time=at, mono=mono,
+                   value={**mark.value, "time": at, "step": step, "delivered": delivered})
+                for mark in marks]
         self.recorder.extend(ops)
         with self._cond:
             self.ticks += 1

@@ -67,6 +67,50 @@ def test_a_priced_step_cannot_be_shocked_nor_an_unknown_asset() -> None:
         path.shock("BTC", Decimal(-100), 9)
 
 
+def test_a_drift_moves_the_path_by_its_total_spread_evenly_over_its_steps() -> None:
+    plain, drifted = PricePath(seed=9), PricePath(seed=9)
+    drifted.drift("BTC", Decimal("-0.6"), 10, steps=120)  # 12 s of ticks
+    factors = [drifted.moves[("BTC", k)] for k in range(10, 130)]
+    assert all(f == factors[0] and len(f) == 1 for f in factors) and ("BTC", 130) not in drifted.moves
+    total = Decimal(1)
+    for (factor,) in factors:
+        total *= factor
+    assert abs(total - Decimal("0.994")) < Decimal("1e-20")  # compounded: exactly the total, but for rounding
+    before, after = walk(plain, "BTC", 300), walk(drifted, "BTC", 300)
+    assert after[:10] == before[:10]
+    for k in range(10, 300):  # the same walk, moved a step at a time, then on from where the drift left it
+        expected = Decimal("0.994") ** (Decimal(min(k, 129) - 9) / 120)
+        assert abs(after[k] / before[k] - expected) < Decimal("0.00002"), k
+    assert walk(drifted, "ETH", 300) == walk(plain, "ETH", 300)
+
+
+def test_same_seed_and_drifts_same_path_and_a_drift_stacks_with_a_shock() -> None:
+    a, b, other = PricePath(seed=4), PricePath(seed=4), PricePath(seed=4)
+    for path in (a, b):
+        path.drift("ETH", Decimal("1"), 5, steps=50)
+        path.shock("ETH", Decimal("-5"), 30)  # inside the drift: both move step 30
+    other.drift("ETH", Decimal("1"), 5, steps=60)
+    assert walk(a, "ETH", 100) == walk(b, "ETH", 100) != walk(other, "ETH", 100)
+    plain = walk(PricePath(seed=4), "ETH", 100)
+    assert abs(walk(a, "ETH", 100)[99] / plain[99] - Decimal("1.01") * Decimal("0.95")) < Decimal("0.00002")
+    assert len(a.moves[("ETH", 30)]) == 2
+
+
+def test_a_drift_on_a_priced_step_is_refused_like_a_shock() -> None:
+    path = PricePath(seed=1)
+    path.price("BTC", 5)
+    with pytest.raises(ValueError, match="already priced"):
+        path.drift("BTC", Decimal("-1"), 5, steps=10)
+    path.drift("BTC", Decimal("-1"), 6, steps=10)
+    with pytest.raises(ValueError, match="no price"):
+        path.drift("ETH", Decimal(-100), 9, steps=10)
+    with pytest.raises(ValueError, match="at least one step"):
+        path.drift("ETH", Decimal(1), 9, steps=0)
+    with pytest.raises(ValueError, match="unknown asset"):
+        path.drift("DOGE", Decimal(1), 9, steps=10)
+    assert ("ETH", 9) not in path.moves  # a refused drift moved nothing
+
+
 def intake_answering(status: int) -> JsonServer:
     """A price intake on 127.0.0.1 answering ``status``; keeps every body it was sent."""
     return JsonServer(lambda *_: (status, {"accepted": True} if status == 200 else {"error": "NO"}), "/intake")
@@ -121,6 +165,30 @@ def test_a_shock_lands_on_the_next_delivered_tick_and_is_recorded_there(intake: 
     assert abs(ratio - Decimal("0.9")) < Decimal("0.005")
     ratio = Decimal(ticks[carrying].value["prices"]["ETH"]) / Decimal(ticks[carrying - 1].value["prices"]["ETH"])
     assert abs(ratio - 1) < Decimal("0.005")  # ETH walks on
+
+
+def test_a_drift_is_published_tick_by_tick_and_recorded_at_its_first_and_last_step(intake: JsonServer) -> None:
+    recorder = Recorder(time.monotonic())
+    feed = MarketFeed(PricePath(seed=2), {"pricefeed": intake.url}, recorder, max_s=5).start()
+    try:
+        time.sleep(0.25)
+        first, last = feed.drift("BTC", Decimal("-10"), 1.0)
+        tick, detail = feed.wait_delivered(last, timeout_s=3.0)
+    finally:
+        feed.stop()
+    assert tick is not None and last - first == 9, detail
+    start, end = ops_of(recorder, "price_drift")
+    assert (start.value["phase"], end.value["phase"]) == ("start", "end")
+    assert all(op.value["asset"] == "BTC" and op.value["move_pct"] == -10.0 and op.value["for_s"] == 1.0
+               and (op.value["first_step"], op.value["last_step"]) == (first, last) for op in (start, end))
+    ticks = ops_of(recorder, "tick")
+    times = [op.time for op in ticks]
+    i, j = times.index(start.time), times.index(end.time)
+    assert j > i and start.value["step"] >= first and end.value["step"] >= last
+    btc = [Decimal(op.value["prices"]["BTC"]) for op in ticks]
+    assert abs(btc[j] / btc[i - 1] - Decimal("0.9")) < Decimal("0.005")  # the whole move, by its last tick
+    assert all(abs(b / a - 1) < Decimal("0.025") for a, b in zip(btc, btc[1:], strict=False))  # no jump
+    assert abs(btc[-1] / btc[j] - 1) < Decimal("0.005")  # and no jump back after it
 
 
 def closed_port() -> int:
@@ -199,7 +267,7 @@ def test_price_shock_fault_moves_the_market_and_lands_only_when_delivered(status
         server.close()
     assert landing.landed is (status == 200), landing.detail
     assert ("delivered with tick" if status == 200 else "answered 503") in landing.detail
-    assert any(k[0] == "BTC" for k in feed.path.shocks)  # the path moved either way
+    assert any(k[0] == "BTC" for k in feed.path.moves)  # the path moved either way
 
 
 def test_price_shock_without_a_market_does_not_land() -> None:
