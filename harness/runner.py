@@ -649,7 +649,7 @@ def run_timeline(ctx: RunContext, faults: list[Fault], active: dict[str, Fault],
     events: list[tuple[float, int, str, Fault]] = []
     for fault in faults:
         events.append((fault.spec.at_s, 1, "inject", fault))
-        if fault.spec.duration_s is not None:
+        if fault.spec.duration_s is not None and not KINDS[fault.spec.kind].instant:  # a drift: nothing to heal
             events.append((fault.spec.at_s + fault.spec.duration_s, 0, "heal", fault))
     for at, _, action, fault in sorted(events, key=lambda e: (e[0], e[1])):
         wait_until(ctx, t0 + at)
@@ -666,7 +666,7 @@ def inject(ctx: RunContext, fault: Fault, active: dict[str, Fault]) -> None:
             "expect_um_halt": fault.expect_um_halt(),
             "um_only": um_only(spec.kind, spec.target, ctx.scenario.topology), "params": dict(spec.params)}
     ctx.journal.add_fault(spec.id, fault.journal_entry())  # on disk before it is applied
-    instant = KINDS[spec.kind].instant  # an event (a price shock): nothing to heal
+    instant = KINDS[spec.kind].instant  # an event (a price shock or drift): nothing to heal
     if not instant:
         active[spec.id] = fault
     ctx.recorder.record("invoke", "fault", "nemesis", base)

@@ -43,7 +43,7 @@ class ScheduledFault:
     id: str  # "f1", "f2", ... in time order
     kind: str
     at_s: float
-    duration_s: float | None  # None: instant (price_shock) or until the run ends (kill, power loss)
+    duration_s: float | None  # None: instant (price_shock) or until the run ends (kill, power loss); a drift's: its span
     target: dict[str, Any]  # link | links | regions + direction | service | region
     params: dict[str, Any]  # numbers already drawn from their ranges
     lines: tuple[int, int]  # first and last line of its timeline entry; (0, 0) if unknown
@@ -235,12 +235,14 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
         for _try in range(TRIES_PER_FAULT):
             kind = rng.choices(kinds, weights)[0]
             entry = {"fault": kind, **_random_entry(kind, rng, scope)}
-            # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
-            length = None if KINDS[kind].instant else min(
-                spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
+            if "for" in entry:  # a span of its own (a drift: the market's time), kept within the window
+                length: float | None = min(float(entry["for"]), window_end - spec.start)
+            else:  # rounded to 0.1 s for a readable schedule, then clamped: rounding must not leave the bounds
+                length = None if KINDS[kind].instant else min(
+                    spec.max_fault, max(spec.min_fault, round(rng.uniform(spec.min_fault, spec.max_fault), 1)))
             latest = window_end - (length or 0.0)
             at = min(latest, max(spec.start, round(rng.uniform(spec.start, latest), 1)))
-            where = {k: v for k, v in entry.items() if k not in ("fault", "params")}
+            where = {k: v for k, v in entry.items() if k not in ("fault", "params", "for")}
             touched = {*links_touched(kind, where, target.topology), *services_touched(kind, where, target.topology)}
             end = at + (length or 0.0)
             if taken.fits(at, end, touched):

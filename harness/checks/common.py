@@ -207,7 +207,7 @@ class FaultWindow:
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
-    """Infrastructure faults in landing order; a price shock is a market event, not one of them."""
+    """Infrastructure faults in landing order; a price shock or drift is a market event, not one of them."""
     heals = {op.value.get("id"): op.time for op in fault_ops(history, "heal")}
     return [FaultWindow(str(v.get("id")), str(v.get("fault")), op.time, heals.get(v.get("id"), math.inf),
                         bool(v.get("um_only")), bool(v.get("expect_um_halt")), bool(v.get("landed")),

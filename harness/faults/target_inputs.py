@@ -1,9 +1,10 @@
-"""Faults acted through the target's inputs and controls: a price shock (a market event moved on
-the harness's own price path, not an infrastructure fault) and a skewed node clock (on the local backend every service shares the
+"""Faults acted through the target's inputs and controls: a price shock or drift (a market event
+moved on the harness's own price path, not an infrastructure fault) and a skewed node clock (on the local backend every service shares the
 host's kernel clock, so a node's skew is set through its clock control)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,38 +14,63 @@ import requests
 from harness.faults.base import FaultBase, FaultError, Landing
 from harness.http import target_session
 
-__all__ = ["PriceShock", "ClockSkew", "heal_clock"]
+__all__ = ["PriceShock", "PriceDrift", "ClockSkew", "heal_clock"]
 
 SHOCK_LANDS_WITHIN_S = 1.0  # ten ticks: one at least reaches a live price intake
 
 
 @dataclass
-class PriceShock(FaultBase):
-    def describe(self) -> str:
-        return f"price shock {self.spec.params['asset']} {self.spec.params['move_pct']}%"
+class _MarketMove(FaultBase):
+    """A move of the harness's own price path: done once it is set on the path, nothing to undo."""
 
     def journal_entry(self) -> dict[str, Any]:
         return {"heal": "none"}  # a market move is not undone
 
-    def inject(self) -> Landing:
-        """Moves the harness's own price path from its next tick; landed once a tick carrying the
-        move reached the target's price intake (the path moved all the same if none did)."""
+    def heal(self) -> None:
+        return None
+
+    def move(self, move: Callable[[Any, str, Decimal], int], what: str) -> Landing:
+        """Sets the move on the market (``move`` returns the first step carrying it); landed once a
+        tick carrying it reached the target's price intake (the path moved all the same if none did)."""
         if self.env.market is None:
-            raise FaultError(f"{self.spec.id}: no market feed in this run to shock")
-        asset, move = self.spec.params["asset"], Decimal(str(self.spec.params["move_pct"]))
+            raise FaultError(f"{self.spec.id}: no market feed in this run to move")
+        asset, pct = self.spec.params["asset"], Decimal(str(self.spec.params["move_pct"]))
         try:
-            step = self.env.market.shock(asset, move)
+            step = move(self.env.market, asset, pct)
         except ValueError as exc:
             raise FaultError(f"{self.spec.id}: {exc}") from None
         tick, detail = self.env.market.wait_delivered(step, timeout_s=SHOCK_LANDS_WITHIN_S)
         if tick is None:
-            return Landing(False, f"{asset} {move:+}% from tick {step}: no tick carrying it delivered within "
+            return Landing(False, f"{asset} {pct:+}%{what} from tick {step}: no tick carrying it delivered within "
                                   f"{SHOCK_LANDS_WITHIN_S:g} s ({detail})")
-        return Landing(True, f"{asset} {move:+}% from tick {step}: delivered with tick {tick.step} "
+        return Landing(True, f"{asset} {pct:+}%{what} from tick {step}: delivered with tick {tick.step} "
                              f"({asset} {tick.prices[asset]})")
 
-    def heal(self) -> None:
-        return None
+
+@dataclass
+class PriceShock(_MarketMove):
+    def describe(self) -> str:
+        return f"price shock {self.spec.params['asset']} {self.spec.params['move_pct']}%"
+
+    def inject(self) -> Landing:
+        """Moves the harness's own price path from its next tick on."""
+        return self.move(lambda market, asset, pct: market.shock(asset, pct), "")
+
+
+@dataclass
+class PriceDrift(_MarketMove):
+    @property
+    def duration_s(self) -> float:
+        return float(self.spec.duration_s or 0.0)
+
+    def describe(self) -> str:
+        return f"price drift {self.spec.params['asset']} {self.spec.params['move_pct']}% over {self.duration_s:g} s"
+
+    def inject(self) -> Landing:
+        """Sets the whole drift on the price path at once, over the ticks of its ``for`` from the
+        next tick on: nothing is left to do when it ends, nor to heal."""
+        return self.move(lambda market, asset, pct: market.drift(asset, pct, self.duration_s)[0],
+                         f" over {self.duration_s:g} s")
 
 
 def _set_clock(url: str, offset_ms: float) -> requests.Response:

@@ -34,6 +34,7 @@ KINDS: Mapping[str, FaultKind] = {kind.name: kind for kind in (
     market.PRICE_SHOCK,
     nodes.NETEM,
     links.SLICER,
+    market.PRICE_DRIFT,
 )}
 FAULT_KINDS: tuple[str, ...] = tuple(KINDS)
 FAULT_MODELS: Mapping[str, type[BaseFaultSpec]] = {name: kind.model for name, kind in KINDS.items()}
@@ -50,8 +51,8 @@ def band_colour(kind: object) -> str:
 
 
 def is_instant(kind: object) -> bool:
-    """An event, not a window (a price shock): for a kind read back from a run's history, where an
-    unknown one is a window like any fault."""
+    """An event, not a window (a price shock or drift): for a kind read back from a run's history,
+    where an unknown one is a window like any fault."""
     return isinstance(kind, str) and kind in KINDS and KINDS[kind].instant
 
 

@@ -28,7 +28,7 @@ def um_only(kind: str, target: Mapping[str, Any], topology: Topology) -> bool:
     spot needs too (auth, the gateway, the ledger) spot must fail closed, not keep its numbers."""
     links, services = links_touched(kind, target, topology), services_touched(kind, target, topology)
     if not links and not services:
-        return False  # a market event (price_shock): not a fault of the infrastructure
+        return False  # a market event (price_shock, price_drift): not a fault of the infrastructure
     return all(s in topology.um_only for s in services) and all(
         any(end in topology.um_only for end in topology.ends(link)) for link in links)
 

@@ -50,14 +50,16 @@ def test_what_each_kind_needs_of_a_process_is_what_a_running_platform_is_asked_f
     assert needs == {"kill": "restart", "region_power_loss": "restart", "pause": "signal", "clock_skew": "own_target"}
 
 
-def test_only_the_price_shock_is_instant_and_only_kill_and_power_loss_take_services_down() -> None:
-    assert [k for k, kind in KINDS.items() if kind.instant] == ["price_shock"]
+def test_only_market_events_are_instant_and_only_kill_and_power_loss_take_services_down() -> None:
+    assert [k for k, kind in KINDS.items() if kind.instant] == ["price_shock", "price_drift"]
     assert is_instant("price_shock") and not is_instant("kill") and not is_instant("dns_typo") and not is_instant(None)
+    assert is_instant("price_drift")  # it lasts its `for`, but as a market move: no fault window excuses the target
     assert services_down_by("kill", {"service": "margin"}, UMREF) == {"margin"}
     assert services_down_by("region_power_loss", {"region": "B"}, UMREF) == set(UMREF.in_region("B"))
     assert services_down_by("pause", {"service": "margin"}, UMREF) == set()
     faults = [ScheduledFault("f1", "price_shock", 1.0, None, {}, {"asset": "BTC", "move_pct": -5}, (0, 0)),
-              ScheduledFault("f2", "kill", 2.0, 3.0, {"service": "margin"}, {}, (0, 0))]
+              ScheduledFault("f2", "kill", 2.0, 3.0, {"service": "margin"}, {}, (0, 0)),
+              ScheduledFault("f3", "price_drift", 3.0, 12.0, {}, {"asset": "BTC", "move_pct": -0.6}, (0, 0))]
     assert fault_windows(faults, 100.0, 200.0, 10.0) == [(102.0, 115.0)]
 
 
@@ -81,6 +83,7 @@ def test_only_the_price_shock_is_instant_and_only_kill_and_power_loss_take_servi
     ("region_power_loss", {"region": UMREF.region_of["margin"]}, {}, False),  # matching itself is gone
     ("clock_skew", {"service": "margin"}, {"offset_ms": 900}, False),
     ("price_shock", {}, {"asset": "BTC", "move_pct": -8}, False),
+    ("price_drift", {}, {"asset": "ETH", "move_pct": -0.6}, False),
 ])
 def test_what_the_checks_may_expect_is_pure_data_and_the_implementation_reports_it(
         kind: str, target: dict[str, Any], params: dict[str, Any], halt: bool) -> None:
@@ -116,3 +119,14 @@ def test_a_toxic_kind_says_its_toxic_as_data() -> None:
     slicer = KINDS["slicer"].toxic
     assert slicer is not None and slicer.attributes({"average_bytes": 40, "delay_us": 300}) == {
         "average_size": 40, "size_variation": 20, "delay": 300}
+
+
+def test_a_drift_opens_no_fault_window_the_checks_would_excuse() -> None:
+    """A drift lasts its ``for`` on the market, but the target must keep working through it."""
+    from harness.checks.common import fault_windows as windows_of
+    from tests.harness.factories import HistoryBuilder
+
+    h = HistoryBuilder()
+    h.fault("f1", 2.0, 4.0)
+    h.fault("f2", 5.0, None, fault="price_drift", target="market")
+    assert [w.id for w in windows_of(h.build())] == ["f1"]

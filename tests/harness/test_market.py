@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from harness.faults.base import FaultEnv, FaultError
-from harness.faults.target_inputs import PriceShock
+from harness.faults.target_inputs import PriceDrift, PriceShock
 from harness.market import START_PRICES, MarketFeed, PricePath
 from harness.recorder import Recorder
 from harness.schedule import ScheduledFault
@@ -273,6 +273,25 @@ def test_price_shock_fault_moves_the_market_and_lands_only_when_delivered(status
 def test_price_shock_without_a_market_does_not_land() -> None:
     with pytest.raises(FaultError, match="no market feed"):
         shock_fault(None).inject()
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_price_drift_fault_sets_the_whole_drift_and_lands_when_its_first_tick_is_delivered(status: int) -> None:
+    server = intake_answering(status)
+    feed = MarketFeed(PricePath(seed=4), {"pricefeed": server.url}, Recorder(time.monotonic()), max_s=10).start()
+    spec = ScheduledFault(id="f1", kind="price_drift", at_s=0.0, duration_s=12.0, target={},
+                          params={"asset": "ETH", "move_pct": -0.6}, lines=(0, 0))
+    drift = PriceDrift(spec, FaultEnv(run_id="t", proxies=None, processes=None, services={}, regions={},  # type: ignore[arg-type]
+                                      risk=None, market=feed))  # type: ignore[arg-type]
+    began = time.monotonic()
+    try:
+        landing = drift.inject()
+    finally:
+        feed.stop()
+        server.close()
+    assert landing.landed is (status == 200) and time.monotonic() - began < 2, landing.detail  # not the drift's 12 s
+    assert "-0.6% over 12 s" in landing.detail and drift.journal_entry() == {"heal": "none"}
+    assert len([k for k in feed.path.moves if k[0] == "ETH"]) == 120  # the path moved either way, all of it
 
 
 @pytest.mark.integration

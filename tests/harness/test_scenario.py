@@ -55,6 +55,7 @@ recovery: {within: 5s}
 checks: [safe_halt, recovery]
 """
 SHOCK = "    fault: price_shock\n    params: {asset: BTC, move_pct: -7}\n"
+DRIFT = "    fault: price_drift\n    params: {asset: BTC, move_pct: -0.6}\n    for: 12s\n"
 
 
 def error_of(text: str, file: str = "s.yaml") -> str:
@@ -145,6 +146,16 @@ def test_defaults_and_every_scenario_in_the_library_load() -> None:
     ("params: {latency_ms: 500}", "params: {}", 10, "timeline[0].params: needs `latency_ms:`"),
     ("asset: BTC", "asset: DOGE", 14, "params.asset: input should be 'BTC' or 'ETH'"),
     ("move_pct: -7", "move_pct: -90", 14, "move_pct: must be above -90 and below 90"),
+    # a drift: a market move over its `for`, which it must have; its total must leave a price
+    (SHOCK, DRIFT, 12, None),
+    (SHOCK, DRIFT.replace("-0.6}", "{min: -1, max: 1}}"), 12, None),
+    (SHOCK, DRIFT.replace("    for: 12s\n", ""), 12, "timeline[1]: fault price_drift needs `for:`"),
+    (SHOCK, DRIFT.replace("12s", "0s"), 15, "timeline[1].for: must be longer than 0 s"),
+    (SHOCK, DRIFT.replace("-0.6", "-100"), 14, "timeline[1].params.move_pct: must be above -90 and below 90, not -100"),
+    (SHOCK, DRIFT.replace("-0.6", "{min: -120, max: 1}"), 14, "params.move_pct: must be above -90"),
+    (SHOCK, DRIFT.replace("asset: BTC, ", ""), 14, "timeline[1].params: needs `asset:`"),
+    (SHOCK, DRIFT.replace("move_pct", "move"), 14, "takes no parameter 'move'; it takes: asset, move_pct"),
+    (SHOCK, DRIFT + "    link: matching->margin\n", 16, "fault price_drift takes no 'link'; it takes: at, fault, params, for"),
     (SHOCK, "    fault: partition\n    regions: [A, A]\n    for: 1s\n", 14, "two different regions"),
     (SHOCK, "    fault: partition\n    links: [gateway->auth]\n    regions: [A, B]\n    for: 1s\n", 12,
      "either `links:"),
@@ -196,6 +207,7 @@ def test_um_only_faults_are_those_on_the_um_path_alone() -> None:
     assert um_only("partition", {"links": ["margin->pricefeed"]}, UMREF)
     assert not um_only("down", {"link": "gateway->auth"}, UMREF) and not um_only("kill", {"service": "matching"}, UMREF)
     assert not um_only("region_power_loss", {"region": "A"}, UMREF) and not um_only("price_shock", {}, UMREF)
+    assert not um_only("price_drift", {}, UMREF)
     assert not um_only("partition", {"links": ["matching->margin", "matching->ledger-a"]}, UMREF)
 
 
@@ -367,6 +379,15 @@ def test_cli_bad_input_is_one_line_exit_3(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert proc.stderr.strip().count("\n") == 0 and f"{bad}:8:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_refuses_a_drift_without_a_span_one_line_exit_3(tmp_path: Path) -> None:
+    bad = tmp_path / "drift.yaml"
+    bad.write_text(BASE.replace(SHOCK, DRIFT.replace("12s", "0")))
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "validate", str(bad)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and f"{bad}:15: timeline[1].for: must be longer than 0 s" in proc.stderr
 
 
 @pytest.mark.parametrize("args, words", [

@@ -169,6 +169,8 @@ TARGETS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "region_power_loss": st.fixed_dictionaries({"region": st.sampled_from(REGIONS)}, optional={"for": durations}),
     "price_shock": st.fixed_dictionaries({"params": st.fixed_dictionaries({
         "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -9.5, "max": 3})})}),
+    "price_drift": st.fixed_dictionaries({"for": durations, "params": st.fixed_dictionaries({
+        "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -1, "max": 1})})}),
 }
 fault_entries = st.sampled_from(FAULT_KINDS).flatmap(
     lambda kind: st.tuples(st.sampled_from(["0s", "1s", "2.5s", "500ms", 10, "1m"]), TARGETS[kind]).map(
@@ -267,6 +269,22 @@ def test_every_fault_kind_is_reachable_and_no_two_faults_share_a_link_or_service
                     assert not _touched(a) & _touched(b), (seed, a, b)
         Schedule.from_dict(json.loads(json.dumps(schedule.to_dict())))  # stored and replayed like any other
     assert seen == set(FAULT_KINDS)
+
+
+def test_a_random_drift_is_small_and_slow_and_never_changes_another_mix() -> None:
+    """A drift draws its own span (the market's time, not max_fault's), kept within the window;
+    the kinds drawn before it are drawn as before (the digests below hold with KINDS_THEN)."""
+    scenario = parse_scenario(RANDOM % "price_drift: 1", "r.yaml")
+    drifts = [f for seed in range(20) for f in build_schedule(scenario, seed).faults]
+    assert drifts and all(f.kind == "price_drift" and f.target == {} for f in drifts)
+    assert all(0.2 <= abs(f.params["move_pct"]) <= 1 and 5 <= (f.duration_s or 0) <= 20 for f in drifts)
+    assert {f.params["asset"] for f in drifts} == {"BTC", "ETH"} and len({f.duration_s for f in drifts}) > 10
+    short = parse_scenario(RANDOM.replace("120s", "30s") % "price_drift: 1", "r.yaml")  # a 15 s window
+    for seed in range(20):
+        schedule = build_schedule(short, seed)
+        window_end = schedule.duration_s - schedule.recovery_within_s - SETTLE_S
+        assert all(5 <= f.at_s and f.end_s <= window_end + 1e-9 for f in schedule.faults)
+        assert Schedule.from_dict(json.loads(json.dumps(schedule.to_dict()))) == schedule
 
 
 def test_the_mix_and_restrictions_are_honoured() -> None:

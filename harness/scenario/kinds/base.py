@@ -34,7 +34,8 @@ class BaseFaultSpec(Model):
 
     @property
     def duration_s(self) -> float | None:
-        """How long it lasts; None: an instant event, or (kill, power loss) until the run ends."""
+        """How long it lasts; None: an instant event, or (kill, power loss) until the run ends. An
+        instant event with a ``for`` (a drift) spans it on the market, as no fault window."""
         duration: float | None = getattr(self, "for_", None)
         return duration
 
@@ -127,13 +128,15 @@ class FaultKind:
     """One fault kind, registered once (in its family's module, listed in ``scenario.faults``).
 
     ``model``: its timeline entry (where it acts, its ``params`` model, whether it takes ``for``).
-    ``draw``: where and with what parameters a random timeline places one (no time yet).
+    ``draw``: where and with what parameters a random timeline places one (no time yet; its
+    ``for`` only for a kind whose span is its own, a drift's, else the random section's).
     ``links`` / ``services``: what it touches in a topology, given its target.
     ``takes_down``: the services it touches are meant to die (their death is then no surprise).
     ``process_need``: what it needs of their processes; a platform the harness did not start
     refuses the kinds it cannot serve (``FaultLimits``).
-    ``instant``: an event, not a window: nothing to heal, no band in a chart, not a fault window
-    the checks judge.
+    ``instant``: an event, not a window: the harness acts it out at once (a drift's ``for`` is
+    set on the price path at inject: how long the market takes, not a fault's), nothing to heal,
+    no band in a chart, not a fault window the checks judge.
     ``band_colour``: its window in the report's timeline.
     ``expects_um_halt``: whether the checks may expect UM to halt while it lasts, from its target
     and drawn parameters (pure data, recorded on the fault's inject op).
