@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.analysis import halt_intervals
 from harness.checks.base import Audit, CheckResult
-from harness.history import History
+from harness.history import History, Op
 from harness.report.load_charts import LoadChart, run_span, svg_per_kind
 from harness.result import RunResult
 from harness.scenario.faults import band_colour, is_instant
@@ -89,7 +89,8 @@ def _timeline(result: RunResult, history: History, audit: Audit, chart: LoadChar
 
 def _events(history: History, audit: Audit, x: Callable[[float], float], run: tuple[float, float],
             row: tuple[int, int]) -> tuple[list[str], int]:
-    """The events band: faults (two rows), halts, margin decisions, price shocks; and where it ends."""
+    """The events band: faults (two rows), halts, margin decisions, price shocks and drifts; and
+    where it ends."""
     (t0, t1), (y, h) = run, row
     parts: list[str] = []
     faults: dict[str, dict[str, Any]] = {}
@@ -126,7 +127,22 @@ def _events(history: History, audit: Audit, x: Callable[[float], float], run: tu
         parts.append(f'<line x1="{sx:.1f}" x2="{sx:.1f}" y1="{y - 8}" y2="{my + 250}" stroke="#bf8700" stroke-dasharray="4 3"/>'
                      f'<text x="{sx + 3:.1f}" y="{y - 10}" style="fill:#bf8700">{escape(str(op.value.get("asset")))} '
                      f'{escape(str(op.value.get("move_pct")))}%</text>')
+    for start, end in _drifts(history, t1):  # a shaded span, dashed at its start: a market event, not a fault
+        sx, v = x(start.time), start.value
+        label = f'{v.get("asset")} {v.get("move_pct")}% over {v.get("for_s")} s'
+        parts.append(f'<rect x="{sx:.1f}" y="{y - 8}" width="{max(2, x(end) - sx):.1f}" height="{my + 258 - y}" '
+                     f'fill="#bf8700" opacity="0.08"><title>drift {escape(label)}</title></rect>'
+                     f'<line x1="{sx:.1f}" x2="{sx:.1f}" y1="{y - 8}" y2="{my + 250}" stroke="#bf8700" stroke-dasharray="1 3"/>'
+                     f'<text x="{sx + 3:.1f}" y="{y - 10}" style="fill:#bf8700">{escape(label)}</text>')
     return parts, my
+
+
+def _drifts(history: History, t1: float) -> list[tuple[Op, float]]:
+    """Each drift's start op and when it ended (its end op; the chart's end if the run stopped first)."""
+    ends = {(op.value.get("asset"), op.value.get("first_step")): op.time
+            for op in history.of("price_drift") if op.value.get("phase") == "end"}
+    return [(op, ends.get((op.value.get("asset"), op.value.get("first_step")), t1))
+            for op in history.of("price_drift") if op.value.get("phase") == "start"]
 
 
 def _load_lines(chart: LoadChart, bw: float, cy: int) -> tuple[list[str], int]:

@@ -71,6 +71,18 @@ def test_every_report_is_written_and_readable(tmp_path: Path) -> None:
     assert "14  " in page and "fault: latency" in page  # the YAML lines of the fault
 
 
+def test_a_price_drift_is_drawn_as_a_span_on_the_market_not_as_a_fault_band(tmp_path: Path) -> None:
+    h = HistoryBuilder()
+    h.fault("f1", 5.0, 15.0)
+    h.fault("f2", 6.0, None, fault="price_drift", target="market")  # an instant kind: never healed
+    drift = {"asset": "BTC", "move_pct": -0.6, "for_s": 12.0, "first_step": 60, "last_step": 179}
+    h.add("info", "price_drift", "market", 6.05, {**drift, "phase": "start", "step": 60, "delivered": True})
+    h.add("info", "price_drift", "market", 18.0, {**drift, "phase": "end", "step": 179, "delivered": True})
+    page = write_reports(tmp_path, make_result(), h.build(), audit()).read_text()
+    assert "BTC -0.6% over 12.0 s" in page and "<title>drift BTC -0.6% over 12.0 s</title>" in page
+    assert "f1 latency" in page and "f2 price_drift" not in page  # no fault band: it excuses nothing
+
+
 def test_summary_line() -> None:
     line = summary_line(make_result(), Path("reports/x/report.html"))
     assert line.startswith("FAIL margin-latency-halt seed=42 backend=local bugs=halt_cancels_orders")
