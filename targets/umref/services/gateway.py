@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
