@@ -6,8 +6,8 @@ processes and customers renamed (``<name>~k``; customers funded by the copy's ow
 every time in it shifted (ops, journal records and the times inside their events, halts, books,
 balance samples), its steady-state probes later attempts than the copy before's. The audit is
 repeated the same way: the books after the run hold every copy's resting orders. The journal is
-written as the ledger streams it (JSON lines) and read with the collector's own reader; margin
-calls and liquidations are derived from it as collect_audit derives them. So the shape (mix,
+written as the ledger streams it (JSON lines) and read with the collector's own reader; risk-level
+moves and liquidations are derived from it as collect_audit derives them. So the shape (mix,
 faults, halts, journal) is what a long soak would record, and every check's verdict is the source
 run's (a copy sharing the source's customers or times would contradict its own records: verdicts
 that judged the repetition, not the checks). The checks run in a fresh process so its peak RSS is
@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.record import now_utc, write_result  # noqa: E402
+from harness.checks.margin_oracle import SCALE  # noqa: E402
 
-FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "liquidations")  # derived views an older audit.json holds
+FLATTENED_VIEWS = ("orders", "trades", "margin_calls", "risk_levels", "liquidations")  # derived views an older audit.json holds
 TARGET_S, TARGET_GIB = 20.0, 2.0
 # A copy's names: <name>~k. Not a separator a write committed in parts would use (harness.checks.
 # common.PART_SEPARATORS): a load's ids never hold one, so neither do the copies'.
@@ -46,7 +48,7 @@ SUFFIX = "~"
 CLEARING = "clearing"  # cust:clearing:um: the exchange's UM clearing account, not a customer's
 ID_KEYS = frozenset({"client_id", "order_id", "maker_order_id", "taker_order_id", "trade_id"})
 ACCOUNT_KEYS = frozenset({"account", "taker_account", "maker_account"})
-TIME_KEYS = frozenset({"time", "evaluated_at", "record_time"})  # in journal events, books, halts, samples
+TIME_KEYS = frozenset({"time", "evaluated_at", "record_time", "sent", "since", "updated"})  # in events, books, halts, samples, status reads
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,48 @@ def _books(audit: dict[str, Any], copies: list[Copy]) -> dict[str, Any] | None:
     return {**books, "time": None if taken is None else taken + copies[-1].shift, "books": out}
 
 
+def _close_out(journal: list[dict[str, Any]], customers: frozenset[str]) -> list[dict[str, Any]]:
+    """Two records that end the source run's risk for good: every customer's UM position sold to
+    the insurance account at the symbol's last trade price, then every customer left at a raised
+    risk level moved back to NORMAL (no position: nothing to price). Each copy ends with them, so
+    that a copy's accounts are not judged on a later copy's prices with nobody managing them
+    (copies share the one price path; a real run's accounts end with its platform)."""
+    held: dict[tuple[str, str], Decimal] = {}
+    last_price: dict[str, str] = {}
+    levels: dict[str, str] = {}
+    wallets: dict[str, dict[str, int]] = {}
+    for record in journal:
+        for e in record.get("events", []):
+            if e.get("type") == "trade" and e.get("market") == "um":
+                qty, buy = Decimal(e["qty"]), e.get("taker_side") == "BUY"
+                for acct, sign in ((e["taker_account"], 1 if buy else -1), (e["maker_account"], -1 if buy else 1)):
+                    held[acct, e["symbol"]] = held.get((acct, e["symbol"]), Decimal(0)) + sign * qty
+                last_price[e["symbol"]] = e["price"]
+            elif e.get("type") == "liquidation" and e.get("closed") is not None:
+                for c in e["closed"]:
+                    held[e["account"], c["symbol"]] = Decimal(0)
+            if e.get("type") == "risk_level" or (e.get("type") == "liquidation" and e.get("closed") is not None):
+                levels[e["account"]] = e.get("to", "NORMAL")
+        for leg in record.get("legs", []):
+            if leg["account"].startswith("cust:") and leg["account"].endswith(":um"):
+                name = leg["account"][5:-3]
+                wallets.setdefault(name, {})[leg["asset"]] = wallets.get(name, {}).get(leg["asset"], 0) - leg["amount"]
+    last = journal[-1]
+    trades = [{"type": "trade", "trade_id": f"close-{acct}-{symbol}", "symbol": symbol, "market": "um",
+               "price": last_price[symbol], "qty": str(abs(qty)), "maker_order_id": "", "taker_order_id": "",
+               "maker_account": "insurance", "taker_account": acct, "taker_side": "SELL" if qty > 0 else "BUY"}
+              for (acct, symbol), qty in sorted(held.items()) if qty and acct in customers]
+    moves = [{"type": "risk_level", "account": acct, "from": level, "to": "NORMAL", "time": last["time"] + 0.002,
+              "positions": [], "prices": [],
+              "wallet": {a: str(Decimal(v) / SCALE[a]) for a, v in wallets.get(acct, {}).items()}}
+             for acct, level in sorted(levels.items()) if level != "NORMAL" and acct in customers]
+    base = {"epoch": last.get("epoch", 1), "node": last.get("node"), "writer": last.get("writer", ""), "legs": []}
+    return [{**base, "seq": last["seq"] + 1, "time": last["time"] + 0.001, "client_id": "close-out-positions",
+             "kind": "order", "events": trades},
+            {**base, "seq": last["seq"] + 2, "time": last["time"] + 0.002, "client_id": "close-out-levels",
+             "kind": "risk_level", "events": moves}]
+
+
 def _op(op: dict[str, Any], copy: Copy, attempts: int) -> dict[str, Any]:
     """A history op of the source run as this copy holds it. A probe stays a probe (``probe.N~k``);
     a copy's steady-state probes are later attempts than the copy before's: the runner's last
@@ -154,19 +198,21 @@ def synthesize(run_dir: Path, ops_wanted: int, out: Path) -> dict[str, Any]:
     copies = [Copy(k, k * span, customers) for k in range(-(-ops_wanted // len(base)))]
     attempts = max((op["value"].get("attempt", 0) for op in base if isinstance(op["value"].get("attempt"), int)), default=0)
     journal, halts, samples = [], [], []
-    seq_step = max((r["seq"] for r in audit["journal"]), default=0)
+    source = sorted(audit["journal"], key=lambda r: r["seq"])
+    source += _close_out(source, customers)
+    seq_step = max((r["seq"] for r in source), default=0)
     n = 0
     with (out / "history.jsonl").open("w") as fh:
         for copy in copies:  # whole copies only: a copy cut short would end with a fault never healed
             for op in base:
                 fh.write(json.dumps({**_op(op, copy, attempts), "index": n}, separators=(",", ":")) + "\n")
                 n += 1
-            journal += [{**copy.rename(r), "seq": r["seq"] + copy.k * seq_step} for r in audit["journal"]]
+            journal += [{**copy.rename(r), "seq": r["seq"] + copy.k * seq_step} for r in source]
             halts += [copy.rename(h) for h in audit.get("halts") or []]
             # a later copy's samples do not hold the earlier copies' accounts: judged on their own figures
             samples += [{**copy.rename(s), "balances": copy.balances(s["balances"]),
                          **({"last_seq": None} if copy.k else {})} for s in audit.get("balance_samples") or []]
-    # margin calls and liquidations are not stored: like collect_audit, the checks' process derives
+    # risk-level moves and liquidations are not stored: like collect_audit, the checks' process derives
     # them from the journal (they share its strings, as in a real run). The final balances are the
     # legs of the whole synthetic journal, as the ledger would report them.
     big = {**{k: v for k, v in audit.items() if k not in FLATTENED_VIEWS and k != "journal"}, "halts": halts,
@@ -194,7 +240,7 @@ def _run_checks(folder: Path) -> None:
         audit = orjson.loads((folder / "audit.json").read_bytes())
         # as collect_audit reads the ledger's stream: header line first, then the records
         audit["journal"] = read_journal(line_blocks(iter(lambda: journal.read(CHUNK_BYTES), b"")))
-        audit.update(flatten(audit["journal"]))  # margin calls, liquidations: as collect_audit derives them
+        audit.update(flatten(audit["journal"]))  # risk-level moves, liquidations: as collect_audit derives them
     history = merge(read_ops(folder / "history.jsonl"))  # as the runner reads the load's history file
     t1 = time.perf_counter()
     per_check = {}
@@ -205,7 +251,7 @@ def _run_checks(folder: Path) -> None:
         per_check[name] = round(time.perf_counter() - start, 3)
     t2 = time.perf_counter()
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    print(json.dumps({"margin_calls": len(audit["margin_calls"]), "load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
+    print(json.dumps({"risk_levels": len(audit["risk_levels"]), "load_s": round(t1 - t0, 2), "checks_s": round(t2 - t1, 2), "per_check_s": per_check,
                       "peak_rss_gib": round(rss_gib, 3), "verdicts": {r.name: r.status for r in results}}))
 
 
