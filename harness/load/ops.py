@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import IO, Any
+from typing import Any, Protocol
 
 from harness.history import classify_http
 
@@ -20,12 +20,23 @@ def error_code(status: int | None, body: Any, exc: BaseException | None) -> str 
     return None if status is not None and status < 400 else f"HTTP_{status}"
 
 
-class OpWriter:
-    """Writes ops as JSON lines (or keeps them in a list when ``out`` is None)."""
+class Lines(Protocol):
+    """Where ops go as JSON lines: a file, or a remote worker's outbox."""
 
-    def __init__(self, out: IO[str] | None, start_mono: float) -> None:
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class OpWriter:
+    """Writes ops as JSON lines (or keeps them in a list when ``out`` is None). ``start_mono`` is
+    the run's start on this process's monotonic clock and ``time_offset`` what to add to its epoch
+    clock: a remote worker's ops are written in the master's time."""
+
+    def __init__(self, out: Lines | None, start_mono: float, time_offset: float = 0.0) -> None:
         self.out = out
         self.start_mono = start_mono
+        self.time_offset = time_offset
         self.kept: list[dict[str, Any]] = []
         self.written = False
 
@@ -40,7 +51,7 @@ class OpWriter:
 
     def invoke(self, f: str, process: str, value: dict[str, Any]) -> float:
         now = time.monotonic()
-        self._emit({"index": -1, "type": "invoke", "f": f, "process": process, "time": time.time(),
+        self._emit({"index": -1, "type": "invoke", "f": f, "process": process, "time": time.time() + self.time_offset,
                     "mono": now - self.start_mono, "value": value, "latency_ms": None, "error": None})
         return now
 
@@ -50,8 +61,8 @@ class OpWriter:
         is evidence of a failover). Returns the error code recorded, None for a success."""
         now = time.monotonic()
         code = error_code(status, body, exc)
-        self._emit({"index": -1, "type": classify_http(status, code), "f": f, "process": process, "time": time.time(),
-                    "mono": now - self.start_mono,
+        self._emit({"index": -1, "type": classify_http(status, code), "f": f, "process": process,
+                    "time": time.time() + self.time_offset, "mono": now - self.start_mono,
                     "value": {"client_id": client_id, "account": account, "status": status, "body": body, "via": via},
                     "latency_ms": round(1000 * (now - started), 3), "error": code})
         return code
