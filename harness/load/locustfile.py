@@ -8,6 +8,8 @@ info, with the gateway it went to), in the harness's client model: the target's 
 target's front of gateways as a real client does (``harness.load.front``). ``UmTrader`` mixes
 every request kind by ``mix``; the other classes each behave like one kind of customer and are
 weighted by the scenario's ``load.classes`` (the runner names them on Locust's command line).
+A worker started by ``umchaos worker`` has no config file: ``RemoteWorker`` and ``RemoteMaster``
+carry the config, target, release and ops over Locust's messages (``harness.load.remote``).
 """
 
 from __future__ import annotations
@@ -16,22 +18,41 @@ import itertools
 import json
 import os
 import random
+import socket
 import sys
 import time
 from decimal import Decimal
 from typing import Any
 
-from gevent.event import Event
+import gevent
+from gevent.event import AsyncResult, Event
 from locust import FastHttpUser, between, events, task
+from locust.env import Environment
 from locust.exception import StopUser
+from locust.rpc import Message
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.front import Failover
-from harness.load.ops import OpWriter
+from harness.load.ops import Lines, OpWriter
+from harness.load.remote import (
+    MSG,
+    PINGS,
+    Clock,
+    ClockSample,
+    Outbox,
+    best_sample,
+    clock_sample,
+    worker_settings,
+)
 from harness.targets.base import RiskStreamApi
 from harness.targets.client import STANDARD_CLIENT, load_client_api
 from harness.workload import MIX_KINDS
 
 CONFIG_WAIT_S = 600.0
+MASTER = os.environ.get("UMCHAOS_MASTER", "")  # `umchaos worker`: everything comes over Locust's messages
+MASTER_GONE_S = 10.0  # a remote worker that hears no heartbeat from its master this long exits
+PONG_WAIT_S = 2.0  # one clock ping's answer
+DRAIN_S = 10.0  # the master's wait for remote workers' last ops once the load stops
 
 
 def _wait_for_config(path: str) -> dict[str, Any]:
@@ -45,17 +66,17 @@ def _wait_for_config(path: str) -> dict[str, Any]:
     return dict(json.loads(open(path).read()))
 
 
-CONFIG = _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
-TARGET = json.loads(open(CONFIG["accounts_file"]).read())  # the gateways and the accounts
-FRONT = tuple((g["service"], g["url"]) for g in TARGET["front"])
-ACCOUNTS = [a for a in TARGET["accounts"] if a["role"] == "trader"]
-LEVERAGED = [a for a in TARGET["accounts"] if a["role"] == "leveraged"]  # near their risk levels: the risk taker's
-CLIENT = load_client_api(CONFIG.get("client_api", STANDARD_CLIENT))
+CONFIG: dict[str, Any] = {} if MASTER else _wait_for_config(os.environ["UMCHAOS_LOAD_CONFIG"])
+TARGET: dict[str, Any] = {} if MASTER else json.loads(open(CONFIG["accounts_file"]).read())  # gateways, accounts
+FRONT: tuple[tuple[str, str], ...] = ()  # these four are set by _use
+ACCOUNTS: list[dict[str, Any]] = []
+LEVERAGED: list[dict[str, Any]] = []  # near their risk levels: the risk taker's
+CLIENT = load_client_api(STANDARD_CLIENT)
 UM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC")
 REFERENCE = {"BTC": Decimal(50000), "ETH": Decimal(3000)}
-_worker = os.environ.get("UMCHAOS_WORKER", "")
-_history = open(CONFIG["history_file"] + _worker, "a", buffering=1 << 16)
-WRITER = OpWriter(_history, CONFIG["start_mono"])
+_worker = os.environ.get("UMCHAOS_WORKER", "")  # a remote worker's is its name, given by the master
+_history: Lines = Outbox() if MASTER else open(CONFIG["history_file"] + _worker, "a", buffering=1 << 16)
+WRITER = OpWriter(_history, CONFIG.get("start_mono", 0.0))  # a remote worker's is set once its clocks are mapped
 _user_ids = itertools.count()
 _marks: dict[str, Any] = {"at": 0.0, "symbols": {}}
 
@@ -76,7 +97,7 @@ def _exit_now(exit_code: int, **_: Any) -> None:
     os._exit(exit_code)
 
 
-_released = Event()  # set once the runner creates the release file
+_released = Event()  # set once the runner creates the release file (a remote worker: once the master says)
 
 
 @events.init.add_listener
@@ -84,7 +105,8 @@ def _wait_for_release(**_: Any) -> None:
     """Users are set up before the steady-state probe and send once it has passed: one greenlet
     watches for the release file, each user waits on its event. Should it never come, Locust's
     own --run-time ends the wait."""
-    import gevent
+    if MASTER:
+        return
 
     def watch() -> None:
         while not os.path.exists(CONFIG["release_file"]):
@@ -97,8 +119,6 @@ def _wait_for_release(**_: Any) -> None:
 @events.init.add_listener
 def _flush_often(**_: Any) -> None:
     """Flush ten times a second, so the live display and the runner's start signal see ops promptly."""
-    import gevent
-
     def loop() -> None:
         while True:
             gevent.sleep(0.1)
@@ -116,10 +136,7 @@ class Customer(FastHttpUser):
     """One customer account and the requests it can make; subclasses choose which and how often."""
 
     abstract = True
-    host = FRONT[0][1]  # Locust's own label: every request names its gateway's URL in full
-    wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
-    network_timeout = float(CONFIG.get("timeout_s", 5.0))
-    connection_timeout = float(CONFIG.get("timeout_s", 5.0))
+    # host, wait_time and the timeouts are set from the config by _use
 
     def on_start(self) -> None:
         _released.wait()  # the runner's release
@@ -390,3 +407,195 @@ class RiskTaker(Customer):
                                         "from": "spot" if back else "um", "to": "um" if back else "spot"})
         if answer is not None:
             self.parked = 0 if back else 1
+
+
+# ---- the config in use -------------------------------------------------------------------------
+def _use(config: dict[str, Any], target: dict[str, Any]) -> None:
+    """Set this process up to send: the load config and the target's front and accounts; from the
+    files at import, on a remote worker from the master's message (before its users exist)."""
+    global FRONT, ACCOUNTS, LEVERAGED, CLIENT
+    CONFIG.update(config)
+    FRONT = tuple((g["service"], g["url"]) for g in target["front"])
+    ACCOUNTS = [a for a in target["accounts"] if a["role"] == "trader"]
+    LEVERAGED = [a for a in target["accounts"] if a["role"] == "leveraged"]
+    CLIENT = load_client_api(CONFIG.get("client_api") or STANDARD_CLIENT)
+    Customer.host = FRONT[0][1]  # Locust's own label: every request names its gateway's URL in full
+    Customer.wait_time = between(*CONFIG.get("think_s") or (0.05, 0.2))  # bench/ sets (0, 0): closed loop
+    Customer.network_timeout = Customer.connection_timeout = float(CONFIG.get("timeout_s") or 5.0)
+
+
+if not MASTER:
+    _use(CONFIG, TARGET)
+
+
+# ---- workers on other machines (harness.load.remote) ---------------------------------------------
+def _now() -> Clock:
+    return Clock(time.time(), time.monotonic())
+
+
+class RemoteWorker:
+    """A worker started by ``umchaos worker``: joins, takes its name, config and target from the
+    master, maps its clocks to the master's, sends its ops back in batches, and exits by itself
+    when the master goes away."""
+
+    def __init__(self, environment: Environment, runner: WorkerRunner, outbox: Outbox) -> None:
+        self.environment, self.runner, self.outbox = environment, runner, outbox
+        self.name = ""
+        self.pong: AsyncResult = AsyncResult()
+
+    def start(self) -> None:
+        for kind, handler, concurrent in (("config", self.on_config, True), ("pong", self.on_pong, False),
+                                          ("release", lambda **_: _released.set(), False),
+                                          ("stop", self.on_stop, True)):
+            self.runner.register_message(MSG[kind], handler, concurrent=concurrent)
+        self.runner.send_message(MSG["join"], {"host": socket.gethostname(), "pid": os.getpid()})
+        gevent.spawn(self.watch)
+
+    def on_config(self, msg: Message, **_: Any) -> None:
+        global _worker, WRITER
+        samples = [s for i in range(PINGS) if (s := self.ping(i)) is not None]
+        if not samples:
+            return self.leave(3, "the master answered no clock ping")
+        clock = best_sample(samples)
+        _use(msg.data["config"], msg.data["target"])
+        self.name = str(msg.data["name"])
+        _worker = f".{self.name}"
+        WRITER = OpWriter(self.outbox, CONFIG["start_mono"] - clock.mono_offset_s, clock.wall_offset_s)
+        self.environment.process_exit_code = 0  # joined: a run served ends well
+        self.runner.send_message(MSG["ready"], {"name": self.name, "wall_offset_s": clock.wall_offset_s,
+                                                "mono_offset_s": clock.mono_offset_s,
+                                                "round_trip_s": clock.round_trip_s})
+        gevent.spawn(self.send_often)
+
+    def ping(self, i: int) -> ClockSample | None:
+        self.pong = AsyncResult()
+        t0 = _now()
+        self.runner.send_message(MSG["ping"], {"i": i, "t0": [t0.wall, t0.mono]})
+        try:
+            data, t3 = self.pong.get(timeout=PONG_WAIT_S)
+        except gevent.Timeout:
+            return None
+        if data["i"] != i:  # a late answer to an earlier ping
+            return None
+        return clock_sample(t0, Clock(*data["t1"]), Clock(*data["t2"]), t3)
+
+    def on_pong(self, msg: Message, **_: Any) -> None:
+        self.pong.set((msg.data, _now()))
+
+    def send_ops(self) -> None:
+        """Everything written so far, in batches (bounded: ops are written at a bounded rate)."""
+        for _ in range(1 + len(self.outbox) // 100):
+            if not (lines := self.outbox.take()):
+                return
+            self.runner.send_message(MSG["ops"], {"name": self.name, "lines": lines})
+
+    def send_often(self) -> None:
+        while True:
+            gevent.sleep(0.1)
+            self.send_ops()
+
+    def on_stop(self, **_: Any) -> None:
+        """The load ends: stop the users (bounded by --stop-timeout), send their last ops, say so."""
+        self.runner.stop()
+        self.send_ops()
+        self.runner.send_message(MSG["done"], {"name": self.name})
+
+    def watch(self) -> None:
+        """A master that stops answering (gone, unreachable) or never configures this worker: leave."""
+        joined = time.monotonic()
+        while True:
+            gevent.sleep(1)
+            heard = self.runner.last_heartbeat_timestamp
+            if heard is not None and time.time() - heard > MASTER_GONE_S:
+                return self.leave(2, f"no heartbeat from the master at {MASTER} for {MASTER_GONE_S:.0f} s")
+            if not self.name and time.monotonic() - joined > CONFIG_WAIT_S:
+                return self.leave(3, f"the master at {MASTER} sent no load config within {CONFIG_WAIT_S:.0f} s")
+
+    def leave(self, code: int, why: str) -> None:
+        print(f"umchaos worker: {why}", file=sys.stderr, flush=True)
+        self.environment.process_exit_code = code
+        self.runner.quit()
+
+
+class RemoteMaster:
+    """The master's side: names each joining worker, sends it the config and target, answers its
+    clock pings, records its clock mapping (a ``worker_joined`` phase op in the ``.workers`` file
+    beside the history), holds the spawn until every expected worker is ready, forwards the
+    release, writes the ops workers send into the history, and drains them when the load stops."""
+
+    def __init__(self, environment: Environment, runner: MasterRunner, expected: int) -> None:
+        self.environment, self.runner, self.expected = environment, runner, expected
+        self.names: dict[str, str] = {}  # Locust's worker id -> its name in the history
+        self.joined: dict[str, dict[str, Any]] = {}  # name -> what it said at join
+        self.ready: set[str] = set()  # Locust ids
+        self.done: set[str] = set()
+        self.record = open(CONFIG["history_file"] + ".workers", "a")
+
+    def start(self) -> None:
+        for kind, handler in (("join", self.on_join), ("ping", self.on_ping), ("ready", self.on_ready),
+                              ("ops", self.on_ops), ("done", lambda msg, **_: self.done.add(msg.node_id))):
+            self.runner.register_message(MSG[kind], handler)
+        self.environment.events.test_start.add_listener(self.hold_spawn)
+        self.environment.events.test_stopping.add_listener(self.drain)
+        gevent.spawn(self.forward_release)
+
+    def on_join(self, msg: Message, **_: Any) -> None:
+        name = self.names.setdefault(msg.node_id, f"r{len(self.names)}")
+        self.joined[name] = dict(msg.data or {})
+        self.runner.send_message(MSG["config"], {"name": name, "config": worker_settings(CONFIG), "target": TARGET},
+                                 client_id=msg.node_id)
+
+    def on_ping(self, msg: Message, **_: Any) -> None:
+        t1 = _now()
+        self.runner.send_message(MSG["pong"], {"i": msg.data["i"], "t1": [t1.wall, t1.mono],
+                                               "t2": [time.time(), time.monotonic()]}, client_id=msg.node_id)
+
+    def on_ready(self, msg: Message, **_: Any) -> None:
+        if (name := self.names.get(msg.node_id)) is None:
+            return
+        clock = ClockSample(float(msg.data["wall_offset_s"]), float(msg.data["mono_offset_s"]),
+                            float(msg.data["round_trip_s"]))
+        op = {"index": -1, "type": "info", "f": "phase", "process": "runner", "time": time.time(),
+              "mono": time.monotonic() - CONFIG["start_mono"],
+              "value": {"phase": "worker_joined", "worker": name, **self.joined[name],
+                        "wall_offset_s": clock.wall_offset_s, "mono_offset_s": clock.mono_offset_s,
+                        "uncertainty_s": clock.uncertainty_s}}
+        self.record.write(json.dumps(op) + "\n")
+        self.record.flush()
+        self.ready.add(msg.node_id)
+        if _released.is_set():
+            self.runner.send_message(MSG["release"], client_id=msg.node_id)
+
+    def on_ops(self, msg: Message, **_: Any) -> None:
+        if msg.node_id in self.ready:
+            _history.write(msg.data["lines"])
+
+    def hold_spawn(self, **_: Any) -> None:
+        """Locust spawns once the workers have connected; users need their config first."""
+        deadline = time.monotonic() + CONFIG_WAIT_S
+        while len(self.ready) < self.expected and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+
+    def forward_release(self) -> None:
+        _released.wait()
+        for node in list(self.ready):
+            self.runner.send_message(MSG["release"], client_id=node)
+
+    def drain(self, **_: Any) -> None:
+        """Before Locust tells the workers to quit: each stops its users and sends its last ops."""
+        waiting = {node for node in self.ready if node in self.runner.clients}
+        for node in waiting:
+            self.runner.send_message(MSG["stop"], client_id=node)
+        deadline = time.monotonic() + DRAIN_S
+        while not waiting <= self.done and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        _history.flush()
+
+
+@events.init.add_listener
+def _remote(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if MASTER and isinstance(runner, WorkerRunner) and isinstance(_history, Outbox):
+        RemoteWorker(environment, runner, _history).start()
+    elif CONFIG.get("remote_workers") and isinstance(runner, MasterRunner):
+        RemoteMaster(environment, runner, int(CONFIG["remote_workers"])).start()
