@@ -1,5 +1,5 @@
-"""``umchaos``: validate, run, load, list, list-targets, replay, selftest, shrink, trend, setup, cleanup,
-proxies, conformance.
+"""``umchaos``: validate, run, load, worker, list, list-targets, replay, selftest, shrink, trend, setup,
+cleanup, proxies, conformance.
 
 Every error a user can cause is one line on stderr and an exit code: 0 pass, 1 an invariant was
 violated, 2 unknown, 3 bad input. Never a traceback (it goes to the log file instead).
@@ -153,10 +153,24 @@ def _load_command(sub: Subparsers) -> None:
     ld.add_argument("--spawn-rate", type=float, default=None, help="users started per second")
     ld.add_argument("--duration", default=None, help="how long load flows, e.g. 60s or 2m")
     ld.add_argument("--workers", type=int, default=0, help="Locust worker processes (master/worker mode)")
+    ld.add_argument("--expect-workers", type=int, default=0,
+                    help="run only the Locust master and wait for this many `umchaos worker` processes "
+                         "(other machines with the same checkout) instead of local workers")
+    ld.add_argument("--master-bind", default="127.0.0.1:5557", metavar="HOST:PORT",
+                    help="--expect-workers: where the master listens (default 127.0.0.1:5557)")
+    ld.add_argument("--workers-wait", type=float, default=120.0, metavar="SECONDS",
+                    help="--expect-workers: how long to wait for them once the target is up (default 120; "
+                         "then exit 3)")
     ld.add_argument("--report-dir", type=Path, default=Path("reports"))
     ld.add_argument("--seed", type=_seed, default=None, help="override the scenario's seed")
     ld.add_argument("--no-faults", action="store_true", help="load only: leave the scenario's timeline out")
     ld.add_argument("--junit", type=Path, default=None, help="also write a JUnit file here")
+
+    wk = sub.add_parser("worker", help="join a `umchaos load --expect-workers` master from this machine as one "
+                                       "Locust worker; exits when that run ends or the master goes away")
+    wk.add_argument("--master", required=True, metavar="HOST:PORT", help="the master's --master-bind")
+    wk.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                    help="how long to wait for the master to listen (default 600; then exit 3)")
 
 
 def _library_commands(sub: Subparsers) -> None:
@@ -521,6 +535,13 @@ def _load(args: argparse.Namespace, warm: Warm | None) -> int:
         raise BadInput(f"--spawn-rate {args.spawn_rate:g}: must be above 0 and at most 10000")
     if not 0 <= args.workers <= 64:
         raise BadInput(f"--workers {args.workers}: must be from 0 to 64")
+    if not 0 <= args.expect_workers <= 64:
+        raise BadInput(f"--expect-workers {args.expect_workers}: must be from 0 to 64")
+    if args.workers and args.expect_workers:
+        raise BadInput("--workers and --expect-workers: local or remote workers, not both")
+    if not 0 < args.workers_wait <= 3600:
+        raise BadInput(f"--workers-wait {args.workers_wait:g}: must be above 0 and at most 3600")
+    master_bind = _master(args.master_bind, "--master-bind")
     duration = None
     if args.duration is not None:
         try:
@@ -533,7 +554,8 @@ def _load(args: argparse.Namespace, warm: Warm | None) -> int:
         raise BadInput(f"{args.scenario}: no such scenario file")
     options = RunOptions(seed=args.seed, report_dir=args.report_dir, state_dir=args.state_dir,
                          load=LoadOverrides(users=args.users, spawn_rate=args.spawn_rate, duration_s=duration,
-                                            workers=args.workers),
+                                            workers=args.workers, expect_workers=args.expect_workers,
+                                            master_bind=master_bind, workers_wait_s=args.workers_wait),
                          no_faults=args.no_faults, progress=True, warm=warm)
     result = run_scenario(args.scenario, options)
     if args.junit:
@@ -541,6 +563,26 @@ def _load(args: argparse.Namespace, warm: Warm | None) -> int:
 
         write_junit(args.junit, [result])
     return result.exit_code
+
+
+def _master(text: str, option: str) -> tuple[str, int]:
+    from harness.load.remote import parse_master
+
+    try:
+        return parse_master(text)
+    except ValueError as exc:
+        raise BadInput(f"{option} {exc}") from None
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """One Locust worker for a master elsewhere: 0 once the run it served ended, 2 if the master
+    went away, 3 if none was there (or it sent no config)."""
+    from harness.load.locust_process import run_worker
+
+    if not 0 < args.wait <= 86400:
+        raise BadInput(f"--wait {args.wait:g}: must be above 0 and at most 86400")
+    code = run_worker(*_master(args.master, "--master"), wait_s=args.wait)
+    return code if code in (EXIT_PASS, EXIT_BAD_INPUT) else EXIT_UNKNOWN
 
 
 def _trend(reports_dirs: list[Path], out: Path | None) -> int:
@@ -584,6 +626,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _list_targets()
     if args.command == "proxies":
         return _proxies(args.topology)
+    if args.command == "worker":  # a Locust worker for a master elsewhere: no state of its own
+        return _worker(args)
     if args.command == "trend":  # reads run folders, writes only its page: no state folder, no leftovers to heal
         return _trend(args.reports_dirs, args.out)
     from harness.inputs import check_writable_dir

@@ -34,6 +34,7 @@ from harness.checks.base import CheckResult, verdict_of
 from harness.checks.common import fault_ops
 from harness.collect import AuditSources, BalanceSampler, collect_audit, topology_facts
 from harness.errors import (
+    EXIT_BAD_INPUT,
     EXIT_PASS,
     EXIT_UNKNOWN,
     EXIT_VIOLATION,
@@ -114,6 +115,9 @@ class LoadOverrides:
     spawn_rate: float | None = None
     duration_s: float | None = None
     workers: int = 0
+    expect_workers: int = 0  # remote workers (`umchaos worker --master`) the master waits for
+    master_bind: tuple[str, int] = ("127.0.0.1", 0)  # where that master listens; port 0: a free one
+    workers_wait_s: float = 120.0  # how long it waits for them (then exit 3)
 
 
 @dataclass
@@ -256,6 +260,7 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     checks: list[CheckResult] = []
     audit: dict[str, Any] = {"errors": []}
     png_ahead = checked = None
+    bad_input = False  # the environment is not what the command line said (e.g. its workers never came): exit 3
     previous = {sig: signal.signal(sig, ctx.interrupts.handler(why)) for sig, why in SIGNALS.items()} if on_main else {}
     try:
         with ExitStack() as teardown:
@@ -270,7 +275,7 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
             except Aborted as exc:
                 status, reason = "aborted", f"{exc} (during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'})"
             except HarnessError as exc:
-                status, reason = "unknown", str(exc)
+                status, reason, bad_input = "unknown", str(exc), isinstance(exc, BadInput)
             except Exception as exc:  # noqa: BLE001 - garbage from the target must not skip the report
                 log.exception("internal error")
                 status, reason = "unknown", (f"internal error during phase {ctx.phases[-1]['phase'] if ctx.phases else 'start'}: "
@@ -291,7 +296,7 @@ def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
     if ctx.phases and "end" not in ctx.phases[-1]:
         ctx.phases[-1]["end"] = time.time()
     history = merge(ctx.recorder.snapshot())
-    result = _result(ctx, status, reason, checks, started, history)
+    result = _result(ctx, status, reason, checks, started, history, bad_input)
     result, html = _write_reports(ctx.run_dir, result, history, audit, png_ahead)
     _wait_watchdog(watchdog)
     from harness.report.summary import summary_line
@@ -404,6 +409,7 @@ def _load_spec(ctx: RunContext) -> LoadSpec:
     return LoadSpec(users=over.users or scenario.load.users, spawn_rate=over.spawn_rate or scenario.load.spawn_rate,
                     mix={str(k): v for k, v in scenario.load.mix.items()},
                     duration_s=ctx.schedule.duration_s + LOAD_BOUND_SLACK_S, timeout_s=5.0, workers=over.workers,
+                    expect_workers=over.expect_workers, master_bind=over.master_bind,
                     classes={str(k): v for k, v in scenario.load.classes.items()} if scenario.load.classes else None,
                     client_api=scenario.target_system.client_api)
 
@@ -442,6 +448,9 @@ def _up(ctx: RunContext, teardown: ExitStack) -> Live:
     teardown.callback(keep_load_ops)
     teardown.callback(load.stop)
     ctx.journal.add_resource("locust", {"pgids": [proc.pid for proc in load.procs]})
+    if load.expect_workers:
+        log.info("Locust master for %d remote worker(s) at %s once the target is up: on each, "
+                 "`umchaos worker --master %s`", load.expect_workers, load.master, load.master)
     target = backend.up()
     # The harness is the market: its seeded ticks reach every price intake from now until the audit
     # is in (bounded by the run's own watchdog margin should teardown never come).
@@ -480,6 +489,7 @@ def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
     active: dict[str, Fault] = {}
 
     ctx.phase("load")
+    live.load.wait_workers((ctx.options.load or LoadOverrides()).workers_wait_s)
     live.load.release()
     live.sampler = BalanceSampler(live.sources.ledgers).start()
     teardown.callback(live.sampler.stop)
@@ -714,12 +724,12 @@ def target_label(spec: ScheduledFault) -> str:
 
 
 def _result(ctx: RunContext, status: RunStatus, reason: str | None, checks: list[CheckResult], started: float,
-            history: History) -> RunResult:
+            history: History, bad_input: bool = False) -> RunResult:
     raw = ctx.scenario_path.read_bytes()
     lines = raw.decode(errors="replace").splitlines()
     sources = tuple(FaultSource(f.id, str(ctx.scenario_path), f.lines[0], f.lines[1],
                                 "\n".join(lines[f.lines[0] - 1:f.lines[1]])) for f in ctx.schedule.faults)
-    exit_code = {"pass": EXIT_PASS, "fail": EXIT_VIOLATION}.get(status, EXIT_UNKNOWN)
+    exit_code = EXIT_BAD_INPUT if bad_input else {"pass": EXIT_PASS, "fail": EXIT_VIOLATION}.get(status, EXIT_UNKNOWN)
     completions = history.completions(*WRITE_KINDS)
     return RunResult(
         run_id=ctx.run_id, scenario=ctx.scenario.name, scenario_file=str(ctx.scenario_path),
