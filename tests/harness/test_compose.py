@@ -26,6 +26,7 @@ import yaml
 
 from harness.backends.docker_install import compose_path, images_tag
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
+from targets.umref.config import LINKS
 from tests.harness.busy import too_busy
 from tests.harness.docker_ready import docker_skip_reason, docker_turn
 
@@ -83,7 +84,7 @@ class Project:
                 assert time.monotonic() < deadline, "the toxiproxy container did not answer within 30 s"
                 time.sleep(0.2)
         made = umchaos("proxies", str(TOPOLOGY))
-        assert made.returncode == EXIT_PASS and made.stdout.startswith("38 proxy(ies) made"), made.stderr
+        assert made.returncode == EXIT_PASS and made.stdout.startswith(f"{len(LINKS)} proxy(ies) made"), made.stderr
         self.compose("up", "-d")
         boot = _run(sys.executable, "-m", "targets.umref", "bootstrap", "--port-base", str(PORT_BASE),
                     "--within", "120", "--accounts-out", str(SHARED / "accounts.json"), timeout=150)
@@ -131,7 +132,7 @@ def _left_running_and_clean(tmp_path: Path) -> None:
     for i in range(len(states)):
         assert requests.get(f"http://127.0.0.1:{PORT_BASE + i}/health", timeout=5).status_code == 200
     proxies = requests.get(TOXIPROXY_API + "/proxies", timeout=5).json()
-    assert len(proxies) == 38 and all(p["enabled"] and not p["toxics"] for p in proxies.values()), proxies
+    assert len(proxies) == len(LINKS) and all(p["enabled"] and not p["toxics"] for p in proxies.values()), proxies
     assert list((tmp_path / "state" / "journal").glob("*")) == []
 
 

@@ -20,6 +20,7 @@ import requests
 from harness.audit import JournalRecord, Leg
 from harness.conformance import _transfer_wrong
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_VIOLATION
+from targets.umref.config import LINKS
 from tests.harness.by_hand import moved, umchaos, umref_by_hand
 
 TOXIPROXY = "http://127.0.0.1:62474"
@@ -105,7 +106,7 @@ def _conformance(tmp_path: Path, path: Path, junit: Path) -> tuple[int, dict[str
              for case in ET.parse(junit).getroot().iter("testcase")}
     # nothing left behind: no toxic on the platform's server, no fault in the journal
     proxies = requests.get(TOXIPROXY + "/proxies", timeout=5).json()
-    assert len(proxies) == 38 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
+    assert len(proxies) == len(LINKS) and all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert list((tmp_path / "state" / "journal").glob("*")) == []
     return proc.returncode, lines, cases
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from harness.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION
+from targets.umref.config import LINKS
 from tests.harness.busy import too_busy
 from tests.harness.by_hand import (
     EXAMPLE,
@@ -153,7 +154,7 @@ def _run(tmp_path: Path, scenario: str) -> tuple[int, dict]:
 
 def _left_running_and_clean(tmp_path: Path) -> None:
     proxies = requests.get("http://127.0.0.1:61474/proxies", timeout=5).json()
-    assert len(proxies) == 38 and all(p["enabled"] and not p["toxics"] for p in proxies.values())
+    assert len(proxies) == len(LINKS) and all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert requests.get("http://127.0.0.1:61114/health", timeout=5).status_code == 200  # the gateway runs on
     assert list((tmp_path / "state" / "journal").glob("*")) == []
 
