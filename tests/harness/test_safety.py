@@ -322,7 +322,7 @@ def test_garbage_on_the_audit_api_makes_the_checks_unknown_not_a_crash() -> None
         server.shutdown()
         server.server_close()
     assert any("journal missing or malformed (a record is not a journal record" in e for e in audit["errors"]) and any("/audit/books" in e for e in audit["errors"])
-    assert audit["journal"] is None and audit["margin_calls"] is None
+    assert audit["journal"] is None and audit["risk_levels"] is None
     results = run_checks(["safe_halt", "rollback", "segregation", "no_acked_write_lost", "resting_orders_preserved"],
                          History([]), audit)
     assert results and all(r.valid is not True for r in results), [(r.name, r.valid) for r in results]

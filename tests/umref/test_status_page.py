@@ -43,6 +43,8 @@ def test_the_page_follows_a_halt_and_its_resume(topo: Topology) -> None:
     first = page(topo).json()
     assert first["status"] == 0 and first["msg"] == "normal" and first["products"]["spot"]["status"] == "normal"
     assert um(topo)["status"] == "normal" and abs(first["updated"] - time.time()) < 5
+    # gateway-b too has read its engine once (before that, it rightly knows no page at all)
+    wait_for(lambda: page(topo, "gateway-b").json()["error"]["code"] != "UPSTREAM_UNAVAILABLE", 5, "gateway-b's first read")
     standby = page(topo, "gateway-b")
     assert standby.status_code == 503 and standby.json()["error"]["code"] == "NOT_ACTIVE"
     topo.pause("margin")
