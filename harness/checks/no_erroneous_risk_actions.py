@@ -131,6 +131,7 @@ SEVERITY = ("NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "FORCE_LIQUIDATION")  # the 
 RANK = {level: i for i, level in enumerate(SEVERITY)}
 THRESHOLD = {"MARGIN_CALL": Fraction(3, 2), "REDUCE_ONLY": Fraction(6, 5), "FORCE_LIQUIDATION": Fraction(21, 20)}
 RESTRICTED = ("REDUCE_ONLY", "FORCE_LIQUIDATION")  # no order may add exposure
+NO_LEVELS: tuple[list[float], list[str]] = ([], [])  # an account the journal never moved (read, never filled)
 LEVELS = tuple((THRESHOLD[name], float(THRESHOLD[name])) for name in SEVERITY[1:])  # highest threshold first
 LEVEL_OF = {level_f: level for level, level_f in LEVELS}
 NAME_OF = {threshold: name for name, threshold in THRESHOLD.items()}
@@ -385,7 +386,7 @@ class _Replay:
 
     # ---- the levels the journal holds each account in -----------------------------------------
     def level_at(self, name: str, t: float) -> str:
-        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        times, levels = self.levels.get(name, NO_LEVELS)
         i = bisect.bisect_right(times, t) - 1
         return levels[i] if i >= 0 else "NORMAL"
 
@@ -401,7 +402,7 @@ class _Replay:
     def reached(self, name: str, rank: int, start: float) -> float | None:
         """The first moment from ``start`` at which the journal had the account at ``rank`` or
         graver (at ``start`` itself if it already was); for FORCE_LIQUIDATION a liquidation counts."""
-        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        times, levels = self.levels.get(name, NO_LEVELS)
         i = bisect.bisect_right(times, start) - 1
         if i >= 0 and RANK.get(levels[i], 0) >= rank:
             return start
@@ -528,14 +529,14 @@ class _Replay:
             for event in body.get("events", []) if isinstance(body, dict) else []:
                 told.setdefault(name, []).append((float(event.get("time") or 0.0), str(event.get("level"))))
         for name, events in told.items():
-            times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+            times, levels = self.levels.get(name, NO_LEVELS)
             moves = list(zip(times, levels, strict=True))
             for at, level in events:
                 if not any(lv == level and abs(t - at) <= STREAM_MATCH_S for t, lv in moves):
                     self.bad.append(Evidence(f"{name}: its user-data stream told {level} at {at:.3f}, a move the "
                                              f"journal does not have", at))
         for name, read_until in last_read.items():
-            times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+            times, levels = self.levels.get(name, NO_LEVELS)
             for t, level in zip(times, levels, strict=True):
                 if t + STREAM_LAG_S < read_until and t <= self.until and \
                         not any(lv == level and abs(t - at) <= STREAM_MATCH_S for at, lv in told.get(name, ())):
@@ -547,7 +548,7 @@ class _Replay:
         """A client's order or transfer refused ``REDUCE_ONLY``: the journal must have had the
         account REDUCE_ONLY or graver meanwhile, and an order must add to its position."""
         name, sent, t = str(op.value.get("account")), started(op), op.time
-        times, levels = self.levels.get(name, ((), ()))  # type: ignore[arg-type]
+        times, levels = self.levels.get(name, NO_LEVELS)
         during = {self.level_at(name, sent)} | {lv for at, lv in zip(times, levels, strict=True) if sent < at <= t}
         what = "a transfer out of the UM wallet" if op.f == "transfer" else \
             f"an order ({request.get('side')} {request.get('qty')} {request.get('symbol')})"
