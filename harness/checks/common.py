@@ -193,7 +193,9 @@ HALT_SLACK_S = 0.1  # measurement slack between the harness's and the exchange's
 @dataclass(frozen=True)
 class FaultWindow:
     """One injected fault as the harness knows it: from its landing (the inject's info op) to
-    its heal's info op (``math.inf`` if never healed)."""
+    its heal's info op (``math.inf`` if never healed). ``heal_sent``: when the heal was sent (its
+    invoke op): the fault may have stopped acting any time from then until ``end`` (a heal through
+    a remote engine takes a while)."""
 
     id: str
     fault: str
@@ -204,14 +206,16 @@ class FaultWindow:
     landed: bool
     detail: str
     index: int
+    heal_sent: float = math.inf
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
     """Infrastructure faults in landing order; a price shock or drift is a market event, not one of them."""
     heals = {op.value.get("id"): op.time for op in fault_ops(history, "heal")}
-    return [FaultWindow(str(v.get("id")), str(v.get("fault")), op.time, heals.get(v.get("id"), math.inf),
+    sent = {op.value.get("id"): op.time for op in history.faults() if op.type == "invoke" and op.value.get("action") == "heal"}
+    return [FaultWindow(str(v.get("id")), str(v.get("fault")), op.time, end := heals.get(v.get("id"), math.inf),
                         bool(v.get("um_only")), bool(v.get("expect_um_halt")), bool(v.get("landed")),
-                        str(v.get("detail") or ""), op.index)
+                        str(v.get("detail") or ""), op.index, min(end, sent.get(v.get("id"), end)))
             for op in fault_ops(history, "inject") if not is_instant((v := op.value).get("fault"))]
 
 

@@ -157,14 +157,15 @@ def _contradicted(halts: list[Interval], corroborated: list[bool], pairs: list[t
 
 
 def _early_resumes(faults: list[FaultWindow], halts: list[Interval], budget_s: float, healthy_s: float) -> list[Evidence]:
-    """Resumes decided after the guard could see a fault, before margin was healthy long enough."""
+    """Resumes decided after the guard could see a fault, before margin was healthy long enough:
+    counted from when the heal was sent, the earliest the fault may have stopped acting."""
     bad: list[Evidence] = []
     for f in faults:
         if f.end == float("inf"):
             continue
         for h in halts:
-            if f.start + budget_s < h.end < f.end + healthy_s - SLACK_S:
-                bad.append(Evidence(f"UM resumed {h.end - f.end:+.3f} s from the heal of fault {f.id}: "
+            if f.start + budget_s < h.end < f.heal_sent + healthy_s - SLACK_S:
+                bad.append(Evidence(f"UM resumed {h.end - f.heal_sent:+.3f} s from the heal of fault {f.id} (sent): "
                                     f"margin had not been healthy for {healthy_s:g} s (no hysteresis)", h.end))
     return bad
 

@@ -32,13 +32,13 @@ class HistoryBuilder:
                                                                      "status": status}, latency_ms, error)
 
     def fault(self, fid: str, t_inject: float, t_heal: float | None, *, expect_um_halt: bool = True,
-              landed: bool = True, fault: str = "latency", target: str = "matching->margin") -> None:
+              landed: bool = True, fault: str = "latency", target: str = "matching->margin", heal_s: float = 0.001) -> None:
         base = {"id": fid, "fault": fault, "target": target, "expect_um_halt": expect_um_halt}
         self.add("invoke", "fault", "nemesis", t_inject, {**base, "action": "inject"})
         self.add("info", "fault", "nemesis", t_inject + 0.001, {**base, "action": "inject", "landed": landed})
         if t_heal is not None:
             self.add("invoke", "fault", "nemesis", t_heal, {**base, "action": "heal"})
-            self.add("info", "fault", "nemesis", t_heal + 0.001, {**base, "action": "heal", "landed": True})
+            self.add("info", "fault", "nemesis", t_heal + heal_s, {**base, "action": "heal", "landed": True})
 
     def phase(self, t: float, name: str, **extra: Any) -> None:
         self.add("info", "phase", "runner", t, {"phase": name, **extra})

@@ -29,12 +29,12 @@ def trade_event(maker: str, qty: str) -> dict[str, Any]:
 # ---- safe_halt -----------------------------------------------------------------------------------
 # A margin fault lands at 5.001 and is healed at 15.001; the budget is 0.65 s, the healthy period 3 s.
 def halting_history(*, landed: bool = True, refusals: bool = True, um_only: bool = False,
-                    extra: Callable[[HistoryBuilder], None] | None = None) -> History:
+                    extra: Callable[[HistoryBuilder], None] | None = None, heal_s: float = 0.001) -> History:
     h = HistoryBuilder()
     if um_only:
         fault_with_scope(h, "f1", 5.0, 15.0, um_only=True, expect_um_halt=True)
     else:
-        h.fault("f1", 5.0, 15.0, landed=landed)
+        h.fault("f1", 5.0, 15.0, landed=landed, heal_s=heal_s)
     for i in range(20):
         h.request("spot_order", 0.2 * i, "ok", f"s{i}", process="spot")
     for i in range(10):
@@ -153,6 +153,15 @@ def test_safe_halt_false_when_um_resumes_before_margin_was_healthy_long_enough()
     early = safe_halt(halting_history(), audit(halts=[halt(5.3), halt(16.5, "resume")], journal=JOURNAL))
     assert early.valid is False and "not been healthy for 3 s (no hysteresis)" in early.summary
     assert safe_halt(halting_history(), audit(halts=[halt(5.3), halt(17.95, "resume")], journal=JOURNAL)).valid is True
+
+
+def test_safe_halt_counts_the_healthy_period_from_when_the_heal_was_sent() -> None:
+    """A heal through a remote engine took 0.4 s: the fault may have stopped acting when it was
+    sent (15.0), so a resume 3 s after that is no early resume, though 2.6 s after it was done."""
+    slow = halting_history(heal_s=0.4)
+    assert safe_halt(slow, audit(halts=[halt(5.3), halt(18.0, "resume")], journal=JOURNAL)).valid is True
+    early = safe_halt(slow, audit(halts=[halt(5.3), halt(17.5, "resume")], journal=JOURNAL))
+    assert early.valid is False and "UM resumed +2.500 s from the heal of fault f1 (sent)" in early.summary
 
 
 def test_safe_halt_journal_write_inside_a_halt_and_unknowns() -> None:
