@@ -118,6 +118,8 @@ class Liquidation:
             self.due_since.setdefault(account, self.clock.now())
         else:
             self.due_since.pop(account, None)
+        if self.cfg.has_bug("stale_margin_call") and account in self.candidates:
+            return  # the bug: a queued action keeps the evaluation it was queued with, however old
         self.candidates[account] = (level, evaluation)
 
     def in_grace(self, account: str) -> bool:
