@@ -30,11 +30,13 @@ CHECK_NAMES: tuple[str, ...] = (
     "steady_state",
     "single_active_matching",
     "status_truthful",
+    "release_rolled_back",
 )
 # auth_fail_closed needs bad_key load to decide; steady_state gates on numbers; single_active_matching needs
 # a front of gateways in two regions (which answered each write); status_truthful a status page, which a
-# target's client API may not read (then unknown, and so would be every run it judged): each is asked for by name
-BY_NAME = ("auth_fail_closed", "steady_state", "single_active_matching", "status_truthful")
+# target's client API may not read (then unknown, and so would be every run it judged); release_rolled_back
+# a release during the run (a deploy fault), without which it is unknown: each is asked for by name
+BY_NAME = ("auth_fail_closed", "steady_state", "single_active_matching", "status_truthful", "release_rolled_back")
 DEFAULT_CHECKS = tuple(c for c in CHECK_NAMES if c not in BY_NAME)
 
 

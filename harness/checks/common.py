@@ -7,7 +7,7 @@ import itertools
 import math
 import operator
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -396,3 +396,44 @@ def fault_spans_touching(history: History, names: set[str]) -> list[tuple[float,
 
 __all__ += ["PART_SEPARATORS", "IdIndex", "client_parts", "journal_parts", "record_items", "parts_of", "target_names",
             "fault_spans_touching", "role_of", "region_of"]
+
+
+# ---- UM as the clients met it: runs of writes acknowledged, or refused UM_HALTED ---------------
+CLIENTS = "the clients saw it"  # a Span's source when the clients' answers show it
+UmAnswer = tuple[float, float, bool, int]  # a UM write's (answered, sent, refused UM_HALTED, op index)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch UM was halted (or trading) by one account of it: from ``start`` at least until
+    ``end``; ``ops`` the answers that show it."""
+
+    halted: bool
+    start: float
+    end: float
+    source: str  # CLIENTS, or another account of it (status_truthful's: the halt log, corroborated)
+    ops: tuple[int, ...] = ()
+
+
+def um_answers(history: History) -> list[UmAnswer]:
+    """The UM writes acknowledged or refused UM_HALTED, by answer time; answers to other requests
+    say nothing of a halt."""
+    return sorted((c.time, i.time, c.error == "UM_HALTED", c.index) for i, c in pair_completions(history, UM_WRITE_KINDS)
+                  if c is not None and (c.type == "ok" or c.error == "UM_HALTED"))
+
+
+def client_runs(answers: Sequence[UmAnswer]) -> list[Span]:
+    """The clients' runs of same answers (halted: refused UM_HALTED; trading: acknowledged), in
+    order: a run starts at its first answer and holds at least until its last request was sent; a
+    request sent before the run began and answered otherwise was in flight across the change."""
+    runs: list[Span] = []
+    for answered, sent, halted, index in answers:
+        if runs and runs[-1].halted == halted:
+            last = runs[-1]
+            runs[-1] = replace(last, end=max(last.end, sent), ops=last.ops if len(last.ops) >= 10 else (*last.ops, index))
+        elif not runs or sent >= runs[-1].start:  # else in flight across the change
+            runs.append(Span(halted, answered, sent, CLIENTS, (index,)))
+    return runs
+
+
+__all__ += ["CLIENTS", "UmAnswer", "Span", "um_answers", "client_runs"]

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis import halt_intervals
 from harness.checks.base import Audit, CheckResult, Evidence
 from harness.checks.common import (
     HALT_SLACK_S,
-    UM_WRITE_KINDS,
-    pair_completions,
+    Span,
+    UmAnswer,
+    client_runs,
     spot_served,
     started,
+    um_answers,
 )
 from harness.history import History, Op
 
@@ -46,7 +48,7 @@ NAME = "status_truthful"
 # from the engine itself is behind by much less than one.
 STATUS_BOUND_S = 2.0
 SLACK_S = HALT_SLACK_S
-CLIENTS, CLAIMED = "the clients saw it", "the audit's halt log claims it"
+CLAIMED = "the audit's halt log claims it"
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,6 @@ class Read:
     index: int
 
 
-@dataclass(frozen=True)
-class Span:
-    """A stretch UM was halted (or trading) by one account of it: from ``start`` at least until
-    ``end``; ``ops`` the answers that show it."""
-
-    halted: bool
-    start: float
-    end: float
-    source: str  # CLIENTS | CLAIMED
-    ops: tuple[int, ...] = ()
-
-
 def status_truthful(history: History, audit: Audit) -> CheckResult:
     reads_ops = [op for op in history.of("status") if op.type != "invoke"]
     if not reads_ops:
@@ -82,8 +72,8 @@ def status_truthful(history: History, audit: Audit) -> CheckResult:
         codes = sorted({str(op.error) for op in reads_ops})
         return CheckResult(NAME, "unknown", f"none of {len(reads_ops)} reads of the status page got a page "
                                             f"({', '.join(codes)})")
-    answers = _answers(history)
-    runs = _client_runs(answers)
+    answers = um_answers(history)
+    runs = client_runs(answers)
     if not runs:
         return CheckResult(NAME, "unknown", "no UM write was acknowledged or refused UM_HALTED: nothing to hold the "
                                             "status page against")
@@ -138,29 +128,7 @@ def _said(line: Any) -> str | None:
     return status if status in ("normal", "halted") else None
 
 
-Answer = tuple[float, float, bool, int]  # a UM write's (answered, sent, refused UM_HALTED, op index)
-
-
-def _answers(history: History) -> list[Answer]:
-    """The UM writes acknowledged or refused UM_HALTED, by answer time; answers to other requests
-    say nothing of a halt."""
-    return sorted((c.time, i.time, c.error == "UM_HALTED", c.index) for i, c in pair_completions(history, UM_WRITE_KINDS)
-                  if c is not None and (c.type == "ok" or c.error == "UM_HALTED"))
-
-
-def _client_runs(answers: Sequence[Answer]) -> list[Span]:
-    """The clients' runs of same answers (halted: refused UM_HALTED; trading: acknowledged), in order."""
-    runs: list[Span] = []
-    for answered, sent, halted, index in answers:
-        if runs and runs[-1].halted == halted:
-            last = runs[-1]
-            runs[-1] = replace(last, end=max(last.end, sent), ops=last.ops if len(last.ops) >= 10 else (*last.ops, index))
-        elif not runs or sent >= runs[-1].start:  # else in flight across the change
-            runs.append(Span(halted, answered, sent, CLIENTS, (index,)))
-    return runs
-
-
-def _claimed_spans(audit: Audit, answers: Sequence[Answer], runs: Sequence[Span]) -> list[Span]:
+def _claimed_spans(audit: Audit, answers: Sequence[UmAnswer], runs: Sequence[Span]) -> list[Span]:
     """The halts ``/audit/halts`` claims and the trading after each resume, each kept only when
     the clients corroborate it and none contradicts it."""
     halts = halt_intervals(audit)
@@ -174,7 +142,7 @@ def _claimed_spans(audit: Audit, answers: Sequence[Answer], runs: Sequence[Span]
     return out
 
 
-def _corroborated(answers: Sequence[Answer], start: float, end: float, *, halted: bool) -> bool:
+def _corroborated(answers: Sequence[UmAnswer], start: float, end: float, *, halted: bool) -> bool:
     """Some UM write sent and answered inside [start, end] met this state; none sent and answered
     inside it met the other."""
     at = bisect.bisect_left(answers, (start - SLACK_S,))
