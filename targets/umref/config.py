@@ -49,6 +49,8 @@ KILLED_BY: dict[str, tuple[str, ...]] = {
     "no_witness": ("single_active_matching", "no_acked_write_lost"),
     "old_state_table": ("no_erroneous_risk_actions",),
     "stale_status": ("status_truthful",),
+    "no_auto_rollback": ("release_rolled_back",),
+    "rollback_loses_orders": ("resting_orders_preserved",),
 }
 BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 
@@ -176,6 +178,7 @@ class ServiceConfig:
     accounts: tuple[Account, ...]
     region: str
     clock_offset_ms: int = 0
+    build: str = ""  # the version it runs (targets.umref.builds); empty: the one in production
 
     def has_bug(self, bug: str) -> bool:
         return bug in self.bugs

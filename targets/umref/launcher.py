@@ -9,6 +9,7 @@ can find what a killed run left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,12 +19,14 @@ import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from targets.umref.config import SERVICES, Account, RiskBudget, TopologyConfig
+from targets.umref.deployer import DeployController
 from targets.umref.forkserver import ForkedProcess, ForkServer
 from targets.umref.money import UM_SYMBOLS
 
@@ -135,6 +138,9 @@ class Topology:
         self.procs: dict[str, ForkedProcess] = {}
         self.paused: set[str] = set()
         self.forkserver = forkserver or ForkServer()
+        self.draining: list[ForkedProcess] = []  # released services' old processes, finishing their requests
+        self.builds: dict[str, str] = {}  # service -> the build a release put it on (else production's)
+        self.deployer = DeployController(self, config.bugs)
 
     def __enter__(self) -> Topology:
         self.start()
@@ -166,15 +172,65 @@ class Topology:
         return time.monotonic() - started
 
     def spawn(self, name: str, *, write_pids: bool = True) -> None:
-        cfg_path = self.data_dir / f"{name}.json"
-        self.config.service_config(name).write(cfg_path)
-        try:
-            self.procs[name] = self.forkserver.spawn(name, cfg_path, self.logs_dir / f"{name}.log")
-        except RuntimeError as exc:
-            raise TopologyError(f"cannot start {name}: {exc}") from None
+        self.procs[name] = self._fork(name, self.builds.get(name, ""))
         self.paused.discard(name)
         if write_pids:
             self._write_pids()
+
+    def _fork(self, name: str, build: str) -> ForkedProcess:
+        cfg_path = self.data_dir / f"{name}.json"
+        replace(self.config.service_config(name), build=build).write(cfg_path)
+        try:
+            return self.forkserver.spawn(name, cfg_path, self.logs_dir / f"{name}.log")
+        except RuntimeError as exc:
+            raise TopologyError(f"cannot start {name}: {exc}") from None
+
+    # ---- releases -----------------------------------------------------------------------
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        """Release ``build`` of ``service`` (the deploy controller rolls it back if it hurts UM)."""
+        if service not in self.procs:
+            raise TopologyError(f"no service {service} to release")
+        try:
+            release = self.deployer.deploy(service, build, watch_s)
+        except KeyError as exc:
+            raise TopologyError(str(exc.args[0])) from None
+        return f"{service} {release.previous} -> {release.version}"
+
+    def swap(self, service: str, version: str, *, ready_within_s: float = 10.0) -> None:
+        """The rollout: a process of the new build binds the same port (SO_REUSEPORT), and once it
+        answers health as that build, the old one is sent SIGTERM and drains (it stops listening,
+        finishes what it has in flight). If the new one never answers, it is stopped and the old
+        one serves on."""
+        old, new = self.procs[service], self._fork(service, version)
+        deadline = time.monotonic() + ready_within_s
+        with _loopback_session() as session:
+            while not self._answers_as(session, service, version):
+                if new.poll() is not None or time.monotonic() > deadline:
+                    self._end(new)
+                    raise TopologyError(f"{service} {version} never answered health; {old.pid} serves on")
+                time.sleep(0.02)
+        self.procs[service], self.builds[service] = new, version
+        self.draining.append(old)  # stopped with the rest if it is still draining then
+        self._write_pids()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGTERM)
+
+    def _end(self, proc: ForkedProcess) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+    def _answers_as(self, session: requests.Session, service: str, version: str) -> bool:
+        """Health answered as ``version`` on a new connection (the kernel spreads those across
+        both processes' sockets while they share the port)."""
+        try:
+            answer = session.get(self.url(service) + "/health", timeout=0.5, headers={"Connection": "close"}).json()
+            return bool(answer.get("service") == service and answer.get("version") == version)
+        except (requests.RequestException, ValueError, AttributeError):
+            return False
+
+    def url(self, service: str) -> str:
+        return self.config.url(service)
 
     def exited(self, name: str) -> str | None:
         """Why ``name`` is gone during its start, or None while it runs (a backend's own check)."""
@@ -230,6 +286,7 @@ class Topology:
         ``kill``: SIGKILL at once, for a target whose data is about to be deleted (a harness's,
         after its audit): nothing to flush, and nine Python shutdowns are a tenth of a second of
         CPU. Logs lose nothing: services write them line by line."""
+        self.deployer.stop()
         signals = [signal.SIGKILL] if kill else [signal.SIGCONT, signal.SIGTERM]
         try:  # two requests to the fork server for all services, not a few per service
             self._stop_all(signals, timeout_s=5)
@@ -263,7 +320,7 @@ class Topology:
         self.paused.discard(name)
 
     def _stop_all(self, signals: list[signal.Signals], *, timeout_s: float) -> None:
-        pids = {proc.pid: proc for proc in self.procs.values() if proc.returncode is None}
+        pids = {proc.pid: proc for proc in [*self.procs.values(), *self.draining] if proc.returncode is None}
         self.forkserver.signal_all(list(pids), signals)
         exits = self.forkserver.wait_all(list(pids), timeout_s)
         if stuck := [pid for pid, code in exits.items() if code is None]:

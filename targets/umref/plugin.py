@@ -22,6 +22,7 @@ from harness.targets.base import (
     TargetInfo,
     Topology,
 )
+from targets.umref.builds import BUILDS, versions
 from targets.umref.config import (
     KILLED_BY,
     LINKS,
@@ -110,6 +111,10 @@ class _Running:
         proc = self.launcher.procs.get(service)
         return proc.pid if proc is not None else None
 
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        with _as_target_error():
+            return self.launcher.deploy(service, build, watch_s)
+
 
 class _Attached(Launcher):
     """The launcher's health, calm and bootstrap logic for services it did not start."""
@@ -158,4 +163,5 @@ TARGET = Umref(
         "auth": ("auth", "auth-b")}),
     bug_switches=tuple(BugSwitch(name, checks) for name, checks in KILLED_BY.items()),
     risk_defaults=asdict(RiskBudget()),
+    builds={service: versions(service) for service in BUILDS},
 )

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from targets.umref.builds import build_of
 from targets.umref.config import ServiceConfig
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("umref")
+DRAIN_S = 5.0  # on SIGTERM, how long requests in flight may take to finish before the process exits
 
 
 class ApiError(Exception):
@@ -145,9 +147,11 @@ def make_app(cfg: ServiceConfig, health: Callable[[], dict[str, Any]] | None = N
     app["cfg"] = cfg
     app["metrics"] = metrics
     app["clock"] = Clock(cfg.clock_offset_ms / 1000)
+    app["build"] = build_of(cfg.name, cfg.build)
+    version = app["build"].version
 
     async def health_handler(_: web.Request) -> web.Response:
-        return json_response({"service": cfg.name, "status": "ok", **(health() if health else {})})
+        return json_response({"service": cfg.name, "status": "ok", "version": version, **(health() if health else {})})
 
     async def metrics_handler(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")
@@ -230,9 +234,10 @@ class Peer:
 async def _serve(cfg: ServiceConfig) -> None:
     module = importlib.import_module(f"targets.umref.services.{cfg.name.split('-')[0]}")
     app: web.Application = await module.build(cfg)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=DRAIN_S)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True, backlog=1024)
+    # reuse_port: a release's new process binds the port while this one still serves (deployer.py)
+    site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True, reuse_port=True, backlog=1024)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -240,7 +245,7 @@ async def _serve(cfg: ServiceConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("%s listening on %s:%d", cfg.name, cfg.host, cfg.port)
     await stop.wait()
-    await runner.cleanup()
+    await runner.cleanup()  # drains: stops listening, lets requests in flight finish, then exits
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref import margin_model as mm
+from targets.umref.builds import build_of
 from targets.umref.config import ServiceConfig
 from targets.umref.money import ASSETS, UM_SYMBOLS, base_of, parse_decimal
 from targets.umref.service import (
@@ -71,6 +72,7 @@ class Margin:
         self.sources: dict[str, list[dict[str, Any]]] = {}
         self.history: deque[tuple[float, dict[str, list[dict[str, Any]]]]] = deque(maxlen=HISTORY_POLLS)
         self.max_dev = Decimal(cfg.risk.max_deviation_pct)
+        self.build = build_of(cfg.name, cfg.build)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _: web.Application) -> None:
@@ -126,6 +128,7 @@ class Margin:
     async def check(self, request: web.Request) -> web.Response:
         """One check, or ``{"batch": [...]}`` answered as ``{"results": [{"status", "body"}...]}``."""
         body = await read_json(request)
+        await self.regression()
         if isinstance(body.get("batch"), list):
             results = []
             for item in body["batch"]:
@@ -135,6 +138,11 @@ class Margin:
                     results.append({"status": exc.status, "body": {"error": {"code": exc.code, "message": exc.message}}})
             return json_response({"results": results})
         return json_response(self.check_one(body))
+
+    async def regression(self) -> None:
+        """What a build with a latency regression costs every check and evaluation."""
+        if self.build.check_delay_ms:
+            await asyncio.sleep(self.build.check_delay_ms / 1000)
 
     def check_one(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("ping"):
@@ -159,6 +167,7 @@ class Margin:
 
     async def evaluate(self, request: web.Request) -> web.Response:
         body = await read_json(request)
+        await self.regression()
         account = body.get("account")
         if not isinstance(account, str):
             raise ApiError(400, "BAD_REQUEST", "account required")
@@ -172,7 +181,7 @@ class Margin:
             "account": account, "time": self.clock.now(), "wallet": {a: str(v) for a, v in wallet.items()},
             "positions": [{"symbol": p.symbol, "qty": str(p.qty), "entry_price": str(p.entry_price), "leverage": p.leverage}
                           for p in positions],
-            "prices": used, "missing_prices": missing,
+            "prices": used, "missing_prices": missing, "version": self.build.version,
         }
         if missing:
             return json_response({**evaluation, "state": "unknown", "unimmr": None, "equity": None, "maintenance": None})

@@ -579,6 +579,19 @@ class Matching:
             record = {"client_id": client_id, "kind": "risk_level", "time": now, "events": events, "legs": []}
         return await self.commit(record, {"account": account, "from": level, "to": to})
 
+    async def mass_cancel(self, request: web.Request) -> web.Response:
+        """The operators' maintenance mass-cancel: every resting UM order cancelled in one journal
+        record (a venue's tool before a risky maintenance; customers are told to place again)."""
+        body = await read_json(request)
+        client_id, reason = required(body, "client_id"), str(body.get("reason") or "maintenance")
+        if (replayed := await self.replay_or_none(client_id)) is not None:
+            return replayed
+        self.writable()
+        async with self.lock:
+            events = [cancel_event(o, reason) for o in list(self.ex.orders.values()) if o.market == "um"]
+            record = {"client_id": client_id, "kind": "cancel", "time": self.clock.now(), "legs": [], "events": events}
+        return await self.commit(record, {"cancelled": len(events)})
+
     # ---- reads -----------------------------------------------------------------------------
     async def account(self, request: web.Request) -> web.Response:
         account = request.match_info["account"]
@@ -697,6 +710,7 @@ async def build(cfg: ServiceConfig) -> web.Application:
     app.router.add_post("/internal/liquidate", m.liquidate)
     app.router.add_post("/internal/risk_level", m.risk_level)
     app.router.add_post("/promote", m.promote)
+    app.router.add_post("/admin/mass_cancel", m.mass_cancel)
     app.router.add_get("/internal/accounts", m.accounts_at_risk)
     app.router.add_get("/account/{account}", m.account)
     app.router.add_get("/internal/stream/{account}", m.user_stream)
