@@ -59,6 +59,7 @@ from harness.load.locust_process import LoadSpec, spawn_load
 from harness.load.probe import ProbeClient, place_sentinels, probe
 from harness.load.progress import ProgressDisplay
 from harness.load.status_page import StatusPoller, status_poller
+from harness.load.versions import VersionProbe
 from harness.market import MarketFeed, PricePath
 from harness.recorder import Recorder, merge
 from harness.result import FaultSource, RunResult, RunStatus
@@ -233,7 +234,8 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     if options.backend in PAPER_BACKENDS:
         importlib.import_module(PAPER_BACKENDS[options.backend]).check_schedule(scenario_path, schedule)
     elif unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
-        raise BadInput(f"{scenario_path}: fault kind(s) {', '.join(unsupported)} not supported by the "
+        line = next(f.lines[0] for f in schedule.faults if f.kind in unsupported) or 1
+        raise BadInput(f"{scenario_path}:{line}: fault kind(s) {', '.join(unsupported)} not supported by the "
                        f"{options.backend} backend")
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -478,6 +480,20 @@ def _steady_state_before(ctx: RunContext, live: Live) -> None:
     ctx.recorder.extend(Op.from_dict({**op, "value": {**op["value"], "phase": "sentinel"}}) for op in sentinels)
 
 
+def _start_readers(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
+    """What reads the target beside the load until it stops: its status page (if its client API
+    reads one) and, for the services a release of the schedule touches, the version they answer."""
+    max_s = ctx.schedule.duration_s + LOAD_BOUND_SLACK_S
+    live.status = status_poller(live.client.front, live.client.api, ctx.recorder, max_s=max_s)
+    if live.status is not None:
+        teardown.callback(live.status.start().stop)
+    released = {service for f in ctx.schedule.faults if KINDS[f.kind].probes_versions
+                for service in services_touched(f.kind, f.target, ctx.scenario.topology)}
+    if released:
+        probe = VersionProbe({s: live.target.services[s] for s in released}, ctx.recorder, max_s=max_s)
+        teardown.callback(probe.start().stop)
+
+
 def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
     """load, faults: Locust released, balances sampled, the abort conditions watched, the timeline
     played and every fault healed."""
@@ -497,10 +513,7 @@ def _load_and_faults(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
         log.warning("no load op within 30 s of starting Locust (see %s)", live.load.log)
     live.load_started = time.monotonic()
     ctx.recorder.phase("load_start")
-    live.status = status_poller(live.client.front, live.client.api, ctx.recorder,
-                                max_s=schedule.duration_s + LOAD_BOUND_SLACK_S)
-    if live.status is not None:
-        teardown.callback(live.status.start().stop)
+    _start_readers(ctx, teardown, live)
     if scenario.abort_when is not None:
         start = live.load_started - ctx.recorder.start_mono
         windows = fault_windows(schedule.faults, start, start + schedule.duration_s + 60, schedule.recovery_within_s)

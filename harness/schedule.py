@@ -228,7 +228,7 @@ def draw_timeline(spec: RandomTimeline, run_s: float, recovery_s: float, seed: i
     rng = random.Random(f"timeline-{seed}")
     window_end = run_s - recovery_s - SETTLE_S
     kinds, weights = zip(*((k, w) for k, w in spec.mix.items() if w > 0), strict=True)
-    scope = spec.scope(target.topology)
+    scope = spec.scope(target)
     taken = _Taken(spec.min_gap)
     drawn: list[Any] = []
     for _ in range(count):

@@ -20,7 +20,7 @@ from harness.faults.network import ProxyNet, ToxiproxyServer
 from harness.net import base_url, free_ports, hostport
 from harness.safety import refuse_unsafe_addresses
 from harness.targets import LocalLauncher
-from harness.targets.base import Deployment, Instance, TargetError
+from harness.targets.base import Deployment, Instance, Releases, TargetError
 
 __all__ = ["LocalBackend"]
 
@@ -138,3 +138,10 @@ class LocalBackend:
 
     def pid(self, service: str) -> int | None:
         return self._instance().pid(service)
+
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        """A release through the target's own rollout and deploy controller."""
+        instance = self._instance()
+        if not isinstance(instance, Releases):
+            raise TargetError(f"{self.spec.system.name} cannot be released to during a run")
+        return instance.deploy(service, build, watch_s)

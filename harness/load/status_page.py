@@ -11,17 +11,15 @@ the probes (a standby gateway refusing ``NOT_ACTIVE`` is left for the next), one
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from typing import Any
 
 import requests
 
 from harness.history import Op, OpType
-from harness.http import target_session
 from harness.load.front import Failover
 from harness.load.ops import error_code
+from harness.load.poller import Poller
 from harness.recorder import Recorder
 from harness.targets.base import ClientApi, ClientRequest, StatusApi
 
@@ -31,43 +29,19 @@ PERIOD_S = 0.5  # often enough to place a change of the page within a second of 
 TIMEOUT_S = 1.0  # a read still unanswered when the next is due is an answer of its own: none
 
 
-class StatusPoller:
-    """Reads ``request`` on ``front`` every ``period_s`` and records each answer in ``recorder``
-    until ``stop()``, ``max_s`` seconds, or ``max_s / period_s`` reads, whichever comes first."""
+class StatusPoller(Poller):
+    """Reads ``request`` on ``front``: one op per read."""
+
+    name = "status-page"
 
     def __init__(self, front: Failover, api: StatusApi, request: ClientRequest, recorder: Recorder, *,
                  max_s: float, period_s: float = PERIOD_S, timeout_s: float = TIMEOUT_S) -> None:
+        super().__init__(recorder, max_s=max_s, period_s=period_s, timeout_s=timeout_s)
         self.front = front
         self.api = api
         self.request = request
-        self.recorder = recorder
-        self.max_s = max_s
-        self.period_s = period_s
-        self.timeout_s = timeout_s
-        self.reads = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status-page", daemon=True)
 
-    def start(self) -> StatusPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.timeout_s + 1)
-
-    def _run(self) -> None:
-        start = time.monotonic()
-        most = math.floor(self.max_s / self.period_s) + 1
-        with target_session() as session:
-            while self.reads < most and not self._stop.is_set() and time.monotonic() - start <= self.max_s:
-                self.recorder.extend([self.read(session)])
-                self.reads += 1
-                due = start + self.reads * self.period_s  # a fixed timetable: a slow read delays no later one
-                if self._stop.wait(max(0.0, due - time.monotonic())):
-                    break
-
-    def read(self, session: requests.Session) -> Op:
+    def read(self, session: requests.Session) -> list[Op]:
         """One read of the page, as its op."""
         at, gateway, url = self.front.pick()
         sent, started = time.time(), time.monotonic()
@@ -85,9 +59,9 @@ class StatusPoller:
         self.front.answered(at, status, code)
         now = time.monotonic()
         kind: OpType = "ok" if page is not None else "info" if status is None else "fail"  # fail: no page in it
-        return Op(index=-1, type=kind, f="status", process="status", time=time.time(), mono=now - self.recorder.start_mono,
-                  value={"sent": sent, "status": status, "page": page, "via": gateway},
-                  latency_ms=round(1000 * (now - started), 3), error=code)
+        return [Op(index=-1, type=kind, f="status", process="status", time=time.time(), mono=now - self.recorder.start_mono,
+                   value={"sent": sent, "status": status, "page": page, "via": gateway},
+                   latency_ms=round(1000 * (now - started), 3), error=code)]
 
 
 def status_poller(front: Failover, api: ClientApi, recorder: Recorder, *, max_s: float) -> StatusPoller | None:

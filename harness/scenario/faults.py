@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from harness.scenario.kinds import links, market, nodes
+from harness.scenario.kinds import links, market, nodes, release
 from harness.scenario.kinds.base import BaseFaultSpec, DrawScope, FaultKind, HaltFacts, NoParams
 
 __all__ = ["FAULT_KINDS", "FAULT_MODELS", "KINDS", "BaseFaultSpec", "DrawScope", "FaultKind", "FaultSpec",
@@ -35,6 +35,7 @@ KINDS: Mapping[str, FaultKind] = {kind.name: kind for kind in (
     nodes.NETEM,
     links.SLICER,
     market.PRICE_DRIFT,
+    release.DEPLOY,
 )}
 FAULT_KINDS: tuple[str, ...] = tuple(KINDS)
 FAULT_MODELS: Mapping[str, type[BaseFaultSpec]] = {name: kind.model for name, kind in KINDS.items()}

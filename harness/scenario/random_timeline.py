@@ -24,7 +24,7 @@ from harness.scenario.values import (
     target_of,
     unique,
 )
-from harness.targets import Topology
+from harness.targets import TargetSystem, Topology
 
 FaultKind = Annotated[str, Strict(), AfterValidator(one_of(FAULT_KINDS, "fault kind"))]
 
@@ -47,7 +47,7 @@ class RandomTimeline(Model):
         if self.min_fault > self.max_fault:
             raise Problem(("min_fault",), f"min_fault ({secs(self.min_fault)}) is above max_fault "
                                           f"({secs(self.max_fault)})")
-        scope = self.scope(target_of(info).topology)
+        scope = self.scope(target_of(info))
         for kind, weight in self.mix.items():
             if weight > 0 and (why := KINDS[kind].undrawable(scope)):
                 raise Problem(("mix", kind), why)
@@ -59,9 +59,11 @@ class RandomTimeline(Model):
         anything is drawn."""
         return max(1, round(self.intensity * (run_s - recovery_s - SETTLE_S - self.start) / 60))
 
-    def scope(self, topology: Topology) -> DrawScope:
-        """What a fault drawn for this section may pick from in ``topology``."""
-        return DrawScope(topology, self.links, self.services, self.power_loss_regions(topology))
+    def scope(self, target: TargetSystem) -> DrawScope:
+        """What a fault drawn for this section may pick from in ``target``."""
+        topology, builds = target.topology, getattr(target, "builds", {})
+        return DrawScope(topology, self.links, self.services, self.power_loss_regions(topology),
+                         {s: tuple(b) for s, b in builds.items() if not self.services or s in self.services})
 
     def power_loss_regions(self, topology: Topology) -> tuple[str, ...]:
         """Regions a power loss may hit: only those whose every service the section allows."""

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
            "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "PRODUCTS",
-           "ProcessControl", "Readiness", "RiskStreamApi", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
+           "ProcessControl", "Readiness", "Releases", "RiskStreamApi", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -251,6 +251,7 @@ class TargetInfo:
     bug_switches: tuple[BugSwitch, ...] = ()
     risk_defaults: Mapping[str, int | str] = field(default_factory=dict)
     client_api: str = STANDARD_CLIENT
+    builds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> builds a release may name
 
     def __post_init__(self) -> None:
         names = [b.name for b in self.bug_switches]
@@ -391,6 +392,18 @@ class ContainerLauncher(Protocol):
 # What a fault kind needs of a service's process (its registration says): nothing, a signal to it,
 # starting it again after it was killed, or a target the harness started itself (its clock control).
 ProcessNeed = Literal["nothing", "signal", "restart", "own_target"]
+
+
+@runtime_checkable
+@runtime_checkable
+class Releases(Protocol):
+    """A running target that can be released to during a run (the ``deploy`` fault kind): its
+    own rollout swaps the service, its own controller watches the release and may roll it back."""
+
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        """Roll ``service`` to ``build``; returns what changed ("margin 1.4.2 -> 1.5.0"). Raises
+        ``TargetError`` when it could not, the old build serving on."""
+        ...
 
 
 @runtime_checkable

@@ -45,6 +45,7 @@ CUT_FROM = {
     "short-region-loss": "region-a-power-loss",
     "short-region-returns": "region-a-returns",
     "short-inter-region-partition": "inter-region-partition",
+    "short-bad-release": "bad-margin-release-rolled-back",
 }
 KILLER = {
     "fail_open_auth": "short-auth-partition",
@@ -67,6 +68,8 @@ KILLER = {
     "no_witness": "short-inter-region-partition",
     "stale_status": "short-margin-halt",
     "old_state_table": "short-price-drop",
+    "no_auto_rollback": "short-bad-release",
+    "rollback_loses_orders": "short-bad-release",
 }
 # What the correct exchange's pass must show, so that it is not vacuous: (check, figure, at least).
 # (A breach the exchange ends by liquidating at once is never "due": breaches_due may rightly be 0.)
@@ -84,6 +87,8 @@ DID_ITS_JOB = {
                           ("single_active_matching", "failovers_seen", 1)],
     "short-region-returns": [("no_acked_write_lost", "failovers", 1), ("single_active_matching", "failovers_seen", 1)],
     "short-inter-region-partition": [("no_acked_write_lost", "acked_writes", 100)],
+    "short-bad-release": [("release_rolled_back", "rolled_back", 1), ("safe_halt", "halts", 1),
+                          ("resting_orders_preserved", "acked_resting", 100)],
 }
 
 

@@ -50,8 +50,8 @@ def test_what_each_kind_needs_of_a_process_is_what_a_running_platform_is_asked_f
     assert needs == {"kill": "restart", "region_power_loss": "restart", "pause": "signal", "clock_skew": "own_target"}
 
 
-def test_only_market_events_are_instant_and_only_kill_and_power_loss_take_services_down() -> None:
-    assert [k for k, kind in KINDS.items() if kind.instant] == ["price_shock", "price_drift"]
+def test_only_market_events_and_releases_are_instant_and_only_kill_and_power_loss_take_services_down() -> None:
+    assert [k for k, kind in KINDS.items() if kind.instant] == ["price_shock", "price_drift", "deploy"]
     assert is_instant("price_shock") and not is_instant("kill") and not is_instant("dns_typo") and not is_instant(None)
     assert is_instant("price_drift")  # it lasts its `for`, but as a market move: no fault window excuses the target
     assert services_down_by("kill", {"service": "margin"}, UMREF) == {"margin"}
@@ -101,7 +101,7 @@ def test_every_kind_draws_a_valid_entry_for_any_seed() -> None:
     scenario = parse_scenario("name: r\ntimeline: random\nrandom: {mix: {latency: 1}}\n"
                               "load: {users: 1, duration: 60s}\n", "r.yaml")
     assert scenario.random is not None
-    scope = scenario.random.scope(UMREF)
+    scope = scenario.random.scope(scenario.target_system)
     for seed in range(20):
         for name, kind in KINDS.items():
             entry = {"fault": name, "at": 1.0, **kind.draw(random.Random(seed), scope)}

@@ -92,7 +92,8 @@ def test_base_is_valid_and_fault_lines_skip_trailing_comments() -> None:
 
 def test_defaults_and_every_scenario_in_the_library_load() -> None:
     scenario = parse_scenario("name: minimal\n", "m.yaml")
-    by_name = ("auth_fail_closed", "steady_state", "single_active_matching", "status_truthful")  # each asked for by name
+    by_name = ("auth_fail_closed", "steady_state", "single_active_matching", "status_truthful",
+               "release_rolled_back")  # each asked for by name
     assert scenario.timeline == () and scenario.checks == tuple(c for c in CHECK_NAMES if c not in by_name)
     for path in sorted(SEED.parent.glob("*.yaml")):
         load_scenario(path)

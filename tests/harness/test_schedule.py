@@ -171,6 +171,8 @@ TARGETS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -9.5, "max": 3})})}),
     "price_drift": st.fixed_dictionaries({"for": durations, "params": st.fixed_dictionaries({
         "asset": st.sampled_from(["BTC", "ETH"]), "move_pct": st.floats(-89, 89) | st.just({"min": -1, "max": 1})})}),
+    "deploy": st.fixed_dictionaries({"service": st.sampled_from(SERVICES), "params": st.fixed_dictionaries(
+        {"build": st.sampled_from(["1.4.2", "1.5.0", "1.5.1", "1.0.0", "9"])}, optional={"watch_s": st.integers(0, 30)})}),
 }
 fault_entries = st.sampled_from(FAULT_KINDS).flatmap(
     lambda kind: st.tuples(st.sampled_from(["0s", "1s", "2.5s", "500ms", 10, "1m"]), TARGETS[kind]).map(

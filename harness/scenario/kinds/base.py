@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.scenario.values import Model, Seconds
@@ -48,12 +48,13 @@ class BaseFaultSpec(Model):
 @dataclass(frozen=True)
 class DrawScope:
     """What a ``random:`` section lets a draw pick from: its links and services (empty: any of the
-    topology's), and the regions a power loss may hit."""
+    topology's), the regions a power loss may hit, and the target's builds a release may name."""
 
     topology: Topology
     chosen_links: tuple[str, ...]
     chosen_services: tuple[str, ...]
     power_loss_regions: tuple[str, ...]
+    builds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> its builds
 
     @property
     def links(self) -> tuple[str, ...]:
@@ -148,6 +149,8 @@ class FaultKind:
     ``healers``: journal ``heal`` name -> ``module:function`` undoing it from the entry alone.
     ``toxic``: for a kind done by a Toxiproxy toxic, which one and how (None otherwise).
     ``chaos_mesh``: its Chaos Mesh resource on Kubernetes (None: not expressible there).
+    ``probes_versions``: the services it touches are asked their version while the load runs (a
+    release: which build answered when is the checks' evidence).
     """
 
     name: str
@@ -166,3 +169,4 @@ class FaultKind:
     rto_from: Literal["heal", "inject"] = "heal"
     undrawable: Callable[[DrawScope], str | None] = always_drawable
     chaos_mesh: ChaosMesh | None = None
+    probes_versions: bool = False
