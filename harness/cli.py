@@ -642,7 +642,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             print(f"docker engine: {ensure_engine(args.state_dir / 'docker')}")
             images = ensure_images()
-            print(f"docker images: {images.umref} {images.toxiproxy}")
+            print(f"docker images: {' '.join((images.umref, images.toxiproxy, *images.builds))}")
         return EXIT_PASS
     from harness.faults.fault_journal import heal_leftovers
 

@@ -230,13 +230,7 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     if missing := [role for role in RUN_ROLES if role not in scenario.topology.roles]:
         raise BadInput(f"{scenario_path}: target {scenario.target.system} names no {', '.join(missing)} in its "
                        "topology's roles: a run publishes prices and fetches the audit through them")
-    load_fault_kinds()
-    if options.backend in PAPER_BACKENDS:
-        importlib.import_module(PAPER_BACKENDS[options.backend]).check_schedule(scenario_path, schedule)
-    elif unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(options.backend, {}))):
-        line = next(f.lines[0] for f in schedule.faults if f.kind in unsupported) or 1
-        raise BadInput(f"{scenario_path}:{line}: fault kind(s) {', '.join(unsupported)} not supported by the "
-                       f"{options.backend} backend")
+    _refuse_unsupported_kinds(scenario_path, schedule, options.backend)
     bugs = tuple(options.bugs if options.bugs is not None else scenario.target.bugs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id = f"uc{os.getpid():x}{int(time.time() * 1000) % 10**6:06d}"
@@ -244,6 +238,17 @@ def prepare(scenario_path: Path, options: RunOptions) -> RunContext:
     return RunContext(run_id=run_id, run_dir=run_dir, scenario_path=scenario_path, scenario=scenario,
                       schedule=schedule, options=options, bugs=bugs,
                       journal=FaultJournal(options.state_dir, run_id), recorder=Recorder(time.monotonic()))
+
+
+def _refuse_unsupported_kinds(scenario_path: Path, schedule: Schedule, backend: str) -> None:
+    """Each fault kind of the schedule runs on ``backend`` (a paper backend checks its own way)."""
+    load_fault_kinds()
+    if backend in PAPER_BACKENDS:
+        importlib.import_module(PAPER_BACKENDS[backend]).check_schedule(scenario_path, schedule)
+    elif unsupported := sorted({f.kind for f in schedule.faults} - set(FAULTS) - set(BACKEND_FAULTS.get(backend, {}))):
+        line = next(f.lines[0] for f in schedule.faults if f.kind in unsupported) or 1
+        raise BadInput(f"{scenario_path}:{line}: fault kind(s) {', '.join(unsupported)} not supported by the "
+                       f"{backend} backend")
 
 
 def run_scenario(scenario_path: Path, options: RunOptions) -> RunResult:
@@ -490,7 +495,7 @@ def _start_readers(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
     released = {service for f in ctx.schedule.faults if KINDS[f.kind].probes_versions
                 for service in services_touched(f.kind, f.target, ctx.scenario.topology)}
     if released:
-        probe = VersionProbe({s: live.target.services[s] for s in released}, ctx.recorder, max_s=max_s)
+        probe = VersionProbe(released, live.target.services, ctx.recorder, max_s=max_s)
         teardown.callback(probe.start().stop)
 
 

@@ -47,7 +47,7 @@ class RunningTarget:
     answers, its accounts, its proxies and the risk budget in force."""
 
     front: Front  # the gateways clients fail over on, home first
-    services: dict[str, str]  # service -> direct base URL (for audit and target-level events)
+    services: dict[str, str]  # service -> direct base URL (audit, target-level events); a release may move one
     regions: dict[str, str]  # service -> region
     accounts: tuple[Mapping[str, str], ...]  # {"account", "api_key", "role"}
     accounts_file: Path  # the same, as JSON for the load generator

@@ -48,6 +48,8 @@ from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetE
 if TYPE_CHECKING:
     import docker
 
+    from harness.backends.docker_release import ContainerReleases
+
 __all__ = ["DockerBackend", "remove_run", "remove_dead_runs", "INTER_REGION"]
 
 log = logging.getLogger("umchaos.docker")
@@ -85,6 +87,11 @@ class DockerBackend:
         self.host_ports: dict[str, int] = {}
         self.cfg_dir = Path(tempfile.mkdtemp(prefix=f"umchaos-{spec.run_id}-"))
         self.readiness: Readiness | None = None
+        self.recipe: ContainerRecipe | None = None  # what up() started, for a release's new containers
+        self.image = ""
+        self.seen: Deployment | None = None  # the deployment as the harness reaches it
+        self.releases: ContainerReleases | None = None
+        self.services: dict[str, str] = {}  # service -> direct URL, the RunningTarget's: a release moves one
 
     @staticmethod
     def preflight(allow_targets: tuple[str, ...]) -> str:
@@ -138,11 +145,14 @@ class DockerBackend:
             raise BadInput(str(exc)) from None
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(topology.services)) as pool:
-            list(pool.map(lambda name: self._create_service(name, recipe, image), topology.services))
+            for name, (container, port) in zip(topology.services, pool.map(
+                    lambda name: self._create_service(name, recipe, image), topology.services), strict=True):
+                self.containers[name], self.host_ports[name] = container, port
         for name in topology.services:  # in the target's start order (umref's ledgers' roles depend on it)
             self.containers[name].start()
-        seen = replace(deployment, host=self.host, ports=dict(self.host_ports), dial=proxied)
-        readiness = self.readiness = launcher.attach(seen, self._exited)
+        self.recipe, self.image = recipe, image
+        self.seen = replace(deployment, host=self.host, ports=dict(self.host_ports), dial=proxied)
+        readiness = self.readiness = launcher.attach(self.seen, self._exited)
         try:
             readiness.wait_healthy(topology.services, deadline=time.monotonic() + 30)
             readiness.wait_calm(deadline=time.monotonic() + 30)
@@ -153,7 +163,8 @@ class DockerBackend:
                  time.monotonic() - started, len(proxied))
         addresses = readiness.addresses()
         front = addresses.front(topology)
-        return RunningTarget(front=front, services=dict(addresses.services), regions=dict(topology.region_of),
+        self.services = dict(addresses.services)
+        return RunningTarget(front=front, services=self.services, regions=dict(topology.region_of),
                       accounts=addresses.accounts,
                       accounts_file=write_accounts(self.cfg_dir / "accounts.json", front, addresses.accounts),
                       proxies=self.proxies, links={link: f"toxiproxy:{link}" for link in proxied},
@@ -203,7 +214,9 @@ class DockerBackend:
             return _alias(callee, INTER_REGION)
         return _alias(callee, region_of[callee])
 
-    def _create_service(self, name: str, recipe: ContainerRecipe, image: str) -> None:
+    def _create_service(self, name: str, recipe: ContainerRecipe, image: str, *, suffix: str = "") -> tuple[Any, int]:
+        """The service's container, created (not started) on its networks under its aliases, and
+        the host port it publishes on; ``suffix``: a release's second container of one service."""
         client = self._docker()
         region = self.spec.system.topology.region_of[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
@@ -213,7 +226,7 @@ class DockerBackend:
         host_port = free_port()
         container = client.containers.create(
             image, list(recipe.commands[name]),
-            name=f"{self.prefix}-{name}", hostname=name, labels={**self.labels, "umchaos.service": name},
+            name=f"{self.prefix}-{name}{suffix}", hostname=name, labels={**self.labels, "umchaos.service": name},
             detach=True, network=self._net_name(region),
             volumes={volume.name: {"bind": recipe.data_dir, "mode": "rw"}},
             ports={f"{SERVICE_PORT}/tcp": (self.host, host_port)}, cap_add=["NET_ADMIN"],
@@ -223,8 +236,7 @@ class DockerBackend:
         self.networks[region].disconnect(container)
         self.networks[region].connect(container, aliases=[_alias(name, region)])
         self.networks[INTER_REGION].connect(container, aliases=[_alias(name, INTER_REGION)])
-        self.containers[name] = container
-        self.host_ports[name] = host_port
+        return container, host_port
 
     @staticmethod
     def _published(container: Any, port: int) -> int:
@@ -245,7 +257,8 @@ class DockerBackend:
     def down(self) -> None:
         logs = self.spec.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for name, container in self.containers.items():  # the services' logs are evidence
+        retired = [(f"{name}-r{i}", c) for i, (name, c) in enumerate(self.releases.retired if self.releases else [], 1)]
+        for name, container in [*self.containers.items(), *retired]:  # the services' logs are evidence
             try:
                 (logs / f"{name}.log").write_bytes(container.logs())
             except Exception:  # noqa: BLE001 - a container already gone has no logs to keep
@@ -307,6 +320,14 @@ class DockerBackend:
             self._readiness().wait_healthy([service], deadline=time.monotonic() + 15)
         except TargetError as exc:
             raise Undecided(f"could not restart {service}: {exc}") from None
+
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        """A release: the target's deploy controller, rolling containers (``docker_release``)."""
+        from harness.backends.docker_release import ContainerReleases
+
+        if self.releases is None:
+            self.releases = ContainerReleases(self)
+        return self.releases.deploy(service, build, watch_s)
 
     def container_id(self, service: str) -> str:
         return str(self.container(service).id)

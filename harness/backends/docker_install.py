@@ -40,6 +40,24 @@ COMPOSE_VERSION = "v5.6.0"
 class DockerImages:
     umref: str
     toxiproxy: str
+    builds: tuple[str, ...] = ()  # one image per build a release may name (ContainerRecipe says how)
+
+
+BUILD_ENV = "UMCHAOS_BUILD"
+
+
+def build_image(image: str, service: str, build: str) -> str:
+    """The image a release of ``build`` of ``service`` runs: ``image`` (``name:tag``) with the
+    build named in its environment, under its own tag."""
+    return f"{image}-{service}-{build}"
+
+
+def _release_builds() -> list[tuple[str, str]]:
+    """(service, build) of every build the default target lists, for its release images."""
+    from harness.targets import DEFAULT_TARGET, load_target
+
+    return [(service, build) for service, builds in sorted(load_target(DEFAULT_TARGET).builds.items())
+            for build in builds]
 
 
 def _run(cmd: list[str], *, timeout: float, what: str, cwd: Path | None = None) -> str:
@@ -161,10 +179,12 @@ def ensure_images() -> DockerImages:
     import docker
 
     tag = images_tag()
-    images = DockerImages(umref=f"umchaos/umref:{tag}", toxiproxy=f"umchaos/toxiproxy:{tag}")
+    umref = f"umchaos/umref:{tag}"
+    releases = {build_image(umref, service, build): build for service, build in _release_builds()}
+    images = DockerImages(umref=umref, toxiproxy=f"umchaos/toxiproxy:{tag}", builds=tuple(releases))
     client = docker.from_env()
     try:
-        if _image_exists(client, images.umref) and _image_exists(client, images.toxiproxy):
+        if all(_image_exists(client, ref) for ref in (images.umref, images.toxiproxy, *images.builds)):
             return images
         with tempfile.TemporaryDirectory(prefix="umchaos-image-") as tmp:
             work = Path(tmp)
@@ -186,6 +206,10 @@ def ensure_images() -> DockerImages:
             _build(tctx, f"FROM {base}\nLABEL {LABEL}=toxiproxy\nCOPY toxiproxy-server /usr/local/bin/\n"
                          'ENTRYPOINT ["/usr/local/bin/toxiproxy-server", "-host", "0.0.0.0"]\n',
                    images.toxiproxy, timeout=600)
+            for i, (ref, build) in enumerate(releases.items()):  # each its base and one line of environment
+                bctx = work / f"build-{i}"
+                bctx.mkdir()
+                _build(bctx, f"FROM {umref}\nLABEL {LABEL}=umref-build\nENV {BUILD_ENV}={build}\n", ref, timeout=300)
     finally:
         client.close()
     return images

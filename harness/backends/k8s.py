@@ -36,7 +36,7 @@ def check_schedule(path: Path, schedule: Schedule) -> None:
     """Every fault of the schedule has a Chaos Mesh resource or is the harness's own (a price shock)."""
     for fault in schedule.faults:
         kind = KINDS[fault.kind]
-        if kind.chaos_mesh is None and not kind.instant:
+        if kind.chaos_mesh is None and (not kind.instant or fault.target):  # a market event has no target
             raise BadInput(f"{path}:{fault.lines[0] or 1}: timeline ({fault.kind}): no Chaos Mesh resource "
                            "expresses it; not on --backend k8s")
 

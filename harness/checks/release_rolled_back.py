@@ -20,8 +20,8 @@ Evidence, most trusted first:
   Decisions naming no version (older journals) are not judged by this part. The halt log
   (``/audit/halts``) is not read: whether UM was halted, and resumed, is what the clients met.
 
-A release is bad when UM was halted (as the clients saw it) when it stopped serving, or at the end
-while it still served: UM never resumed on it. A halt that began and ended while it served does
+A release is bad when UM was halted (as the clients saw it, or within ``HALT_SEEN_S`` after) when
+it stopped serving, or at the end while it still served: UM never resumed on it. A halt that began and ended while it served does
 not make it bad (a hot-fix released during a halt, UM resuming on it). A bad release under watch
 (``watch_s`` > 0) must stop serving within ``watch_s`` + ``ROLLBACK_SLACK_S`` of its first serving;
 one pushed unwatched need not, but any bad release that stopped serving must see UM resume after
@@ -47,6 +47,10 @@ NAME = "release_rolled_back"
 # Beyond the controller's watch window: the guard's halt comes a budget after the release serves,
 # the controller's poll then sees it, the old build restarts and the probe (0.1 s) sees it answer.
 ROLLBACK_SLACK_S = 3.0
+# How long after a halt began the clients may first meet it: every UM write in flight then waits on
+# the slow margin check that halted UM (a bad build's) before it is answered; a rollback within
+# that time still leaves UM halted, though no client has been refused yet.
+HALT_SEEN_S = 1.0
 CLAIM_WINDOW_S = 0.5  # a decision's evaluation is computed at most this long before it is journaled
 RISK_KINDS = ("risk_level", "liquidation")
 
@@ -202,7 +206,7 @@ def _release(d: Deploy, probed: set[str], timelines: Mapping[str, list[Seen]], h
     previous = next((s.version for s in reversed(timeline[:k]) if s.version != d.build), None)
     back = next((s for s in after if s.version == previous), None)
     until = stop.time if stop is not None else end
-    holding = next((h for h in halts if h.start <= until < h.end), None)
+    holding = next((h for h in halts if h.start <= until + HALT_SEEN_S and until < h.end), None)
     overlapping = tuple(h for h in halts if h.start <= until and h.end >= first.time)
     return Release(d, first, stop, previous, back, holding, overlapping, until - first.time)
 

@@ -11,7 +11,7 @@ read was sent."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import requests
 
@@ -28,13 +28,14 @@ TIMEOUT_S = 0.5
 class VersionProbe(Poller):
     name = "version-probe"
 
-    def __init__(self, urls: Mapping[str, str], recorder: Recorder, *, max_s: float,
+    def __init__(self, services: Collection[str], urls: Mapping[str, str], recorder: Recorder, *, max_s: float,
                  period_s: float = PERIOD_S, timeout_s: float = TIMEOUT_S) -> None:
         super().__init__(recorder, max_s=max_s, period_s=period_s, timeout_s=timeout_s)
-        self.urls = dict(urls)  # service -> its direct base URL
+        self.services = sorted(services)
+        self.urls = urls  # service -> its direct base URL, read at each ask (a release may move it)
 
     def read(self, session: requests.Session) -> list[Op]:
-        return [self.read_one(session, service, url) for service, url in sorted(self.urls.items())]
+        return [self.read_one(session, service, self.urls[service]) for service in self.services]
 
     def read_one(self, session: requests.Session, service: str, url: str) -> Op:
         sent, started = time.time(), time.monotonic()

@@ -61,7 +61,7 @@ class RandomTimeline(Model):
 
     def scope(self, target: TargetSystem) -> DrawScope:
         """What a fault drawn for this section may pick from in ``target``."""
-        topology, builds = target.topology, getattr(target, "builds", {})
+        topology, builds = target.topology, target.builds
         return DrawScope(topology, self.links, self.services, self.power_loss_regions(topology),
                          {s: tuple(b) for s, b in builds.items() if not self.services or s in self.services})
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["ROLES", "STANDARD_CLIENT", "Addresses", "BugSwitch", "ClientApi", "ClientRequest", "ContainerLauncher",
            "ContainerRecipe", "Deployment", "FaultLimits", "Front", "ProcessNeed", "Instance", "LocalLauncher", "MissingRole", "PRODUCTS",
-           "ProcessControl", "Readiness", "Releases", "RiskStreamApi", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
+           "ProcessControl", "Readiness", "ReleaseControl", "Releases", "Rollout", "RiskStreamApi", "StatusApi", "TargetError", "TargetInfo", "TargetSystem", "Topology"]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -235,6 +235,11 @@ class TargetSystem(Protocol):
         ...
 
     @property
+    def builds(self) -> Mapping[str, tuple[str, ...]]:
+        """Service -> the builds a release (the ``deploy`` fault kind) may roll it to; empty: none."""
+        ...
+
+    @property
     def client_api(self) -> str:
         """``module:attr`` of its ``ClientApi``, importable where the load runs; ``STANDARD_CLIENT``
         for a target serving the harness's own client API."""
@@ -368,7 +373,10 @@ class LocalLauncher(Protocol):
 
 @dataclass(frozen=True)
 class ContainerRecipe:
-    """How each service runs as a container: the image, its command, its configuration file."""
+    """How each service runs as a container: the image, its command, its configuration file. A
+    build a release names runs from ``<image>:<tag>-<service>-<build>``, the image with
+    ``UMCHAOS_BUILD=<build>`` in its environment (``umchaos setup --docker`` makes one for each of
+    ``TargetInfo.builds``)."""
 
     image: str  # a name without tag: the harness builds and tags it (``umchaos setup --docker``)
     commands: Mapping[str, tuple[str, ...]]  # service -> argv
@@ -395,7 +403,6 @@ ProcessNeed = Literal["nothing", "signal", "restart", "own_target"]
 
 
 @runtime_checkable
-@runtime_checkable
 class Releases(Protocol):
     """A running target that can be released to during a run (the ``deploy`` fault kind): its
     own rollout swaps the service, its own controller watches the release and may roll it back."""
@@ -404,6 +411,28 @@ class Releases(Protocol):
         """Roll ``service`` to ``build``; returns what changed ("margin 1.4.2 -> 1.5.0"). Raises
         ``TargetError`` when it could not, the old build serving on."""
         ...
+
+
+class Rollout(Protocol):
+    """How a backend swaps one service of a target it started to another build, as that backend
+    runs things (docker: a new container from the build's image on the same network alias); a
+    target's own deploy controller decides when, through it."""
+
+    def swap(self, service: str, version: str) -> None:
+        """The service answers from ``version`` when this returns; on failure the old one still does."""
+        ...
+
+    def url(self, service: str) -> str:
+        """Where the service answers now (a swap may move it)."""
+        ...
+
+
+@runtime_checkable
+class ReleaseControl(Protocol):
+    """A target whose deploy controller can drive a backend's rollout (a ``ContainerLauncher``
+    may offer it; a local launcher's instance is ``Releases`` itself)."""
+
+    def releases(self, rollout: Rollout, bugs: tuple[str, ...]) -> Releases: ...
 
 
 @runtime_checkable

@@ -168,6 +168,7 @@ class ExternalTarget:
     switch_up: tuple[str, ...] = ()  # the command restarting the platform with {bugs} on (switches.up)
     switch_cwd: Path | None = None
     accounts_file: Path | None = None
+    builds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a running platform is not released to
 
     def refusal(self, kind: str, needs: ProcessNeed, services: tuple[str, ...]) -> str | None:
         """Why a fault of ``kind`` on ``services`` cannot run here; None when it can."""

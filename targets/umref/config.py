@@ -7,6 +7,7 @@ link through a proxy without the service knowing.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 # Region A runs the stack; region B a warm standby of it (idle until the coordinator promotes it
 # under a new epoch); region C only the witness, without which nobody is promoted.
 STACK: tuple[str, ...] = ("pricefeed", "auth", "margin", "matching", "liquidation", "gateway")
+BUILD_ENV = "UMCHAOS_BUILD"  # set by a build's container image (umchaos setup --docker) to its version
 STANDBY = "-b"  # a standby service's name: its region-A counterpart's, plus this
 
 # Start order matters: a service starts after the services it calls.
@@ -192,6 +194,7 @@ class ServiceConfig:
         raw["risk"] = RiskBudget(**raw["risk"])
         raw["accounts"] = tuple(Account(**a) for a in raw["accounts"])
         raw["bugs"] = tuple(raw["bugs"])
+        raw["build"] = raw.get("build") or os.environ.get(BUILD_ENV, "")  # a build's image says it
         return ServiceConfig(**raw)
 
 

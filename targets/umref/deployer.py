@@ -50,6 +50,9 @@ class Release:
     at: float  # epoch seconds, when it began serving
     watch_s: float
 
+    def __str__(self) -> str:
+        return f"{self.service} {self.previous} -> {self.version}"
+
 
 class DeployController:
     """Rolls releases out and back; one watch at a time (a new release ends the last one's)."""

@@ -191,10 +191,9 @@ class Topology:
         if service not in self.procs:
             raise TopologyError(f"no service {service} to release")
         try:
-            release = self.deployer.deploy(service, build, watch_s)
+            return str(self.deployer.deploy(service, build, watch_s))
         except KeyError as exc:
             raise TopologyError(str(exc.args[0])) from None
-        return f"{service} {release.previous} -> {release.version}"
 
     def swap(self, service: str, version: str, *, ready_within_s: float = 10.0) -> None:
         """The rollout: a process of the new build binds the same port (SO_REUSEPORT), and once it

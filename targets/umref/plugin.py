@@ -18,6 +18,7 @@ from harness.targets.base import (
     BugSwitch,
     ContainerRecipe,
     Deployment,
+    Rollout,
     TargetError,
     TargetInfo,
     Topology,
@@ -32,6 +33,7 @@ from targets.umref.config import (
     RiskBudget,
     TopologyConfig,
 )
+from targets.umref.deployer import DeployController
 from targets.umref.forkserver import ForkServer
 from targets.umref.launcher import Topology as Launcher
 from targets.umref.launcher import TopologyError, default_accounts
@@ -116,6 +118,19 @@ class _Running:
             return self.launcher.deploy(service, build, watch_s)
 
 
+class _Released:
+    """umref's deploy controller acting through a backend's rollout (``Releases``)."""
+
+    def __init__(self, rollout: Rollout, bugs: tuple[str, ...]) -> None:
+        self.controller = DeployController(rollout, bugs)
+
+    def deploy(self, service: str, build: str, watch_s: float) -> str:
+        try:
+            return str(self.controller.deploy(service, build, watch_s))
+        except (KeyError, TopologyError) as exc:
+            raise TargetError(str(exc.args[0])) from None
+
+
 class _Attached(Launcher):
     """The launcher's health, calm and bootstrap logic for services it did not start."""
 
@@ -152,6 +167,9 @@ class Umref(TargetInfo):
 
     def attach(self, deployment: Deployment, exited: Callable[[str], str | None]) -> _Running:
         return _Running(_Attached(_config(deployment), exited))
+
+    def releases(self, rollout: Rollout, bugs: tuple[str, ...]) -> _Released:
+        return _Released(rollout, bugs)
 
 
 TARGET = Umref(

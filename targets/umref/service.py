@@ -189,7 +189,9 @@ class Peer:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, force_close=False),
+                # no DNS cache: a released service's new container takes over its name (docker), and
+                # a connection opened after the swap must find it, not the drained one's address
+                connector=aiohttp.TCPConnector(limit=self._limit, force_close=False, use_dns_cache=False),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
         return self._session

@@ -155,6 +155,16 @@ def test_a_spurious_rollback_of_a_good_release_fails() -> None:
     assert judge(unwatched).valid is True  # no controller watched it: rolled back by hand, not spuriously
 
 
+def test_a_rollback_quicker_than_the_clients_first_refusal_is_still_a_bad_release_rolled_back() -> None:
+    """The guard halted and the controller rolled back before any client was refused (they all
+    waited on the slow build's checks): the halt the clients meet just after still makes it bad."""
+    quick = history(serving((5.5, "1.5.0"), (5.8, "1.4.2")), halted(6.3, 12.0))
+    result = judge(quick)
+    assert result.valid is True and result.figures["bad_releases"] == 1, result.summary
+    late = history(serving((5.5, "1.5.0"), (5.8, "1.4.2")), halted(7.5, 12.0))  # long after: not its halt
+    assert "a good release was rolled back" in judge(late).summary
+
+
 def test_a_risk_decision_on_the_bad_build_fails() -> None:
     result = judge(history(ROLLED_BACK, halted(7.0, 15.0)), decision(7, 6.5, "acct7", "1.5.0", "liquidation"))
     assert result.valid is False

@@ -38,7 +38,7 @@ class DeployFault(BaseFaultSpec):
     @model_validator(mode="after")
     def _a_known_build(self, info: ValidationInfo) -> DeployFault:
         target = target_of(info)
-        builds: tuple[str, ...] = tuple(getattr(target, "builds", {}).get(self.service, ()))
+        builds: tuple[str, ...] = tuple(target.builds.get(self.service, ()))
         if not builds:
             raise Problem(("service",), f"target {target.name} has no builds of {self.service} to release")
         try:
@@ -64,7 +64,7 @@ def _draw(rng: random.Random, scope: DrawScope) -> dict[str, Any]:
 
 
 DEPLOY = FaultKind("deploy", DeployFault, _draw,
-                   implementations={"local": "harness.faults.release:Deploy"},
+                   implementations=dict.fromkeys(("local", "docker"), "harness.faults.release:Deploy"),
                    healers={"none": "harness.faults.base:heal_nothing"},
                    services=_the_service, instant=True, band_colour="#8250df",
                    undrawable=_no_builds, probes_versions=True)
