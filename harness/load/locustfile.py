@@ -21,6 +21,7 @@ import random
 import socket
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +45,7 @@ from harness.load.remote import (
     clock_sample,
     worker_settings,
 )
-from harness.targets.base import RiskStreamApi
+from harness.targets.base import ClientRequest, RiskStreamApi
 from harness.targets.client import STANDARD_CLIENT, load_client_api
 from harness.workload import MIX_KINDS
 
@@ -151,10 +152,17 @@ class Customer(FastHttpUser):
     # ---- one request, two ops ----------------------------------------------------------------
     def send(self, f: str, fields: dict[str, Any], *, key: str | None = None, valid: bool = True) -> Any:
         self.n += 1
-        client_id = f"{CONFIG['run_id']}-{self.process}-{self.n}"
-        payload = {"client_id": client_id, **fields}
-        started = WRITER.invoke(f, self.process, {**payload, "account": self.account["account"], "api_key_valid": valid})
+        payload = {"client_id": f"{CONFIG['run_id']}-{self.process}-{self.n}", **fields}
         request = CLIENT.request(f, payload, key or self.account["api_key"])
+        status, answer = self.exchange(f, request, {**payload, "account": self.account["account"], "api_key_valid": valid},
+                                       lambda code, raw: CLIENT.answer(f, code, raw))
+        return answer if status == 200 else None
+
+    def exchange(self, f: str, request: ClientRequest, recorded: dict[str, Any],
+                 read: Callable[[int | None, Any], tuple[int | None, Any]]) -> tuple[int | None, Any]:
+        """One request as an op: its invoke (``recorded``, with its client id), sent on the front of
+        gateways, the answer ``read`` into (status, body), its completion; every failure an op."""
+        started = WRITER.invoke(f, self.process, recorded)
         status, answer, exc = None, None, None
         at, gateway, url = self.front.pick()
         try:
@@ -166,15 +174,15 @@ class Customer(FastHttpUser):
                     raw = resp.json() if resp.text else None
                 except ValueError:
                     raw = None
-                status, answer = CLIENT.answer(f, resp.status_code or None, raw)
+                status, answer = read(resp.status_code or None, raw)
                 if status and (status < 500):
                     resp.success()
         except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
             exc = error
-        code = WRITER.complete(f, self.process, started, client_id=client_id, account=self.account["account"],
+        code = WRITER.complete(f, self.process, started, client_id=recorded["client_id"], account=self.account["account"],
                                status=status, body=answer, via=gateway, exc=exc)
         self.front.answered(at, status, code)
-        return answer if status == 200 else None
+        return status, answer
 
     def mark(self, symbol: str) -> Decimal:
         if time.monotonic() - _marks["at"] > 2.0:
@@ -382,23 +390,15 @@ class RiskTaker(Customer):
         self.n += 1
         fields = {"client_id": f"{CONFIG['run_id']}-{self.process}-{self.n}", "account": self.account["account"],
                   "after": self.cursor}
-        started = WRITER.invoke("risk_stream", self.process, fields)
-        status, body, exc = None, None, None
-        at, gateway, url = self.front.pick()
-        try:
-            with self.client.request(request.method, url + request.path, headers=dict(request.headers),
-                                     name="risk_stream", catch_response=True) as resp:
-                status = resp.status_code or None
-                read = CLIENT.risk_stream(resp.json()) if status == 200 and resp.text else None
-                if read is not None:
-                    events, self.cursor = read
-                    body = {"events": events, "next": self.cursor}
-                resp.success()
-        except Exception as error:  # noqa: BLE001 - every failure is an op, never a crashed user
-            exc = error
-        code = WRITER.complete("risk_stream", self.process, started, client_id=fields["client_id"],
-                               account=self.account["account"], status=status, body=body, via=gateway, exc=exc)
-        self.front.answered(at, status, code)
+        self.exchange("risk_stream", request, fields, self.read_stream)
+
+    def read_stream(self, status: int | None, raw: Any) -> tuple[int | None, Any]:
+        """A stream read's events, the cursor moved past them; no body when none could be read."""
+        read = CLIENT.risk_stream(raw) if status == 200 and isinstance(CLIENT, RiskStreamApi) and raw is not None else None
+        if read is None:
+            return status, None
+        events, self.cursor = read
+        return status, {"events": events, "next": self.cursor}
 
     @task(1)
     def collateral(self) -> None:
