@@ -50,13 +50,13 @@ def test_the_page_follows_a_halt_and_its_resume(topo: Topology) -> None:
     topo.pause("margin")
     try:
         wait_for(lambda: requests.get(topo.config.url("matching") + "/state", timeout=2).json()["halted"], 5, "halt")
-        halted_at = time.monotonic()
         if "stale_status" in bugs:  # the page still shows what it read a minute ago (its first read, so far)
             time.sleep(2.0)
             assert um(topo)["status"] == "normal" and page(topo).json()["updated"] <= first["updated"] + 1
             return
-        wait_for(lambda: um(topo)["status"] == "halted", 2, "the page to show the halt")
-        assert time.monotonic() - halted_at < 2
+        # how soon is status_truthful's to judge on a real run; here: it follows, well before the minute
+        # the stale_status page lags by
+        wait_for(lambda: um(topo)["status"] == "halted", 10, "the page to show the halt")
         shown = page(topo).json()
         line = shown["products"]["um"]
         assert shown["status"] == 1 and line["reason"] and abs(line["since"] - time.time()) < 10
