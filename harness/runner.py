@@ -431,7 +431,9 @@ def backend_spec(ctx: RunContext) -> BackendSpec:
                        risk=scenario.risk_budget,
                        proxied_links=tuple(sorted({link for fault in ctx.schedule.faults
                                                    for link in expands_links(fault, topology)})),
-                       resources=ctx.journal, warm=ctx.options.warm)
+                       resources=ctx.journal, warm=ctx.options.warm,
+                       releases=tuple(sorted({(f.target["service"], str(f.params["build"])) for f in ctx.schedule.faults
+                                              if KINDS[f.kind].probes_versions})))
 
 
 def _up(ctx: RunContext, teardown: ExitStack) -> Live:

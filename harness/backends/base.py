@@ -39,6 +39,7 @@ class BackendSpec:
     proxied_links: tuple[str, ...]  # the links some fault of the schedule acts on
     resources: Resources
     warm: Warm | None = None  # a warm start of the default target, begun early by the CLI
+    releases: tuple[tuple[str, str], ...] = ()  # (service, build) the schedule's deploys release
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ class DockerBackend:
         return system
 
     def up(self) -> RunningTarget:
+        from harness.backends.docker_install import build_image
+
         spec = self.spec
         launcher, topology = self._launcher(), spec.system.topology
         client = self._docker()
@@ -127,7 +129,8 @@ class DockerBackend:
                                 ports={name: SERVICE_PORT for name in topology.services}, bugs=spec.bugs,
                                 risk=spec.risk, seed=spec.seed)
         image = f"{launcher.container_recipe(deployment).image}:{self.tag}"
-        for ref in (image, self.toxiproxy_image):
+        builds = [build_image(image, service, build) for service, build in spec.releases]
+        for ref in (image, self.toxiproxy_image, *builds):  # before anything starts, a release's image too
             try:
                 client.images.get(ref)
             except Exception:
