@@ -11,7 +11,8 @@ Evidence, most trusted first:
   build, the controller's watch window ``params.watch_s``, whether it landed) and its own probe of
   each deployed service's version (``version`` ops every 0.1 s while the load runs: which build
   answered when). A release serves from the first answer showing its build after the deploy was
-  sent until the first later answer showing another one (or the run's end, its last op).
+  sent until the first later answer showing another one that it does not follow within
+  ``OVERLAP_S`` (or the run's end, its last op).
 - the target, cross-examined: the journal's risk decisions (``risk_level`` moves, ``liquidation``
   events) from the run's first op on (a platform outliving runs keeps older ones), whose evaluation
   may name the margin build that computed it (``version``). A decision on a bad build's numbers
@@ -52,6 +53,9 @@ ROLLBACK_SLACK_S = 3.0
 # that time still leaves UM halted, though no client has been refused yet.
 HALT_SEEN_S = 1.0
 CLAIM_WINDOW_S = 0.5  # a decision's evaluation is computed at most this long before it is journaled
+# A rollout runs the old and the new build side by side until the old one stops listening: the
+# probe may meet either for that moment, which is one release serving, not a rollback and a redo.
+OVERLAP_S = 1.0
 RISK_KINDS = ("risk_level", "liquidation")
 
 
@@ -202,13 +206,27 @@ def _release(d: Deploy, probed: set[str], timelines: Mapping[str, list[Seen]], h
         return False, Evidence(f"{d.service} {d.build}: release never served (the probe never saw it answer after "
                                f"{d.id} was sent: {d.detail})", d.sent, (d.index,))
     first, after = timeline[k], timeline[k:]
-    stop = next((s for s in after if s.version != d.build), None)
+    stop = _stop(after, d.build)
     previous = next((s.version for s in reversed(timeline[:k]) if s.version != d.build), None)
-    back = next((s for s in after if s.version == previous), None)
+    back = next((s for s in after if s.version == previous and stop is not None and s.time >= stop.time), None)
     until = stop.time if stop is not None else end
     holding = next((h for h in halts if h.start <= until + HALT_SEEN_S and until < h.end), None)
     overlapping = tuple(h for h in halts if h.start <= until and h.end >= first.time)
     return Release(d, first, stop, previous, back, holding, overlapping, until - first.time)
+
+
+def _stop(after: Sequence[Seen], build: str) -> Seen | None:
+    """The answer from which ``build`` no longer serves: the first of another build that it does
+    not follow within ``OVERLAP_S`` (a rollout runs both side by side for a moment)."""
+    for i, seen in enumerate(after):
+        if seen.version == build:
+            continue
+        j = i + 1
+        while j < len(after) and after[j].time <= seen.time + OVERLAP_S and after[j].version != build:
+            j += 1
+        if j == len(after) or after[j].time > seen.time + OVERLAP_S:
+            return seen
+    return None
 
 
 def _judge(r: Release, answers: Sequence[UmAnswer], end: float) -> tuple[list[Evidence], list[Evidence]]:

@@ -165,6 +165,18 @@ def test_a_rollback_quicker_than_the_clients_first_refusal_is_still_a_bad_releas
     assert "a good release was rolled back" in judge(late).summary
 
 
+def test_the_old_build_answering_while_it_drains_is_one_release_serving_not_a_rollback() -> None:
+    """Both builds share the port for a moment: the probe may meet the old one right after the
+    new one, which is the rollout, not a rollback and a redo."""
+    drained = history(serving((5.5, "1.5.1"), (5.6, "1.4.2"), (5.7, "1.5.1")), halted(99.0),
+                      releases=(("f1", 5.0, "1.5.1", 10.0),))
+    result = judge(drained)
+    assert result.valid is True and result.figures["rolled_back"] == 0, result.summary
+    bad = history(serving((5.5, "1.5.0"), (5.6, "1.4.2"), (5.7, "1.5.0"), (12.0, "1.4.2")), halted(7.0, 15.0))
+    result = judge(bad)  # the rollback is the one at 12 s, not the drain's answer at 5.6 s
+    assert result.valid is True and 6.9 < result.figures["deploy_to_rollback_s"] < 7.2, result.figures
+
+
 def test_a_risk_decision_on_the_bad_build_fails() -> None:
     result = judge(history(ROLLED_BACK, halted(7.0, 15.0)), decision(7, 6.5, "acct7", "1.5.0", "liquidation"))
     assert result.valid is False
