@@ -431,9 +431,14 @@ def backend_spec(ctx: RunContext) -> BackendSpec:
                        risk=scenario.risk_budget,
                        proxied_links=tuple(sorted({link for fault in ctx.schedule.faults
                                                    for link in expands_links(fault, topology)})),
-                       resources=ctx.journal, warm=ctx.options.warm,
-                       releases=tuple(sorted({(f.target["service"], str(f.params["build"])) for f in ctx.schedule.faults
-                                              if KINDS[f.kind].probes_versions})))
+                       resources=ctx.journal, warm=ctx.options.warm, releases=_releases(ctx))
+
+
+def _releases(ctx: RunContext) -> tuple[tuple[str, str], ...]:
+    """(service, build) of each release the schedule makes (the kinds whose services' versions
+    are probed): the backend checks it can start each build, the probe asks those services."""
+    return tuple(sorted({(service, str(f.params["build"])) for f in ctx.schedule.faults if KINDS[f.kind].probes_versions
+                         for service in services_touched(f.kind, f.target, ctx.scenario.topology)}))
 
 
 def _up(ctx: RunContext, teardown: ExitStack) -> Live:
@@ -494,9 +499,7 @@ def _start_readers(ctx: RunContext, teardown: ExitStack, live: Live) -> None:
     live.status = status_poller(live.client.front, live.client.api, ctx.recorder, max_s=max_s)
     if live.status is not None:
         teardown.callback(live.status.start().stop)
-    released = {service for f in ctx.schedule.faults if KINDS[f.kind].probes_versions
-                for service in services_touched(f.kind, f.target, ctx.scenario.topology)}
-    if released:
+    if released := {service for service, _ in _releases(ctx)}:
         probe = VersionProbe(released, live.target.services, ctx.recorder, max_s=max_s)
         teardown.callback(probe.start().stop)
 

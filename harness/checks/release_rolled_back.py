@@ -102,7 +102,11 @@ class Release:
     back: Seen | None  # the first answer of ``previous`` again after it served
     halted_at_stop: Halt | None  # the halt holding its stop (or the end): it is bad
     overlapping: tuple[Halt, ...]  # the halts that met it while it served
-    served_s: float
+    until: float  # its stop's time, or the run's end
+
+    @property
+    def served_s(self) -> float:
+        return self.until - self.first.time
 
     @property
     def bad(self) -> bool:
@@ -212,7 +216,7 @@ def _release(d: Deploy, probed: set[str], timelines: Mapping[str, list[Seen]], h
     until = stop.time if stop is not None else end
     holding = next((h for h in halts if h.start <= until + HALT_SEEN_S and until < h.end), None)
     overlapping = tuple(h for h in halts if h.start <= until and h.end >= first.time)
-    return Release(d, first, stop, previous, back, holding, overlapping, until - first.time)
+    return Release(d, first, stop, previous, back, holding, overlapping, until)
 
 
 def _stop(after: Sequence[Seen], build: str) -> Seen | None:
@@ -231,9 +235,8 @@ def _stop(after: Sequence[Seen], build: str) -> Seen | None:
 
 def _judge(r: Release, answers: Sequence[UmAnswer], end: float) -> tuple[list[Evidence], list[Evidence]]:
     """(violations, doubts) of one release that served."""
-    d, budget = r.deploy, r.deploy.watch_s + ROLLBACK_SLACK_S
+    d, budget, until = r.deploy, r.deploy.watch_s + ROLLBACK_SLACK_S, r.until
     ops = (d.index, r.first.index) + ((r.stop.index,) if r.stop else ())
-    until = r.stop.time if r.stop is not None else end
     lo = bisect.bisect_left(answers, (r.first.time,))
     if not (lo < len(answers) and answers[lo][0] <= until) and not r.overlapping:
         return [], [Evidence(f"{r.label}: no UM write was answered while it served: whether UM halted on it is not "

@@ -37,7 +37,8 @@ def first_overlap(faults: Sequence[tuple[str, Mapping[str, Any], float, float | 
                   topology: Topology) -> tuple[int, int, str] | None:
     """Two faults (kind, target, at, duration; None lasts to the end) on one link or service at
     once, as (earlier index, later index, what they share): healing one would undo part of the
-    other. An instant event (a release) acts at its moment only. One rule for written timelines and for a stored schedule read back by replay."""
+    other. An instant event (a release) acts at its moment only. One rule for written timelines
+    and for a stored schedule read back by replay."""
     windows = [(at, at if KINDS[kind].instant else math.inf if duration is None else at + duration,
                 {*links_touched(kind, target, topology), *services_touched(kind, target, topology)})
                for kind, target, at, duration in faults]

@@ -33,15 +33,21 @@ BUILDS: Mapping[str, tuple[Build, ...]] = {  # service -> its builds, the one in
 }
 
 
+def _builds(service: str) -> tuple[Build, ...]:
+    """``service``'s builds, the one in production first (a standby runs its primary's)."""
+    return BUILDS.get(generic(service), (Build(BASE_VERSION, ""),))
+
+
 def versions(service: str) -> tuple[str, ...]:
-    """The builds ``service`` can run, the one in production first (a standby runs its primary's)."""
-    return tuple(b.version for b in BUILDS.get(generic(service), (Build(BASE_VERSION, ""),)))
+    """The builds ``service`` can run, the one in production first."""
+    return tuple(b.version for b in _builds(service))
 
 
 def build_of(service: str, version: str = "") -> Build:
     """The build ``version`` of ``service``; empty: the one in production."""
-    builds = BUILDS.get(generic(service), (Build(BASE_VERSION, ""),))
+    builds = _builds(service)
+    wanted = version or builds[0].version
     for build in builds:
-        if build.version == (version or builds[0].version):
+        if build.version == wanted:
             return build
     raise KeyError(f"{service} has no build {version!r}; known: {', '.join(b.version for b in builds)}")

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from targets.umref import margin_model as mm
-from targets.umref.builds import build_of
+from targets.umref.builds import Build
 from targets.umref.config import ServiceConfig
 from targets.umref.money import ASSETS, UM_SYMBOLS, base_of, parse_decimal
 from targets.umref.service import (
@@ -65,14 +65,14 @@ def usable_price(asset: str, sources: list[dict[str, Any]], now: float, *, stale
 
 
 class Margin:
-    def __init__(self, cfg: ServiceConfig, clock: Clock) -> None:
+    def __init__(self, cfg: ServiceConfig, clock: Clock, build: Build) -> None:
         self.cfg = cfg
         self.clock = clock
         self.pricefeed = Peer(cfg.peers["pricefeed"], timeout_s=0.5)
         self.sources: dict[str, list[dict[str, Any]]] = {}
         self.history: deque[tuple[float, dict[str, list[dict[str, Any]]]]] = deque(maxlen=HISTORY_POLLS)
         self.max_dev = Decimal(cfg.risk.max_deviation_pct)
-        self.build = build_of(cfg.name, cfg.build)
+        self.build = build  # the app's (make_app): what /health reports is what runs
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _: web.Application) -> None:
@@ -235,7 +235,7 @@ def parse_orders(raw: Any) -> list[mm.OrderIn]:
 
 async def build(cfg: ServiceConfig) -> web.Application:
     app = make_app(cfg)
-    margin = Margin(cfg, app["clock"])
+    margin = Margin(cfg, app["clock"], app["build"])
     app.on_startup.append(margin.start)
     app.on_cleanup.append(margin.stop)
     app.router.add_post("/check", margin.check)
