@@ -106,12 +106,14 @@ def default_accounts(seed: int, traders: int = 20, leveraged: int = 6) -> tuple[
 
 
 def plan(data_dir: Path, *, bugs: tuple[str, ...] = (), risk: RiskBudget | None = None, price_seed: int = 1,
-         host: str = "127.0.0.1", accounts: tuple[Account, ...] | None = None) -> TopologyConfig:
+         host: str = "127.0.0.1", accounts: tuple[Account, ...] | None = None,
+         liquidation_grace_ms: int = 1000) -> TopologyConfig:
     """A topology on free loopback ports; the caller may still route links through proxies."""
     return TopologyConfig(
         data_dir=str(data_dir), bugs=tuple(bugs), risk=risk or RiskBudget(), price_seed=price_seed, host=host,
         accounts=accounts if accounts is not None else default_accounts(price_seed),
         ports=dict(zip(SERVICES, _distinct_free_ports(len(SERVICES), host), strict=True)),
+        liquidation_grace_ms=liquidation_grace_ms,
     )
 
 

@@ -34,7 +34,8 @@ def moves(topo: Topology, account: str) -> list[dict[str, Any]]:
 
 
 def test_an_account_through_reduce_only_and_forced_liquidation(tmp_path: Path) -> None:
-    topo = started(tmp_path / "umref", price_seed=13)
+    # a grace long enough for the test to see the forced level and feed the recovery on a busy machine
+    topo = started(tmp_path / "umref", price_seed=13, liquidation_grace_ms=3000)
     try:
         lev0 = clients(topo)["lev0"]
         held = lev0.account()
@@ -66,7 +67,7 @@ def test_an_account_through_reduce_only_and_forced_liquidation(tmp_path: Path) -
             wait_for(lambda: levels()[-1:] == ["REDUCE_ONLY"], 10, "the liquidation cancelled by the recovery")
 
             price["BTC"] = btc_at(Decimal("0.9"), wallet, entry, qty)
-            wait_for(lambda: levels()[-1:] == ["liquidated"], 10, "lev0 liquidated")
+            wait_for(lambda: levels()[-1:] == ["liquidated"], 15, "lev0 liquidated")
             time.sleep(0.5)  # nothing more happens to an account with no position
         assert levels() == ["REDUCE_ONLY", "FORCE_LIQUIDATION", "REDUCE_ONLY", "FORCE_LIQUIDATION", "liquidated"]
         ups_and_downs = [(e.get("from"), e.get("to"), e.get("unimmr")) for e in moves(topo, "lev0")]
