@@ -85,7 +85,7 @@ class Liquidation:
                 await self.evaluate(view, resumed_at)
 
         await asyncio.gather(*(evaluate(view) for view in body["accounts"]))
-        if not (ready := [account for account in self.candidates if not self.waits(account)]):
+        if not (ready := [account for account in self.candidates if not self.waits(account, resumed_at)]):
             return
         # Re-read the halt right before acting: evaluating every account takes time, and UM may
         # have halted since the cycle began.
@@ -127,12 +127,13 @@ class Liquidation:
         grace_s = self.cfg.liquidation_grace_ms / 1000
         return self.clock.now() - self.forced_at.setdefault(account, self.clock.now()) < grace_s
 
-    def waits(self, account: str) -> bool:
+    def waits(self, account: str, resumed_at: float | None) -> bool:
         """The ``late_liquidation`` defect: an account due a graver level is left alone for
-        seconds (a backlog worked through in order, say); its evaluation and prices stay honest."""
+        seconds after the engine could first act on it (it became due, or UM resumed after it did:
+        a backlog worked through in order, say); its evaluation and prices stay honest."""
         if not self.cfg.has_bug("late_liquidation") or account not in self.due_since:
             return False
-        return self.clock.now() - self.due_since[account] < LATE_S
+        return self.clock.now() - max(self.due_since[account], resumed_at or 0.0) < LATE_S
 
     def fresh(self, evaluation: dict[str, Any], resumed_at: float | None) -> bool:
         """Every price used is within the staleness bound and newer than the last resume."""
