@@ -127,7 +127,8 @@ def test_bad_requests_get_a_clear_4xx_and_change_nothing(topo: Topology, path: s
     assert error["message"]
     if code:
         assert error["code"] == code
-    assert len(journal(topo)) == before
+    platform_own = ("risk_level", "liquidation", "halt", "resume")  # the risk engine's and guard's, any time
+    assert [r for r in journal(topo)[before:] if r["kind"] not in platform_own] == []
 
 
 def test_malformed_json_and_foreign_cancel(topo: Topology) -> None:
@@ -181,11 +182,13 @@ def test_primary_ledger_killed_region_b_takes_over_nothing_acked_lost(topo: Topo
                                  client_id=f"old-{i}") for i in range(3)]
     assert deposed[-1].status_code == 503 and deposed[-1].json()["error"]["code"] == "NOT_ACTIVE", deposed[-1].text
     outcomes = []
-    for i in range(20):
+    for i in range(200):  # bounded: region B's matching first reads the journal back, slower on a busy machine
         resp = b["acct009"].post("/transfer", {"asset": "USDT", "amount": "1", "from": "spot", "to": "um"}, client_id=f"post-{i}")
         outcomes.append(resp.status_code)
         if resp.status_code == 200:
             acked.append(f"post-{i}")
+        if len(outcomes) >= 20 and resp.status_code == 200:
+            break
         time.sleep(0.05)
     assert outcomes[-1] == 200, outcomes  # writes flow again, through region B
     records = journal(topo, "ledger-b")
