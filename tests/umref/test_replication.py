@@ -259,7 +259,7 @@ def test_returning_standby_answers_its_audit_while_an_async_primary_writes(tmp_p
                 assert requests.get(topo.config.url("ledger-a") + path, timeout=10).status_code == 200, path
                 slowest[path] = max(slowest.get(path, 0.0), time.monotonic() - started)
             time.sleep(0.2)
-        assert max(slowest.values()) < 2.0, slowest
+        assert max(slowest.values()) < 5.0, slowest  # the flood it guards against timed them out (10 s)
         stop.set()
         for writer in writers:
             writer.join(10)
