@@ -22,8 +22,10 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,7 @@ from harness.backends.docker_engine import (
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
 from harness.http import target_session
-from harness.net import base_url, free_port
+from harness.net import base_url, free_port, free_ports
 from harness.safety import target_allowed
 from harness.targets import ContainerLauncher
 from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetError
@@ -57,6 +59,8 @@ SERVICE_PORT = 8000
 TOXIPROXY_API_PORT = 8474
 FIRST_PROXY_PORT = 20000
 INTER_REGION = "x"
+PORT_TAKEN = ("port is already allocated", "address already in use")  # the engine's words for a host port in use
+START_ATTEMPTS = 3
 
 
 def _alias(service: str, net: str) -> str:
@@ -147,12 +151,7 @@ class DockerBackend:
         except TargetError as exc:
             raise BadInput(str(exc)) from None
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=len(topology.services)) as pool:
-            for name, (container, port) in zip(topology.services, pool.map(
-                    lambda name: self._create_service(name, recipe, image), topology.services), strict=True):
-                self.containers[name], self.host_ports[name] = container, port
-        for name in topology.services:  # in the target's start order (umref's ledgers' roles depend on it)
-            self.containers[name].start()
+        self._start_services(topology.services, recipe, image)
         self.recipe, self.image = recipe, image
         self.seen = replace(deployment, host=self.host, ports=dict(self.host_ports), dial=proxied)
         readiness = self.readiness = launcher.attach(self.seen, self._exited)
@@ -217,16 +216,57 @@ class DockerBackend:
             return _alias(callee, INTER_REGION)
         return _alias(callee, region_of[callee])
 
-    def _create_service(self, name: str, recipe: ContainerRecipe, image: str, *, suffix: str = "") -> tuple[Any, int]:
-        """The service's container, created (not started) on its networks under its aliases, and
-        the host port it publishes on; ``suffix``: a release's second container of one service."""
+    def _start_services(self, names: tuple[str, ...], recipe: ContainerRecipe, image: str) -> None:
+        """Every service's container created at once, each on a host port of its own, then started
+        in the target's order (umref's ledgers' roles depend on it)."""
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            made = list(pool.map(lambda name, port: (self._create_service(name, recipe, image, port), port),
+                                 names, free_ports(len(names))))
+        for name, (container, port) in zip(names, made, strict=True):
+            self.containers[name], self.host_ports[name] = container, port
+        for name in names:
+            self.containers[name], self.host_ports[name] = self.start_service(
+                partial(self._create_service, name, recipe, image), made=(self.containers[name], self.host_ports[name]))
+
+    def start_service(self, make: Callable[[int], Any], *, made: tuple[Any, int] | None = None) -> tuple[Any, int]:
+        """A service's container started, and the host port it publishes on: ``made`` (created
+        ahead on its port), else one ``make`` creates on a free port. When the engine finds the port
+        taken (by another program since the draw, or not yet released from a removed container),
+        the container is made again on another."""
+        import docker.errors
+
+        container, port = made or (None, 0)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            if container is None:
+                port = self.free_host_port()
+                container = make(port)
+            try:
+                container.start()
+                return container, port
+            except docker.errors.APIError as exc:
+                if attempt == START_ATTEMPTS or not any(taken in str(exc) for taken in PORT_TAKEN):
+                    raise
+                log.warning("host port %d taken at the start of %s; drawing another", port, container.name)
+                container.remove(force=True)
+                container = None
+        raise AssertionError("unreachable")
+
+    def free_host_port(self) -> int:
+        """A free port that none of the run's containers publishes on."""
+        for _ in range(100):
+            if (port := free_port()) not in self.host_ports.values():
+                return port
+        raise OSError("no free host port")
+
+    def _create_service(self, name: str, recipe: ContainerRecipe, image: str, host_port: int, *,
+                        suffix: str = "") -> Any:
+        """The service's container, created (not started) on its networks under its aliases,
+        publishing on ``host_port``; ``suffix``: a release's second container of one service."""
         client = self._docker()
         region = self.spec.system.topology.region_of[name]
         volume = client.volumes.create(f"{self.prefix}-{name}-data", labels=self.labels)
-        # A fixed host port, chosen here: a restarted container keeps its address (the load
-        # generator and the audit keep using it), which a port left to the engine would not. It is
-        # free on this machine; on a remote engine's, a taken one fails the start with its reason.
-        host_port = free_port()
+        # A fixed host port, chosen by the harness: a restarted container keeps its address (the
+        # load generator and the audit keep using it), which a port left to the engine would not.
         container = client.containers.create(
             image, list(recipe.commands[name]),
             name=f"{self.prefix}-{name}{suffix}", hostname=name, labels={**self.labels, "umchaos.service": name},
@@ -239,7 +279,7 @@ class DockerBackend:
         self.networks[region].disconnect(container)
         self.networks[region].connect(container, aliases=[_alias(name, region)])
         self.networks[INTER_REGION].connect(container, aliases=[_alias(name, INTER_REGION)])
-        return container, host_port
+        return container
 
     @staticmethod
     def _published(container: Any, port: int) -> int:

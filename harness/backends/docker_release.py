@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -61,8 +62,8 @@ class ContainerReleases:
             raise TargetError(f"image {image} missing; run `umchaos setup --docker`") from None
         assert backend.recipe is not None and backend.seen is not None
         self.count += 1
-        new, port = backend._create_service(service, backend.recipe, image, suffix=f"-r{self.count}")
-        new.start()
+        new, port = backend.start_service(partial(backend._create_service, service, backend.recipe, image,
+                                                  suffix=f"-r{self.count}"))
         if not self._answers_as(base_url(backend.host, port), service, version):
             new.remove(force=True)
             raise TargetError(f"{service} {version} never answered health within {READY_S:g} s; the old build serves on")
