@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 __all__ = ["free_port", "free_ports", "base_url", "hostport"]
@@ -53,12 +54,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` different free ports: independent draws can repeat one (nine from ~30,000: once in
-    some 400 runs), and a target's services need different ones."""
+def free_ports(count: int, host: str = "127.0.0.1", *, avoid: Collection[int] = ()) -> list[int]:
+    """``count`` different free ports, none of ``avoid`` (ports handed out already, not yet bound):
+    independent draws can repeat one (nine from ~30,000: once in some 400 runs), and a target's
+    services need different ones."""
     ports: list[int] = []
     for _ in range(100 * count):
-        if (port := free_port(host)) not in ports:
+        if (port := free_port(host)) not in ports and port not in avoid:
             ports.append(port)
             if len(ports) == count:
                 return ports

@@ -42,7 +42,7 @@ from harness.backends.docker_engine import (
 from harness.errors import BadInput, Undecided
 from harness.faults.network import ProxyNet
 from harness.http import target_session
-from harness.net import base_url, free_port, free_ports
+from harness.net import base_url, free_ports
 from harness.safety import target_allowed
 from harness.targets import ContainerLauncher
 from harness.targets.base import ContainerRecipe, Deployment, Readiness, TargetError
@@ -224,7 +224,7 @@ class DockerBackend:
                                  names, free_ports(len(names))))
         for name, (container, port) in zip(names, made, strict=True):
             self.containers[name], self.host_ports[name] = container, port
-        for name in names:
+        for name in names:  # every port recorded first: one drawn again must avoid the later ones too
             self.containers[name], self.host_ports[name] = self.start_service(
                 partial(self._create_service, name, recipe, image), made=(self.containers[name], self.host_ports[name]))
 
@@ -253,10 +253,7 @@ class DockerBackend:
 
     def free_host_port(self) -> int:
         """A free port that none of the run's containers publishes on."""
-        for _ in range(100):
-            if (port := free_port()) not in self.host_ports.values():
-                return port
-        raise OSError("no free host port")
+        return free_ports(1, avoid=set(self.host_ports.values()))[0]
 
     def _create_service(self, name: str, recipe: ContainerRecipe, image: str, host_port: int, *,
                         suffix: str = "") -> Any:
