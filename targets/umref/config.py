@@ -21,6 +21,7 @@ __all__ = [
     "LINKS",
     "STACK",
     "generic",
+    "LIQUIDATION_GRACE_MS",
     "RiskBudget",
     "Account",
     "ServiceConfig",
@@ -60,6 +61,9 @@ BUG_SWITCHES: tuple[str, ...] = tuple(KILLED_BY)
 STACK: tuple[str, ...] = ("pricefeed", "auth", "margin", "matching", "liquidation", "gateway")
 BUILD_ENV = "UMCHAOS_BUILD"  # set by a build's container image (umchaos setup --docker) to its version
 STANDBY = "-b"  # a standby service's name: its region-A counterpart's, plus this
+# From entering FORCE_LIQUIDATION to the liquidation's start, at the earliest: umref's own, not a
+# budget the harness judges by (its tests lengthen it, to act inside it on a busy machine).
+LIQUIDATION_GRACE_MS = 1000
 
 # Start order matters: a service starts after the services it calls.
 SERVICES: tuple[str, ...] = (
@@ -181,7 +185,7 @@ class ServiceConfig:
     region: str
     clock_offset_ms: int = 0
     build: str = ""  # the version it runs (targets.umref.builds); empty: the one in production
-    liquidation_grace_ms: int = 1000  # FORCE_LIQUIDATION to the liquidation's start, at the earliest
+    liquidation_grace_ms: int = LIQUIDATION_GRACE_MS
 
     def has_bug(self, bug: str) -> bool:
         return bug in self.bugs
@@ -212,7 +216,7 @@ class TopologyConfig:
     ports: dict[str, int] = field(default_factory=dict)  # service -> port (filled by launcher)
     links: dict[str, str] = field(default_factory=dict)  # "a->b" -> base URL override (proxy)
     clock_offsets_ms: dict[str, int] = field(default_factory=dict)
-    liquidation_grace_ms: int = 1000  # umref's own, not a budget the harness judges by (its tests lengthen it)
+    liquidation_grace_ms: int = LIQUIDATION_GRACE_MS
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.bugs) - set(BUG_SWITCHES))

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from targets.umref.config import SERVICES, Account, RiskBudget, TopologyConfig
+from targets.umref.config import LIQUIDATION_GRACE_MS, SERVICES, Account, RiskBudget, TopologyConfig
 from targets.umref.deployer import DeployController
 from targets.umref.forkserver import ForkedProcess, ForkServer
 from targets.umref.money import UM_SYMBOLS
@@ -107,7 +107,7 @@ def default_accounts(seed: int, traders: int = 20, leveraged: int = 6) -> tuple[
 
 def plan(data_dir: Path, *, bugs: tuple[str, ...] = (), risk: RiskBudget | None = None, price_seed: int = 1,
          host: str = "127.0.0.1", accounts: tuple[Account, ...] | None = None,
-         liquidation_grace_ms: int = 1000) -> TopologyConfig:
+         liquidation_grace_ms: int = LIQUIDATION_GRACE_MS) -> TopologyConfig:
     """A topology on free loopback ports; the caller may still route links through proxies."""
     return TopologyConfig(
         data_dir=str(data_dir), bugs=tuple(bugs), risk=risk or RiskBudget(), price_seed=price_seed, host=host,

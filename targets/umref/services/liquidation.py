@@ -9,7 +9,7 @@ and newer than the last resume; a stale one is dropped and the account evaluated
 handing the evaluation to matching, which journals the move with every input it was decided on
 (so that the harness can recompute it) and enforces the level: reduce-only refuses any order
 that adds exposure, forced liquidation first cancels the account's open orders. An account in
-FORCE_LIQUIDATION is liquidated on its first fresh evaluation, after the budget's grace (its
+FORCE_LIQUIDATION is liquidated on its first fresh evaluation, after its grace (its
 cancelled orders settle, the position is queued to the liquidation desk), still at or below 1.05;
 one that recovered above it by then moves to its new level instead (the liquidation is
 cancelled). A liquidation once started is one journal record: it completes or never happened.
@@ -122,8 +122,8 @@ class Liquidation:
         self.candidates[account] = (level, evaluation)
 
     def in_grace(self, account: str) -> bool:
-        """An account moved to FORCE_LIQUIDATION less than the budget's grace ago is not yet
-        liquidated: a recovery meanwhile cancels it."""
+        """An account moved to FORCE_LIQUIDATION less than the grace (``liquidation_grace_ms``)
+        ago is not yet liquidated: a recovery meanwhile cancels it."""
         grace_s = self.cfg.liquidation_grace_ms / 1000
         return self.clock.now() - self.forced_at.setdefault(account, self.clock.now()) < grace_s
 
