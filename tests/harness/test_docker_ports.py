@@ -15,10 +15,10 @@ import pytest
 
 from harness.backends.base import BackendSpec
 from harness.backends.docker import DockerBackend
-from harness.backends.docker_engine import connect
 from harness.net import free_port
 from harness.targets import load_target
 from tests.harness.docker_ready import docker_skip_reason, docker_turn
+from tests.harness.test_docker_backend import _labelled
 
 pytestmark = pytest.mark.integration
 
@@ -40,11 +40,7 @@ def backend(tmp_path: Path) -> Iterator[DockerBackend]:
             yield backend
         finally:
             backend.down()  # removes the run's objects by label, and its config folder
-    client = connect()
-    try:
-        assert not client.containers.list(all=True, filters={"label": f"umchaos.run={spec.run_id}"})
-    finally:
-        client.close()
+    assert _labelled(spec.run_id) == [], "docker objects left behind"
 
 
 def test_a_host_port_the_engine_finds_taken_is_drawn_again(backend: DockerBackend) -> None:

@@ -5,8 +5,9 @@ price shock leave the defect only 1.6 s late after the resume, inside the check'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from targets.umref.config import RiskBudget, ServiceConfig
+from targets.umref.launcher import plan
 from targets.umref.services.liquidation import LATE_S, Liquidation
 
 
@@ -19,9 +20,7 @@ class StillClock:
 
 
 def engine(bugs: tuple[str, ...]) -> tuple[Liquidation, StillClock]:
-    cfg = ServiceConfig(name="liquidation", host="127.0.0.1", port=1, peers={"margin": "http://127.0.0.1:1",
-                        "matching": "http://127.0.0.1:1"}, bugs=bugs, risk=RiskBudget(), price_seed=1,
-                        data_dir="/nonexistent", accounts=(), region="a")
+    cfg = plan(Path("/nonexistent"), bugs=bugs).service_config("liquidation")  # nothing is started
     clock = StillClock()
     return Liquidation(cfg, clock), clock  # type: ignore[arg-type]  # a clock that only tells the time
 
